@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# One entry point for people and CI: installs everything from the lock file, then runs what you ask.
+#   ./dev.sh ui     install, then start the Dagster UI (webserver + daemon) with the pipelines loaded
+#   ./dev.sh test   install, then lint and run the whole test suite
+#   ./dev.sh bench  install, then run every benchmark under benchmarks/
+#   ./dev.sh setup  install only
+set -euo pipefail
+cd "$(dirname "$0")"
+
+UV_VERSION="0.13.9"
+PY="${PYTHON:-python3}"
+
+setup() {
+  if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+    echo "error: Python 3.11 or newer is needed as '$PY' (set PYTHON=/path/to/python3.11 to choose one)." >&2
+    exit 2
+  fi
+  if [ ! -x .tools/bin/uv ] || [ "$(.tools/bin/uv --version 2>/dev/null | cut -d' ' -f2)" != "$UV_VERSION" ]; then
+    echo "==> installing uv $UV_VERSION into .tools/"
+    "$PY" -m venv .tools
+    .tools/bin/python -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
+  fi
+  echo "==> installing locked dependencies into .venv/"
+  UV_PYTHON="$(command -v "$PY")" UV_PYTHON_DOWNLOADS=never .tools/bin/uv sync --frozen --quiet
+}
+
+export ELYSIA_HOME="${ELYSIA_HOME:-$PWD/.elysia}"
+
+case "${1:-}" in
+  setup)
+    setup
+    ;;
+  ui)
+    setup
+    export DAGSTER_HOME="${DAGSTER_HOME:-$ELYSIA_HOME/dagster_home}"
+    mkdir -p "$DAGSTER_HOME"
+    [ -f "$DAGSTER_HOME/dagster.yaml" ] || cp dagster.yaml "$DAGSTER_HOME/dagster.yaml"
+    echo "==> Dagster UI on http://127.0.0.1:${PORT:-3000} (ELYSIA_HOME=$ELYSIA_HOME, DAGSTER_HOME=$DAGSTER_HOME)"
+    exec .venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p "${PORT:-3000}"
+    ;;
+  test)
+    setup
+    shift
+    echo "==> ruff"
+    .venv/bin/ruff check elysia_pipelines elysia_pipelines_tests benchmarks
+    echo "==> pytest"
+    set +e
+    .venv/bin/python -m pytest "$@"
+    rc=$?
+    set -e
+    if [ "$rc" -eq 5 ]; then
+      echo "error: pytest collected no tests; that is a failure." >&2
+      exit 1
+    fi
+    exit "$rc"
+    ;;
+  bench)
+    setup
+    shift
+    rc=0
+    for b in benchmarks/*.py; do
+      echo "==> $b"
+      .venv/bin/python "$b" "$@" || rc=1
+    done
+    exit "$rc"
+    ;;
+  *)
+    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac

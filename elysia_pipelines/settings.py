@@ -1,0 +1,260 @@
+"""Typed settings read from environment variables, validated once.
+
+Every process (Dagster code server, daemon, CLI, tests) reads the same variables, so
+one function builds them and one error names the variable that is wrong and what it
+accepts. Secrets are never stored here: only the *names* of the variables holding
+them, read at the moment of use.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from elysia_pipelines.errors import ConfigError
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "ki": 1024,
+    "kib": 1024,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "mi": 1024**2,
+    "mib": 1024**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "gi": 1024**3,
+    "gib": 1024**3,
+    "t": 1000**4,
+    "tb": 1000**4,
+}
+
+WEAVIATE_MODES = ("embedded", "url", "cloud")
+
+
+def parse_size(text: str, *, what: str = "size") -> int:
+    """Parse '1MB', '512k', '2MiB' or a plain byte count into bytes."""
+    match = _SIZE_RE.match(str(text))
+    if not match:
+        raise ConfigError(
+            f"{what}: {text!r} is not a size",
+            "use a number of bytes or a number with a unit, e.g. 500KB, 1MB, 2MiB",
+        )
+    number, unit = match.groups()
+    factor = _SIZE_UNITS.get((unit or "").lower())
+    if factor is None:
+        raise ConfigError(f"{what}: unknown unit in {text!r}", "use B, KB, MB, GB, KiB or MiB")
+    return int(float(number) * factor)
+
+
+def format_size(num_bytes: float) -> str:
+    """Human-readable size with binary units, for tables and metadata."""
+    value = float(num_bytes)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, with the defaults a single machine needs."""
+
+    home: Path = field(default_factory=lambda: Path(".elysia").resolve())
+    # Weaviate connection. Mode "url" when WEAVIATE_URL is set, else embedded.
+    weaviate_mode: str = "embedded"
+    weaviate_url: str | None = None
+    weaviate_grpc_url: str | None = None
+    weaviate_api_key_env: str = "WEAVIATE_API_KEY"
+    weaviate_embedded_version: str = "1.32.0"
+    weaviate_timeout_s: float = 60.0
+    weaviate_retries: int = 5
+    # Ingestion batches: capped by count and bytes (gRPC message limits).
+    batch_max_objects: int = 200
+    batch_max_bytes: int = 8 * 1000**2
+    # Extraction defaults for new repositories.
+    default_max_file_size: int = 1000**2
+    default_schedule: str = "30m"
+    # Housekeeping.
+    processed_retention_days: int = 7
+    backup_retention_days: int = 30
+    backup_keep_last: int = 3
+    # Operations.
+    alert_webhook_url: str | None = None
+    git_timeout_s: float = 600.0
+
+    # --- derived paths (all state lives under `home`) ---
+    @property
+    def registry_path(self) -> Path:
+        return self.home / "registry.sqlite"
+
+    @property
+    def mirrors_dir(self) -> Path:
+        return self.home / "mirrors"
+
+    @property
+    def pending_dir(self) -> Path:
+        return self.home / "pending"
+
+    @property
+    def processed_dir(self) -> Path:
+        return self.home / "processed"
+
+    @property
+    def failed_dir(self) -> Path:
+        return self.home / "failed"
+
+    @property
+    def dead_letter_dir(self) -> Path:
+        return self.home / "dead_letter"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.home / "checkpoints"
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.home / "backups"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.home / "catalog.sqlite"
+
+    @property
+    def embedded_weaviate_dir(self) -> Path:
+        return self.home / "weaviate"
+
+    def ensure_dirs(self) -> Settings:
+        for path in (
+            self.home,
+            self.mirrors_dir,
+            self.pending_dir,
+            self.processed_dir,
+            self.failed_dir,
+            self.dead_letter_dir,
+            self.checkpoints_dir,
+            self.backups_dir,
+        ):
+            path.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def with_home(self, home: Path | str) -> Settings:
+        return replace(self, home=Path(home).resolve())
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from the environment; raise one ConfigError naming the bad variable."""
+        env = os.environ if env is None else env
+        defaults = cls()
+
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            return value.strip() if value is not None and value.strip() != "" else None
+
+        def integer(name: str, default: int, minimum: int = 0) -> int:
+            raw = get(name)
+            if raw is None:
+                return default
+            try:
+                value = int(raw)
+            except ValueError:
+                raise ConfigError(
+                    f"{name}={raw!r} is not a whole number",
+                    f"set {name} to an integer >= {minimum}",
+                ) from None
+            if value < minimum:
+                raise ConfigError(f"{name}={value} is too small", f"set {name} to >= {minimum}")
+            return value
+
+        def number(name: str, default: float) -> float:
+            raw = get(name)
+            if raw is None:
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ConfigError(
+                    f"{name}={raw!r} is not a number", f"set {name} to a positive number of seconds"
+                ) from None
+            if value <= 0:
+                raise ConfigError(f"{name}={value} must be positive", f"set {name} to e.g. 30")
+            return value
+
+        def size(name: str, default: int) -> int:
+            raw = get(name)
+            return default if raw is None else parse_size(raw, what=name)
+
+        def url(name: str) -> str | None:
+            raw = get(name)
+            if raw is None:
+                return None
+            if not re.match(r"^https?://[^\s/]+", raw):
+                raise ConfigError(
+                    f"{name}={raw!r} is not an http(s) URL",
+                    f"set {name} like http://localhost:8080 (or unset it)",
+                )
+            return raw.rstrip("/")
+
+        weaviate_url = url("WEAVIATE_URL")
+        grpc_raw = get("WEAVIATE_GRPC_URL")
+        if grpc_raw is not None and not re.match(
+            r"^(https?://|grpcs?://)?[^\s/:]+(:\d+)?/?$", grpc_raw
+        ):
+            raise ConfigError(
+                f"WEAVIATE_GRPC_URL={grpc_raw!r} is not a host:port",
+                "set it like localhost:50051 or grpc://localhost:50051",
+            )
+        mode = (get("WEAVIATE_MODE") or ("url" if weaviate_url else "embedded")).lower()
+        if mode not in WEAVIATE_MODES:
+            raise ConfigError(
+                f"WEAVIATE_MODE={mode!r} is not a known mode",
+                f"use one of: {', '.join(WEAVIATE_MODES)}",
+            )
+        if mode in ("url", "cloud") and not weaviate_url:
+            raise ConfigError(
+                f"WEAVIATE_MODE={mode} needs WEAVIATE_URL",
+                "set WEAVIATE_URL (e.g. http://localhost:8080 or https://xyz.weaviate.cloud)",
+            )
+        key_env = get("WEAVIATE_API_KEY_ENV") or defaults.weaviate_api_key_env
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key_env):
+            raise ConfigError(
+                f"WEAVIATE_API_KEY_ENV={key_env!r} is not an environment variable name",
+                "give the NAME of the variable that holds the key, e.g. WEAVIATE_API_KEY",
+            )
+        home = Path(get("ELYSIA_HOME") or ".elysia").expanduser().resolve()
+        return cls(
+            home=home,
+            weaviate_mode=mode,
+            weaviate_url=weaviate_url,
+            weaviate_grpc_url=grpc_raw,
+            weaviate_api_key_env=key_env,
+            weaviate_embedded_version=get("WEAVIATE_EMBEDDED_VERSION")
+            or defaults.weaviate_embedded_version,
+            weaviate_timeout_s=number("WEAVIATE_TIMEOUT_S", defaults.weaviate_timeout_s),
+            weaviate_retries=integer("WEAVIATE_RETRIES", defaults.weaviate_retries),
+            batch_max_objects=integer("ELYSIA_BATCH_MAX_OBJECTS", defaults.batch_max_objects, 1),
+            batch_max_bytes=size("ELYSIA_BATCH_MAX_BYTES", defaults.batch_max_bytes),
+            default_max_file_size=size("ELYSIA_MAX_FILE_SIZE", defaults.default_max_file_size),
+            default_schedule=get("ELYSIA_DEFAULT_SCHEDULE") or defaults.default_schedule,
+            processed_retention_days=integer(
+                "ELYSIA_PROCESSED_RETENTION_DAYS", defaults.processed_retention_days
+            ),
+            backup_retention_days=integer(
+                "ELYSIA_BACKUP_RETENTION_DAYS", defaults.backup_retention_days
+            ),
+            backup_keep_last=integer("ELYSIA_BACKUP_KEEP_LAST", defaults.backup_keep_last),
+            alert_webhook_url=url("ELYSIA_ALERT_WEBHOOK_URL"),
+            git_timeout_s=number("ELYSIA_GIT_TIMEOUT_S", defaults.git_timeout_s),
+        )
+
+
+def load_settings() -> Settings:
+    return Settings.from_env()
