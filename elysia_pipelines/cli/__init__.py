@@ -1,0 +1,1 @@
+"""`elysiactl`: the command line on top of the domain modules and the Dagster instance."""
