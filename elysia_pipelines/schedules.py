@@ -1,0 +1,93 @@
+"""Per-repository sync schedules: intervals (15m ... 6h), cron expressions, or manual.
+
+Dagster cannot build a schedule per dynamic partition, so one sensor asks this module
+"which repositories are due now?" at every tick. Keeping the parsing and the due-time
+arithmetic here (no Dagster) lets the CLI validate `--schedule` with the exact rules
+the sensor applies and show the same "next sync" time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from croniter import croniter
+
+from elysia_pipelines.errors import ConfigError
+
+SCHEDULE_CHOICES = ("15m", "30m", "1h", "2h", "6h", "12h", "24h", "manual")
+_INTERVAL_RE = re.compile(r"^(\d+)\s*(m|min|mins|minutes?|h|hr|hours?|d|days?)$", re.IGNORECASE)
+MIN_INTERVAL = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A parsed schedule; exactly one of `interval` / `cron` is set unless manual."""
+
+    text: str
+    interval: timedelta | None = None
+    cron: str | None = None
+
+    @property
+    def manual(self) -> bool:
+        return self.interval is None and self.cron is None
+
+    def next_due(self, last_run: datetime | None, now: datetime) -> datetime | None:
+        """When the next sync should start; None for manual schedules.
+
+        A repository that never ran is due immediately. Interval schedules count from
+        the last run (so a slow sync never piles up runs); cron schedules take the first
+        cron time after the last run.
+        """
+        if self.manual:
+            return None
+        if last_run is None:
+            return now
+        if self.interval is not None:
+            return last_run + self.interval
+        assert self.cron is not None
+        return croniter(self.cron, last_run.astimezone(UTC)).get_next(datetime)
+
+    def is_due(self, last_run: datetime | None, now: datetime) -> bool:
+        due = self.next_due(last_run, now)
+        return due is not None and due <= now
+
+    def slot(self, now: datetime) -> str:
+        """A stable label for the current period, used in run keys to avoid double launches."""
+        if self.interval is not None:
+            seconds = int(self.interval.total_seconds())
+            return str(int(now.timestamp()) // seconds)
+        if self.cron is not None:
+            # get_prev is strictly before its start, so start one second later to include `now`.
+            start = now.astimezone(UTC) + timedelta(seconds=1)
+            prev = croniter(self.cron, start).get_prev(datetime)
+            return prev.strftime("%Y%m%dT%H%M")
+        return "manual"
+
+
+def parse_schedule(text: str) -> Schedule:
+    """Parse '15m', '30 minutes', '1h', '6h', '1d', 'manual' or a 5-field cron expression."""
+    raw = (text or "").strip()
+    if raw.lower() in ("manual", "none", "off"):
+        return Schedule(text="manual")
+    match = _INTERVAL_RE.match(raw)
+    if match:
+        amount, unit = int(match.group(1)), match.group(2)[0].lower()
+        delta = {"m": timedelta(minutes=amount), "h": timedelta(hours=amount)}.get(
+            unit, timedelta(days=amount)
+        )
+        if delta < MIN_INTERVAL:
+            raise ConfigError(
+                f"schedule {raw!r} is shorter than 5 minutes",
+                "syncing more often only queues runs behind each other; use 15m or more",
+            )
+        canonical = f"{amount}{unit}"
+        return Schedule(text=canonical, interval=delta)
+    if len(raw.split()) == 5 and croniter.is_valid(raw):
+        return Schedule(text=raw, cron=raw)
+    raise ConfigError(
+        f"schedule {raw!r} is neither an interval, 'manual' nor a cron expression",
+        f"use one of {', '.join(SCHEDULE_CHOICES)}, an interval like 45m or 3h, or a "
+        "5-field cron expression like '0 */2 * * *'",
+    )
