@@ -90,6 +90,8 @@ class Settings:
     # Operations.
     alert_webhook_url: str | None = None
     git_timeout_s: float = 600.0
+    # Dagster instance the CLI talks to; DAGSTER_HOME wins, else a folder under `home`.
+    dagster_home_override: Path | None = None
 
     # --- derived paths (all state lives under `home`) ---
     @property
@@ -127,6 +129,10 @@ class Settings:
     @property
     def catalog_path(self) -> Path:
         return self.home / "catalog.sqlite"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.dagster_home_override or self.home / "dagster_home"
 
     @property
     def embedded_weaviate_dir(self) -> Path:
@@ -253,6 +259,11 @@ class Settings:
             backup_keep_last=integer("ELYSIA_BACKUP_KEEP_LAST", defaults.backup_keep_last),
             alert_webhook_url=url("ELYSIA_ALERT_WEBHOOK_URL"),
             git_timeout_s=number("ELYSIA_GIT_TIMEOUT_S", defaults.git_timeout_s),
+            dagster_home_override=(
+                Path(dagster_home).expanduser().resolve()
+                if (dagster_home := get("DAGSTER_HOME"))
+                else None
+            ),
         )
 
 
