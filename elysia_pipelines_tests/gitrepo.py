@@ -1,0 +1,173 @@
+"""Build real git repositories in tests, with the `git` command line.
+
+Tests of mirroring, extraction and ingestion need repositories with a known
+history: adds, edits, renames, deletes, binary files, symlinks, exec bits, a
+submodule entry, and rewritten (force-pushed) history. `GitRepo` keeps that short:
+
+    repo = GitRepo.init(tmp_path / "src")
+    repo.write("src/app.py", "print('hi')\\n")
+    repo.write("logo.png", b"\\x89PNG\\0...")
+    first = repo.commit("initial")
+    repo.move("src/app.py", "src/main.py")
+    repo.delete("logo.png")
+    second = repo.commit("rename and delete")
+    repo.reset_hard(first)          # rewrite history, as a force-push would
+    repo.url                        # file:// URL to clone or mirror from
+
+Every call runs git with a fixed identity and without the user's global or
+system config, so tests behave the same on every machine.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+_ENV_OVERRIDES = {
+    "GIT_AUTHOR_NAME": "Test Author",
+    "GIT_AUTHOR_EMAIL": "author@example.com",
+    "GIT_COMMITTER_NAME": "Test Committer",
+    "GIT_COMMITTER_EMAIL": "committer@example.com",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_TERMINAL_PROMPT": "0",
+}
+
+
+def git_env() -> dict[str, str]:
+    """The environment every helper call uses: fixed identity, no user config."""
+    return {**os.environ, **_ENV_OVERRIDES}
+
+
+def run_git(cwd: Path, *args: str, input_bytes: bytes | None = None) -> str:
+    """Run `git <args>` in `cwd`; return stdout as text, raise with stderr on failure."""
+    result = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        env=git_env(),
+        input=input_bytes,
+        capture_output=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"git {' '.join(args)} failed ({result.returncode}): "
+            f"{result.stderr.decode(errors='replace')}"
+        )
+    return result.stdout.decode("utf-8", errors="surrogateescape")
+
+
+class GitRepo:
+    """A non-bare repository with a work tree, on branch `main` by default."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def init(cls, path: Path, *, branch: str = "main") -> GitRepo:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        run_git(path, "init", "-q", "-b", branch)
+        run_git(path, "config", "commit.gpgsign", "false")
+        run_git(path, "config", "core.autocrlf", "false")
+        return cls(path)
+
+    @property
+    def url(self) -> str:
+        """A file:// URL of this repository, as a remote for clones and mirrors."""
+        return self.path.resolve().as_uri()
+
+    def git(self, *args: str) -> str:
+        return run_git(self.path, *args)
+
+    # --- changing the work tree (changes are staged at once) ---------------------
+    def write(self, relpath: str, content: str | bytes, *, executable: bool = False) -> Path:
+        """Create or overwrite a file; str is written as UTF-8 without newline translation."""
+        target = self.path / relpath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        if target.is_symlink():
+            target.unlink()
+        target.write_bytes(data)
+        target.chmod(0o755 if executable else 0o644)
+        self.git("add", "--", relpath)
+        return target
+
+    def set_executable(self, relpath: str, executable: bool = True) -> None:
+        """Flip only the exec bit (git records mode 100755 vs 100644)."""
+        (self.path / relpath).chmod(0o755 if executable else 0o644)
+        self.git("add", "--", relpath)
+
+    def symlink(self, relpath: str, target: str) -> None:
+        link = self.path / relpath
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.exists() or link.is_symlink():
+            link.unlink()
+        os.symlink(target, link)
+        self.git("add", "--", relpath)
+
+    def delete(self, relpath: str) -> None:
+        self.git("rm", "-q", "-r", "--", relpath)
+
+    def move(self, old: str, new: str) -> None:
+        (self.path / new).parent.mkdir(parents=True, exist_ok=True)
+        self.git("mv", "--", old, new)
+
+    def add_submodule_entry(self, relpath: str, commit: str) -> None:
+        """Record a submodule (gitlink, mode 160000) without cloning anything."""
+        self.git("update-index", "--add", "--cacheinfo", f"160000,{commit},{relpath}")
+
+    # --- history -------------------------------------------------------------------
+    def commit(self, message: str = "change", *, allow_empty: bool = False) -> str:
+        args = ["commit", "-q", "-m", message]
+        if allow_empty:
+            args.append("--allow-empty")
+        self.git(*args)
+        return self.head()
+
+    def head(self, rev: str = "HEAD") -> str:
+        return self.git("rev-parse", f"{rev}^{{commit}}").strip()
+
+    def branch(self, name: str, *, checkout: bool = True) -> None:
+        self.git("checkout", "-q", "-b", name) if checkout else self.git("branch", name)
+
+    def checkout(self, name: str) -> None:
+        self.git("checkout", "-q", name)
+
+    def reset_hard(self, rev: str) -> None:
+        """Move the branch back to `rev`: the next commit rewrites history (a force-push)."""
+        self.git("reset", "-q", "--hard", rev)
+
+    def forget_unreachable(self) -> None:
+        """Delete objects no ref reaches, so a rewritten-away commit is really gone."""
+        forget_unreachable(self.path)
+
+    # --- reading ---------------------------------------------------------------------
+    def files(self, rev: str = "HEAD") -> dict[str, tuple[str, str]]:
+        """{path: (mode, blob sha)} for every entry of the tree at `rev` (recursive)."""
+        out = self.git("ls-tree", "-r", "-z", rev)
+        entries: dict[str, tuple[str, str]] = {}
+        for item in out.split("\0"):
+            if not item:
+                continue
+            meta, path = item.split("\t", 1)
+            mode, _kind, sha = meta.split(" ")
+            entries[path] = (mode, sha)
+        return entries
+
+    def read_blob(self, rev: str, relpath: str) -> bytes:
+        result = subprocess.run(
+            ["git", "cat-file", "blob", f"{rev}:{relpath}"],
+            cwd=self.path,
+            env=git_env(),
+            capture_output=True,
+            check=True,
+        )
+        return result.stdout
+
+
+def forget_unreachable(git_dir: Path) -> None:
+    """Expire reflogs and prune now, in a work tree or a bare repository."""
+    run_git(git_dir, "reflog", "expire", "--expire=now", "--all")
+    run_git(git_dir, "gc", "-q", "--prune=now")
