@@ -1,0 +1,495 @@
+"""Export a Weaviate collection into a backup directory, streaming.
+
+`backup_collection` reads the collection with a cursor and hands the objects to
+`write_backup`, which never holds more than one row group per output file in memory,
+hashes every byte as it writes, writes the manifest last and renames the temporary
+directory into place: a backup either exists complete or not at all. The split lets
+callers (and the benchmark) write any object stream, and lets us time writing apart
+from reading Weaviate.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from elysia_pipelines.backups.catalog import CatalogEntry, open_catalog
+from elysia_pipelines.backups.filters import FilterExpr, compile_filter
+from elysia_pipelines.backups.formats import (
+    ROW_GROUP_MAX_BYTES,
+    ROW_GROUP_MAX_ROWS,
+    BackupObject,
+    JsonPartWriter,
+    ParquetPartWriter,
+    PartWriter,
+    arrow_schema,
+    choose_compression,
+    estimate_json_bytes,
+    normalize_vectors,
+    property_types,
+    validate_codec,
+)
+from elysia_pipelines.backups.layout import (
+    DATA_DIR,
+    DEFAULT_VECTOR_NAME,
+    FORMATS,
+    PARTITION_KEYS,
+    FileEntry,
+    Manifest,
+    backup_dir,
+    data_file_name,
+    fsync_dir,
+    new_backup_id,
+    partition_dir_value,
+    redact_url,
+    rfc3339,
+    tmp_backup_dir,
+    utc_now,
+)
+from elysia_pipelines.errors import ElysiaError
+from elysia_pipelines.settings import Settings
+
+ProgressCallback = Callable[[int, int | None], None]
+
+# Objects read before the output files are opened: enough to learn the vector
+# dimensions and to estimate the size for `compression="auto"`.
+HEAD_OBJECTS = 500
+# Across all partitions of a partitioned backup, buffered rows never exceed this.
+PARTITION_BUFFER_BYTES = 2 * ROW_GROUP_MAX_BYTES
+PROGRESS_EVERY = 200
+
+
+@dataclass
+class BackupResult:
+    backup_id: str
+    collection: str
+    path: Path
+    format: str
+    compression: str
+    level: int | None
+    object_count: int
+    size_bytes: int
+    files: list[FileEntry]
+    manifest_checksum: str
+    started_at: str
+    finished_at: str
+    duration_s: float
+    read_seconds: float  # waiting for the object source (Weaviate)
+    write_seconds: float  # converting, compressing, hashing, writing
+    include_vectors: bool
+    vector_dimension: int | None
+    partition_by: str | None
+    filter: str | None
+    tags: list[str] = field(default_factory=list)
+    scanned_count: int = 0  # objects read from the source (more than written when filtered)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["path"] = str(self.path)
+        return data
+
+
+def _object_bytes(obj: BackupObject) -> int:
+    """Cheap size estimate for buffering decisions (exact sizes come from the writers)."""
+    size = 64
+    for value in obj.properties.values():
+        if isinstance(value, str):
+            size += len(value)
+        elif isinstance(value, list):
+            size += 16 * len(value)
+        else:
+            size += 16
+    if obj.vector is not None:
+        size += sum(4 * len(v) for v in normalize_vectors(obj.vector).values())
+    return size
+
+
+class _TimedIterator:
+    """Counts the time spent waiting for the source, to report it apart from writing."""
+
+    def __init__(self, source: Iterable[BackupObject]) -> None:
+        self._it = iter(source)
+        self.seconds = 0.0
+        self.count = 0
+
+    def __iter__(self) -> Iterator[BackupObject]:
+        return self
+
+    def __next__(self) -> BackupObject:
+        start = time.perf_counter()
+        try:
+            item = next(self._it)
+        finally:
+            self.seconds += time.perf_counter() - start
+        self.count += 1
+        return item
+
+
+@dataclass
+class _Partition:
+    writer: PartWriter
+    buffer: list[BackupObject] = field(default_factory=list)
+    buffered_bytes: int = 0
+
+
+class _PartitionedWriter:
+    """Routes objects to one part file per partition value, buffering a row group each."""
+
+    def __init__(self, make_writer: Callable[[str | None], PartWriter], key: str | None) -> None:
+        self._make_writer = make_writer
+        self._key = key
+        self._parts: dict[str | None, _Partition] = {}
+        self._total_buffered = 0
+        self.write_seconds = 0.0
+
+    def add(self, obj: BackupObject) -> None:
+        value = None if self._key is None else partition_dir_value(obj.properties.get(self._key))
+        part = self._parts.get(value)
+        if part is None:
+            start = time.perf_counter()
+            part = self._parts[value] = _Partition(self._make_writer(value))
+            self.write_seconds += time.perf_counter() - start
+        size = _object_bytes(obj)
+        part.buffer.append(obj)
+        part.buffered_bytes += size
+        self._total_buffered += size
+        if len(part.buffer) >= ROW_GROUP_MAX_ROWS or part.buffered_bytes >= ROW_GROUP_MAX_BYTES:
+            self._flush(part)
+        elif self._total_buffered >= PARTITION_BUFFER_BYTES:
+            self._flush(max(self._parts.values(), key=lambda p: p.buffered_bytes))
+
+    def _flush(self, part: _Partition) -> None:
+        if not part.buffer:
+            return
+        start = time.perf_counter()
+        part.writer.write(part.buffer)
+        self.write_seconds += time.perf_counter() - start
+        self._total_buffered -= part.buffered_bytes
+        part.buffer = []
+        part.buffered_bytes = 0
+
+    def ensure_one(self) -> None:
+        """An empty unpartitioned backup still gets its (empty) part file."""
+        if not self._parts and self._key is None:
+            self._parts[None] = _Partition(self._make_writer(None))
+
+    def close(self) -> list[FileEntry]:
+        entries = []
+        for part in self._parts.values():
+            self._flush(part)
+            start = time.perf_counter()
+            entries.append(part.writer.close())
+            self.write_seconds += time.perf_counter() - start
+        return sorted(entries, key=lambda e: e.path)
+
+    def abort(self) -> None:
+        for part in self._parts.values():
+            part.writer.abort()
+
+
+def _validate_options(
+    fmt: str, compression: str, level: int | None, partition_by: str | None, types: dict[str, str]
+) -> None:
+    if fmt not in FORMATS:
+        raise ElysiaError(f"unknown backup format {fmt!r}", f"use one of: {', '.join(FORMATS)}")
+    validate_codec(fmt, compression, level)
+    if partition_by is not None:
+        if partition_by not in PARTITION_KEYS:
+            raise ElysiaError(
+                f"cannot partition by {partition_by!r}",
+                f"use one of: {', '.join(PARTITION_KEYS)}",
+            )
+        if partition_by not in types:
+            raise ElysiaError(
+                f"cannot partition by {partition_by!r}: the collection has no such property",
+                "back it up without --partition-by",
+            )
+
+
+def write_backup(
+    objects: Iterable[BackupObject],
+    description: dict[str, Any],
+    settings: Settings,
+    *,
+    collection: str,
+    format: str = "parquet",
+    compression: str = "auto",
+    level: int | None = None,
+    output_dir: Path | None = None,
+    include_vectors: bool = True,
+    partition_by: str | None = None,
+    filter_text: str | None = None,
+    tags: Sequence[str] = (),
+    total: int | None = None,
+    progress: ProgressCallback | None = None,
+    source: dict[str, Any] | None = None,
+    record_in_catalog: bool = True,
+) -> BackupResult:
+    """Write `objects` as a complete backup directory and (by default) catalog it.
+
+    `total` sizes the `compression="auto"` estimate and is passed to `progress`.
+    """
+    types = property_types(description)
+    _validate_options(format, compression, level, partition_by, types)
+    started = utc_now()
+    root = Path(output_dir).expanduser().resolve() if output_dir else settings.backups_dir
+    backup_id = new_backup_id(collection, started)
+    final_dir = backup_dir(root, collection, backup_id)
+    work_dir = tmp_backup_dir(root, collection, backup_id)
+    try:
+        work_dir.mkdir(parents=True, exist_ok=False)
+    except OSError as exc:
+        raise ElysiaError(
+            f"cannot create the backup directory {work_dir}: {exc}",
+            "check that the output directory is writable and has free space",
+        ) from None
+
+    timed = _TimedIterator(objects)
+    writer: _PartitionedWriter | None = None
+    try:
+        head = list(itertools.islice(timed, HEAD_OBJECTS))
+        vectors: dict[str, int] = {}
+        if include_vectors:
+            for obj in head:
+                for name, values in normalize_vectors(obj.vector).items():
+                    vectors.setdefault(name, len(values))
+        estimate = None
+        if head:
+            per_object = estimate_json_bytes(head[:50]) / min(len(head), 50)
+            count_hint = max(total or 0, len(head))
+            if len(head) < HEAD_OBJECTS:
+                count_hint = len(head)
+            estimate = int(per_object * count_hint)
+        elif total is not None:
+            estimate = 0
+        codec, codec_level = choose_compression(format, compression, level, estimate)
+        schema = arrow_schema(description, vectors) if format == "parquet" else None
+
+        def make_writer(partition: str | None) -> PartWriter:
+            name = data_file_name(format, codec)
+            relative = (
+                f"{DATA_DIR}/{partition_by}={partition}/{name}"
+                if partition_by
+                else f"{DATA_DIR}/{name}"
+            )
+            path = work_dir / relative
+            if format == "parquet":
+                assert schema is not None
+                return ParquetPartWriter(path, relative, schema, types, codec, codec_level)
+            return JsonPartWriter(
+                path, relative, array=format == "json", compression=codec, level=codec_level
+            )
+
+        writer = _PartitionedWriter(make_writer, partition_by)
+        written = 0
+        for obj in itertools.chain(head, timed):
+            if not include_vectors:
+                obj = BackupObject(obj.uuid, obj.properties, None)
+            elif obj.vector is not None and format == "parquet":
+                for name, values in normalize_vectors(obj.vector).items():
+                    if name not in vectors:
+                        raise ElysiaError(
+                            f"object {obj.uuid} has a vector {name!r} that the first "
+                            f"{len(head)} objects did not have",
+                            "back up with --no-vectors, or as --format jsonl",
+                        )
+                    if len(values) != vectors[name]:
+                        raise ElysiaError(
+                            f"object {obj.uuid} has a {len(values)}-dimensional {name!r} "
+                            f"vector where earlier objects have {vectors[name]}",
+                            "back up with --no-vectors, or re-vectorize the collection",
+                        )
+            writer.add(obj)
+            written += 1
+            if progress is not None and written % PROGRESS_EVERY == 0:
+                progress(written, total)
+        writer.ensure_one()
+        files = writer.close()
+        write_seconds = writer.write_seconds
+        writer = None
+        if progress is not None:
+            progress(written, total)
+
+        finished = utc_now()
+        manifest = Manifest(
+            backup_id=backup_id,
+            collection=collection,
+            created_at=rfc3339(started),
+            started_at=rfc3339(started),
+            finished_at=rfc3339(finished),
+            object_count=written,
+            format=format,
+            compression=codec,
+            level=codec_level,
+            include_vectors=include_vectors,
+            vector_dimension=vectors.get(DEFAULT_VECTOR_NAME)
+            if DEFAULT_VECTOR_NAME in vectors
+            else (next(iter(vectors.values())) if vectors else None),
+            partition_by=partition_by,
+            filter=filter_text,
+            schema=description,
+            source=source or {"url": None, "weaviate_version": None},
+            files=files,
+            tags=list(tags),
+            vectors=vectors,
+        )
+        from elysia_pipelines.backups.layout import write_manifest
+
+        checksum = write_manifest(work_dir, manifest)
+        for sub in {work_dir / DATA_DIR, *(work_dir / Path(f.path).parent for f in files)}:
+            if sub.is_dir():
+                fsync_dir(sub)
+        fsync_dir(work_dir)
+        os.rename(work_dir, final_dir)
+        fsync_dir(final_dir.parent)
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        shutil.rmtree(work_dir, ignore_errors=True)
+        raise
+
+    size = sum(f.size_bytes for f in files) + (final_dir / "manifest.json").stat().st_size
+    result = BackupResult(
+        backup_id=backup_id,
+        collection=collection,
+        path=final_dir,
+        format=format,
+        compression=codec,
+        level=codec_level,
+        object_count=written,
+        size_bytes=size,
+        files=files,
+        manifest_checksum=checksum,
+        started_at=manifest.started_at,
+        finished_at=manifest.finished_at,
+        duration_s=(finished - started).total_seconds(),
+        read_seconds=timed.seconds,
+        write_seconds=write_seconds,
+        include_vectors=include_vectors,
+        vector_dimension=manifest.vector_dimension,
+        partition_by=partition_by,
+        filter=filter_text,
+        tags=list(tags),
+        scanned_count=timed.count,
+    )
+    if record_in_catalog:
+        with open_catalog(settings) as catalog:
+            catalog.add(entry_for(result, manifest.source))
+    return result
+
+
+def entry_for(result: BackupResult, source: dict[str, Any]) -> CatalogEntry:
+    return CatalogEntry(
+        id=result.backup_id,
+        collection=result.collection,
+        format=result.format,
+        compression=result.compression,
+        level=result.level,
+        path=str(result.path),
+        size_bytes=result.size_bytes,
+        object_count=result.object_count,
+        created_at=result.started_at,
+        source=source.get("url"),
+        checksum=result.manifest_checksum,
+        status="complete",
+        tags=list(result.tags),
+        partition_by=result.partition_by,
+        filter=result.filter,
+        include_vectors=result.include_vectors,
+    )
+
+
+# ---------------------------------------------------------------------- Weaviate
+
+
+def _source_info(client: Any, settings: Settings) -> dict[str, Any]:
+    version = None
+    try:
+        version = client.get_meta().get("version")
+    except Exception:  # the version is informational; a backup must not fail on it
+        version = None
+    url = settings.weaviate_url if settings.weaviate_mode != "embedded" else "embedded://"
+    return {"url": redact_url(url) or url, "weaviate_version": version}
+
+
+def backup_collection(
+    client: Any,
+    collection: str,
+    settings: Settings,
+    *,
+    format: str = "parquet",
+    compression: str = "auto",
+    level: int | None = None,
+    filter_expr: str | None = None,
+    output_dir: Path | None = None,
+    include_vectors: bool = True,
+    partition_by: str | None = None,
+    tags: Sequence[str] = (),
+    progress: ProgressCallback | None = None,
+) -> BackupResult:
+    """Back up one collection; every option is checked before anything is written."""
+    from elysia_pipelines.weaviate.objects import count, iter_objects
+    from elysia_pipelines.weaviate.schema import describe_collection
+
+    description = describe_collection(client, collection)
+    name = str(description.get("name") or collection)
+    types = property_types(description)
+    _validate_options(format, compression, level, partition_by, types)
+    expr: FilterExpr | None = compile_filter(filter_expr, types) if filter_expr else None
+    total = count(client, name)
+
+    # Progress counts objects scanned (not written) so a selective filter still moves it.
+    source = _Scanned(
+        iter_objects(client, name, include_vector=include_vectors), expr, total, progress
+    )
+    return write_backup(
+        source,
+        description,
+        settings,
+        collection=name,
+        format=format,
+        compression=compression,
+        level=level,
+        output_dir=output_dir,
+        include_vectors=include_vectors,
+        partition_by=partition_by,
+        filter_text=expr.text if expr else None,
+        tags=tags,
+        total=total,
+        source=_source_info(client, settings),
+    )
+
+
+class _Scanned:
+    """Stored objects as BackupObjects, filtered in Python, counting what was scanned."""
+
+    def __init__(
+        self,
+        stored: Iterable[Any],
+        expr: FilterExpr | None,
+        total: int | None,
+        progress: ProgressCallback | None,
+    ) -> None:
+        self._stored = iter(stored)
+        self._expr = expr
+        self._total = total
+        self._progress = progress
+        self.scanned = 0
+
+    def __iter__(self) -> Iterator[BackupObject]:
+        for obj in self._stored:
+            self.scanned += 1
+            if self._progress is not None and self.scanned % PROGRESS_EVERY == 0:
+                self._progress(self.scanned, self._total)
+            properties = dict(obj.properties or {})
+            if self._expr is not None and not self._expr.matches(properties):
+                continue
+            yield BackupObject(str(obj.uuid), properties, obj.vector)
+        if self._progress is not None:
+            self._progress(self.scanned, max(self._total or 0, self.scanned))

@@ -1,0 +1,375 @@
+"""Read a backup back, a batch at a time: the entry point restore builds on.
+
+`open_backup(ref, settings)` accepts a backup id from the catalog, a backup directory,
+its manifest.json, or a lone `.parquet` file (its metadata carries the collection
+description). `iter_batches` streams `BackupObject`s with bounded memory; for Parquet
+the uuid filter and the column projection are pushed down to pyarrow (row groups whose
+uuid statistics exclude every wanted uuid are never decoded, because exports write
+objects in uuid order).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from elysia_pipelines.backups.catalog import Catalog
+from elysia_pipelines.backups.formats import (
+    BackupObject,
+    open_decompressed,
+    property_types,
+    to_datetime,
+    vector_name_of_column,
+)
+from elysia_pipelines.backups.layout import (
+    DEFAULT_VECTOR_NAME,
+    MANIFEST_NAME,
+    PARQUET_METADATA_KEY,
+    FileEntry,
+    Manifest,
+    file_sha256,
+    is_backup_id,
+    is_tmp_dir_name,
+    read_manifest,
+)
+from elysia_pipelines.errors import ElysiaError, NotFoundError
+from elysia_pipelines.settings import Settings
+
+__all__ = ["BackupObject", "BackupReader", "open_backup", "resolve_backup_dir"]
+
+# Decoding one Parquet batch of this many rows at a time keeps memory flat even for
+# large file contents; the caller's batch_size only shapes what it receives.
+_SCAN_ROWS = 256
+
+
+class BackupReader:
+    """An opened backup: manifest, description and a streaming object iterator."""
+
+    def __init__(self, root: Path, manifest: Manifest, files: list[Path]) -> None:
+        self.root = root
+        self.manifest = manifest
+        self._files = files
+
+    @property
+    def description(self) -> dict[str, Any]:
+        return self.manifest.schema
+
+    @property
+    def object_count(self) -> int:
+        return self.manifest.object_count
+
+    @property
+    def backup_id(self) -> str:
+        return self.manifest.backup_id
+
+    @property
+    def collection(self) -> str:
+        return self.manifest.collection
+
+    @property
+    def property_names(self) -> list[str]:
+        return list(property_types(self.description))
+
+    @property
+    def data_files(self) -> list[Path]:
+        return list(self._files)
+
+    def iter_batches(
+        self,
+        batch_size: int = 500,
+        *,
+        uuids: set[str] | None = None,
+        properties: list[str] | None = None,
+        include_vectors: bool = True,
+    ) -> Iterator[list[BackupObject]]:
+        """Yield lists of at most `batch_size` objects, in file order."""
+        if batch_size < 1:
+            raise ElysiaError("batch_size must be at least 1")
+        known = property_types(self.description)
+        if properties is not None:
+            unknown = [p for p in properties if p not in known]
+            if unknown:
+                raise ElysiaError(
+                    f"backup {self.backup_id} has no propert{'y' if len(unknown) == 1 else 'ies'} "
+                    f"{', '.join(map(repr, unknown))}",
+                    f"its properties are: {', '.join(known) or '(none)'}",
+                )
+        wanted = list(known) if properties is None else list(properties)
+        if uuids is not None and not uuids:
+            return
+        source = (
+            self._parquet_objects(wanted, uuids, include_vectors)
+            if self.manifest.format == "parquet"
+            else self._json_objects(wanted, known, uuids, include_vectors)
+        )
+        batch: list[BackupObject] = []
+        for obj in source:
+            batch.append(obj)
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def iter_objects(self, **kwargs: Any) -> Iterator[BackupObject]:
+        for batch in self.iter_batches(**kwargs):
+            yield from batch
+
+    # ------------------------------------------------------------------ parquet
+
+    def _parquet_objects(
+        self, wanted: list[str], uuids: set[str] | None, include_vectors: bool
+    ) -> Iterator[BackupObject]:
+        single_default = set(self.manifest.vectors or {}) <= {DEFAULT_VECTOR_NAME}
+        for path in self._files:
+            try:
+                dataset = ds.dataset(str(path), format="parquet")
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise ElysiaError(
+                    f"cannot read {path}: {exc}",
+                    "the backup is damaged; run `elysiactl col catalog verify <id>`",
+                ) from None
+            names = dataset.schema.names
+            vector_columns = [c for c in names if vector_name_of_column(c) is not None]
+            columns = ["uuid", *[p for p in wanted if p in names]]
+            if include_vectors:
+                columns += vector_columns
+            expression = pc.field("uuid").isin(pa.array(sorted(uuids))) if uuids else None
+            try:
+                scanner = dataset.scanner(
+                    columns=columns,
+                    filter=expression,
+                    batch_size=_SCAN_ROWS,
+                    batch_readahead=1,
+                    fragment_readahead=1,
+                    use_threads=False,
+                )
+                for record_batch in scanner.to_batches():
+                    yield from _batch_objects(record_batch, include_vectors, single_default)
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise ElysiaError(
+                    f"cannot read {path}: {exc}",
+                    "the backup is damaged; run `elysiactl col catalog verify <id>`",
+                ) from None
+
+    # ------------------------------------------------------------------ json
+
+    def _json_objects(
+        self,
+        wanted: list[str],
+        types: dict[str, str],
+        uuids: set[str] | None,
+        include_vectors: bool,
+    ) -> Iterator[BackupObject]:
+        date_props = {
+            name for name, t in types.items() if t in ("date", "date[]") and name in wanted
+        }
+        wanted_set = set(wanted)
+        project = len(wanted_set) != len(types)
+        for path in self._files:
+            for record in _json_records(path):
+                uuid = record.get("uuid")
+                if uuids is not None and uuid not in uuids:
+                    continue
+                props = record.get("properties") or {}
+                if project:
+                    props = {k: v for k, v in props.items() if k in wanted_set}
+                for name in date_props:
+                    value = props.get(name)
+                    if isinstance(value, list):
+                        props[name] = [to_datetime(v) for v in value]
+                    elif value is not None:
+                        props[name] = to_datetime(value)
+                props = {k: v for k, v in props.items() if v is not None}
+                vector = record.get("vector") if include_vectors else None
+                if isinstance(vector, dict) and set(vector) == {DEFAULT_VECTOR_NAME}:
+                    vector = vector[DEFAULT_VECTOR_NAME]
+                yield BackupObject(str(uuid), props, vector or None)
+
+
+def _batch_objects(
+    batch: pa.RecordBatch, include_vectors: bool, single_default: bool
+) -> Iterator[BackupObject]:
+    columns = {name: batch.column(i).to_pylist() for i, name in enumerate(batch.schema.names)}
+    uuids = columns.pop("uuid")
+    vector_cols = {
+        vector_name_of_column(name): columns.pop(name)
+        for name in list(columns)
+        if vector_name_of_column(name) is not None
+    }
+    for i, uuid in enumerate(uuids):
+        props = {name: values[i] for name, values in columns.items() if values[i] is not None}
+        vector: Any = None
+        if include_vectors and vector_cols:
+            named = {n: v[i] for n, v in vector_cols.items() if v[i] is not None}
+            vector = named.get(DEFAULT_VECTOR_NAME) if single_default else named or None
+        yield BackupObject(uuid, props, vector)
+
+
+def _json_records(path: Path) -> Iterator[dict[str, Any]]:
+    """Records of a JSONL file, or of a JSON array written one element a line."""
+    try:
+        with open_decompressed(path) as raw:
+            first = True
+            array = False
+            for line_number, raw_line in enumerate(raw, start=1):
+                line = raw_line.strip()
+                if first:
+                    first = False
+                    if line == b"[":
+                        array = True
+                        continue
+                if not line or (array and line == b"]"):
+                    continue
+                if array and line.endswith(b","):
+                    line = line[:-1]
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ElysiaError(
+                        f"{path} line {line_number} is not valid JSON ({exc.msg})",
+                        "the backup is damaged; run `elysiactl col catalog verify <id>`",
+                    ) from None
+                if not isinstance(record, dict) or "uuid" not in record:
+                    raise ElysiaError(
+                        f"{path} line {line_number} is not a backup object",
+                        'expected {"uuid", "properties", "vector"} per line',
+                    )
+                yield record
+    except (OSError, EOFError) as exc:
+        raise ElysiaError(
+            f"cannot read {path}: {exc or type(exc).__name__}",
+            "the backup is damaged; run `elysiactl col catalog verify <id>`",
+        ) from None
+    except Exception as exc:  # zstandard/lz4 raise their own error types on bad frames
+        if isinstance(exc, ElysiaError):
+            raise
+        raise ElysiaError(
+            f"cannot decompress {path}: {exc}",
+            "the backup is damaged; run `elysiactl col catalog verify <id>`",
+        ) from None
+
+
+# ---------------------------------------------------------------------- opening
+
+
+def _lone_parquet(path: Path) -> BackupReader:
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ElysiaError(f"{path} is not a readable Parquet file: {exc}") from None
+    metadata = parquet.schema_arrow.metadata or {}
+    raw = metadata.get(PARQUET_METADATA_KEY)
+    if raw is None:
+        raise ElysiaError(
+            f"{path} has no `{PARQUET_METADATA_KEY.decode()}` metadata",
+            "only Parquet files written by `elysiactl col backup` can be read alone",
+        )
+    description = json.loads(raw)
+    vectors = {
+        name: field.type.list_size
+        for field in parquet.schema_arrow
+        if (name := vector_name_of_column(field.name)) is not None
+    }
+    rows = parquet.metadata.num_rows
+    compression = "none"
+    if parquet.metadata.num_row_groups and parquet.metadata.num_columns:
+        compression = parquet.metadata.row_group(0).column(0).compression.lower()
+        compression = "none" if compression == "uncompressed" else compression
+    stat = path.stat()
+    from datetime import UTC, datetime
+
+    from elysia_pipelines.backups.layout import rfc3339
+
+    moment = rfc3339(datetime.fromtimestamp(stat.st_mtime, UTC))
+    manifest = Manifest(
+        backup_id=path.stem,
+        collection=str(description.get("name") or description.get("collection") or path.stem),
+        created_at=moment,
+        started_at=moment,
+        finished_at=moment,
+        object_count=rows,
+        format="parquet",
+        compression=compression,
+        level=None,
+        include_vectors=bool(vectors),
+        vector_dimension=vectors.get(DEFAULT_VECTOR_NAME),
+        partition_by=None,
+        filter=None,
+        schema=description,
+        source={},
+        files=[FileEntry(path.name, file_sha256(path), stat.st_size, rows)],
+        vectors=vectors,
+    )
+    return BackupReader(path.parent, manifest, [path])
+
+
+def _from_directory(directory: Path) -> BackupReader:
+    manifest = read_manifest(directory)
+    files = [directory / entry.path for entry in manifest.files]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise ElysiaError(
+            f"backup {manifest.backup_id} is missing {len(missing)} data file(s): "
+            f"{', '.join(missing[:3])}",
+            f"run `elysiactl col catalog verify {manifest.backup_id}`",
+        )
+    return BackupReader(directory, manifest, files)
+
+
+def resolve_backup_dir(ref: str, settings: Settings) -> Path:
+    """Directory of a backup id: the catalog first, then a scan of the backups root."""
+    if settings.catalog_path.exists():
+        catalog = Catalog(settings.catalog_path)
+        try:
+            entry = catalog.find(ref)
+        finally:
+            catalog.close()
+        if entry is not None:
+            if entry.status == "deleted":
+                raise NotFoundError(
+                    f"backup {ref} was deleted by retention",
+                    "list the backups that still exist with `elysiactl col catalog list`",
+                )
+            return Path(entry.path)
+    root = settings.backups_dir
+    if root.is_dir():
+        for candidate in root.glob(f"*/{ref}"):
+            if (candidate / MANIFEST_NAME).is_file():
+                return candidate
+    raise NotFoundError(
+        f"no backup {ref!r} in the catalog or under {root}",
+        "list backups with `elysiactl col catalog list`, or pass a backup directory path",
+    )
+
+
+def open_backup(ref: str | Path, settings: Settings) -> BackupReader:
+    """Open a backup by id (catalog), directory, manifest.json path or lone .parquet file."""
+    text = str(ref)
+    path = Path(text).expanduser()
+    if isinstance(ref, str) and is_backup_id(text) and not path.exists():
+        return _from_directory(resolve_backup_dir(text, settings))
+    if path.is_file() and path.suffix == ".parquet":
+        return _lone_parquet(path)
+    if path.is_file() and path.name == MANIFEST_NAME:
+        return _from_directory(path.parent)
+    if path.is_dir():
+        if is_tmp_dir_name(path.name):
+            raise ElysiaError(
+                f"{path} is an unfinished backup (still being written, or crashed)",
+                "use a completed backup; `elysiactl col catalog cleanup` removes stale ones",
+            )
+        return _from_directory(path)
+    if isinstance(ref, str) and "/" not in text and "\\" not in text:
+        return _from_directory(resolve_backup_dir(text, settings))
+    raise NotFoundError(
+        f"backup {text!r} not found: no such backup id, directory or .parquet file",
+        "list backups with `elysiactl col catalog list`",
+    )

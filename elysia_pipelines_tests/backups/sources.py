@@ -1,0 +1,82 @@
+"""Real documents for backup tests: the `.py` files of installed packages.
+
+Real source code (not lorem ipsum) is what makes compression ratios, escaping and
+size distributions in tests and the benchmark honest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import sysconfig
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from elysia_pipelines.backups.formats import BackupObject
+from elysia_pipelines.documents import document_uuid, file_name_and_extension
+
+LANGUAGES = {"py": "python", "pyi": "python", "txt": "text", "md": "markdown", "cfg": "ini"}
+
+
+def site_packages() -> Path:
+    return Path(sysconfig.get_paths()["purelib"])
+
+
+def source_files(limit: int, *, max_bytes: int = 200_000, seed: int = 7) -> list[Path]:
+    """`limit` readable source files, a deterministic sample across packages."""
+    root = site_packages()
+    candidates = sorted(
+        p
+        for pattern in ("*/**/*.py", "*/**/*.pyi", "*/**/*.md", "*/**/*.txt")
+        for p in root.glob(pattern)
+        if p.is_file() and 0 < p.stat().st_size <= max_bytes
+    )
+    rng = random.Random(seed)
+    rng.shuffle(candidates)
+    return candidates[:limit]
+
+
+def vector_for(text: str, dim: int) -> list[float]:
+    """A deterministic float32-exact pseudo-embedding of the text."""
+    import numpy as np
+
+    seed = int.from_bytes(hashlib.sha256(text.encode("utf-8", "replace")).digest()[:8], "big")
+    values = np.random.default_rng(seed).standard_normal(dim).astype(np.float32)
+    return [float(v) for v in values]
+
+
+def documents(
+    limit: int, *, dim: int | None = 8, seed: int = 7, max_bytes: int = 200_000
+) -> Iterator[tuple[str, dict[str, Any], list[float] | None]]:
+    """(uuid, properties, vector) for real files, shaped like the pipeline's documents."""
+    root = site_packages()
+    base = datetime(2024, 1, 1, tzinfo=UTC)
+    for i, path in enumerate(source_files(limit, seed=seed, max_bytes=max_bytes)):
+        relative = path.relative_to(root).as_posix()
+        repo = relative.split("/", 1)[0]
+        inner = relative.split("/", 1)[1] if "/" in relative else relative
+        raw = path.read_bytes()
+        content = raw.decode("utf-8", errors="replace")
+        file_name, extension = file_name_and_extension(inner)
+        props: dict[str, Any] = {
+            "repo": repo,
+            "path": inner,
+            "file_name": file_name,
+            "extension": extension,
+            "language": LANGUAGES.get(extension, "other"),
+            "content": content,
+            "content_hash": "sha256:" + hashlib.sha256(raw).hexdigest(),
+            "size_bytes": len(raw),
+            "line_count": content.count("\n") + (0 if content.endswith("\n") else 1),
+            "commit": hashlib.sha1(repo.encode()).hexdigest(),
+            # Spread over 30 days, whole microseconds: what Weaviate stores.
+            "synced_at": base + timedelta(days=i % 30, seconds=math.floor(i * 37.5)),
+        }
+        yield document_uuid(repo, inner), props, (vector_for(content, dim) if dim else None)
+
+
+def backup_objects(limit: int, *, dim: int | None = 8, seed: int = 7) -> list[BackupObject]:
+    return [BackupObject(u, p, v) for u, p, v in documents(limit, dim=dim, seed=seed)]
