@@ -1,0 +1,427 @@
+"""Open a weaviate-client connection from settings, or from an explicit target.
+
+Three ways to reach Weaviate, chosen by `Settings.weaviate_mode`:
+
+- ``embedded``: the client downloads and starts a Weaviate binary (pinned version,
+  data under ``ELYSIA_HOME/weaviate``). Zero setup on a laptop, but the first start
+  needs internet access, so the error says so and points at WEAVIATE_URL.
+- ``url``: a local or self-hosted server over HTTP + gRPC. The gRPC address defaults
+  to the HTTP host on port 50051, which is what a stock Weaviate listens on.
+- ``cloud``: Weaviate Cloud with an API key read from the environment variable
+  *named* by the settings (the key itself is never stored or logged).
+
+Restore across clusters needs a second connection that is not the configured one,
+hence `WeaviateTarget`: the same fields, built from settings or given explicitly.
+Every failure to connect ends in one `ElysiaError` naming the HTTP URL and gRPC
+address and what to check, never a client traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import tarfile
+import urllib.error
+import zipfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import weaviate
+from weaviate.classes.init import AdditionalConfig, Auth, Timeout
+from weaviate.exceptions import (
+    AuthenticationFailedError,
+    InsufficientPermissionsError,
+    UnexpectedStatusCodeError,
+    WeaviateEmbeddedInvalidVersionError,
+    WeaviateGRPCUnavailableError,
+    WeaviateStartUpError,
+)
+
+from elysia_pipelines.errors import ConfigError, ElysiaError
+from elysia_pipelines.settings import WEAVIATE_MODES, Settings
+from elysia_pipelines.weaviate.retry import is_transient, short_error, transient_retry
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GRPC_PORT = 50051
+EMBEDDED_HOST = "127.0.0.1"
+EMBEDDED_HTTP_PORT = 8079
+EMBEDDED_GRPC_PORT = 50050
+# Vectorizer modules call third-party APIs with keys sent as request headers; we
+# forward the ones present in the environment so `text2vec-openai` etc. just work.
+MODULE_KEY_HEADERS: Mapping[str, str] = {
+    "OPENAI_API_KEY": "X-OpenAI-Api-Key",
+    "COHERE_API_KEY": "X-Cohere-Api-Key",
+    "HUGGINGFACE_API_KEY": "X-HuggingFace-Api-Key",
+    "JINAAI_API_KEY": "X-JinaAI-Api-Key",
+    "VOYAGEAI_API_KEY": "X-VoyageAI-Api-Key",
+    "MISTRAL_API_KEY": "X-Mistral-Api-Key",
+}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+    secure: bool
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}{' (TLS)' if self.secure else ''}"
+
+
+@dataclass(frozen=True)
+class WeaviateTarget:
+    """Where and how to connect; no secrets, only the name of the key's variable."""
+
+    mode: str = "embedded"
+    http_url: str | None = None
+    grpc_url: str | None = None
+    api_key_env: str | None = "WEAVIATE_API_KEY"
+    timeout_s: float = 60.0
+    retries: int = 5
+    embedded_version: str = "1.32.0"
+    embedded_dir: Path | None = None
+    extra_headers: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.mode not in WEAVIATE_MODES:
+            raise ConfigError(
+                f"unknown Weaviate mode {self.mode!r}", f"use one of: {', '.join(WEAVIATE_MODES)}"
+            )
+        if self.mode in ("url", "cloud"):
+            if not self.http_url:
+                raise ConfigError(
+                    f"Weaviate mode {self.mode} needs an HTTP URL",
+                    "set WEAVIATE_URL, e.g. http://localhost:8080 or https://xyz.weaviate.cloud",
+                )
+            parts = urlsplit(self.http_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConfigError(
+                    f"{self.http_url!r} is not an http(s) URL",
+                    "give the Weaviate REST address like http://localhost:8080",
+                )
+        if self.timeout_s <= 0:
+            raise ConfigError(f"Weaviate timeout {self.timeout_s} must be positive")
+        if self.retries < 0:
+            raise ConfigError(f"Weaviate retries {self.retries} must be >= 0")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WeaviateTarget:
+        return cls(
+            mode=settings.weaviate_mode,
+            http_url=settings.weaviate_url,
+            grpc_url=settings.weaviate_grpc_url,
+            api_key_env=settings.weaviate_api_key_env,
+            timeout_s=settings.weaviate_timeout_s,
+            retries=settings.weaviate_retries,
+            embedded_version=settings.weaviate_embedded_version,
+            embedded_dir=settings.embedded_weaviate_dir,
+        )
+
+    @classmethod
+    def for_url(
+        cls,
+        http_url: str,
+        grpc_url: str | None = None,
+        *,
+        api_key_env: str | None = None,
+        cloud: bool = False,
+        timeout_s: float = 60.0,
+        retries: int = 5,
+    ) -> WeaviateTarget:
+        """An explicit server, e.g. the destination of a cross-cluster restore."""
+        return cls(
+            mode="cloud" if cloud else "url",
+            http_url=http_url.rstrip("/"),
+            grpc_url=grpc_url,
+            api_key_env=api_key_env,
+            timeout_s=timeout_s,
+            retries=retries,
+        )
+
+    @property
+    def http_endpoint(self) -> Endpoint:
+        if self.mode == "embedded" or not self.http_url:
+            return Endpoint(EMBEDDED_HOST, EMBEDDED_HTTP_PORT, False)
+        parts = urlsplit(self.http_url)
+        secure = parts.scheme == "https"
+        return Endpoint(
+            parts.hostname or "localhost", parts.port or (443 if secure else 80), secure
+        )
+
+    @property
+    def grpc_endpoint(self) -> Endpoint:
+        """WEAVIATE_GRPC_URL if given, else the HTTP host on the standard gRPC port."""
+        if self.mode == "embedded":
+            return Endpoint(EMBEDDED_HOST, EMBEDDED_GRPC_PORT, False)
+        http = self.http_endpoint
+        if self.mode == "cloud" and not self.grpc_url:
+            return Endpoint(f"grpc-{http.host}", 443, True)
+        if not self.grpc_url:
+            return Endpoint(http.host, DEFAULT_GRPC_PORT, http.secure)
+        raw = self.grpc_url.strip().rstrip("/")
+        secure = http.secure
+        for prefix, is_secure in (
+            ("grpcs://", True),
+            ("https://", True),
+            ("grpc://", False),
+            ("http://", False),
+        ):
+            if raw.startswith(prefix):
+                raw, secure = raw[len(prefix) :], is_secure
+                break
+        host, _, port = raw.rpartition(":")
+        if not host or not port.isdigit():
+            return Endpoint(raw, 443 if secure else DEFAULT_GRPC_PORT, secure)
+        return Endpoint(host, int(port), secure)
+
+    def api_key(self) -> str | None:
+        """The key's value, read now from the named variable (never cached)."""
+        if not self.api_key_env:
+            return None
+        value = os.environ.get(self.api_key_env, "").strip()
+        return value or None
+
+    def describe(self) -> str:
+        """For logs and asset metadata: addresses and the key's variable name, no secrets."""
+        if self.mode == "embedded":
+            where = self.embedded_dir if self.embedded_dir else "default data dir"
+            return (
+                f"embedded Weaviate {self.embedded_version} "
+                f"(http {self.http_endpoint}, gRPC {self.grpc_endpoint}, data {where})"
+            )
+        auth = (
+            f", API key from ${self.api_key_env}"
+            if self.api_key_env and self.api_key()
+            else ", anonymous"
+        )
+        return f"{self.mode} {_redact_url(self.http_url or '')} (gRPC {self.grpc_endpoint}){auth}"
+
+
+def _redact_url(url: str) -> str:
+    """Drop user:password and query strings, which is where URLs carry secrets."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return f"{parts.scheme}://{host}{parts.path}".rstrip("/")
+
+
+def describe_target(target: Settings | WeaviateTarget) -> str:
+    return _as_target(target).describe()
+
+
+def _as_target(target: Settings | WeaviateTarget) -> WeaviateTarget:
+    return target if isinstance(target, WeaviateTarget) else WeaviateTarget.from_settings(target)
+
+
+def _additional_config(target: WeaviateTarget) -> AdditionalConfig:
+    # init covers the start-up checks (meta, gRPC health); keep it short so a dead
+    # server is reported quickly, while query/insert get the full configured budget.
+    init = min(max(target.timeout_s / 4, 2.0), 30.0)
+    return AdditionalConfig(
+        timeout=Timeout(init=init, query=target.timeout_s, insert=target.timeout_s)
+    )
+
+
+def _module_headers(target: WeaviateTarget) -> dict[str, str]:
+    headers = {
+        header: os.environ[var].strip()
+        for var, header in MODULE_KEY_HEADERS.items()
+        if os.environ.get(var, "").strip()
+    }
+    headers.update(target.extra_headers)
+    return headers
+
+
+def _is_listening(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _connect_once(target: WeaviateTarget) -> weaviate.WeaviateClient:
+    config = _additional_config(target)
+    headers = _module_headers(target)
+    if target.mode == "cloud":
+        key = target.api_key()
+        if key is None:
+            raise ConfigError(
+                f"Weaviate Cloud at {_redact_url(target.http_url or '')} needs an API key, "
+                f"but ${target.api_key_env or 'WEAVIATE_API_KEY'} is not set",
+                f"export {target.api_key_env or 'WEAVIATE_API_KEY'}=<your cluster's API key> "
+                "(WEAVIATE_API_KEY_ENV names a different variable)",
+            )
+        return weaviate.connect_to_weaviate_cloud(
+            cluster_url=target.http_url or "",
+            auth_credentials=Auth.api_key(key),
+            headers=headers,
+            additional_config=config,
+        )
+    if target.mode == "url":
+        http, grpc_ = target.http_endpoint, target.grpc_endpoint
+        key = target.api_key()
+        return weaviate.connect_to_custom(
+            http_host=http.host,
+            http_port=http.port,
+            http_secure=http.secure,
+            grpc_host=grpc_.host,
+            grpc_port=grpc_.port,
+            grpc_secure=grpc_.secure,
+            headers=headers,
+            additional_config=config,
+            auth_credentials=Auth.api_key(key) if key else None,
+        )
+    return _connect_embedded(target, config, headers)
+
+
+def _connect_embedded(
+    target: WeaviateTarget, config: AdditionalConfig, headers: dict[str, str]
+) -> weaviate.WeaviateClient:
+    base = target.embedded_dir or Settings().embedded_weaviate_dir
+    binary_dir = base / "bin"
+    if _is_listening(EMBEDDED_HOST, EMBEDDED_HTTP_PORT) and _is_listening(
+        EMBEDDED_HOST, EMBEDDED_GRPC_PORT
+    ):
+        # Another process (a Dagster step, the CLI) already started it: share it.
+        return weaviate.connect_to_local(
+            host=EMBEDDED_HOST,
+            port=EMBEDDED_HTTP_PORT,
+            grpc_port=EMBEDDED_GRPC_PORT,
+            headers=headers,
+            additional_config=config,
+        )
+    try:
+        return weaviate.connect_to_embedded(
+            hostname=EMBEDDED_HOST,
+            port=EMBEDDED_HTTP_PORT,
+            grpc_port=EMBEDDED_GRPC_PORT,
+            version=target.embedded_version,
+            persistence_data_path=str(base / "data"),
+            binary_path=str(binary_dir),
+            headers=headers,
+            additional_config=config,
+        )
+    except WeaviateEmbeddedInvalidVersionError:
+        raise ConfigError(
+            f"WEAVIATE_EMBEDDED_VERSION={target.embedded_version!r} is not a Weaviate version",
+            "use a release number such as 1.32.0 (or a URL of a weaviate .tar.gz)",
+        ) from None
+    except (OSError, tarfile.TarError, zipfile.BadZipFile) as exc:
+        downloading = isinstance(exc, urllib.error.URLError | tarfile.TarError) or not any(
+            p.name.startswith("weaviate-") for p in binary_dir.glob("weaviate-*")
+        )
+        if downloading:
+            raise ElysiaError(
+                f"Embedded Weaviate {target.embedded_version} is not installed in {binary_dir} "
+                f"and downloading it failed: {short_error(exc)}",
+                "embedded mode downloads the Weaviate binary on first use, which needs "
+                "internet access; offline, run a Weaviate server and set WEAVIATE_URL "
+                "(e.g. WEAVIATE_URL=http://localhost:8080), or place the binary there",
+            ) from exc
+        raise ElysiaError(
+            f"Embedded Weaviate could not start from {binary_dir}: {short_error(exc)}",
+            "check the directory is writable and the binary runs on this platform, "
+            "or run a Weaviate server and set WEAVIATE_URL",
+        ) from exc
+    except WeaviateStartUpError as exc:
+        raise ElysiaError(
+            f"Embedded Weaviate did not start: {short_error(exc)}",
+            f"ports {EMBEDDED_HTTP_PORT}/{EMBEDDED_GRPC_PORT} must be free and the platform "
+            "supported (Linux/macOS); otherwise run a Weaviate server and set WEAVIATE_URL",
+        ) from exc
+
+
+def _unreachable(target: WeaviateTarget, attempts: int, exc: BaseException) -> ElysiaError:
+    if target.mode == "embedded":
+        where = f"embedded Weaviate at http://{target.http_endpoint}"
+    else:
+        where = f"Weaviate at {_redact_url(target.http_url or '')}"
+    grpc_ = target.grpc_endpoint
+    if isinstance(exc, WeaviateGRPCUnavailableError):
+        return ElysiaError(
+            f"{where} answered over HTTP but its gRPC API at {grpc_} did not "
+            f"(after {attempts} attempt(s))",
+            "set WEAVIATE_GRPC_URL to the server's gRPC host:port (default: the "
+            f"WEAVIATE_URL host on port {DEFAULT_GRPC_PORT}) and make sure no firewall "
+            "or proxy blocks it",
+        )
+    return ElysiaError(
+        f"Cannot reach {where} (gRPC {grpc_}) after {attempts} attempt(s): {short_error(exc)}",
+        "is the Weaviate server running? Check WEAVIATE_URL (and WEAVIATE_GRPC_URL; gRPC "
+        f"defaults to port {DEFAULT_GRPC_PORT} on the same host) and that no firewall blocks "
+        "the HTTP and gRPC ports",
+    )
+
+
+def connect(target: Settings | WeaviateTarget) -> weaviate.WeaviateClient:
+    """A connected client; retries transient start-up failures, then one ElysiaError.
+
+    The caller owns the client and must close it; prefer `open_client`.
+    """
+    resolved = _as_target(target)
+    attempts = resolved.retries + 1
+    log.info("connecting to %s", resolved.describe())
+    try:
+        for attempt in transient_retry(
+            attempts, max_wait_s=min(10.0, resolved.timeout_s), what="connect to Weaviate"
+        ):
+            with attempt:
+                return _connect_once(resolved)
+    except ElysiaError:
+        raise
+    except (AuthenticationFailedError, InsufficientPermissionsError) as exc:
+        raise _auth_error(resolved, exc) from exc
+    except UnexpectedStatusCodeError as exc:
+        if exc.status_code in (401, 403):
+            raise _auth_error(resolved, exc) from exc
+        if is_transient(exc):
+            raise _unreachable(resolved, attempts, exc) from exc
+        raise ElysiaError(
+            f"Weaviate at {_redact_url(resolved.http_url or '')} refused the connection: "
+            f"{short_error(exc)}",
+            "check that WEAVIATE_URL points at a Weaviate server (not a proxy or another service)",
+        ) from exc
+    except WeaviateStartUpError as exc:
+        if not is_transient(exc):
+            raise ElysiaError(
+                f"Weaviate at {resolved.describe()} cannot be used: {short_error(exc)}",
+                "use Weaviate 1.27 or newer",
+            ) from exc
+        raise _unreachable(resolved, attempts, exc) from exc
+    except Exception as exc:
+        raise _unreachable(resolved, attempts, exc) from exc
+    raise AssertionError("unreachable: tenacity either returns or raises")
+
+
+def _auth_error(target: WeaviateTarget, exc: BaseException) -> ElysiaError:
+    var = target.api_key_env or "WEAVIATE_API_KEY"
+    state = "is set" if target.api_key() else "is not set"
+    return ElysiaError(
+        f"Weaviate at {_redact_url(target.http_url or '')} rejected our credentials: "
+        f"{short_error(exc)}",
+        f"${var} {state}; put a valid API key for this cluster in it "
+        "(WEAVIATE_API_KEY_ENV names a different variable)",
+    )
+
+
+@contextmanager
+def open_client(target: Settings | WeaviateTarget) -> Iterator[weaviate.WeaviateClient]:
+    """`with open_client(settings) as client:` connects, and always closes."""
+    client = connect(target)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def server_version(client: weaviate.WeaviateClient) -> str:
+    """The server's version string, e.g. '1.32.0' (for metadata and compatibility checks)."""
+    for attempt in transient_retry(3, max_wait_s=5.0, what="read Weaviate version"):
+        with attempt:
+            meta = client.get_meta()
+    return str(meta.get("version", "unknown"))

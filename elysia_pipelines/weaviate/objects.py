@@ -1,0 +1,501 @@
+"""Counting, streaming, fetching, upserting and deleting objects, robust to outages.
+
+Ingestion, backup and restore move whole collections, so each helper is built for
+volume and for flaky networks: reads page with a cursor (memory bounded by one
+page), writes go in batches capped by count *and* bytes (gRPC rejects oversized
+messages), every call is retried on transient errors, and per-object errors that
+the server reports inside a successful batch are read and returned, never dropped.
+
+Writes are upserts: objects carry deterministic UUIDs (documents.document_uuid), and
+a batch insert with an existing UUID replaces the object, so re-running a batch
+after a timeout cannot create duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid as uuid_lib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import weaviate
+from weaviate.classes.data import DataObject
+from weaviate.classes.query import Filter
+from weaviate.collections.classes.filters import _Filters
+from weaviate.exceptions import WeaviateInsertManyAllFailedError
+
+from elysia_pipelines.documents import DOCUMENT_PROPERTIES
+from elysia_pipelines.errors import ElysiaError
+from elysia_pipelines.weaviate.retry import (
+    WeaviateUnavailableError,
+    is_transient,
+    is_transient_message,
+    short_error,
+    transient_retry,
+)
+from elysia_pipelines.weaviate.schema import collection_exists, uses_named_vectors
+
+log = logging.getLogger(__name__)
+
+Vector = list[float] | dict[str, list[float]]
+ID_CHUNK = 200  # ids per ContainsAny filter: small requests, few round trips
+DELETE_CHUNK = 500  # below Weaviate's default QUERY_MAXIMUM_RESULTS (10000)
+DATE_PROPERTIES = frozenset(p.name for p in DOCUMENT_PROPERTIES if p.data_type == "date")
+_ALL_FAILED_PREFIX = "Here is the set of all errors:"
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    uuid: str
+    properties: dict[str, Any]  # dates come back as timezone-aware datetimes
+    vector: Vector | None = None  # list for the classic vector, dict for named vectors
+
+
+@dataclass(frozen=True)
+class ObjectToWrite:
+    uuid: str | uuid_lib.UUID
+    properties: Mapping[str, Any]
+    vector: Sequence[float] | Mapping[str, Sequence[float]] | None = None
+
+
+@dataclass(frozen=True)
+class ObjectFailure:
+    uuid: str
+    error: str
+    object: ObjectToWrite
+
+
+@dataclass
+class UpsertResult:
+    written: int = 0
+    failures: list[ObjectFailure] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+
+# --------------------------------------------------------------------------- shared
+
+
+def _unavailable(what: str, collection: str, exc: BaseException, written: int = 0) -> ElysiaError:
+    if is_transient(exc):
+        return WeaviateUnavailableError(
+            f"Weaviate kept failing to {what} in {collection!r}: {short_error(exc)}",
+            "the server is down or overloaded; check it (WEAVIATE_URL) and run again; "
+            "writes are idempotent, so re-running is safe",
+            written=written,
+        )
+    return ElysiaError(
+        f"Weaviate refused to {what} in {collection!r}: {short_error(exc)}",
+        "check the collection exists and the request matches its schema",
+    )
+
+
+def _call(what: str, collection: str, attempts: int, max_wait_s: float, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    """Run one idempotent client call under the transient-retry policy."""
+    try:
+        for attempt in transient_retry(attempts, max_wait_s, what=f"{what} in {collection}"):
+            with attempt:
+                return fn(*args, **kwargs)
+    except ElysiaError:
+        raise
+    except Exception as exc:
+        raise _unavailable(what, collection, exc) from exc
+    raise AssertionError("unreachable")
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _uuid_str(value: str | uuid_lib.UUID) -> str:
+    try:
+        return str(uuid_lib.UUID(str(value)))
+    except ValueError:
+        raise ElysiaError(
+            f"{value!r} is not a UUID", "object ids must be UUIDs (documents.document_uuid)"
+        ) from None
+
+
+def _vector_out(raw: Mapping[str, Any] | None, named: bool) -> Vector | None:
+    if not raw:
+        return None
+    if not named and set(raw) == {"default"}:
+        return [float(x) for x in raw["default"]]
+    return {name: [float(x) for x in vec] for name, vec in raw.items()}
+
+
+def _stored(obj: Any, named: bool) -> StoredObject:
+    return StoredObject(
+        uuid=str(obj.uuid),
+        properties=dict(obj.properties),
+        vector=_vector_out(obj.vector, named),
+    )
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def count(
+    client: weaviate.WeaviateClient,
+    collection: str,
+    filters: _Filters | None = None,
+    *,
+    attempts: int = 5,
+) -> int:
+    """Objects in the collection (matching `filters`), via one aggregate call."""
+    coll = client.collections.get(collection)
+    result = _call(
+        "count objects",
+        collection,
+        attempts,
+        10.0,
+        coll.aggregate.over_all,
+        total_count=True,
+        filters=filters,
+    )
+    return int(result.total_count or 0)
+
+
+def iter_objects(
+    client: weaviate.WeaviateClient,
+    collection: str,
+    *,
+    include_vector: bool = False,
+    page_size: int = 500,
+    return_properties: Sequence[str] | None = None,
+    attempts: int = 5,
+) -> Iterator[StoredObject]:
+    """Every object, in uuid order, one page in memory at a time.
+
+    Pages follow the server's cursor (`after` = last uuid seen), so a page that
+    fails transiently is simply asked for again without restarting the scan.
+    """
+    if page_size < 1:
+        raise ElysiaError(f"page_size must be positive, got {page_size}")
+    coll = client.collections.get(collection)
+    named = include_vector and uses_named_vectors(client, collection)
+    props = list(return_properties) if return_properties is not None else None
+    after: str | None = None
+    while True:
+        page = _call(
+            "read objects",
+            collection,
+            attempts,
+            10.0,
+            coll.query.fetch_objects,
+            limit=page_size,
+            after=after,
+            include_vector=include_vector,
+            return_properties=props,
+        )
+        for obj in page.objects:
+            yield _stored(obj, named)
+        if len(page.objects) < page_size:
+            return
+        after = str(page.objects[-1].uuid)
+
+
+def fetch_by_ids(
+    client: weaviate.WeaviateClient,
+    collection: str,
+    uuids: Iterable[str | uuid_lib.UUID],
+    *,
+    include_vector: bool = False,
+    attempts: int = 5,
+) -> dict[str, StoredObject]:
+    """The objects that exist among `uuids` (missing ones are absent from the dict)."""
+    wanted = list(dict.fromkeys(_uuid_str(u) for u in uuids))
+    if not wanted:
+        return {}
+    coll = client.collections.get(collection)
+    named = include_vector and uses_named_vectors(client, collection)
+    found: dict[str, StoredObject] = {}
+    for chunk in _chunks(wanted, ID_CHUNK):
+        result = _call(
+            "fetch objects by id",
+            collection,
+            attempts,
+            10.0,
+            coll.query.fetch_objects,
+            filters=Filter.by_id().contains_any(list(chunk)),
+            limit=len(chunk),
+            include_vector=include_vector,
+        )
+        for obj in result.objects:
+            stored = _stored(obj, named)
+            found[stored.uuid] = stored
+    return found
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _as_datetime(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return value  # the server will reject it for this object only
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return value
+
+
+def normalize_properties(
+    properties: Mapping[str, Any], date_properties: frozenset[str] = DATE_PROPERTIES
+) -> dict[str, Any]:
+    """Dates as timezone-aware datetimes (RFC3339 on the wire), whatever form they came in.
+
+    `synced_at` may arrive as a datetime, a naive datetime (taken as UTC) or an
+    ISO/RFC3339 string; Weaviate insists on RFC3339 with an offset.
+    """
+    out: dict[str, Any] = {}
+    for key, value in properties.items():
+        if key in date_properties or isinstance(value, datetime):
+            out[key] = _as_datetime(value)
+        else:
+            out[key] = value
+    return out
+
+
+def _vector_in(vector: Any) -> Any:
+    if vector is None:
+        return None
+    if isinstance(vector, Mapping):
+        return {name: [float(x) for x in vec] for name, vec in vector.items()}
+    return [float(x) for x in vector]
+
+
+def estimate_bytes(obj: ObjectToWrite) -> int:
+    """Roughly what the object costs on the wire (text as UTF-8, vectors as float32)."""
+    size = 64 + len(json.dumps(dict(obj.properties), default=str, ensure_ascii=False).encode())
+    vector = obj.vector
+    if isinstance(vector, Mapping):
+        size += sum(4 * len(v) + len(k) for k, v in vector.items())
+    elif vector is not None:
+        size += 4 * len(vector)
+    return size
+
+
+def split_batches(
+    objects: Sequence[ObjectToWrite], max_objects: int, max_bytes: int
+) -> Iterator[list[ObjectToWrite]]:
+    """Consecutive batches within both caps; an object larger than max_bytes goes alone."""
+    if max_objects < 1 or max_bytes < 1:
+        raise ElysiaError(
+            f"batch limits must be positive (objects={max_objects}, bytes={max_bytes})",
+            "set ELYSIA_BATCH_MAX_OBJECTS and ELYSIA_BATCH_MAX_BYTES to positive values",
+        )
+    batch: list[ObjectToWrite] = []
+    batch_bytes = 0
+    for obj in objects:
+        size = estimate_bytes(obj)
+        if batch and (len(batch) >= max_objects or batch_bytes + size > max_bytes):
+            yield batch
+            batch, batch_bytes = [], 0
+        batch.append(obj)
+        batch_bytes += size
+    if batch:
+        yield batch
+
+
+def _all_failed_messages(exc: WeaviateInsertManyAllFailedError) -> list[str]:
+    text = str(exc)
+    if _ALL_FAILED_PREFIX in text:
+        text = text.split(_ALL_FAILED_PREFIX, 1)[1]
+    return [line.strip() for line in text.strip().splitlines() if line.strip()]
+
+
+class _Writer:
+    """One upsert call's state: the collection handle, limits and retry budget."""
+
+    def __init__(
+        self,
+        client: weaviate.WeaviateClient,
+        collection: str,
+        attempts: int,
+        max_wait_s: float,
+    ) -> None:
+        self.client = client
+        self.collection = collection
+        self.coll = client.collections.get(collection)
+        self.attempts = attempts
+        self.max_wait_s = max_wait_s
+
+    def insert(self, objs: Sequence[ObjectToWrite]) -> dict[int, str]:
+        """Write `objs`; return {index: error} for those the server did not store.
+
+        Whole-request transient failures are retried; a whole-request permanent
+        failure (e.g. every object rejected, or a client-side validation error) is
+        narrowed down by halving, so one bad object does not fail its neighbours.
+        """
+        data = [
+            DataObject(
+                properties=normalize_properties(o.properties),
+                uuid=_uuid_str(o.uuid),
+                vector=_vector_in(o.vector),
+            )
+            for o in objs
+        ]
+        try:
+            for attempt in transient_retry(
+                self.attempts,
+                self.max_wait_s,
+                what=f"write {len(objs)} objects to {self.collection}",
+            ):
+                with attempt:
+                    result = self.coll.data.insert_many(data)
+        except WeaviateInsertManyAllFailedError as exc:
+            if is_transient(exc):
+                raise _unavailable("write objects", self.collection, exc) from exc
+            messages = _all_failed_messages(exc)
+            if len(objs) == 1 or len(set(messages)) == 1:
+                message = messages[0] if messages else short_error(exc)
+                return dict.fromkeys(range(len(objs)), message)
+            return self._bisect(objs)
+        except ElysiaError:
+            raise
+        except Exception as exc:
+            if is_transient(exc):
+                raise _unavailable("write objects", self.collection, exc) from exc
+            if len(objs) == 1:
+                if not collection_exists(self.client, self.collection):
+                    raise _unavailable("write objects", self.collection, exc) from exc
+                return {0: short_error(exc)}
+            return self._bisect(objs)
+        return {int(i): str(err.message) for i, err in result.errors.items()}
+
+    def _bisect(self, objs: Sequence[ObjectToWrite]) -> dict[int, str]:
+        mid = len(objs) // 2
+        left = self.insert(objs[:mid])
+        right = self.insert(objs[mid:])
+        return {**left, **{mid + i: msg for i, msg in right.items()}}
+
+
+def upsert(
+    client: weaviate.WeaviateClient,
+    collection: str,
+    objects: Sequence[ObjectToWrite],
+    *,
+    max_batch_objects: int = 200,
+    max_batch_bytes: int = 8 * 1000**2,
+    attempts: int = 5,
+    max_wait_s: float = 30.0,
+    object_retries: int = 2,
+) -> UpsertResult:
+    """Insert-or-replace `objects`; per-object rejections come back as failures.
+
+    Objects whose error looks transient (the shard was busy, a node timed out) are
+    sent again up to `object_retries` times; the rest are returned in `failures`
+    with the server's message. If Weaviate stays unreachable for a whole batch,
+    `WeaviateUnavailableError` is raised with `written` set to what was stored.
+    """
+    writer = _Writer(client, collection, attempts, max_wait_s)
+    result = UpsertResult()
+    for batch in split_batches(objects, max_batch_objects, max_batch_bytes):
+        pending: list[ObjectToWrite] = batch
+        for round_ in range(object_retries + 1):
+            try:
+                errors = writer.insert(pending)
+            except WeaviateUnavailableError as exc:
+                exc.written = result.written
+                raise
+            result.written += len(pending) - len(errors)
+            again: list[ObjectToWrite] = []
+            for index, message in sorted(errors.items()):
+                obj = pending[index]
+                if round_ < object_retries and is_transient_message(message):
+                    again.append(obj)
+                else:
+                    result.failures.append(ObjectFailure(_uuid_str(obj.uuid), message, obj))
+            if not again:
+                break
+            log.warning(
+                "%d objects in %s failed transiently; sending them again", len(again), collection
+            )
+            time.sleep(min(max_wait_s, 0.5 * 2**round_))
+            pending = again
+    if result.failures:
+        log.warning(
+            "%d of %d objects were rejected by %s, e.g. %s",
+            result.failed,
+            len(objects),
+            collection,
+            result.failures[0].error,
+        )
+    return result
+
+
+# --------------------------------------------------------------------------- deleting
+
+
+def delete_ids(
+    client: weaviate.WeaviateClient,
+    collection: str,
+    uuids: Iterable[str | uuid_lib.UUID],
+    *,
+    attempts: int = 5,
+) -> int:
+    """Delete these objects (absent ones are ignored); returns how many were deleted.
+
+    Deleting is idempotent, so a chunk is simply resent after a transient failure;
+    objects deleted by an attempt whose reply was lost are then not counted.
+    """
+    wanted = list(dict.fromkeys(_uuid_str(u) for u in uuids))
+    coll = client.collections.get(collection)
+    deleted = 0
+    for chunk in _chunks(wanted, DELETE_CHUNK):
+        result = _call(
+            "delete objects",
+            collection,
+            attempts,
+            10.0,
+            coll.data.delete_many,
+            where=Filter.by_id().contains_any(list(chunk)),
+        )
+        deleted += int(result.successful)
+        if result.failed:
+            raise ElysiaError(
+                f"Weaviate failed to delete {result.failed} of {len(chunk)} objects in "
+                f"{collection!r}",
+                "check the server's logs; running the deletion again is safe",
+            )
+    return deleted
+
+
+def delete_where(
+    client: weaviate.WeaviateClient,
+    collection: str,
+    filters: _Filters,
+    *,
+    attempts: int = 5,
+) -> int:
+    """Delete every object matching `filters`; returns how many were deleted.
+
+    A server deletes at most QUERY_MAXIMUM_RESULTS objects per request, so this
+    repeats until nothing matches any more.
+    """
+    coll = client.collections.get(collection)
+    deleted = 0
+    while True:
+        result = _call(
+            "delete objects", collection, attempts, 10.0, coll.data.delete_many, where=filters
+        )
+        deleted += int(result.successful)
+        if result.failed:
+            raise ElysiaError(
+                f"Weaviate failed to delete {result.failed} matching objects in {collection!r}",
+                "check the server's logs; running the deletion again is safe",
+            )
+        if result.matches == 0 or result.successful == 0:
+            return deleted

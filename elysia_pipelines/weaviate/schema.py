@@ -1,0 +1,763 @@
+"""Collection provisioning, schema comparison, and a portable schema description.
+
+Ingestion calls `ensure_collection` on every run, so it must be idempotent and must
+never silently write into a collection whose schema is not the one we expect (a
+different data type or vectorizer would corrupt search). Backup stores
+`describe_collection`'s dict next to the data, and restore rebuilds a collection
+from it with `create_collection_from_description`, possibly on another cluster,
+possibly for a collection we never created, so the description covers arbitrary
+property lists, not only the document properties.
+
+The description dict (format 1, JSON-serialisable)::
+
+    {
+      "format": 1,
+      "name": "My_repo",                 # Weaviate class name
+      "description": str | None,
+      "properties": [                     # in server order
+        {"name": "size_bytes", "data_type": "int",      # Weaviate type: text, text[],
+         "filterable": true, "searchable": false,        # int, number, boolean, date,
+         "range_filters": true,                          # uuid, ... (and [] arrays)
+         "tokenization": "word" | None,                  # text / text[] only
+         "description": str | None},
+        ...
+      ],
+      "vectorizer": "none" | "text2vec-openai" | ...,   # module of the main vector
+      "model": str | None,                # the module's model setting, if any
+      "module_config": {...},             # the module's full settings as stored
+      "vector_name": None | "default",    # None: the classic unnamed vector
+      "vectors": [                        # every vector; one entry unless named vectors
+        {"name": str | None, "vectorizer": str, "model": str | None,
+         "module_config": {...}, "source_properties": [str] | None,
+         "index_type": "hnsw" | "flat" | ..., "distance": "cosine" | ...,
+         "dimension": int | None}        # from a stored object; None if empty
+      ],
+      "vector_index_type": str | None,    # of the main vector
+      "distance": str | None,
+      "vector_dimension": int | None,
+      "replication_factor": int,
+      "multi_tenancy": bool,
+      "references": [{"name": str, "target_collections": [str]}],   # informational
+    }
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import weaviate
+from weaviate.classes.config import (
+    Configure,
+    DataType,
+    Property,
+    Tokenization,
+    VectorDistances,
+)
+from weaviate.collections.classes.config import CollectionConfig
+from weaviate.exceptions import UnexpectedStatusCodeError, WeaviateBaseError
+
+from elysia_pipelines.documents import DOCUMENT_PROPERTIES, PropertySpec
+from elysia_pipelines.errors import ConfigError, ElysiaError, NotFoundError
+from elysia_pipelines.weaviate.retry import is_transient, short_error, transient_retry
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION_FORMAT = 1
+DEFAULT_TOKENIZATION = "word"
+# Module name -> the module-config key that selects its model (None: the model is
+# fixed by the module's inference container and cannot be chosen per collection).
+VECTORIZER_MODEL_KEYS: Mapping[str, str | None] = {
+    "text2vec-transformers": None,
+    "text2vec-openai": "model",
+    "text2vec-ollama": "model",
+    "text2vec-cohere": "model",
+    "text2vec-huggingface": "model",
+    "text2vec-jinaai": "model",
+    "text2vec-voyageai": "model",
+    "text2vec-mistral": "model",
+    "text2vec-weaviate": "model",
+    "text2vec-nvidia": "model",
+    "text2vec-aws": "model",
+    "text2vec-google": "modelId",
+    "text2vec-model2vec": None,
+    "text2vec-contextionary": None,
+    "text2vec-gpt4all": None,
+}
+SUPPORTED_VECTORIZERS: tuple[str, ...] = ("none", *VECTORIZER_MODEL_KEYS)
+_TEXT_TYPES = frozenset({"text", "text[]"})
+_DATA_TYPES = frozenset(t.value for t in DataType)
+_TOKENIZATIONS = frozenset(t.value for t in Tokenization)
+_CLASS_NAME_RE = re.compile(r"^[A-Z][_0-9A-Za-z]*$")
+_PROPERTY_NAME_RE = re.compile(r"^[_A-Za-z][_0-9A-Za-z]*$")
+
+
+class SchemaMismatchError(ElysiaError):
+    """An existing collection's schema is not the one asked for."""
+
+    def __init__(self, name: str, differences: Sequence[str]) -> None:
+        listing = "\n".join(f"  - {d}" for d in differences)
+        super().__init__(
+            f"Collection {name!r} exists with a different schema:\n{listing}",
+            f"back it up (`elysiactl col backup {name}`), delete and recreate it with the "
+            "new settings, then restore or re-sync; or use another collection name",
+        )
+        self.collection = name
+        self.differences = list(differences)
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    """What a collection should look like; `properties` may be any list, not just documents."""
+
+    name: str
+    vectorizer: str = "none"
+    model: str | None = None
+    replication_factor: int = 1
+    properties: Sequence[PropertySpec] = DOCUMENT_PROPERTIES
+    # Per-property tokenization for text properties; unspecified ones use "word".
+    tokenization: Mapping[str, str] = field(default_factory=dict)
+    # Extra module settings (restore passes the source's full module config here).
+    module_config: Mapping[str, Any] = field(default_factory=dict)
+    # None = classic unnamed vector; a name creates a single named vector instead.
+    vector_name: str | None = None
+    vector_index_type: str | None = None  # "hnsw" | "flat"; None: server default
+    distance: str | None = None  # "cosine", "dot", "l2-squared", ...; None: default
+    description: str | None = None
+
+    def __post_init__(self) -> None:
+        if not _CLASS_NAME_RE.match(self.name):
+            raise ConfigError(
+                f"collection name {self.name!r} is not a valid Weaviate class name",
+                "use letters, digits and underscores starting with a capital letter "
+                "(documents.collection_name_for turns a repository name into one)",
+            )
+        if self.vectorizer not in SUPPORTED_VECTORIZERS:
+            raise ConfigError(
+                f"unknown vectorizer {self.vectorizer!r}",
+                f"use one of: {', '.join(SUPPORTED_VECTORIZERS)}",
+            )
+        if self.model is not None:
+            key = VECTORIZER_MODEL_KEYS.get(self.vectorizer)
+            if self.vectorizer == "none":
+                raise ConfigError(
+                    f"a model ({self.model!r}) was given but the vectorizer is 'none'",
+                    "choose a vectorizer module (e.g. text2vec-openai) or drop the model",
+                )
+            if key is None:
+                raise ConfigError(
+                    f"{self.vectorizer} takes its model from its inference container; "
+                    f"a per-collection model ({self.model!r}) cannot be set",
+                    "leave the model unset, or pick a module with selectable models "
+                    "(text2vec-openai, text2vec-ollama, text2vec-cohere, text2vec-huggingface)",
+                )
+        if self.replication_factor < 1:
+            raise ConfigError(
+                f"replication factor {self.replication_factor} must be at least 1",
+                "use 1 for a single node, or the number of copies your cluster can hold",
+            )
+        seen: set[str] = set()
+        for prop in self.properties:
+            if not _PROPERTY_NAME_RE.match(prop.name) or prop.name in ("id", "vector"):
+                raise ConfigError(f"property name {prop.name!r} is not allowed in Weaviate")
+            if prop.name in seen:
+                raise ConfigError(f"property {prop.name!r} is defined twice")
+            seen.add(prop.name)
+            if prop.data_type not in _DATA_TYPES:
+                raise ConfigError(
+                    f"property {prop.name!r} has unknown data type {prop.data_type!r}",
+                    f"use one of: {', '.join(sorted(_DATA_TYPES))}",
+                )
+        for name, tok in self.tokenization.items():
+            if tok not in _TOKENIZATIONS:
+                raise ConfigError(
+                    f"property {name!r} has unknown tokenization {tok!r}",
+                    f"use one of: {', '.join(sorted(_TOKENIZATIONS))}",
+                )
+
+    def tokenization_of(self, prop: PropertySpec) -> str | None:
+        if prop.data_type not in _TEXT_TYPES:
+            return None
+        return self.tokenization.get(prop.name, DEFAULT_TOKENIZATION)
+
+    def effective_module_config(self) -> dict[str, Any]:
+        config = dict(self.module_config)
+        key = VECTORIZER_MODEL_KEYS.get(self.vectorizer)
+        if self.model is not None and key is not None:
+            config[key] = self.model
+        return config
+
+
+@dataclass(frozen=True)
+class ProvisionResult:
+    created: bool
+    differences: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _value(item: Any) -> Any:
+    return item.value if isinstance(item, Enum) else item
+
+
+def _retry(what: str):  # type: ignore[no-untyped-def]
+    return transient_retry(4, max_wait_s=10.0, what=what)
+
+
+def _wrap(exc: BaseException, what: str, name: str) -> ElysiaError:
+    if isinstance(exc, ElysiaError):
+        return exc
+    if is_transient(exc):
+        return ElysiaError(
+            f"Weaviate did not answer while trying to {what} {name!r}: {short_error(exc)}",
+            "check the server is up and reachable (WEAVIATE_URL), then run again",
+        )
+    return ElysiaError(
+        f"Weaviate refused to {what} {name!r}: {short_error(exc)}",
+        "see the server's message above; the collection definition may be invalid "
+        "for this server (e.g. a vectorizer module that is not enabled)",
+    )
+
+
+def _model_from(module: str, module_config: Mapping[str, Any]) -> str | None:
+    key = VECTORIZER_MODEL_KEYS.get(module) or "model"
+    model = module_config.get(key)
+    return str(model) if model is not None else None
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def collection_exists(client: weaviate.WeaviateClient, name: str) -> bool:
+    try:
+        for attempt in _retry(f"check collection {name}"):
+            with attempt:
+                return bool(client.collections.exists(name))
+    except Exception as exc:
+        raise _wrap(exc, "look up collection", name) from exc
+    raise AssertionError("unreachable")
+
+
+def _get_config(client: weaviate.WeaviateClient, name: str) -> CollectionConfig:
+    try:
+        for attempt in _retry(f"read schema of {name}"):
+            with attempt:
+                return client.collections.get(name).config.get()
+    except UnexpectedStatusCodeError as exc:
+        if exc.status_code == 404:
+            raise _not_found(name) from exc
+        raise _wrap(exc, "read the schema of", name) from exc
+    except WeaviateBaseError as exc:
+        if not collection_exists(client, name):
+            raise _not_found(name) from exc
+        raise _wrap(exc, "read the schema of", name) from exc
+    raise AssertionError("unreachable")
+
+
+def _not_found(name: str) -> NotFoundError:
+    return NotFoundError(
+        f"collection {name!r} does not exist in Weaviate",
+        "check the name (class names start with a capital letter) or create it first",
+    )
+
+
+def _vectors_of(config: CollectionConfig) -> list[dict[str, Any]]:
+    vectors: list[dict[str, Any]] = []
+    if config.vector_config:
+        for vname, named in config.vector_config.items():
+            module = str(_value(named.vectorizer.vectorizer))
+            module_config = _json_safe(dict(named.vectorizer.model or {}))
+            index = named.vector_index_config
+            vectors.append(
+                {
+                    "name": vname,
+                    "vectorizer": module,
+                    "model": _model_from(module, module_config),
+                    "module_config": module_config,
+                    "source_properties": list(named.vectorizer.source_properties)
+                    if named.vectorizer.source_properties
+                    else None,
+                    "index_type": _value(index.vector_index_type()) if index else None,
+                    "distance": _value(getattr(index, "distance_metric", None)),
+                    "dimension": None,
+                }
+            )
+    if not vectors or config.vector_index_config is not None:
+        # The classic unnamed vector: present unless the class has only named vectors.
+        module = str(_value(config.vectorizer) or "none")
+        module_config: dict[str, Any] = {}
+        if config.vectorizer_config is not None:
+            module = str(_value(config.vectorizer_config.vectorizer))
+            module_config = _json_safe(dict(config.vectorizer_config.model or {}))
+        vectors.insert(
+            0,
+            {
+                "name": None,
+                "vectorizer": module,
+                "model": _model_from(module, module_config) if module != "none" else None,
+                "module_config": module_config,
+                "source_properties": None,
+                "index_type": _value(config.vector_index_type),
+                "distance": _value(getattr(config.vector_index_config, "distance_metric", None)),
+                "dimension": None,
+            },
+        )
+    return vectors
+
+
+def _property_description(prop: Any) -> dict[str, Any]:
+    data_type = str(_value(prop.data_type))
+    return {
+        "name": prop.name,
+        "data_type": data_type,
+        "filterable": bool(prop.index_filterable),
+        "searchable": bool(prop.index_searchable) if data_type in _TEXT_TYPES else False,
+        "range_filters": bool(prop.index_range_filters),
+        "tokenization": _value(prop.tokenization) if data_type in _TEXT_TYPES else None,
+        "description": prop.description,
+    }
+
+
+def description_from_config(config: CollectionConfig) -> dict[str, Any]:
+    """The portable description (module docstring) of a parsed collection config."""
+    vectors = _vectors_of(config)
+    main = vectors[0] if vectors else {}
+    return {
+        "format": DESCRIPTION_FORMAT,
+        "name": config.name,
+        "description": config.description,
+        "properties": [_property_description(p) for p in config.properties],
+        "vectorizer": main.get("vectorizer", "none"),
+        "model": main.get("model"),
+        "module_config": main.get("module_config", {}),
+        "vector_name": main.get("name"),
+        "vectors": vectors,
+        "vector_index_type": main.get("index_type"),
+        "distance": main.get("distance"),
+        "vector_dimension": None,
+        "replication_factor": int(config.replication_config.factor),
+        "multi_tenancy": bool(config.multi_tenancy_config.enabled),
+        "references": [
+            {"name": r.name, "target_collections": list(r.target_collections)}
+            for r in config.references
+        ],
+    }
+
+
+def _vector_dimensions(client: weaviate.WeaviateClient, name: str) -> dict[str, int]:
+    """Dimensions of the stored vectors, read from one object (the schema does not say)."""
+    try:
+        for attempt in _retry(f"sample a vector of {name}"):
+            with attempt:
+                result = client.collections.get(name).query.fetch_objects(
+                    limit=1, include_vector=True, return_properties=[]
+                )
+    except Exception as exc:
+        log.warning("could not read a vector of %s: %s", name, short_error(exc))
+        return {}
+    if not result.objects:
+        return {}
+    vector = result.objects[0].vector or {}
+    return {k: len(v) for k, v in vector.items() if v and not isinstance(v[0], list)}
+
+
+def uses_named_vectors(client: weaviate.WeaviateClient, name: str) -> bool:
+    """True when the collection has only named vectors (objects then carry a dict)."""
+    config = _get_config(client, name)
+    return bool(config.vector_config) and config.vector_index_config is None
+
+
+def describe_collection(client: weaviate.WeaviateClient, name: str) -> dict[str, Any]:
+    """JSON-serialisable schema description, stored in backups and used by restore."""
+    description = description_from_config(_get_config(client, name))
+    dims = _vector_dimensions(client, name)
+    for vector in description["vectors"]:
+        vector["dimension"] = dims.get(vector["name"] or "default")
+    if description["vectors"]:
+        description["vector_dimension"] = description["vectors"][0]["dimension"]
+    return description
+
+
+# --------------------------------------------------------------------------- comparing
+
+
+def _spec_description(spec: CollectionSpec) -> dict[str, Any]:
+    return {
+        "properties": [
+            {
+                "name": p.name,
+                "data_type": p.data_type,
+                "filterable": p.filterable,
+                "searchable": p.searchable if p.data_type in _TEXT_TYPES else False,
+                "range_filters": p.range_filters,
+                "tokenization": spec.tokenization_of(p),
+            }
+            for p in spec.properties
+        ],
+        "vectorizer": spec.vectorizer,
+        "model": spec.model,
+        "replication_factor": spec.replication_factor,
+        "vector_name": spec.vector_name,
+    }
+
+
+def compare_schema(
+    existing: CollectionConfig | Mapping[str, Any], spec: CollectionSpec
+) -> list[str]:
+    """Human-readable differences between an existing collection and a spec ([] = same).
+
+    `existing` is a parsed config or a description dict. Index flags and tokenization
+    count: they change what filters and BM25 return, so a silent mismatch would
+    make search results quietly wrong.
+    """
+    have = dict(existing) if isinstance(existing, Mapping) else description_from_config(existing)
+    want = _spec_description(spec)
+    out: list[str] = []
+    have_props = {p["name"]: p for p in have.get("properties", [])}
+    want_props = {p["name"]: p for p in want["properties"]}
+    for name, wp in want_props.items():
+        hp = have_props.get(name)
+        if hp is None:
+            out.append(f"property {name!r} ({wp['data_type']}) is missing from the collection")
+            continue
+        if hp["data_type"] != wp["data_type"]:
+            out.append(
+                f"property {name!r} is {hp['data_type']} in Weaviate but {wp['data_type']} "
+                "in the spec"
+            )
+            continue
+        for key, label in (
+            ("filterable", "filterable"),
+            ("searchable", "searchable (BM25)"),
+            ("range_filters", "range-filterable"),
+        ):
+            if bool(hp.get(key)) != bool(wp[key]):
+                state = "is" if hp.get(key) else "is not"
+                out.append(
+                    f"property {name!r} {state} {label} in Weaviate; the spec says "
+                    f"{'yes' if wp[key] else 'no'}"
+                )
+        if (
+            wp["tokenization"]
+            and hp.get("tokenization")
+            and hp["tokenization"] != wp["tokenization"]
+        ):
+            out.append(
+                f"property {name!r} uses tokenization {hp['tokenization']!r} in Weaviate "
+                f"but {wp['tokenization']!r} in the spec"
+            )
+    for name, hp in have_props.items():
+        if name not in want_props:
+            out.append(
+                f"the collection has property {name!r} ({hp['data_type']}) that the spec "
+                "does not define"
+            )
+    if have.get("vectorizer", "none") != want["vectorizer"]:
+        out.append(
+            f"vectorizer is {have.get('vectorizer', 'none')} in Weaviate but "
+            f"{want['vectorizer']} in the spec"
+        )
+    elif want["model"] is not None and have.get("model") != want["model"]:
+        out.append(
+            f"vectorizer model is {have.get('model')!r} in Weaviate but {want['model']!r} "
+            "in the spec"
+        )
+    if have.get("vector_name") != want["vector_name"]:
+        out.append(
+            f"main vector is {_vector_label(have.get('vector_name'))} in Weaviate but "
+            f"{_vector_label(want['vector_name'])} in the spec"
+        )
+    if int(have.get("replication_factor", 1)) != want["replication_factor"]:
+        out.append(
+            f"replication factor is {have.get('replication_factor')} in Weaviate but "
+            f"{want['replication_factor']} in the spec"
+        )
+    return out
+
+
+def _vector_label(name: str | None) -> str:
+    return "the unnamed (classic) vector" if name is None else f"named vector {name!r}"
+
+
+# --------------------------------------------------------------------------- creating
+
+
+def _property(prop: PropertySpec, tokenization: str | None) -> Property:
+    searchable = prop.searchable if prop.data_type in _TEXT_TYPES else None
+    return Property(
+        name=prop.name,
+        data_type=DataType(prop.data_type),
+        description=prop.description or None,
+        index_filterable=prop.filterable,
+        index_searchable=searchable,
+        index_range_filters=prop.range_filters
+        if prop.data_type in {"int", "number", "date"}
+        else None,
+        tokenization=Tokenization(tokenization) if tokenization else None,
+    )
+
+
+def _index_config(index_type: str | None, distance: str | None):  # type: ignore[no-untyped-def]
+    if index_type is None and distance is None:
+        return None
+    metric = VectorDistances(distance) if distance else None
+    if index_type == "flat":
+        return Configure.VectorIndex.flat(distance_metric=metric)
+    if index_type in (None, "hnsw"):
+        return Configure.VectorIndex.hnsw(distance_metric=metric)
+    raise ConfigError(f"vector index type {index_type!r} cannot be recreated", "use hnsw or flat")
+
+
+def _named_vector(vector: Mapping[str, Any]):  # type: ignore[no-untyped-def]
+    index = _index_config(vector.get("index_type"), vector.get("distance"))
+    if vector["vectorizer"] == "none":
+        return Configure.Vectors.self_provided(name=vector["name"], vector_index_config=index)
+    return Configure.Vectors.custom(
+        name=vector["name"],
+        module_name=vector["vectorizer"],
+        module_config=dict(vector.get("module_config") or {}) or None,
+        source_properties=vector.get("source_properties"),
+        vector_index_config=index,
+    )
+
+
+def _create(
+    client: weaviate.WeaviateClient,
+    *,
+    name: str,
+    properties: list[Property],
+    vectors: list[Mapping[str, Any]],
+    replication_factor: int,
+    description: str | None,
+) -> None:
+    kwargs: dict[str, Any] = {}
+    unnamed = [v for v in vectors if v.get("name") is None]
+    named = [v for v in vectors if v.get("name") is not None]
+    if unnamed:
+        main = unnamed[0]
+        module = main["vectorizer"]
+        kwargs["vectorizer_config"] = (
+            Configure.Vectorizer.none()
+            if module == "none"
+            else Configure.Vectorizer.custom(module, dict(main.get("module_config") or {}) or None)
+        )
+        index = _index_config(main.get("index_type"), main.get("distance"))
+        if index is not None:
+            kwargs["vector_index_config"] = index
+    if named:
+        kwargs["vector_config"] = [_named_vector(v) for v in named]
+    try:
+        for attempt in _retry(f"create collection {name}"):
+            with attempt:
+                client.collections.create(
+                    name,
+                    description=description,
+                    properties=properties,
+                    replication_config=Configure.replication(factor=replication_factor),
+                    **kwargs,
+                )
+    except UnexpectedStatusCodeError as exc:
+        # A concurrent run (or a retried request that did land) created it first.
+        if exc.status_code == 422 and "already exists" in str(exc).lower():
+            log.info("collection %s was created concurrently", name)
+            return
+        raise _wrap(exc, "create collection", name) from exc
+    except Exception as exc:
+        raise _wrap(exc, "create collection", name) from exc
+
+
+def _spec_vectors(spec: CollectionSpec) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": spec.vector_name,
+            "vectorizer": spec.vectorizer,
+            "module_config": spec.effective_module_config() if spec.vectorizer != "none" else {},
+            "index_type": spec.vector_index_type,
+            "distance": spec.distance,
+            "source_properties": None,
+        }
+    ]
+
+
+def ensure_collection(
+    client: weaviate.WeaviateClient, spec: CollectionSpec, *, strict: bool = True
+) -> ProvisionResult:
+    """Create the collection if missing; otherwise check it matches the spec.
+
+    With `strict` (the default) a mismatch raises `SchemaMismatchError`, whose
+    message lists every difference and what to do; with `strict=False` the
+    differences are returned for the caller to report.
+    """
+    if not collection_exists(client, spec.name):
+        _create(
+            client,
+            name=spec.name,
+            properties=[_property(p, spec.tokenization_of(p)) for p in spec.properties],
+            vectors=_spec_vectors(spec),
+            replication_factor=spec.replication_factor,
+            description=spec.description,
+        )
+        created_config = _get_config(client, spec.name)
+        differences = compare_schema(created_config, spec)
+        if not differences:
+            log.info("created collection %s", spec.name)
+            return ProvisionResult(created=True)
+        # Someone else created it concurrently with another schema.
+        if strict:
+            raise SchemaMismatchError(spec.name, differences)
+        return ProvisionResult(created=False, differences=differences)
+    differences = compare_schema(_get_config(client, spec.name), spec)
+    if differences and strict:
+        raise SchemaMismatchError(spec.name, differences)
+    return ProvisionResult(created=False, differences=differences)
+
+
+def delete_collection(client: weaviate.WeaviateClient, name: str) -> bool:
+    """Delete the collection and all its objects; False if it did not exist."""
+    if not collection_exists(client, name):
+        return False
+    try:
+        for attempt in _retry(f"delete collection {name}"):
+            with attempt:
+                client.collections.delete(name)
+    except Exception as exc:
+        raise _wrap(exc, "delete collection", name) from exc
+    return True
+
+
+# --------------------------------------------------------------------------- restoring
+
+
+def _check_description(desc: Mapping[str, Any]) -> None:
+    fmt = desc.get("format")
+    if fmt != DESCRIPTION_FORMAT:
+        raise ElysiaError(
+            f"collection description has format {fmt!r}; this version reads format "
+            f"{DESCRIPTION_FORMAT}",
+            "restore it with the elysia_pipelines version that made the backup",
+        )
+    if not isinstance(desc.get("properties"), list):
+        raise ElysiaError(
+            "collection description has no property list",
+            "the backup's schema file is damaged; verify the backup",
+        )
+
+
+def _property_specs(desc: Mapping[str, Any]) -> tuple[list[PropertySpec], dict[str, str]]:
+    props: list[PropertySpec] = []
+    tokenization: dict[str, str] = {}
+    for p in desc["properties"]:
+        props.append(
+            PropertySpec(
+                name=p["name"],
+                data_type=p["data_type"],
+                filterable=bool(p.get("filterable", True)),
+                searchable=bool(p.get("searchable", False)),
+                range_filters=bool(p.get("range_filters", False)),
+                description=p.get("description") or "",
+            )
+        )
+        if p.get("tokenization"):
+            tokenization[p["name"]] = p["tokenization"]
+    return props, tokenization
+
+
+def spec_from_description(
+    desc: Mapping[str, Any],
+    *,
+    name: str | None = None,
+    vectorizer: str | None = None,
+    model: str | None = None,
+    replication_factor: int | None = None,
+) -> CollectionSpec:
+    """A spec equal to the described collection; keywords override (e.g. another cluster).
+
+    Only the main vector is kept: use `create_collection_from_description` to rebuild
+    collections with several named vectors.
+    """
+    _check_description(desc)
+    props, tokenization = _property_specs(desc)
+    overridden = vectorizer is not None and vectorizer != desc.get("vectorizer")
+    chosen = vectorizer or desc.get("vectorizer") or "none"
+    if chosen not in SUPPORTED_VECTORIZERS:
+        raise ConfigError(
+            f"the backup's vectorizer {chosen!r} is not supported here",
+            f"restore with an explicit vectorizer (one of: {', '.join(SUPPORTED_VECTORIZERS)})",
+        )
+    module_config = {} if overridden or chosen == "none" else dict(desc.get("module_config") or {})
+    if model is None and not overridden and VECTORIZER_MODEL_KEYS.get(chosen):
+        model = desc.get("model")
+    key = VECTORIZER_MODEL_KEYS.get(chosen)
+    if key:
+        module_config.pop(key, None)
+    return CollectionSpec(
+        name=name or desc["name"],
+        vectorizer=chosen,
+        model=model if key else None,
+        replication_factor=replication_factor or int(desc.get("replication_factor", 1)),
+        properties=tuple(props),
+        tokenization=tokenization,
+        module_config=module_config,
+        vector_name=desc.get("vector_name"),
+        vector_index_type=desc.get("vector_index_type"),
+        distance=desc.get("distance"),
+        description=desc.get("description"),
+    )
+
+
+def create_collection_from_description(
+    client: weaviate.WeaviateClient,
+    name: str,
+    desc: Mapping[str, Any],
+    *,
+    vectorizer: str | None = None,
+    model: str | None = None,
+    replication_factor: int | None = None,
+) -> ProvisionResult:
+    """Recreate a described collection under `name` (any properties, all its vectors).
+
+    If it already exists it must match (else `SchemaMismatchError`), so restoring into
+    an existing collection never mixes schemas. Overrides apply to the main vector,
+    for clusters that lack the source's vectorizer module or nodes.
+    """
+    spec = spec_from_description(
+        desc,
+        name=name,
+        vectorizer=vectorizer,
+        model=model,
+        replication_factor=replication_factor,
+    )
+    extra_named = [v for v in desc.get("vectors", [])[1:] if v.get("name") is not None]
+    if not extra_named:
+        return ensure_collection(client, spec)
+    if collection_exists(client, name):
+        differences = compare_schema(_get_config(client, name), spec)
+        if differences:
+            raise SchemaMismatchError(name, differences)
+        return ProvisionResult(created=False)
+    _create(
+        client,
+        name=name,
+        properties=[_property(p, spec.tokenization_of(p)) for p in spec.properties],
+        vectors=_spec_vectors(spec) + [dict(v) for v in extra_named],
+        replication_factor=spec.replication_factor,
+        description=spec.description,
+    )
+    return ProvisionResult(created=True)
