@@ -1,0 +1,717 @@
+"""Put a backup back into Weaviate: same or another collection, same or another cluster.
+
+`restore_backup(reader, client, options)` streams the backup (`BackupReader`) in
+batches to N worker threads that write to the target collection. Memory stays flat in
+the backup's size: only `2 x workers` batches exist at once.
+
+What happens to an object, by strategy
+--------------------------------------
+The backup object is first mapped (`--map`) and converted to the target's types.
+
+============  ======================  ============================================
+strategy      object not in target    object already in target
+============  ======================  ============================================
+overwrite     created                 replaced by the backup's version: properties
+                                      the backup does not have are removed
+skip          created                 left as it is
+merge         created                 the backup's properties are written over the
+                                      existing ones; all others are kept
+============  ======================  ============================================
+
+Partial restores:
+
+- `--objects id1,id2` restores only those objects; ids the backup does not hold are
+  an error before anything is written.
+- `--properties a,b` restores only those properties. A *new* object gets only them.
+  An *existing* object keeps its other properties with both `overwrite` and `merge`
+  (overwrite then replaces just the listed properties): replacing the whole object
+  with a partial one would delete the properties the user chose not to restore,
+  which is never what "restore only a,b" means. `skip` still leaves it untouched.
+- Vectors: an object keeps its existing vector when the backup has none (a restore
+  never throws away a vector it cannot give back).
+
+`--incremental` compares each existing object with what would be written and skips
+identical ones (reported as `unchanged`). When the target collection has a
+`content_hash` property and the restore writes it, equal `content_hash` values mean
+equal (cheap: only that property is read). Otherwise a stable hash of the written
+properties and the vector (`restore_values.object_fingerprint`) is compared.
+Missing objects are created either way; with `skip` existing ones are skipped.
+
+Schema: a missing target collection is created from the backup's stored schema (with
+`--map` renames). An existing one is reconciled by `restore_migration.plan_migration`
+(type conversions, properties added with the backup's type, refusals). Backup
+vectors whose dimension differs from the vectors already in the target are refused
+before anything is written.
+
+Reliability: transient errors (timeouts, UNAVAILABLE, 5xx, dropped connections) are
+retried with backoff by the Weaviate layer. Objects that still fail - a value that
+does not convert, an object the server rejects, a batch that keeps failing - go to
+`dead_letter/restore-<backup_id>-<target>.jsonl`. A checkpoint under `checkpoints/`
+records finished batches; `--resume` skips them, finishes the rest, then retries the
+dead letters. Object ids come from the backup, so writing an object twice (a retried
+batch, a resumed run) replaces it rather than duplicating it.
+
+A run without `--resume` starts over: it discards the previous checkpoint and dead
+letter of the same backup and target (restoring again is always safe).
+
+`--dry-run` reads the target, decides everything, and writes nothing: no collection,
+no property, no object, no checkpoint, no dead letter.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid as uuid_module
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import weaviate
+
+from elysia_pipelines.backups.reader import BackupObject, BackupReader, open_backup
+from elysia_pipelines.backups.restore_migration import MigrationPlan, plan_migration
+from elysia_pipelines.backups.restore_state import (
+    DeadLetter,
+    DeadLetterFile,
+    RestoreCheckpoint,
+    options_fingerprint,
+    state_name,
+)
+from elysia_pipelines.backups.restore_target import ExistingObject, add_property, fetch_existing
+from elysia_pipelines.backups.restore_values import object_fingerprint
+from elysia_pipelines.backups.restore_workers import run_bounded
+from elysia_pipelines.errors import ElysiaError, NotFoundError
+from elysia_pipelines.settings import Settings
+from elysia_pipelines.weaviate.objects import ObjectToWrite, count, upsert
+from elysia_pipelines.weaviate.retry import short_error
+from elysia_pipelines.weaviate.schema import (
+    collection_exists,
+    create_collection_from_description,
+    delete_collection,
+    describe_collection,
+)
+
+__all__ = [
+    "STRATEGIES",
+    "RestoreOptions",
+    "RestoreReport",
+    "RoundtripResult",
+    "restore_backup",
+    "restore_roundtrip_check",
+    "scratch_collection_name",
+]
+
+Strategy = Literal["overwrite", "skip", "merge"]
+STRATEGIES: tuple[str, ...] = ("overwrite", "skip", "merge")
+ProgressCallback = Callable[[int, int], None]
+
+_COLLECTION_RE = re.compile(r"^[A-Z][_0-9A-Za-z]{0,230}$")
+# Stop early instead of dead-lettering the whole backup when the target is down.
+_MAX_CONSECUTIVE_FAILED_BATCHES = 3
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """How to restore; the defaults restore everything into the backup's collection."""
+
+    target_collection: str | None = None
+    strategy: Strategy = "overwrite"
+    object_ids: tuple[str, ...] | None = None
+    properties: tuple[str, ...] | None = None
+    incremental: bool = False
+    property_map: dict[str, str] = field(default_factory=dict)
+    workers: int = 4
+    dry_run: bool = False
+    resume: bool = False
+    # Objects per batch read from the backup and written at once; None: settings.
+    batch_size: int | None = None
+    max_batch_bytes: int | None = None
+    settings: Settings | None = None
+    # Added to the target collection in state file names; set it when restoring the
+    # same backup to same-named collections on different clusters (the CLI uses the
+    # target's host and port).
+    target_label: str | None = None
+    # Keep the uuid lists per outcome in the report (always on for dry runs).
+    collect_ids: bool = False
+
+    def validate(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ElysiaError(
+                f"unknown strategy {self.strategy!r}", f"use one of: {', '.join(STRATEGIES)}"
+            )
+        if self.workers < 1 or self.workers > 64:
+            raise ElysiaError(f"--workers {self.workers} is out of range", "use 1 to 64")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ElysiaError(f"batch size {self.batch_size} must be at least 1")
+        if self.object_ids is not None and not self.object_ids:
+            raise ElysiaError("--objects is empty", "give at least one object id")
+        if self.properties is not None and not self.properties:
+            raise ElysiaError("--properties is empty", "give at least one property name")
+        if self.resume and self.dry_run:
+            raise ElysiaError(
+                "--resume and --dry-run cannot be combined",
+                "a dry run shows the whole restore; run it without --resume",
+            )
+
+    def normalized_ids(self) -> tuple[str, ...] | None:
+        if self.object_ids is None:
+            return None
+        ids = []
+        bad = []
+        for raw in self.object_ids:
+            try:
+                ids.append(str(uuid_module.UUID(str(raw).strip())))
+            except ValueError:
+                bad.append(str(raw))
+        if bad:
+            raise ElysiaError(
+                f"--objects: {', '.join(map(repr, bad[:5]))} "
+                f"{'is not a UUID' if len(bad) == 1 else 'are not UUIDs'}",
+                "give object ids as UUIDs, e.g. 6f1d7a52-3c1e-5b8e-9a3d-2f4b8c0e9d17",
+            )
+        return tuple(dict.fromkeys(ids))
+
+
+@dataclass
+class RestoreReport:
+    backup_id: str
+    source_collection: str
+    target_collection: str
+    strategy: str
+    dry_run: bool
+    incremental: bool
+    resumed: bool
+    total: int = 0  # backup objects considered (after --objects)
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    unchanged: int = 0
+    failed: int = 0  # dead letters of this run (including conversion failures)
+    batches: int = 0
+    batches_already_done: int = 0  # skipped thanks to the checkpoint (--resume)
+    dead_letters_retried: int = 0
+    collection_created: bool = False
+    properties: list[dict[str, Any]] = field(default_factory=list)  # migration plan
+    conversions: list[dict[str, Any]] = field(default_factory=list)
+    added_properties: list[str] = field(default_factory=list)
+    renamed_properties: dict[str, str] = field(default_factory=dict)
+    dead_letter_path: str | None = None
+    checkpoint_path: str | None = None
+    ids: dict[str, list[str]] | None = None
+    notes: list[str] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    @property
+    def written(self) -> int:
+        return self.created + self.updated
+
+    @property
+    def objects_per_s(self) -> float:
+        done = self.created + self.updated + self.skipped + self.unchanged + self.failed
+        return done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["written"] = self.written
+        data["objects_per_s"] = round(self.objects_per_s, 1)
+        if data["ids"] is None:
+            data.pop("ids")
+        return data
+
+
+@dataclass
+class _BatchOutcome:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    write_error: str | None = None
+
+
+@dataclass
+class _Context:
+    """Everything a worker needs, fixed before the first batch."""
+
+    client: weaviate.WeaviateClient
+    options: RestoreOptions
+    plan: MigrationPlan
+    collection: str
+    target_was_empty: bool
+    backup_has_vectors: bool
+    max_batch_objects: int
+    max_batch_bytes: int
+    dead_letters: DeadLetterFile | None  # None on a dry run
+
+    @property
+    def partial_properties(self) -> bool:
+        return self.options.properties is not None
+
+    @property
+    def replaces_whole_object(self) -> bool:
+        return self.options.strategy == "overwrite" and not self.partial_properties
+
+    @property
+    def content_hash_mode(self) -> bool:
+        return (
+            "content_hash" in self.plan.written_names and "content_hash" in self.plan.target_types
+        )
+
+    def fetch_properties(self) -> list[str] | None:
+        """What to read of existing objects: None = all, [] = existence only."""
+        if self.options.strategy == "skip":
+            return []
+        if not self.replaces_whole_object:
+            return None  # merging needs the properties it keeps
+        if self.options.incremental:
+            return ["content_hash"] if self.content_hash_mode else None
+        return []
+
+    def fetch_vector(self) -> bool:
+        if self.options.strategy == "skip":
+            return False
+        if not self.backup_has_vectors:
+            return True  # keep the existing vector on update
+        return self.options.incremental and not self.content_hash_mode
+
+
+def _is_unchanged(
+    ctx: _Context, desired: dict[str, Any], vector: Any, current: ExistingObject
+) -> bool:
+    if ctx.content_hash_mode and desired.get("content_hash"):
+        return desired.get("content_hash") == current.properties.get("content_hash")
+    names = set(desired) | set(current.properties)
+    types = ctx.plan.target_types
+    return object_fingerprint(desired, vector, types, names=names) == object_fingerprint(
+        current.properties, current.vector, types, names=names
+    )
+
+
+def _process_batch(ctx: _Context, batch: list[BackupObject]) -> _BatchOutcome:
+    """Convert, compare with the target, write; everything not written is accounted for."""
+    outcome = _BatchOutcome()
+    dead: list[DeadLetter] = []
+    converted: list[tuple[str, dict[str, Any], Any]] = []
+    for obj in batch:
+        props, problems = ctx.plan.apply(obj.properties)
+        if problems:
+            reason = "; ".join(
+                f"{p['property']}: {p['error']} ({p['from']} -> {p['to']})" for p in problems
+            )
+            dead.append(DeadLetter(obj.uuid, "convert", reason, {"values": problems}))
+            outcome.failed.append(obj.uuid)
+        else:
+            converted.append((obj.uuid, props, obj.vector))
+
+    existing: dict[str, ExistingObject] = {}
+    if not ctx.target_was_empty and converted:
+        existing = fetch_existing(
+            ctx.client,
+            ctx.collection,
+            [uuid for uuid, _, _ in converted],
+            properties=ctx.fetch_properties(),
+            include_vector=ctx.fetch_vector(),
+        )
+
+    to_write: list[ObjectToWrite] = []
+    actions: dict[str, list[str]] = {}
+    for uuid, props, vector in converted:
+        current = existing.get(uuid)
+        if current is None:
+            to_write.append(ObjectToWrite(uuid=uuid, properties=props, vector=vector))
+            actions.setdefault("created", []).append(uuid)
+            continue
+        if ctx.options.strategy == "skip":
+            outcome.skipped.append(uuid)
+            continue
+        desired = props if ctx.replaces_whole_object else {**current.properties, **props}
+        final_vector = vector if vector is not None else current.vector
+        if ctx.options.incremental and _is_unchanged(ctx, desired, final_vector, current):
+            outcome.unchanged.append(uuid)
+            continue
+        to_write.append(ObjectToWrite(uuid=uuid, properties=desired, vector=final_vector))
+        actions.setdefault("updated", []).append(uuid)
+
+    failed_writes: dict[str, str] = {}
+    if to_write and ctx.dead_letters is not None:
+        try:
+            result = upsert(
+                ctx.client,
+                ctx.collection,
+                to_write,
+                max_batch_objects=ctx.max_batch_objects,
+                max_batch_bytes=ctx.max_batch_bytes,
+            )
+            failed_writes = {str(f.uuid): str(f.error) for f in result.failures}
+        except Exception as exc:  # still failing after the layer's retries
+            outcome.write_error = short_error(exc)
+            failed_writes = {obj.uuid: outcome.write_error for obj in to_write}
+        for uuid, error in failed_writes.items():
+            dead.append(DeadLetter(uuid, "write", error))
+    for action, uuids in actions.items():
+        target = outcome.created if action == "created" else outcome.updated
+        target.extend(u for u in uuids if u not in failed_writes)
+    outcome.failed.extend(failed_writes)
+    if dead and ctx.dead_letters is not None:
+        ctx.dead_letters.append(dead)
+    return outcome
+
+
+def _target_name(options: RestoreOptions, reader: BackupReader) -> str:
+    raw = (options.target_collection or reader.collection).strip()
+    name = raw[:1].upper() + raw[1:]
+    if not _COLLECTION_RE.match(name):
+        raise ElysiaError(
+            f"{raw!r} is not a valid collection name",
+            "use letters, digits and underscores, starting with a letter",
+        )
+    return name
+
+
+def _check_vectors(reader: BackupReader, target_description: dict[str, Any]) -> None:
+    """Refuse, before any write, backup vectors that cannot live next to the target's.
+
+    `describe_collection` reads the dimension from a stored object (the schema does
+    not say), so an empty target accepts any dimension.
+    """
+    manifest = reader.manifest
+    if not manifest.include_vectors:
+        return
+    dimension = manifest.vector_dimension or (manifest.vectors or {}).get("default")
+    existing = target_description.get("vector_dimension")
+    collection = target_description.get("name")
+    if dimension and existing and existing != dimension:
+        raise ElysiaError(
+            f"the backup's vectors have {dimension} dimensions but the vectors already in "
+            f"{collection} have {existing}; nothing was written",
+            "restore into a new collection with --target-collection, or empty the target "
+            "first (vectors of different models cannot be searched together)",
+        )
+
+
+def _check_ids_present(reader: BackupReader, ids: tuple[str, ...]) -> None:
+    found: set[str] = set()
+    for batch in reader.iter_batches(2000, uuids=set(ids), properties=[], include_vectors=False):
+        found.update(obj.uuid for obj in batch)
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise NotFoundError(
+            f"backup {reader.backup_id} does not contain {len(missing)} of the requested "
+            f"object(s): {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}",
+            "check the ids (they are Weaviate object UUIDs); nothing was written",
+        )
+
+
+def _prepare_schema(
+    client: weaviate.WeaviateClient, plan: MigrationPlan, report: RestoreReport, dry_run: bool
+) -> None:
+    if plan.create_collection:
+        report.collection_created = True
+        report.notes.append(f"collection {plan.target_collection} is created from the backup")
+        if not dry_run:
+            create_collection_from_description(
+                client, plan.target_collection, plan.create_description or {}
+            )
+        return
+    for prop in plan.added:
+        report.notes.append(
+            f"property {prop.target} ({prop.target_type}) is added to {plan.target_collection}"
+        )
+        if not dry_run:
+            add_property(client, plan.target_collection, prop.target, prop.target_type)
+
+
+def _state_target(collection: str, label: str | None) -> str:
+    return f"{collection}@{label}" if label else collection
+
+
+def _fingerprint(options: RestoreOptions, ids: tuple[str, ...] | None, batch_size: int) -> str:
+    return options_fingerprint(
+        {
+            "strategy": options.strategy,
+            "ids": sorted(ids) if ids else None,
+            "properties": sorted(options.properties) if options.properties else None,
+            "map": options.property_map,
+            "incremental": options.incremental,
+            "batch_size": batch_size,
+        }
+    )
+
+
+def restore_backup(
+    reader: BackupReader,
+    client: weaviate.WeaviateClient,
+    options: RestoreOptions,
+    *,
+    progress: ProgressCallback | None = None,
+) -> RestoreReport:
+    """Restore `reader`'s backup through `client`; see the module docstring for semantics."""
+    started = time.monotonic()
+    options.validate()
+    settings = options.settings or Settings.from_env()
+    ids = options.normalized_ids()
+    collection = _target_name(options, reader)
+    manifest = reader.manifest
+    report = RestoreReport(
+        backup_id=manifest.backup_id,
+        source_collection=manifest.collection,
+        target_collection=collection,
+        strategy=options.strategy,
+        dry_run=options.dry_run,
+        incremental=options.incremental,
+        resumed=options.resume,
+    )
+
+    # --- plan and refuse, before anything is written -------------------------------
+    exists = collection_exists(client, collection)
+    target_description = describe_collection(client, collection) if exists else None
+    plan = plan_migration(
+        reader.description,
+        target_description,
+        target_collection=collection,
+        property_map=options.property_map,
+        properties=options.properties,
+    )
+    report.properties = [p.to_dict() for p in plan.properties]
+    report.conversions = [p.to_dict() for p in plan.conversions]
+    report.added_properties = [p.target for p in plan.added]
+    report.renamed_properties = {p.source: p.target for p in plan.renames}
+    if target_description is not None:
+        _check_vectors(reader, target_description)
+    if ids is not None:
+        _check_ids_present(reader, ids)
+
+    batch_size = options.batch_size or settings.batch_max_objects
+    name = state_name(manifest.backup_id, _state_target(collection, options.target_label))
+    checkpoint_path = settings.checkpoints_dir / f"{name}.json"
+    dead_letters = DeadLetterFile(settings.dead_letter_dir / f"{name}.jsonl")
+    fingerprint = _fingerprint(options, ids, batch_size)
+
+    checkpoint: RestoreCheckpoint | None = None
+    retry_ids: list[str] = []
+    retry_offset = 0
+    if options.resume:
+        checkpoint = RestoreCheckpoint.load(checkpoint_path, fingerprint)
+        retry_offset = dead_letters.size()
+        retry_ids = dead_letters.uuids(end=retry_offset)
+        if checkpoint is None and not retry_ids:
+            raise NotFoundError(
+                f"nothing to resume: no unfinished restore of {manifest.backup_id} into "
+                f"{collection} (no checkpoint at {checkpoint_path}, no dead letters)",
+                "run the restore without --resume",
+            )
+        if checkpoint is None:
+            report.notes.append("no checkpoint found: every batch is restored again")
+    elif not options.dry_run:
+        checkpoint_path.unlink(missing_ok=True)
+        dead_letters.truncate()
+    if checkpoint is None:
+        checkpoint = RestoreCheckpoint(checkpoint_path, fingerprint)
+    if not options.dry_run:
+        report.checkpoint_path = str(checkpoint_path)
+        report.dead_letter_path = str(dead_letters.path)
+
+    _prepare_schema(client, plan, report, options.dry_run)
+
+    ctx = _Context(
+        client=client,
+        options=options,
+        plan=plan,
+        collection=collection,
+        target_was_empty=plan.create_collection,
+        backup_has_vectors=manifest.include_vectors,
+        max_batch_objects=batch_size,
+        max_batch_bytes=options.max_batch_bytes or settings.batch_max_bytes,
+        dead_letters=None if options.dry_run else dead_letters,
+    )
+    collect = options.collect_ids or options.dry_run
+    if collect:
+        report.ids = {k: [] for k in ("created", "updated", "skipped", "unchanged", "failed")}
+    expected = len(ids) if ids is not None else manifest.object_count
+    consecutive_failures = 0
+    read_properties = None if options.properties is None else [p.source for p in plan.properties]
+
+    def record(outcome: _BatchOutcome) -> None:
+        nonlocal consecutive_failures
+        report.batches += 1
+        for key in ("created", "updated", "skipped", "unchanged", "failed"):
+            uuids: list[str] = getattr(outcome, key)
+            setattr(report, key, getattr(report, key) + len(uuids))
+            if report.ids is not None:
+                report.ids[key].extend(uuids)
+        report.total += sum(
+            len(getattr(outcome, k))
+            for k in ("created", "updated", "skipped", "unchanged", "failed")
+        )
+        if progress is not None:
+            progress(report.total, expected)
+        consecutive_failures = consecutive_failures + 1 if outcome.write_error else 0
+        if consecutive_failures >= _MAX_CONSECUTIVE_FAILED_BATCHES:
+            raise ElysiaError(
+                f"restore into {collection} stopped: the last {consecutive_failures} batches "
+                f"failed even after retries ({outcome.write_error})",
+                "check the target Weaviate, then run the same restore with --resume "
+                "(finished batches are skipped, failed objects retried)",
+            )
+
+    def numbered() -> Iterator[tuple[int, list[BackupObject]]]:
+        batches = reader.iter_batches(
+            batch_size,
+            uuids=set(ids) if ids is not None else None,
+            properties=read_properties,
+            include_vectors=manifest.include_vectors,
+        )
+        for index, batch in enumerate(batches):
+            if checkpoint.is_done(index):
+                report.batches_already_done += 1
+                report.total += len(batch)
+                continue
+            yield index, batch
+
+    def on_batch(item: tuple[int, list[BackupObject]], outcome: _BatchOutcome) -> None:
+        if not options.dry_run:
+            checkpoint.mark_done(item[0])  # after its dead letters were appended
+        record(outcome)
+
+    run_bounded(
+        numbered(),
+        lambda item: _process_batch(ctx, item[1]),
+        on_batch,
+        workers=options.workers,
+    )
+
+    if retry_ids:
+        report.dead_letters_retried = len(retry_ids)
+        retry_batches = reader.iter_batches(
+            batch_size,
+            uuids=set(retry_ids),
+            properties=read_properties,
+            include_vectors=manifest.include_vectors,
+        )
+        run_bounded(
+            retry_batches,
+            lambda batch: _process_batch(ctx, batch),
+            lambda _batch, outcome: record(outcome),
+            workers=options.workers,
+        )
+
+    if not options.dry_run:
+        if options.resume:
+            report_left = dead_letters.keep_from(retry_offset)
+        else:
+            report_left = dead_letters.appended
+        if report_left == 0:
+            dead_letters.truncate()
+            checkpoint.delete()
+            report.checkpoint_path = None
+            report.dead_letter_path = None
+        else:
+            report.notes.append(
+                f"{report_left} object(s) could not be restored: see {dead_letters.path}; "
+                "fix the cause and run the same restore with --resume"
+            )
+    report.elapsed_s = time.monotonic() - started
+    return report
+
+
+# ------------------------------------------------------------------- round trip
+
+
+@dataclass
+class RoundtripResult:
+    ok: bool
+    expected_count: int
+    restored_count: int
+    mismatches: list[str]  # "<uuid>: missing" / "<uuid>: differs" (first 100)
+    mismatch_count: int = 0
+    scratch_collection: str = ""
+    failed: int = 0  # objects the restore could not write
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def scratch_collection_name(collection: str) -> str:
+    return f"{collection[:1].upper()}{collection[1:]}_RestoreCheck"
+
+
+def restore_roundtrip_check(
+    settings: Settings,
+    client: weaviate.WeaviateClient,
+    backup_ref: str,
+    *,
+    workers: int = 4,
+    max_listed: int = 100,
+) -> RoundtripResult:
+    """Prove a backup restores: restore into a scratch collection, compare, delete it.
+
+    Compares the object count and, per object, a hash of its properties and vector with
+    the backup; the scratch collection is removed even when the check fails.
+    """
+    from elysia_pipelines.backups.formats import property_types
+
+    reader = open_backup(backup_ref, settings)
+    scratch = scratch_collection_name(reader.collection)
+    if collection_exists(client, scratch):
+        delete_collection(client, scratch)  # left over from a crashed check
+    mismatches: list[str] = []
+    mismatch_count = 0
+    try:
+        report = restore_backup(
+            reader,
+            client,
+            RestoreOptions(
+                target_collection=scratch,
+                strategy="overwrite",
+                workers=workers,
+                settings=settings,
+                target_label="roundtrip",
+            ),
+        )
+        restored = count(client, scratch)
+        types = property_types(reader.description)
+        with_vectors = reader.manifest.include_vectors
+        for batch in reader.iter_batches(settings.batch_max_objects):
+            stored = fetch_existing(
+                client,
+                scratch,
+                [obj.uuid for obj in batch],
+                properties=None,
+                include_vector=with_vectors,
+            )
+            for obj in batch:
+                current = stored.get(obj.uuid)
+                problem = None
+                if current is None:
+                    problem = "missing"
+                elif object_fingerprint(
+                    obj.properties, obj.vector, types, include_vector=with_vectors
+                ) != object_fingerprint(
+                    current.properties, current.vector, types, include_vector=with_vectors
+                ):
+                    problem = "differs"
+                if problem:
+                    mismatch_count += 1
+                    if len(mismatches) < max_listed:
+                        mismatches.append(f"{obj.uuid}: {problem}")
+        expected = reader.object_count
+        return RoundtripResult(
+            ok=restored == expected and mismatch_count == 0 and report.failed == 0,
+            expected_count=expected,
+            restored_count=restored,
+            mismatches=mismatches,
+            mismatch_count=mismatch_count,
+            scratch_collection=scratch,
+            failed=report.failed,
+        )
+    finally:
+        if collection_exists(client, scratch):
+            delete_collection(client, scratch)
+        name = state_name(reader.backup_id, _state_target(scratch, "roundtrip"))
+        (settings.checkpoints_dir / f"{name}.json").unlink(missing_ok=True)
+        (settings.dead_letter_dir / f"{name}.jsonl").unlink(missing_ok=True)

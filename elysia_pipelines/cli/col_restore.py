@@ -1,0 +1,198 @@
+"""`elysiactl col restore`: put a backup back into Weaviate (this or another cluster).
+
+The command only parses options, opens the backup and the target connection and
+prints the report; every decision lives in `elysia_pipelines.backups.restore`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+from urllib.parse import urlsplit
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from elysia_pipelines.backups.reader import open_backup
+from elysia_pipelines.backups.restore import (
+    STRATEGIES,
+    RestoreOptions,
+    RestoreReport,
+    restore_backup,
+)
+from elysia_pipelines.backups.restore_migration import parse_property_map, plan_migration
+from elysia_pipelines.cli.output import console, err_console, handle_errors, print_json
+from elysia_pipelines.errors import ConfigError
+from elysia_pipelines.settings import Settings
+from elysia_pipelines.weaviate.connection import WeaviateTarget, open_client
+
+
+def _split(values: list[str] | None) -> tuple[str, ...] | None:
+    """`--objects a,b --objects c` -> ("a", "b", "c")."""
+    if not values:
+        return None
+    items = [item.strip() for value in values for item in value.split(",")]
+    return tuple(item for item in items if item)
+
+
+def _target(
+    settings: Settings, url: str | None, grpc_url: str | None, api_key_env: str | None
+) -> tuple[WeaviateTarget, str | None]:
+    """The connection to restore into, and a label naming it in state file names."""
+    if url is None:
+        if grpc_url or api_key_env:
+            raise ConfigError(
+                "--target-grpc-url and --target-api-key-env need --target-url",
+                "give the target cluster's REST address with --target-url http(s)://host:port",
+            )
+        return WeaviateTarget.from_settings(settings), None
+    target = WeaviateTarget.for_url(
+        url,
+        grpc_url,
+        api_key_env=api_key_env,
+        cloud=(urlsplit(url).hostname or "").endswith((".weaviate.cloud", ".weaviate.network")),
+        timeout_s=settings.weaviate_timeout_s,
+        retries=min(settings.weaviate_retries, 2),
+    )
+    parts = urlsplit(url)
+    return target, f"{parts.hostname}-{parts.port or ''}"
+
+
+def _print_report(report: RestoreReport, workers: int) -> None:
+    verb = "Dry run of restoring" if report.dry_run else "Restored"
+    console.print(
+        f"{verb} backup [bold]{report.backup_id}[/] into [bold]{report.target_collection}[/] "
+        f"(strategy {report.strategy}{', incremental' if report.incremental else ''}, "
+        f"{workers} worker{'s' if workers != 1 else ''}) in {report.elapsed_s:.1f} s "
+        f"({report.objects_per_s:.0f} objects/s)"
+    )
+    would = "would be " if report.dry_run else ""
+    console.print(
+        f"  {report.total} objects: {report.created} {would}created, {report.updated} "
+        f"{would}updated, {report.skipped} skipped, {report.unchanged} unchanged, "
+        f"{report.failed} {'would fail' if report.dry_run else 'failed'}"
+    )
+    if report.batches_already_done or report.dead_letters_retried:
+        console.print(
+            f"  resumed: {report.batches_already_done} batches already done, "
+            f"{report.dead_letters_retried} dead letters retried"
+        )
+    for prop in report.properties:
+        if prop["action"] == "convert":
+            console.print(
+                f"  convert {prop['source']} ({prop['source_type']}) -> "
+                f"{prop['target']} ({prop['target_type']})"
+            )
+        elif prop["action"] == "add":
+            console.print(f"  add property {prop['target']} ({prop['target_type']})")
+    for old, new in report.renamed_properties.items():
+        console.print(f"  rename {old} -> {new}")
+    for note in report.notes:
+        console.print(f"  {note}")
+    if report.dry_run:
+        console.print("  nothing was written (dry run)")
+
+
+def restore_command(
+    backup: str = typer.Argument(..., metavar="BACKUP_ID|PATH", help="Backup id or directory."),
+    target_collection: str | None = typer.Option(
+        None, "--target-collection", help="Restore into this collection (default: the backup's)."
+    ),
+    target_url: str | None = typer.Option(
+        None, "--target-url", help="REST URL of another Weaviate cluster to restore into."
+    ),
+    target_grpc_url: str | None = typer.Option(
+        None, "--target-grpc-url", help="gRPC host:port of the target cluster."
+    ),
+    target_api_key_env: str | None = typer.Option(
+        None, "--target-api-key-env", help="NAME of the variable holding the target's API key."
+    ),
+    strategy: str = typer.Option(
+        "overwrite", "--strategy", help=f"For existing objects: {', '.join(STRATEGIES)}."
+    ),
+    objects: list[str] | None = typer.Option(
+        None, "--objects", help="Only these object ids (comma-separated, repeatable)."
+    ),
+    properties: list[str] | None = typer.Option(
+        None, "--properties", help="Only these properties (comma-separated, repeatable)."
+    ),
+    incremental: bool = typer.Option(
+        False, "--incremental", help="Write only objects that differ from the target."
+    ),
+    mapping: list[str] | None = typer.Option(
+        None, "--map", help="Rename a property: old=new (repeatable)."
+    ),
+    workers: int = typer.Option(4, "--workers", min=1, max=64, help="Parallel writers."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would happen; write nothing."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue an interrupted restore and retry its dead letters."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Restore a backup into Weaviate (same or another collection, same or another cluster)."""
+    settings = Settings.from_env()
+    options = RestoreOptions(
+        target_collection=target_collection,
+        strategy=strategy,  # type: ignore[arg-type]  # validated by RestoreOptions
+        object_ids=_split(objects),
+        properties=_split(properties),
+        incremental=incremental,
+        property_map=parse_property_map(mapping or []),
+        workers=workers,
+        dry_run=dry_run,
+        resume=resume,
+        settings=settings,
+        collect_ids=as_json and dry_run,
+    )
+    options.validate()
+    options.normalized_ids()
+    reader = open_backup(backup, settings)
+    # Bad --map/--properties fail here, before connecting anywhere.
+    plan_migration(
+        reader.description,
+        None,
+        target_collection=target_collection or reader.collection,
+        property_map=options.property_map,
+        properties=options.properties,
+    )
+    target, label = _target(settings, target_url, target_grpc_url, target_api_key_env)
+    if label:
+        options = replace(options, target_label=label)
+
+    with open_client(target) as client:
+        if as_json or not console.is_terminal:
+            report = restore_backup(reader, client, options)
+        else:
+            columns: Any = (
+                TextColumn("restoring"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+            )
+            with Progress(*columns, console=err_console, transient=True) as bar:
+                task = bar.add_task("restore", total=reader.object_count)
+
+                def advance(done: int, total: int) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                report = restore_backup(reader, client, options, progress=advance)
+
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        _print_report(report, workers)
+    if report.failed and not report.dry_run:
+        err_console.print(
+            f"[bold red]error:[/] {report.failed} object(s) were not restored "
+            f"(dead letters: {report.dead_letter_path})"
+        )
+        err_console.print(
+            "[yellow]hint:[/] fix the cause (see each entry's reason), then run the same "
+            "command with --resume"
+        )
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `restore` to the `col` command group."""
+    app.command("restore")(handle_errors(restore_command))
