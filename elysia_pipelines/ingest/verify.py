@@ -1,0 +1,120 @@
+"""Asset-check helpers: does what Weaviate holds match the git mirror?
+
+Comparing every document is as expensive as a full sync, so the check samples.
+Document UUIDs are uuid5 hashes, uniformly spread, so "the next N objects after a
+random UUID" is a cheap random sample: one cursor page, no full scan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import subprocess
+import uuid as uuid_lib
+from dataclasses import dataclass
+from pathlib import Path
+
+import weaviate
+
+from elysia_pipelines.changes.format import HASH_PREFIX
+from elysia_pipelines.errors import ElysiaError
+from elysia_pipelines.weaviate.objects import StoredObject
+from elysia_pipelines.weaviate.retry import transient_retry
+
+_SAMPLE_PROPERTIES = ["repo", "path", "content_hash"]
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    path: str
+    problem: str  # "content differs" | "not in git at <commit>"
+    weaviate_hash: str | None
+    git_hash: str | None
+
+
+def _sample(
+    client: weaviate.WeaviateClient, collection: str, size: int, rng: random.Random
+) -> list[StoredObject]:
+    coll = client.collections.get(collection)
+    start = uuid_lib.UUID(int=rng.getrandbits(128))
+
+    def page(after: str | None, limit: int) -> list[StoredObject]:
+        for attempt in transient_retry(what=f"sample documents of {collection}"):
+            with attempt:
+                result = coll.query.fetch_objects(
+                    limit=limit, after=after, return_properties=_SAMPLE_PROPERTIES
+                )
+                return [StoredObject(str(o.uuid), dict(o.properties)) for o in result.objects]
+        return []
+
+    objects = page(str(start), size)
+    if len(objects) < size:  # wrapped past the highest UUID: continue from the start
+        seen = {o.uuid for o in objects}
+        objects += [o for o in page(None, size - len(objects)) if o.uuid not in seen]
+    return objects
+
+
+def git_blob_hashes(mirror_path: Path, commit: str, paths: list[str]) -> dict[str, str | None]:
+    """`sha256:` of each path's blob at `commit` (None if absent), via one `git cat-file --batch`."""
+    if not paths:
+        return {}
+    request = "".join(f"{commit}:{path}\n" for path in paths).encode("utf-8")
+    try:
+        completed = subprocess.run(
+            ["git", "--git-dir", str(mirror_path), "cat-file", "--batch"],
+            input=request,
+            capture_output=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise ElysiaError(
+            f"cannot read blobs from the mirror {mirror_path}: {exc}",
+            "check the mirror exists (it is re-created by the next sync)",
+        ) from None
+    out = completed.stdout
+    hashes: dict[str, str | None] = {}
+    position = 0
+    for path in paths:
+        header_end = out.index(b"\n", position)
+        header = out[position:header_end].split()
+        position = header_end + 1
+        if len(header) == 3 and header[1] == b"blob":
+            size = int(header[2])
+            data = out[position : position + size]
+            position += size + 1  # content is followed by a newline
+            hashes[path] = HASH_PREFIX + hashlib.sha256(data).hexdigest()
+        else:  # "<object> missing", or a tree/submodule
+            if len(header) == 3:
+                position += int(header[2]) + 1
+            hashes[path] = None
+    return hashes
+
+
+def sample_documents_match(
+    client: weaviate.WeaviateClient,
+    collection: str,
+    mirror_path: Path,
+    commit: str,
+    sample_size: int,
+    *,
+    seed: int | None = None,
+) -> list[Mismatch]:
+    """Sampled documents whose content_hash differs from the blob at `commit`.
+
+    An empty list means every sampled document matches. Files left out on purpose
+    (binary, too large, excluded) have no document, so they are never sampled;
+    missing documents are what the count check catches.
+    """
+    rng = random.Random(seed)
+    objects = _sample(client, collection, sample_size, rng)
+    paths = [str(o.properties.get("path")) for o in objects]
+    hashes = git_blob_hashes(Path(mirror_path), commit, paths)
+    mismatches = []
+    for obj, path in zip(objects, paths, strict=True):
+        stored = obj.properties.get("content_hash")
+        expected = hashes.get(path)
+        if expected is None:
+            mismatches.append(Mismatch(path, f"not in git at {commit[:12]}", stored, None))
+        elif stored != expected:
+            mismatches.append(Mismatch(path, "content differs", stored, expected))
+    return mismatches
