@@ -1,0 +1,199 @@
+"""What kind of failure a sync hit, and when (if ever) it is worth trying again.
+
+A failed sync only leaves an error *message* behind (in the registry, the Dagster
+event log, an alert), and the right reaction differs by kind: a dropped connection
+heals by itself, a rate limit heals at a time the server told us, and a revoked
+token or a deleted repository never heals until a person acts. Retrying the last
+kind only burns the rate limit and buries the real message, so the retry logic and
+the recommendations in `diagnose` both start from `classify_failure`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+
+from elysia_pipelines.weaviate.retry import is_transient_message
+
+
+class FailureKind(StrEnum):
+    TRANSIENT = "transient"
+    RATE_LIMITED = "rate_limited"
+    PERMANENT = "permanent"
+
+
+@dataclass(frozen=True)
+class FailureClass:
+    """The verdict on one error message; `retry_at` is set only for rate limits with a reset."""
+
+    kind: FailureKind
+    reason: str  # short machine-friendly label: timeout, auth, not_found, rate_limit ...
+    hint: str
+    retry_at: datetime | None = None
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind is not FailureKind.PERMANENT
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {
+            "kind": self.kind.value,
+            "reason": self.reason,
+            "hint": self.hint,
+            "retry_at": self.retry_at.isoformat() if self.retry_at else None,
+        }
+
+
+_RATE_LIMIT_RE = re.compile(
+    r"\b429\b|too many requests|rate[- ]?limit|secondary rate|abuse detection|"
+    r"x-ratelimit-remaining\W{0,3}0\b",
+    re.IGNORECASE,
+)
+_RESET_EPOCH_RE = re.compile(r"x-ratelimit-reset\W{0,3}(\d{9,12})", re.IGNORECASE)
+_RETRY_AFTER_SECONDS_RE = re.compile(r"retry[-_ ]after\W{0,3}(\d+(?:\.\d+)?)\b", re.IGNORECASE)
+_RETRY_AFTER_DATE_RE = re.compile(
+    r"retry[-_ ]after\W{0,3}((?:mon|tue|wed|thu|fri|sat|sun), \d{1,2} \w{3} \d{4} "
+    r"\d{2}:\d{2}:\d{2} (?:gmt|utc))",
+    re.IGNORECASE,
+)
+_AUTH_RE = re.compile(
+    r"authentication failed|\b401\b|\b403\b|unauthori[sz]ed|forbidden|bad credentials|"
+    r"invalid (?:username or password|credentials|token)|could not read username|"
+    r"could not read password|terminal prompts disabled|permission denied \(publickey|"
+    r"access denied|requested url returned error: 40[13]",
+    re.IGNORECASE,
+)
+_NOT_FOUND_RE = re.compile(
+    r"repository ['\"]?[^ ]*['\"]? not found|repository not found|\b404\b|"
+    r"does not appear to be a git repository|not a git repository|"
+    r"no such file or directory|remote branch \S+ not found|couldn't find remote ref|"
+    r"invalid refspec|unknown revision",
+    re.IGNORECASE,
+)
+_TIMEOUT_RE = re.compile(r"timed? ?out|timeout|deadline", re.IGNORECASE)
+_NETWORK_RE = re.compile(
+    r"could not resolve host|connection (?:reset|refused|timed out|closed)|early eof|"
+    r"unexpected disconnect|the remote end hung up|rpc failed|\b50[0234]\b|"
+    r"temporary failure in name resolution|network is unreachable|tls|ssl",
+    re.IGNORECASE,
+)
+
+
+def _rate_limit_reset(message: str, now: datetime) -> datetime | None:
+    """The moment the server said the limit lifts: X-RateLimit-Reset epoch or Retry-After."""
+    if match := _RESET_EPOCH_RE.search(message):
+        return datetime.fromtimestamp(int(match.group(1)), UTC)
+    if match := _RETRY_AFTER_DATE_RE.search(message):
+        try:
+            return parsedate_to_datetime(match.group(1)).astimezone(UTC)
+        except (TypeError, ValueError):
+            return None
+    if match := _RETRY_AFTER_SECONDS_RE.search(message):
+        return now + timedelta(seconds=float(match.group(1)))
+    return None
+
+
+def classify_failure(message: str | None, *, now: datetime | None = None) -> FailureClass:
+    """Sort an error message into transient / rate-limited / permanent.
+
+    Order matters: a 429 body often also says "forbidden" or "try again", and the
+    rate-limit verdict (with its reset time) is the useful one. Unknown messages are
+    treated as transient: one more automatic attempt is cheap, and `diagnose` still
+    shows the text.
+    """
+    text = message or ""
+    now = now or datetime.now(UTC)
+    if _RATE_LIMIT_RE.search(text) or _RESET_EPOCH_RE.search(text):
+        reset = _rate_limit_reset(text, now)
+        when = f" until {reset:%Y-%m-%d %H:%M:%S} UTC" if reset else ""
+        return FailureClass(
+            FailureKind.RATE_LIMITED,
+            "rate_limit",
+            f"the remote is rate limiting requests; automatic retries wait{when or ' and back off'}"
+            " (a token raises the limit: --token-env VAR)",
+            retry_at=reset,
+        )
+    if _AUTH_RE.search(text):
+        return FailureClass(
+            FailureKind.PERMANENT,
+            "auth",
+            "the remote refused our credentials: point to a valid token with "
+            "`elysiactl repo fix-auth NAME --token-env VAR`",
+        )
+    if _NOT_FOUND_RE.search(text):
+        return FailureClass(
+            FailureKind.PERMANENT,
+            "not_found",
+            "the repository, branch or path does not exist (or is private): check the URL and "
+            "--branch, or give a token with `elysiactl repo fix-auth NAME --token-env VAR`",
+        )
+    if _TIMEOUT_RE.search(text):
+        return FailureClass(
+            FailureKind.TRANSIENT,
+            "timeout",
+            "a call timed out; it is retried automatically. If it keeps happening raise "
+            "WEAVIATE_TIMEOUT_S (Weaviate) or ELYSIA_GIT_TIMEOUT_S (git)",
+        )
+    if _NETWORK_RE.search(text) or is_transient_message(text):
+        return FailureClass(
+            FailureKind.TRANSIENT,
+            "network",
+            "a network or server error; it is retried automatically with backoff",
+        )
+    return FailureClass(
+        FailureKind.TRANSIENT,
+        "unknown",
+        "unrecognised error; it is retried a few times. Run `elysiactl repo diagnose NAME`",
+    )
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff for automatic sync retries: base * factor**n, capped."""
+
+    base: timedelta = timedelta(minutes=1)
+    factor: float = 2.0
+    cap: timedelta = timedelta(hours=1)
+    max_retries: int = 5
+
+    def delays(self) -> list[timedelta]:
+        """The whole schedule, e.g. 1m, 2m, 4m, 8m, 16m: shown by `diagnose` and the docs."""
+        return [
+            min(self.cap, self.base * (self.factor**attempt)) for attempt in range(self.max_retries)
+        ]
+
+    def delay(self, attempt: int) -> timedelta | None:
+        """Wait before retry number `attempt` (0-based); None when retries are used up."""
+        if attempt < 0 or attempt >= self.max_retries:
+            return None
+        return self.delays()[attempt]
+
+
+DEFAULT_BACKOFF = Backoff()
+
+
+def next_retry_at(
+    failure: FailureClass,
+    attempt: int,
+    failed_at: datetime,
+    *,
+    backoff: Backoff = DEFAULT_BACKOFF,
+) -> datetime | None:
+    """When to retry a failed sync automatically, or None if it should not be retried.
+
+    Permanent failures are never retried. A rate limit with a known reset waits for
+    the reset (never earlier than the backoff would), because retrying before it only
+    extends the limit.
+    """
+    if not failure.retryable:
+        return None
+    delay = backoff.delay(attempt)
+    if delay is None:
+        return None
+    planned = failed_at + delay
+    if failure.retry_at is not None and failure.retry_at > planned:
+        return failure.retry_at
+    return planned
