@@ -156,9 +156,10 @@ class GitRepo:
             entries[path] = (mode, sha)
         return entries
 
-    def read_blob(self, rev: str, relpath: str) -> bytes:
+    def read_blob(self, sha: str) -> bytes:
+        """Raw content of a blob by id (ids come from `files()`)."""
         result = subprocess.run(
-            ["git", "cat-file", "blob", f"{rev}:{relpath}"],
+            ["git", "cat-file", "blob", sha],
             cwd=self.path,
             env=git_env(),
             capture_output=True,

@@ -1,0 +1,384 @@
+"""Turn the difference between two commits of a mirror into an exact change set.
+
+The collection is a function of (commit, file filter): it holds one document per
+*ingestible* file (a regular file, selected by the patterns, not larger than the
+limit, not binary). So instead of translating `git diff` line by line, we compare
+that function at the last synced commit and at the new head, path by path, over
+the paths whose tree entry changed (or every path, when the filter changed). This
+gets the awkward cases right by construction:
+
+* a file that becomes binary, too large, excluded, a symlink or a submodule is
+  deleted from the collection (plus a `skip` record saying why), and the reverse
+  is an add;
+* renames come from git's rename detection and become `rename` records (with the
+  new content, so rename+edit is one record) when the old path held a document
+  and the new one will;
+* an exec-bit-only change produces no record: no document property depends on
+  the mode, and the content hash is unchanged;
+* after a force-push the old commit usually still exists in the mirror (fetch
+  does not delete objects), and a diff between any two commits is exact whether
+  or not one is an ancestor of the other. Only when the old commit is gone (gc,
+  fresh mirror) do we emit a *full snapshot*: `begin.full_snapshot = true`, every
+  ingestible file as `add`, and the ingester deletes every document of the repo
+  the snapshot does not name.
+
+Nothing changed (same commit, or only changes to files that are not ingested)
+means no file is written; the result says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import git
+
+from elysia_pipelines.changes.blob_kinds import BlobKinds
+from elysia_pipelines.changes.format import (
+    DEFAULT_INLINE_MAX_BYTES,
+    FILE_OPS,
+    OP_ADD,
+    OP_MODIFY,
+    OP_RENAME,
+    SKIP_BINARY,
+    SKIP_EXCLUDED,
+    SKIP_SUBMODULE,
+    SKIP_SYMLINK,
+    SKIP_TOO_LARGE,
+    is_binary,
+)
+from elysia_pipelines.changes.git_objects import (
+    MODE_SUBMODULE,
+    MODE_SYMLINK,
+    TreeEntry,
+    is_ancestor,
+    iter_blobs,
+    list_tree,
+    open_repository,
+    renamed_pairs,
+    resolve_branch,
+    resolve_commit,
+)
+from elysia_pipelines.changes.languages import detect_language
+from elysia_pipelines.changes.patterns import FileFilter
+from elysia_pipelines.changes.writer import ChangeSetWriter
+from elysia_pipelines.errors import ElysiaError
+
+SKIP_INVALID_PATH = "invalid_path_encoding"
+SKIP_UNSUPPORTED_MODE = "unsupported_mode"
+
+_CANDIDATE = "candidate"  # passes everything but the binary check (needs content)
+_DOC = "doc"
+
+
+@dataclass(frozen=True)
+class ExtractResult:
+    path: Path | None  # None: nothing to ingest, no file written
+    from_commit: str | None  # the commit diffed against (None for a full snapshot)
+    to_commit: str
+    counts: dict[str, int]  # file records by op
+    skipped: dict[str, int]  # skip records by reason
+    tracked_files: int  # documents the collection holds after applying
+    full_snapshot: bool
+    bytes_written: int
+    branch: str = ""
+    history_rewritten: bool = False  # from_commit is not an ancestor of to_commit
+    reason: str = ""  # one sentence for run metadata: why full, why nothing
+    changed_files: int = field(default=0)
+
+    @property
+    def written(self) -> bool:
+        return self.path is not None
+
+
+def _static_state(entry: TreeEntry | None, rules: FileFilter) -> str | None:
+    """None (absent), a skip reason, or _CANDIDATE; the content check comes later."""
+    if entry is None:
+        return None
+    if not entry.path_ok:
+        return SKIP_INVALID_PATH
+    if not rules.includes(entry.path):
+        return SKIP_EXCLUDED
+    if entry.mode == MODE_SYMLINK:
+        return SKIP_SYMLINK
+    if entry.mode == MODE_SUBMODULE:
+        return SKIP_SUBMODULE
+    if not entry.is_regular:
+        return SKIP_UNSUPPORTED_MODE
+    if entry.size is not None and entry.size > rules.max_file_size:
+        return SKIP_TOO_LARGE
+    return _CANDIDATE
+
+
+class _LazyWriter:
+    """Opens the change set at the first record, so a no-op sync touches no file."""
+
+    def __init__(self, **kwargs: object) -> None:
+        self._kwargs = kwargs
+        self.writer: ChangeSetWriter | None = None
+
+    def get(self) -> ChangeSetWriter:
+        if self.writer is None:
+            self.writer = ChangeSetWriter(**self._kwargs)  # type: ignore[arg-type]
+            self.writer.open()
+        return self.writer
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.abort()
+
+
+def extract_change_set(
+    mirror_path: Path | str,
+    *,
+    repo: str,
+    collection: str,
+    from_commit: str | None,
+    out_dir: Path | str,
+    seq: int,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    max_file_size: int = 1000**2,
+    branch: str | None = None,
+    inline_max_bytes: int = DEFAULT_INLINE_MAX_BYTES,
+    now: datetime | None = None,
+    previous_filter: FileFilter | None = None,
+) -> ExtractResult:
+    """Write `pending/<collection>/<seq>-<head>.jsonl` for from_commit..head of `branch`.
+
+    `previous_filter` is the include/exclude/size rule set the collection was last
+    synced with, when it differs from the current one; every path is then
+    re-evaluated so newly excluded files are deleted and newly included ones added.
+    """
+    rules = FileFilter.of(include, exclude, max_file_size)
+    old_rules = previous_filter or rules
+    rules_changed = old_rules != rules
+    repository = open_repository(mirror_path)
+    try:
+        branch_name, to_commit = resolve_branch(repository, branch)
+        base, history_rewritten, reason = _choose_base(repository, from_commit, to_commit)
+        kinds = BlobKinds(Path(repository.git_dir))
+        writer = _LazyWriter(
+            out_dir=Path(out_dir),
+            seq=seq,
+            repo=repo,
+            collection=collection,
+            from_commit=from_commit,
+            to_commit=to_commit,
+            full_snapshot=base is None,
+            created_at=now,
+            inline_max_bytes=inline_max_bytes,
+        )
+        try:
+            new_tree = list_tree(repository, to_commit)
+            if base is None:
+                tracked = _write_snapshot(repository, writer, new_tree, rules, kinds)
+            else:
+                if base == to_commit and not rules_changed:
+                    reason = reason or "already at the head commit"
+                tracked = _write_diff(
+                    repository, writer, base, to_commit, new_tree, rules, old_rules, kinds
+                )
+            kinds.save({entry.sha for entry in new_tree.values()})
+            result_writer = writer.writer
+            counts = dict(result_writer.counts) if result_writer else {}
+            skipped = dict(result_writer.skipped) if result_writer else {}
+            changed = sum(counts.get(op, 0) for op in FILE_OPS)
+            if result_writer is not None and (changed or base is None):
+                path: Path | None = result_writer.commit(tracked_files=tracked)
+                bytes_written = result_writer.bytes_written
+            else:
+                writer.abort()
+                path, bytes_written = None, 0
+                reason = reason or "no ingestible file changed"
+        except BaseException:
+            writer.abort()
+            raise
+    except git.GitCommandError as exc:
+        raise ElysiaError(
+            f"git failed while extracting {repo}: {(exc.stderr or str(exc)).strip()[:500]}",
+            "check that the mirror is intact (git fsck) or delete it and mirror again",
+        ) from None
+    finally:
+        repository.close()
+    return ExtractResult(
+        path=path,
+        from_commit=base,
+        to_commit=to_commit,
+        counts=counts,
+        skipped=skipped,
+        tracked_files=tracked,
+        full_snapshot=base is None,
+        bytes_written=bytes_written,
+        branch=branch_name,
+        history_rewritten=history_rewritten,
+        reason=reason,
+        changed_files=changed,
+    )
+
+
+def _choose_base(
+    repository: git.Repo, from_commit: str | None, to_commit: str
+) -> tuple[str | None, bool, str]:
+    """(commit to diff against or None for a full snapshot, history rewritten?, reason)."""
+    if from_commit is None:
+        return None, False, "first sync: full snapshot"
+    base = resolve_commit(repository, from_commit)
+    if base is None:
+        return (
+            None,
+            True,
+            f"last synced commit {from_commit[:12]} no longer exists (history rewritten "
+            "and collected): full snapshot that replaces the collection",
+        )
+    if base != to_commit and not is_ancestor(repository, base, to_commit):
+        return base, True, f"history rewritten since {base[:12]}: diffed against it directly"
+    return base, False, ""
+
+
+def _blob_stream(repository: git.Repo, entries: list[TreeEntry]) -> Iterator[tuple[str, bytes]]:
+    return iter_blobs(repository, [entry.sha for entry in entries])
+
+
+def _write_snapshot(
+    repository: git.Repo,
+    writer: _LazyWriter,
+    new_tree: dict[str, TreeEntry],
+    rules: FileFilter,
+    kinds: BlobKinds,
+) -> int:
+    paths = sorted(new_tree)
+    states = {path: _static_state(new_tree[path], rules) for path in paths}
+    readable = [new_tree[p] for p in paths if states[p] == _CANDIDATE]
+    blobs = _blob_stream(repository, readable)
+    tracked = 0
+    for path in paths:
+        entry = new_tree[path]
+        state = states[path]
+        if state == _CANDIDATE:
+            _, data = next(blobs)
+            binary = is_binary(data)
+            kinds.set(entry.sha, binary)
+            if binary:
+                writer.get().write_skip(path, SKIP_BINARY, size_bytes=len(data))
+                continue
+            writer.get().write_file(OP_ADD, path, data, language=detect_language(path))
+            tracked += 1
+        else:
+            assert state is not None
+            writer.get().write_skip(path, state, size_bytes=entry.size)
+    writer.get()  # a snapshot is written even when empty: it empties the collection
+    return tracked
+
+
+def _old_states(
+    repository: git.Repo,
+    candidates: list[str],
+    old_tree: dict[str, TreeEntry],
+    old_rules: FileFilter,
+    kinds: BlobKinds,
+) -> dict[str, str | None]:
+    """What each candidate path was in the collection before: None, a skip reason, _DOC."""
+    states = {p: _static_state(old_tree.get(p), old_rules) for p in candidates}
+    unknown = [
+        old_tree[p]
+        for p in candidates
+        if states[p] == _CANDIDATE and kinds.get(old_tree[p].sha) is None
+    ]
+    for sha, data in _blob_stream(repository, unknown):
+        kinds.set(sha, is_binary(data))
+    for path, state in states.items():
+        if state == _CANDIDATE:
+            states[path] = SKIP_BINARY if kinds.get(old_tree[path].sha) else _DOC
+    return states
+
+
+def _write_diff(
+    repository: git.Repo,
+    writer: _LazyWriter,
+    base: str,
+    to_commit: str,
+    new_tree: dict[str, TreeEntry],
+    rules: FileFilter,
+    old_rules: FileFilter,
+    kinds: BlobKinds,
+) -> int:
+    old_tree = list_tree(repository, base) if base != to_commit else new_tree
+    rules_changed = rules != old_rules
+    candidates = sorted(
+        path
+        for path in old_tree.keys() | new_tree.keys()
+        if rules_changed or old_tree.get(path) != new_tree.get(path)
+    )
+    old_states = _old_states(repository, candidates, old_tree, old_rules, kinds)
+    new_static = {p: _static_state(new_tree.get(p), rules) for p in candidates}
+
+    # Rename sources: old documents whose path is gone; targets: paths that had none.
+    rename_from: dict[str, str] = {}
+    vanished = {p for p in candidates if old_states[p] == _DOC and p not in new_tree}
+    if vanished and any(old_states[p] != _DOC and new_static[p] == _CANDIDATE for p in candidates):
+        for old_path, new_path in renamed_pairs(repository, base, to_commit):
+            if old_path in vanished and new_path in new_static:
+                rename_from[new_path] = old_path
+
+    readable = [new_tree[p] for p in candidates if new_static[p] == _CANDIDATE]
+    blobs = _blob_stream(repository, readable)
+    to_delete: list[str] = []
+    consumed: set[str] = set()
+    tracked_changed = 0
+    for path in candidates:
+        old_state = old_states[path]
+        entry = new_tree.get(path)
+        state = new_static[path]
+        data = b""
+        if state == _CANDIDATE:
+            assert entry is not None
+            _, data = next(blobs)
+            binary = is_binary(data)
+            kinds.set(entry.sha, binary)
+            state = SKIP_BINARY if binary else _DOC
+        if state == _DOC:
+            assert entry is not None
+            tracked_changed += 1
+            language = detect_language(path)
+            if old_state == _DOC:
+                if old_tree[path].sha != entry.sha:
+                    writer.get().write_file(OP_MODIFY, path, data, language=language)
+                continue
+            source = rename_from.get(path)
+            if source is not None and source not in consumed:
+                consumed.add(source)
+                writer.get().write_file(
+                    OP_RENAME, path, data, previous_path=source, language=language
+                )
+            else:
+                writer.get().write_file(OP_ADD, path, data, language=language)
+            continue
+        if old_state == _DOC:
+            to_delete.append(path)
+        if state is not None and (old_tree.get(path) != entry or old_state != state):
+            size = len(data) if state == SKIP_BINARY else (entry.size if entry else None)
+            writer.get().write_skip(path, state, size_bytes=size)
+    for path in to_delete:
+        if path not in consumed:
+            writer.get().write_delete(path)
+
+    # Unchanged paths keep their verdict; the blob-kind cache answers for them.
+    candidate_set = set(candidates)
+    tracked = tracked_changed
+    unknown: list[TreeEntry] = []
+    for path, entry in new_tree.items():
+        if path in candidate_set or _static_state(entry, rules) != _CANDIDATE:
+            continue
+        binary = kinds.get(entry.sha)
+        if binary is None:
+            unknown.append(entry)
+        elif not binary:
+            tracked += 1
+    for sha, data in _blob_stream(repository, unknown):
+        binary = is_binary(data)
+        kinds.set(sha, binary)
+        tracked += 0 if binary else 1
+    return tracked

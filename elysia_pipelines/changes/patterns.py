@@ -1,0 +1,71 @@
+"""Which files of a repository are ingested: include/exclude patterns and a size limit.
+
+Patterns use gitignore semantics (via `pathspec`), because that is what users
+already write: `*.py` matches at any depth, `docs/**` everything under `docs/`,
+`/build` only at the root, `!keep.txt` re-includes. A file is ingested when it
+matches an include pattern (no include patterns = every file) and no exclude
+pattern, and is not larger than `max_file_size`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pathspec
+
+from elysia_pipelines.errors import ConfigError
+
+
+def _compile(patterns: Sequence[str], what: str) -> pathspec.GitIgnoreSpec:
+    cleaned = [p.strip() for p in patterns if p and p.strip()]
+    try:
+        return pathspec.GitIgnoreSpec.from_lines(cleaned)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(
+            f"invalid {what} pattern: {exc}",
+            "use gitignore-style globs such as *.py, src/**, docs/*.md or !keep.txt",
+        ) from None
+
+
+@dataclass(frozen=True)
+class FileFilter:
+    """The selection rules of one sync; compare two to know whether they changed."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    max_file_size: int = 1000**2
+    _include_spec: pathspec.GitIgnoreSpec | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    _exclude_spec: pathspec.GitIgnoreSpec = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "include", tuple(p.strip() for p in self.include if p.strip()))
+        object.__setattr__(self, "exclude", tuple(p.strip() for p in self.exclude if p.strip()))
+        if self.max_file_size <= 0:
+            raise ConfigError(
+                f"max file size must be positive, not {self.max_file_size}", "e.g. 1MB"
+            )
+        if self.include:
+            object.__setattr__(self, "_include_spec", _compile(self.include, "include"))
+        object.__setattr__(self, "_exclude_spec", _compile(self.exclude, "exclude"))
+
+    @classmethod
+    def of(
+        cls, include: Sequence[str] | None, exclude: Sequence[str] | None, max_file_size: int
+    ) -> FileFilter:
+        return cls(tuple(include or ()), tuple(exclude or ()), max_file_size)
+
+    def includes(self, path: str) -> bool:
+        """True when the patterns select `path` (size is checked separately)."""
+        if self._include_spec is not None and not self._include_spec.match_file(path):
+            return False
+        return not self._exclude_spec.match_file(path)
+
+    def fingerprint(self) -> str:
+        """Stable id of these rules, to store with a sync and detect a change later."""
+        payload = json.dumps([self.include, self.exclude, self.max_file_size])
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
