@@ -8,7 +8,7 @@ import pytest
 
 from elysia_pipelines.settings import Settings
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["elysia_pipelines_tests.weaviate_fixtures"]
 
 
 @pytest.fixture

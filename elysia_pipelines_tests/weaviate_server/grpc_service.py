@@ -1,0 +1,613 @@
+"""The gRPC half: `weaviate.v1.Weaviate` (Search, BatchObjects, BatchDelete, Aggregate).
+
+Built on the client's own generated servicer so the wire format can never drift from
+what `weaviate-client` sends. Faults are applied in a server interceptor, before any
+handler runs, so they hit exactly the calls a test targets.
+"""
+
+from __future__ import annotations
+
+import statistics
+import struct
+import time
+import uuid as uuid_lib
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from google.protobuf import struct_pb2
+from weaviate.proto.v1 import (
+    aggregate_pb2,
+    base_pb2,
+    batch_delete_pb2,
+    batch_pb2,
+    properties_pb2,
+    search_get_pb2,
+    weaviate_pb2_grpc,
+)
+
+from elysia_pipelines_tests.weaviate_server import filters as flt
+from elysia_pipelines_tests.weaviate_server.schema import SchemaError, parse_date
+from elysia_pipelines_tests.weaviate_server.store import (
+    IncomingObject,
+    Store,
+    StoredObject,
+    StoreError,
+)
+
+if TYPE_CHECKING:
+    from elysia_pipelines_tests.weaviate_server.faults import Faults
+
+GRPC_OPERATIONS = {
+    "Search": "search",
+    "BatchObjects": "batch",
+    "BatchReferences": "batch",
+    "BatchStream": "batch",
+    "BatchDelete": "delete",
+    "Aggregate": "aggregate",
+    "TenantsGet": "schema",
+    "Check": "meta",
+    "Watch": "meta",
+}
+
+
+# ------------------------------------------------------------------ decoding
+
+
+def _struct_value(value: struct_pb2.Value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        return value.number_value
+    if kind == "string_value":
+        return value.string_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return {k: _struct_value(v) for k, v in value.struct_value.fields.items()}
+    if kind == "list_value":
+        return [_struct_value(v) for v in value.list_value.values]
+    return None
+
+
+def _decode_properties(props: Any) -> tuple[dict[str, Any], set[str]]:
+    """BatchObject.Properties / ObjectPropertiesValue -> (dict, names of int arrays)."""
+    out: dict[str, Any] = {k: _struct_value(v) for k, v in props.non_ref_properties.fields.items()}
+    int_arrays: set[str] = set()
+    for arr in props.text_array_properties:
+        out[arr.prop_name] = list(arr.values)
+    for arr in props.int_array_properties:
+        out[arr.prop_name] = list(arr.values)
+        int_arrays.add(arr.prop_name)
+    for arr in props.boolean_array_properties:
+        out[arr.prop_name] = list(arr.values)
+    for arr in props.number_array_properties:
+        if arr.values_bytes:
+            n = len(arr.values_bytes) // 8
+            out[arr.prop_name] = list(struct.unpack(f"<{n}d", arr.values_bytes))
+        else:
+            out[arr.prop_name] = list(arr.values)
+    for obj in props.object_properties:
+        out[obj.prop_name] = _decode_properties(obj.value)[0]
+    for arr in props.object_array_properties:
+        out[arr.prop_name] = [_decode_properties(v)[0] for v in arr.values]
+    for name in props.empty_list_props:
+        out[name] = []
+    return out, int_arrays
+
+
+def decode_batch_object(obj: batch_pb2.BatchObject) -> IncomingObject:
+    properties: dict[str, Any] = {}
+    int_arrays: set[str] = set()
+    if obj.HasField("properties"):
+        properties, int_arrays = _decode_properties(obj.properties)
+        for ref in obj.properties.single_target_ref_props:
+            properties[ref.prop_name] = [{"beacon": f"weaviate://localhost/{u}"} for u in ref.uuids]
+        for ref in obj.properties.multi_target_ref_props:
+            properties[ref.prop_name] = [
+                {"beacon": f"weaviate://localhost/{ref.target_collection}/{u}"} for u in ref.uuids
+            ]
+    vectors: dict[str, bytes] = {}
+    if obj.vector_bytes:
+        vectors[""] = obj.vector_bytes
+    elif len(obj.vector) > 0:
+        vectors[""] = struct.pack(f"<{len(obj.vector)}f", *obj.vector)
+    for vec in obj.vectors:
+        if vec.type == base_pb2.Vectors.VECTOR_TYPE_MULTI_FP32:
+            raise SchemaError("multi-vectors are not supported by the test server")
+        vectors[vec.name or ""] = vec.vector_bytes
+    return IncomingObject(
+        class_name=obj.collection,
+        uuid=obj.uuid or None,
+        properties=properties,
+        vectors=vectors,
+        int_arrays=frozenset(int_arrays),
+        tenant=obj.tenant,
+    )
+
+
+# ------------------------------------------------------------------ encoding
+
+
+def _plain_value(value: Any) -> properties_pb2.Value:
+    """Encode a value without schema help (nested objects)."""
+    if value is None:
+        return properties_pb2.Value(null_value=struct_pb2.NULL_VALUE)
+    if isinstance(value, bool):
+        return properties_pb2.Value(bool_value=value)
+    if isinstance(value, int):
+        return properties_pb2.Value(int_value=value)
+    if isinstance(value, float):
+        return properties_pb2.Value(number_value=value)
+    if isinstance(value, dict):
+        return properties_pb2.Value(object_value=_plain_properties(value))
+    if isinstance(value, list):
+        if value and all(isinstance(v, dict) for v in value):
+            return properties_pb2.Value(
+                list_value=properties_pb2.ListValue(
+                    object_values=properties_pb2.ObjectValues(
+                        values=[_plain_properties(v) for v in value]
+                    )
+                )
+            )
+        return _list_value(value, _infer_list_type(value))
+    return properties_pb2.Value(text_value=str(value))
+
+
+def _plain_properties(value: dict[str, Any]) -> properties_pb2.Properties:
+    return properties_pb2.Properties(fields={k: _plain_value(v) for k, v in value.items()})
+
+
+def _infer_list_type(value: list[Any]) -> str:
+    sample = value[0] if value else ""
+    if isinstance(sample, bool):
+        return "boolean"
+    if isinstance(sample, int):
+        return "int"
+    if isinstance(sample, float):
+        return "number"
+    return "text"
+
+
+def _list_value(values: list[Any], inner: str) -> properties_pb2.Value:
+    if inner == "int":
+        lv = properties_pb2.ListValue(
+            int_values=properties_pb2.IntValues(
+                values=struct.pack(f"<{len(values)}q", *[int(v) for v in values])
+            )
+        )
+    elif inner == "number":
+        lv = properties_pb2.ListValue(
+            number_values=properties_pb2.NumberValues(
+                values=struct.pack(f"<{len(values)}d", *[float(v) for v in values])
+            )
+        )
+    elif inner == "boolean":
+        lv = properties_pb2.ListValue(bool_values=properties_pb2.BoolValues(values=values))
+    elif inner == "date":
+        lv = properties_pb2.ListValue(date_values=properties_pb2.DateValues(values=values))
+    elif inner == "uuid":
+        lv = properties_pb2.ListValue(uuid_values=properties_pb2.UuidValues(values=values))
+    elif inner == "object":
+        lv = properties_pb2.ListValue(
+            object_values=properties_pb2.ObjectValues(values=[_plain_properties(v) for v in values])
+        )
+    else:
+        lv = properties_pb2.ListValue(
+            text_values=properties_pb2.TextValues(values=[str(v) for v in values])
+        )
+    return properties_pb2.Value(list_value=lv)
+
+
+def encode_value(value: Any, data_type: str | None) -> properties_pb2.Value:
+    """Encode a stored value as the schema's type (ints were doubles on the way in)."""
+    if value is None:
+        return properties_pb2.Value(null_value=struct_pb2.NULL_VALUE)
+    if data_type is None:
+        return _plain_value(value)
+    if data_type.endswith("[]"):
+        return _list_value(list(value), data_type[:-2])
+    if data_type == "text":
+        return properties_pb2.Value(text_value=value)
+    if data_type == "int":
+        return properties_pb2.Value(int_value=int(value))
+    if data_type == "number":
+        return properties_pb2.Value(number_value=float(value))
+    if data_type == "boolean":
+        return properties_pb2.Value(bool_value=bool(value))
+    if data_type == "date":
+        return properties_pb2.Value(date_value=value)
+    if data_type == "uuid":
+        return properties_pb2.Value(uuid_value=value)
+    if data_type == "blob":
+        return properties_pb2.Value(blob_value=value)
+    if data_type == "geoCoordinates":
+        return properties_pb2.Value(
+            geo_value=properties_pb2.GeoCoordinate(
+                latitude=float(value.get("latitude", 0.0)),
+                longitude=float(value.get("longitude", 0.0)),
+            )
+        )
+    if data_type == "object":
+        return properties_pb2.Value(object_value=_plain_properties(value))
+    return _plain_value(value)
+
+
+def _result(
+    collection: str,
+    obj: StoredObject,
+    props: dict[str, dict[str, Any]],
+    wanted: list[str] | None,
+    metadata: search_get_pb2.MetadataRequest | None,
+    distance: float | None,
+    score: float | None,
+    metric: str,
+) -> search_get_pb2.SearchResult:
+    names = list(obj.properties) if wanted is None else [n for n in wanted if n in obj.properties]
+    fields = {}
+    for name in names:
+        prop = props.get(name)
+        if prop is not None and not prop["dataType"][0][:1].islower():
+            continue  # cross-references are only returned when asked for as references
+        fields[name] = encode_value(obj.properties[name], prop["dataType"][0] if prop else None)
+    meta = search_get_pb2.MetadataResult(
+        id=obj.uuid,
+        id_as_bytes=uuid_lib.UUID(obj.uuid).bytes,
+        creation_time_unix=obj.created_ms,
+        creation_time_unix_present=True,
+        last_update_time_unix=obj.updated_ms,
+        last_update_time_unix_present=True,
+    )
+    if distance is not None:
+        meta.distance = distance
+        meta.distance_present = True
+        if metric == "cosine":
+            meta.certainty = 1.0 - distance / 2.0
+            meta.certainty_present = True
+    if score is not None:
+        meta.score = score
+        meta.score_present = True
+    if metadata is not None and (metadata.vector or len(metadata.vectors) > 0):
+        names_wanted = set(metadata.vectors)
+        for vname, data in (obj.vectors or {}).items():
+            if metadata.vector or vname in names_wanted:
+                meta.vectors.append(
+                    base_pb2.Vectors(
+                        name=vname,
+                        vector_bytes=data,
+                        type=base_pb2.Vectors.VECTOR_TYPE_SINGLE_FP32,
+                    )
+                )
+    return search_get_pb2.SearchResult(
+        properties=search_get_pb2.PropertiesResult(
+            non_ref_props=properties_pb2.Properties(fields=fields),
+            target_collection=collection,
+        ),
+        metadata=meta,
+    )
+
+
+# ------------------------------------------------------------------ servicer
+
+
+def _abort_for(context: grpc.ServicerContext, exc: Exception) -> None:
+    if isinstance(exc, StoreError):
+        code = grpc.StatusCode.NOT_FOUND if exc.status == 404 else grpc.StatusCode.INVALID_ARGUMENT
+        context.abort(code, exc.message)
+    context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+
+
+class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
+    """The four RPCs weaviate-client 4.x uses below server version 1.36."""
+
+    def __init__(self, store_getter: Callable[[], Store]) -> None:
+        self._store = store_getter
+
+    def BatchObjects(
+        self, request: batch_pb2.BatchObjectsRequest, context: grpc.ServicerContext
+    ) -> batch_pb2.BatchObjectsReply:
+        start = time.perf_counter()
+        store = self._store()
+        errors: dict[int, str] = {}
+        with store.lock:
+            for index, obj in enumerate(request.objects):
+                try:
+                    store.put(decode_batch_object(obj))
+                except (SchemaError, StoreError) as exc:
+                    errors[index] = str(exc)
+        return batch_pb2.BatchObjectsReply(
+            took=time.perf_counter() - start,
+            errors=[
+                batch_pb2.BatchObjectsReply.BatchError(index=i, error=e)
+                for i, e in sorted(errors.items())
+            ],
+        )
+
+    def BatchReferences(
+        self, request: batch_pb2.BatchReferencesRequest, context: grpc.ServicerContext
+    ) -> batch_pb2.BatchReferencesReply:
+        start = time.perf_counter()
+        store = self._store()
+        errors = []
+        with store.lock:
+            for index, ref in enumerate(request.references):
+                obj = store.get(ref.from_collection, ref.from_uuid)
+                if obj is None:
+                    errors.append(
+                        batch_pb2.BatchReferencesReply.BatchError(
+                            index=index, error=f"source object {ref.from_uuid} not found"
+                        )
+                    )
+                    continue
+                beacon = f"weaviate://localhost/{ref.to_collection}/{ref.to_uuid}".replace(
+                    "localhost//", "localhost/"
+                )
+                obj.properties.setdefault(ref.name, []).append({"beacon": beacon})
+        return batch_pb2.BatchReferencesReply(took=time.perf_counter() - start, errors=errors)
+
+    def BatchDelete(
+        self, request: batch_delete_pb2.BatchDeleteRequest, context: grpc.ServicerContext
+    ) -> batch_delete_pb2.BatchDeleteReply:
+        start = time.perf_counter()
+        try:
+            where = flt.from_grpc(request.filters) if request.HasField("filters") else None
+            if where is None:
+                raise SchemaError("batch delete needs a filter")
+            matches, ids = self._store().delete_where(
+                request.collection, where, dry_run=request.dry_run
+            )
+        except (SchemaError, StoreError) as exc:
+            _abort_for(context, exc)
+            raise  # unreachable: abort raises
+        reply = batch_delete_pb2.BatchDeleteReply(
+            took=time.perf_counter() - start,
+            matches=matches,
+            successful=0 if request.dry_run else matches,
+            failed=0,
+        )
+        if request.verbose:
+            reply.objects.extend(
+                batch_delete_pb2.BatchDeleteObject(
+                    uuid=uuid_lib.UUID(uid).bytes, successful=not request.dry_run
+                )
+                for uid in ids
+            )
+        return reply
+
+    def Search(
+        self, request: search_get_pb2.SearchRequest, context: grpc.ServicerContext
+    ) -> search_get_pb2.SearchReply:
+        start = time.perf_counter()
+        store = self._store()
+        try:
+            unsupported = [
+                name
+                for name in ("near_text", "near_object", "hybrid_search", "group_by", "generative")
+                if request.HasField(name)
+            ]
+            if unsupported:
+                raise SchemaError(
+                    f"the test server does not support {', '.join(unsupported)}; "
+                    "use fetch_objects, near_vector or bm25"
+                )
+            where = flt.from_grpc(request.filters) if request.HasField("filters") else None
+            near_vector, target, max_distance = _near_vector_args(request)
+            keyword = None
+            if request.HasField("bm25_search"):
+                keyword = (request.bm25_search.query, list(request.bm25_search.properties) or None)
+            with store.lock:
+                coll = store.collection(request.collection)
+                rows = store.query(
+                    request.collection,
+                    flt=where,
+                    limit=request.limit,
+                    offset=request.offset,
+                    after=request.after,
+                    sort=[(s.path[0], s.ascending) for s in request.sort_by if s.path],
+                    near_vector=near_vector,
+                    target_vector=target,
+                    max_distance=max_distance,
+                    keyword=keyword,
+                )
+                props = coll.props
+                metric = coll.distance_metric(target or coll.default_vector_name())
+                wanted: list[str] | None = None
+                if (
+                    request.HasField("properties")
+                    and not request.properties.return_all_nonref_properties
+                ):
+                    wanted = list(request.properties.non_ref_properties) + [
+                        o.prop_name for o in request.properties.object_properties
+                    ]
+                metadata = request.metadata if request.HasField("metadata") else None
+                results = [
+                    _result(coll.name, obj, props, wanted, metadata, dist, score, metric)
+                    for obj, dist, score in rows
+                ]
+        except (SchemaError, StoreError) as exc:
+            _abort_for(context, exc)
+            raise
+        return search_get_pb2.SearchReply(took=time.perf_counter() - start, results=results)
+
+    def Aggregate(
+        self, request: aggregate_pb2.AggregateRequest, context: grpc.ServicerContext
+    ) -> aggregate_pb2.AggregateReply:
+        start = time.perf_counter()
+        store = self._store()
+        try:
+            if request.HasField("group_by"):
+                raise SchemaError("the test server does not support aggregate group_by")
+            where = flt.from_grpc(request.filters) if request.HasField("filters") else None
+            with store.lock:
+                coll = store.collection(request.collection)
+                if request.HasField("near_vector"):
+                    near, target, max_distance = _near_vector_args(request)
+                    rows = store.query(
+                        request.collection,
+                        flt=where,
+                        limit=request.object_limit or 10_000,
+                        near_vector=near,
+                        target_vector=target,
+                        max_distance=max_distance,
+                    )
+                    objects = [row[0] for row in rows]
+                else:
+                    objects = store.matching(request.collection, where)
+                props = coll.props
+                single = aggregate_pb2.AggregateReply.Single()
+                if request.objects_count:
+                    single.objects_count = len(objects)
+                if len(request.aggregations) > 0:
+                    single.aggregations.CopyFrom(
+                        aggregate_pb2.AggregateReply.Aggregations(
+                            aggregations=[
+                                _aggregate_property(a, objects, props) for a in request.aggregations
+                            ]
+                        )
+                    )
+        except (SchemaError, StoreError) as exc:
+            _abort_for(context, exc)
+            raise
+        return aggregate_pb2.AggregateReply(took=time.perf_counter() - start, single_result=single)
+
+    def TenantsGet(self, request: Any, context: grpc.ServicerContext) -> Any:
+        context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT, "multi-tenancy is not enabled in the test server"
+        )
+
+
+def _near_vector_args(request: Any) -> tuple[bytes | None, str | None, float | None]:
+    if not request.HasField("near_vector"):
+        return None, None, None
+    nv = request.near_vector
+    data: bytes | None = None
+    target: str | None = None
+    if len(nv.vectors) > 0:
+        data = nv.vectors[0].vector_bytes
+        target = nv.vectors[0].name or None
+    elif nv.vector_bytes:
+        data = nv.vector_bytes
+    elif len(nv.vector) > 0:
+        data = struct.pack(f"<{len(nv.vector)}f", *nv.vector)
+    elif len(nv.vector_for_targets) > 0:
+        data = nv.vector_for_targets[0].vector_bytes
+        target = nv.vector_for_targets[0].name
+    if nv.HasField("targets") and len(nv.targets.target_vectors) > 0:
+        target = nv.targets.target_vectors[0]
+    elif len(nv.target_vectors) > 0:
+        target = nv.target_vectors[0]
+    if data is None:
+        raise SchemaError("near_vector without a vector")
+    max_distance: float | None = None
+    if nv.HasField("distance"):
+        max_distance = nv.distance
+    elif nv.HasField("certainty"):
+        max_distance = 2.0 * (1.0 - nv.certainty)
+    return data, target, max_distance
+
+
+def _aggregate_property(
+    agg: aggregate_pb2.AggregateRequest.Aggregation,
+    objects: list[StoredObject],
+    props: dict[str, dict[str, Any]],
+) -> aggregate_pb2.AggregateReply.Aggregations.Aggregation:
+    reply_cls = aggregate_pb2.AggregateReply.Aggregations.Aggregation
+    name = agg.property
+    values: list[Any] = []
+    for obj in objects:
+        value = obj.properties.get(name)
+        if isinstance(value, list):
+            values.extend(value)
+        elif value is not None:
+            values.append(value)
+    kind = agg.WhichOneof("aggregation")
+    data_type = (props.get(name) or {"dataType": ["text"]})["dataType"][0]
+    if kind in ("int", "number"):
+        nums = [float(v) for v in values]
+        cls = reply_cls.Integer if kind == "int" else reply_cls.Number
+        conv: Callable[[float], Any] = int if kind == "int" else float
+        out = cls(count=len(nums), type=data_type)
+        if nums:
+            out.mean = statistics.fmean(nums)
+            out.median = float(statistics.median(nums))
+            out.mode = conv(Counter(nums).most_common(1)[0][0])
+            out.maximum = conv(max(nums))
+            out.minimum = conv(min(nums))
+            out.sum = conv(sum(nums))
+        return reply_cls(property=name, **{kind: out})
+    if kind == "text":
+        limit = agg.text.top_occurences_limit or 5
+        top = Counter(str(v) for v in values).most_common(limit)
+        text = reply_cls.Text(
+            count=len(values),
+            type=data_type,
+            top_occurences=reply_cls.Text.TopOccurrences(
+                items=[
+                    reply_cls.Text.TopOccurrences.TopOccurrence(value=v, occurs=n) for v, n in top
+                ]
+            ),
+        )
+        return reply_cls(property=name, text=text)
+    if kind == "boolean":
+        trues = sum(1 for v in values if v is True)
+        falses = len(values) - trues
+        total = len(values) or 1
+        boolean = reply_cls.Boolean(
+            count=len(values),
+            type=data_type,
+            total_true=trues,
+            total_false=falses,
+            percentage_true=trues / total,
+            percentage_false=falses / total,
+        )
+        return reply_cls(property=name, boolean=boolean)
+    if kind == "date":
+        parsed = sorted((parse_date(v), v) for v in values)
+        date = reply_cls.Date(count=len(values), type=data_type)
+        if parsed:
+            date.minimum = parsed[0][1]
+            date.maximum = parsed[-1][1]
+            date.median = parsed[len(parsed) // 2][1]
+            date.mode = Counter(v for _, v in parsed).most_common(1)[0][0]
+        return reply_cls(property=name, date=date)
+    raise SchemaError(f"aggregation {kind!r} is not supported by the test server")
+
+
+class FaultInterceptor(grpc.ServerInterceptor):
+    """Applies the server's fault rules to every unary call before its handler runs."""
+
+    def __init__(self, faults_getter: Callable[[], Faults]) -> None:
+        self._faults = faults_getter
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        method = handler_call_details.method.rsplit("/", 1)[-1]
+        op = GRPC_OPERATIONS.get(method, "meta")
+        inner = handler.unary_unary
+        faults = self._faults
+
+        def behavior(request: Any, context: grpc.ServicerContext) -> Any:
+            decision = faults().decide(op)
+            if decision.latency_s:
+                time.sleep(decision.latency_s)
+            if decision.action == "error":
+                context.abort(grpc.StatusCode.UNAVAILABLE, "injected fault: service unavailable")
+            elif decision.action == "throttle":
+                context.abort(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED, "injected fault: too many requests"
+                )
+            elif decision.action == "drop":
+                context.abort(grpc.StatusCode.UNAVAILABLE, "injected fault: connection dropped")
+            return inner(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(
+            behavior,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )

@@ -1,0 +1,593 @@
+"""The REST half: meta/health, schema, objects, batch, nodes, backups and test controls.
+
+Runs on the standard library's ThreadingHTTPServer speaking HTTP/1.1 with
+Content-Length on every answer, because httpx (the client's transport) keeps
+connections alive and would hang on an answer without a length.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+from elysia_pipelines_tests.weaviate_server import filters as flt
+from elysia_pipelines_tests.weaviate_server.schema import SchemaError
+from elysia_pipelines_tests.weaviate_server.store import (
+    MAX_RESULTS,
+    IncomingObject,
+    StoredObject,
+    StoreError,
+    normalize_class_name,
+    normalize_uuid,
+)
+
+if TYPE_CHECKING:
+    from elysia_pipelines_tests.weaviate_server.server import WeaviateTestServer
+
+Response = tuple[int, Any, dict[str, str]]
+Route = tuple[str, re.Pattern[str], Callable[..., Response]]
+
+REST_DEFAULT_LIMIT = 25
+
+
+def classify(method: str, path: str) -> str | None:
+    """The fault-injection operation kind of a REST request (None: never faulted)."""
+    if path.startswith("/__test__"):
+        return None
+    if path.startswith("/v1/schema"):
+        return "schema"
+    if path.startswith("/v1/batch"):
+        return "delete" if method == "DELETE" else "batch"
+    if path.startswith("/v1/objects"):
+        if method in ("GET", "HEAD"):
+            return "search"
+        return "delete" if method == "DELETE" else "objects"
+    if path.startswith("/v1/backups"):
+        return "backup"
+    if path.startswith("/v1/graphql"):
+        return "search"
+    return "meta"
+
+
+def _ok(payload: Any = None, status: int = 200) -> Response:
+    return status, payload, {}
+
+
+def _vector_bytes(values: Any) -> bytes:
+    if not isinstance(values, list) or not all(isinstance(v, int | float) for v in values):
+        raise SchemaError("vector must be a list of numbers")
+    return struct.pack(f"<{len(values)}f", *values)
+
+
+def object_json(class_name: str, obj: StoredObject, *, include_vector: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "class": class_name,
+        "id": obj.uuid,
+        "properties": obj.properties,
+        "creationTimeUnix": obj.created_ms,
+        "lastUpdateTimeUnix": obj.updated_ms,
+    }
+    if obj.tenant:
+        out["tenant"] = obj.tenant
+    if include_vector and obj.vectors:
+        decoded = {
+            name: list(struct.unpack(f"<{len(data) // 4}f", data))
+            for name, data in obj.vectors.items()
+        }
+        if set(decoded) == {"default"}:
+            out["vector"] = decoded["default"]
+        else:
+            out["vectors"] = decoded
+    return out
+
+
+def _incoming(
+    body: dict[str, Any], class_name: str | None = None, uid: str | None = None
+) -> IncomingObject:
+    if not isinstance(body, dict):
+        raise SchemaError("object must be a JSON object")
+    name = class_name or body.get("class")
+    if not name:
+        raise SchemaError("object has no 'class'")
+    properties = body.get("properties") or {}
+    if not isinstance(properties, dict):
+        raise SchemaError("'properties' must be an object")
+    vectors: dict[str, bytes] = {}
+    if body.get("vector"):
+        vectors[""] = _vector_bytes(body["vector"])
+    for vname, values in (body.get("vectors") or {}).items():
+        vectors[vname] = _vector_bytes(values)
+    return IncomingObject(
+        class_name=str(name),
+        uuid=uid or body.get("id"),
+        properties=properties,
+        vectors=vectors,
+        tenant=body.get("tenant") or "",
+    )
+
+
+class RestApi:
+    """Routes REST requests to the store; every method returns (status, json, headers)."""
+
+    def __init__(self, server: WeaviateTestServer) -> None:
+        self.server = server
+        u = r"(?P<uid>[0-9a-fA-F-]{32,36})"
+        c = r"(?P<cls>[^/]+)"
+        b = r"(?P<backend>[^/]+)"
+        i = r"(?P<bid>[^/]+)"
+        raw: list[tuple[str, str, Callable[..., Response]]] = [
+            ("GET", r"/v1/meta", self.meta),
+            ("GET", r"/v1/\.well-known/ready", lambda **_: _ok(None)),
+            ("GET", r"/v1/\.well-known/live", lambda **_: _ok(None)),
+            ("GET", r"/v1/\.well-known/openid-configuration", self.openid),
+            ("GET", r"/v1/nodes(?:/[^/]+)?", self.nodes),
+            ("GET", r"/v1/schema", self.schema_list),
+            ("POST", r"/v1/schema", self.schema_create),
+            ("GET", rf"/v1/schema/{c}", self.schema_get),
+            ("PUT", rf"/v1/schema/{c}", self.schema_update),
+            ("DELETE", rf"/v1/schema/{c}", self.schema_delete),
+            ("POST", rf"/v1/schema/{c}/properties", self.schema_add_property),
+            ("GET", rf"/v1/schema/{c}/shards", self.schema_shards),
+            ("GET", rf"/v1/schema/{c}/tenants", self.schema_tenants),
+            ("GET", r"/v1/objects", self.objects_list),
+            ("POST", r"/v1/objects", self.object_create),
+            ("GET", rf"/v1/objects/{c}/{u}", self.object_get),
+            ("HEAD", rf"/v1/objects/{c}/{u}", self.object_head),
+            ("PUT", rf"/v1/objects/{c}/{u}", self.object_replace),
+            ("PATCH", rf"/v1/objects/{c}/{u}", self.object_merge),
+            ("DELETE", rf"/v1/objects/{c}/{u}", self.object_delete),
+            ("GET", rf"/v1/objects/{u}", self.object_get),
+            ("HEAD", rf"/v1/objects/{u}", self.object_head),
+            ("PUT", rf"/v1/objects/{u}", self.object_replace),
+            ("PATCH", rf"/v1/objects/{u}", self.object_merge),
+            ("DELETE", rf"/v1/objects/{u}", self.object_delete),
+            ("POST", r"/v1/batch/objects", self.batch_objects),
+            ("DELETE", r"/v1/batch/objects", self.batch_delete),
+            ("POST", rf"/v1/backups/{b}", self.backup_create),
+            ("GET", rf"/v1/backups/{b}", self.backup_list),
+            ("GET", rf"/v1/backups/{b}/{i}", self.backup_status),
+            ("POST", rf"/v1/backups/{b}/{i}/restore", self.backup_restore),
+            ("GET", rf"/v1/backups/{b}/{i}/restore", self.backup_restore_status),
+            ("GET", r"/__test__/faults", self.control_faults_get),
+            ("POST", r"/__test__/faults", self.control_faults_set),
+            ("DELETE", r"/__test__/faults", self.control_faults_clear),
+            ("POST", r"/__test__/reset", self.control_reset),
+            ("POST", r"/__test__/config", self.control_config),
+            ("GET", r"/__test__/stats", self.control_stats),
+        ]
+        self.routes: list[Route] = [(m, re.compile(p + r"/?$"), f) for m, p, f in raw]
+
+    def handle(self, method: str, path: str, query: dict[str, list[str]], body: bytes) -> Response:
+        known_path = False
+        for route_method, pattern, func in self.routes:
+            match = pattern.match(path)
+            if match is None:
+                continue
+            known_path = True
+            if route_method != method:
+                continue
+            payload: Any = None
+            if body:
+                try:
+                    payload = json.loads(body)
+                except ValueError:
+                    raise StoreError(400, "request body is not valid JSON") from None
+            return func(query=query, body=payload, **match.groupdict())
+        if known_path:
+            raise StoreError(405, f"method {method} not allowed on {path}")
+        raise StoreError(404, f"path {path} not found")
+
+    @property
+    def store(self) -> Any:
+        return self.server.store
+
+    # ------------------------------------------------------------ meta
+
+    def meta(self, **_: Any) -> Response:
+        return _ok(
+            {
+                "hostname": f"http://127.0.0.1:{self.server.http_port}",
+                "version": self.server.version,
+                "modules": {},
+                "grpcMaxMessageSize": self.server.max_message_bytes,
+            }
+        )
+
+    def openid(self, **_: Any) -> Response:
+        return 404, None, {}
+
+    def nodes(self, query: dict[str, list[str]], **_: Any) -> Response:
+        verbose = query.get("output", ["minimal"])[0] == "verbose"
+        with self.store.lock:
+            colls = list(self.store.collections.values())
+            node: dict[str, Any] = {
+                "name": "weaviate-test-0",
+                "status": "HEALTHY",
+                "version": self.server.version,
+                "gitHash": "testserver",
+                "batchStats": {"queueLength": 0, "ratePerSecond": 0},
+                "stats": {
+                    "objectCount": sum(len(c.objects) for c in colls),
+                    "shardCount": len(colls),
+                },
+            }
+            if verbose:
+                node["shards"] = [
+                    {
+                        "name": f"{c.name.lower()}_shard0",
+                        "class": c.name,
+                        "objectCount": len(c.objects),
+                        "vectorIndexingStatus": "READY",
+                        "vectorQueueLength": 0,
+                        "compressed": False,
+                        "loaded": True,
+                    }
+                    for c in colls
+                ]
+        return _ok({"nodes": [node]})
+
+    # ------------------------------------------------------------ schema
+
+    def schema_list(self, **_: Any) -> Response:
+        return _ok({"classes": self.store.list_classes()})
+
+    def schema_create(self, body: Any, **_: Any) -> Response:
+        if not isinstance(body, dict):
+            raise StoreError(422, "class definition must be a JSON object")
+        return _ok(self.store.create_class(body))
+
+    def schema_get(self, cls: str, **_: Any) -> Response:
+        schema = self.store.get_class(cls)
+        if schema is None:
+            return 404, None, {}
+        return _ok(schema)
+
+    def schema_update(self, cls: str, body: Any, **_: Any) -> Response:
+        return _ok(self.store.update_class(cls, body or {}))
+
+    def schema_delete(self, cls: str, **_: Any) -> Response:
+        self.store.delete_class(cls)
+        return _ok(None)
+
+    def schema_add_property(self, cls: str, body: Any, **_: Any) -> Response:
+        return _ok(self.store.add_property(cls, body or {}))
+
+    def schema_shards(self, cls: str, **_: Any) -> Response:
+        self.store.collection(cls)
+        return _ok([{"name": f"{cls.lower()}_shard0", "status": "READY", "vectorQueueSize": 0}])
+
+    def schema_tenants(self, cls: str, **_: Any) -> Response:
+        self.store.collection(cls)
+        raise StoreError(422, f"multi-tenancy is not enabled for class {cls!r}")
+
+    # ------------------------------------------------------------ objects
+
+    def _include_vector(self, query: dict[str, list[str]]) -> bool:
+        return "vector" in ",".join(query.get("include", []))
+
+    def objects_list(self, query: dict[str, list[str]], **_: Any) -> Response:
+        include_vector = self._include_vector(query)
+        limit = int(query.get("limit", [REST_DEFAULT_LIMIT])[0])
+        offset = int(query.get("offset", [0])[0])
+        after = query.get("after", [""])[0]
+        cls = query.get("class", [""])[0]
+        with self.store.lock:
+            if after and not cls:
+                raise StoreError(422, "cursor api: 'class' is required with 'after'")
+            names = [normalize_class_name(cls)] if cls else sorted(self.store.collections)
+            rows: list[dict[str, Any]] = []
+            total = 0
+            for name in names:
+                coll = self.store.collection(name)
+                total += len(coll.objects)
+                if after:
+                    found = self.store.query(name, limit=limit, after=after)
+                    rows.extend(
+                        object_json(name, o, include_vector=include_vector) for o, _, _ in found
+                    )
+                else:
+                    rows.extend(
+                        object_json(name, coll.objects[uid], include_vector=include_vector)
+                        for uid in coll.sorted_ids()
+                    )
+            if not after:
+                if offset + limit > MAX_RESULTS:
+                    raise StoreError(422, "query maximum results exceeded (QUERY_MAXIMUM_RESULTS)")
+                rows = rows[offset : offset + limit]
+        return _ok({"objects": rows, "totalResults": len(rows), "deprecations": None})
+
+    def _locate(self, cls: str | None, uid: str) -> tuple[str, StoredObject] | None:
+        if cls:
+            obj = self.store.get(cls, uid)
+            return (normalize_class_name(cls), obj) if obj else None
+        return self.store.find(uid)
+
+    def object_get(
+        self, query: dict[str, list[str]], uid: str, cls: str | None = None, **_: Any
+    ) -> Response:
+        found = self._locate(cls, uid)
+        if found is None:
+            return 404, None, {}
+        return _ok(object_json(found[0], found[1], include_vector=self._include_vector(query)))
+
+    def object_head(self, uid: str, cls: str | None = None, **_: Any) -> Response:
+        return (204 if self._locate(cls, uid) else 404), None, {}
+
+    def object_create(self, body: Any, **_: Any) -> Response:
+        incoming = _incoming(body)
+        with self.store.lock:
+            if incoming.uuid and self.store.get(incoming.class_name, incoming.uuid):
+                raise StoreError(422, f"id '{normalize_uuid(incoming.uuid)}' already exists")
+            obj = self._put(incoming)
+        return _ok(object_json(normalize_class_name(incoming.class_name), obj, include_vector=True))
+
+    def object_replace(self, body: Any, uid: str, cls: str | None = None, **_: Any) -> Response:
+        with self.store.lock:
+            found = self._locate(cls or (body or {}).get("class"), uid)
+            if found is None:
+                return 404, None, {}
+            obj = self._put(_incoming(body or {}, found[0], uid))
+        return _ok(object_json(found[0], obj, include_vector=True))
+
+    def object_merge(self, body: Any, uid: str, cls: str | None = None, **_: Any) -> Response:
+        with self.store.lock:
+            found = self._locate(cls or (body or {}).get("class"), uid)
+            if found is None:
+                return 404, None, {}
+            self._put(_incoming(body or {}, found[0], uid), merge=True)
+        return 204, None, {}
+
+    def object_delete(self, uid: str, cls: str | None = None, **_: Any) -> Response:
+        with self.store.lock:
+            found = self._locate(cls, uid)
+            if found is None:
+                return 404, None, {}
+            self.store.delete(found[0], uid)
+        return 204, None, {}
+
+    def _put(self, incoming: IncomingObject, *, merge: bool = False) -> StoredObject:
+        try:
+            return self.store.put(incoming, merge=merge)
+        except SchemaError as exc:
+            raise StoreError(422, str(exc)) from None
+
+    # ------------------------------------------------------------ batch
+
+    def batch_objects(self, body: Any, **_: Any) -> Response:
+        objects = (body or {}).get("objects")
+        if not isinstance(objects, list):
+            raise StoreError(422, "batch body needs an 'objects' list")
+        out = []
+        with self.store.lock:
+            for raw in objects:
+                entry = dict(raw) if isinstance(raw, dict) else {"object": raw}
+                try:
+                    obj = self.store.put(_incoming(raw))
+                    entry["id"] = obj.uuid
+                    entry["creationTimeUnix"] = obj.created_ms
+                    entry["lastUpdateTimeUnix"] = obj.updated_ms
+                    entry["result"] = {"status": "SUCCESS"}
+                except (SchemaError, StoreError) as exc:
+                    entry["result"] = {
+                        "status": "FAILED",
+                        "errors": {"error": [{"message": str(exc)}]},
+                    }
+                out.append(entry)
+        return _ok(out)
+
+    def batch_delete(self, body: Any, **_: Any) -> Response:
+        body = body or {}
+        match = body.get("match") or {}
+        cls = match.get("class")
+        if not cls:
+            raise StoreError(422, "batch delete needs match.class")
+        where = match.get("where")
+        if not where:
+            raise StoreError(422, "batch delete needs match.where")
+        try:
+            condition = flt.from_rest(where)
+        except SchemaError as exc:
+            raise StoreError(422, str(exc)) from None
+        dry_run = bool(body.get("dryRun", False))
+        output = body.get("output") or "minimal"
+        matches, ids = self.store.delete_where(cls, condition, dry_run=dry_run)
+        results: dict[str, Any] = {
+            "matches": matches,
+            "limit": MAX_RESULTS,
+            "successful": 0 if dry_run else matches,
+            "failed": 0,
+        }
+        if output == "verbose":
+            results["objects"] = [
+                {"id": uid, "status": "DRYRUN" if dry_run else "SUCCESS"} for uid in ids
+            ]
+        return _ok({"match": match, "output": output, "dryRun": dry_run, "results": results})
+
+    # ------------------------------------------------------------ backups
+
+    def backup_create(self, backend: str, body: Any, **_: Any) -> Response:
+        return _ok(self.server.backups.create(self.store, backend, body or {}))
+
+    def backup_list(self, backend: str, **_: Any) -> Response:
+        return _ok(self.server.backups.list(backend))
+
+    def backup_status(self, backend: str, bid: str, **_: Any) -> Response:
+        return _ok(self.server.backups.create_status(backend, bid))
+
+    def backup_restore(self, backend: str, bid: str, body: Any, **_: Any) -> Response:
+        return _ok(self.server.backups.restore(self.store, backend, bid, body or {}))
+
+    def backup_restore_status(self, backend: str, bid: str, **_: Any) -> Response:
+        return _ok(self.server.backups.restore_status(backend, bid))
+
+    # ------------------------------------------------------------ test controls
+
+    def control_faults_get(self, **_: Any) -> Response:
+        return _ok(self.server.faults.describe())
+
+    def control_faults_set(self, body: Any, **_: Any) -> Response:
+        try:
+            self.server.faults.configure(body or {})
+        except (TypeError, ValueError) as exc:
+            raise StoreError(422, f"bad fault spec: {exc}") from None
+        return _ok(self.server.faults.describe())
+
+    def control_faults_clear(self, **_: Any) -> Response:
+        self.server.faults.clear()
+        return _ok(self.server.faults.describe())
+
+    def control_reset(self, **_: Any) -> Response:
+        self.server.reset()
+        return _ok({"reset": True})
+
+    def control_config(self, body: Any, **_: Any) -> Response:
+        body = body or {}
+        if "auto_schema" in body:
+            self.store.auto_schema = bool(body["auto_schema"])
+        return _ok({"auto_schema": self.store.auto_schema})
+
+    def control_stats(self, **_: Any) -> Response:
+        with self.store.lock:
+            counts = {n: len(c.objects) for n, c in self.store.collections.items()}
+        return _ok({"collections": counts, "faults": self.server.faults.describe()})
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "WeaviateTestServer"
+    timeout = 120  # idle keep-alive connections end eventually
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_HEAD(self) -> None:
+        self._dispatch("HEAD")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _dispatch(self, method: str) -> None:
+        app = self.server.app
+        parts = urlsplit(self.path)
+        body = self._read_body()
+        op = classify(method, parts.path)
+        if op is not None:
+            decision = app.faults.decide(op)
+            if decision.latency_s:
+                time.sleep(decision.latency_s)
+            if decision.action == "drop":
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            if decision.action == "error":
+                self._send(
+                    decision.status, _error("injected fault: service unavailable"), {}, method
+                )
+                return
+            if decision.action == "throttle":
+                self._send(
+                    429,
+                    _error("injected fault: too many requests"),
+                    {"Retry-After": str(decision.retry_after_s)},
+                    method,
+                )
+                return
+        try:
+            status, payload, headers = app.rest.handle(
+                method, parts.path, parse_qs(parts.query), body
+            )
+        except StoreError as exc:
+            status, payload, headers = exc.status, _error(exc.message), {}
+        except SchemaError as exc:
+            status, payload, headers = 422, _error(str(exc)), {}
+        except Exception as exc:  # an answer beats a hung client; the message says what broke
+            status, payload, headers = 500, _error(f"{type(exc).__name__}: {exc}"), {}
+        self._send(status, payload, headers, method)
+
+    def _send(self, status: int, payload: Any, headers: dict[str, str], method: str) -> None:
+        data = b"" if payload is None else json.dumps(payload).encode("utf-8")
+        self.send_response(status)
+        if data:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "0" if method == "HEAD" else str(len(data)))
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        if data and method != "HEAD":
+            self.wfile.write(data)
+
+
+def _error(message: str) -> dict[str, Any]:
+    return {"error": [{"message": message}]}
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    """Tracks open connections so stop() can cut keep-alive clients off like a crash."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], app: WeaviateTestServer) -> None:
+        self.app = app
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._open_lock:
+            sockets = list(self._open)
+            self._open.clear()
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+def make_http_server(host: str, port: int, app: WeaviateTestServer) -> _HTTPServer:
+    return _HTTPServer((host, port), app)

@@ -1,0 +1,550 @@
+"""The server's state: collections, objects and the operations both APIs share.
+
+One re-entrant lock guards everything, because REST and gRPC handlers run in
+different threads and a test asserts on the result of interleaved writes. Objects
+are kept compactly (a plain properties dict plus float32 vectors as bytes) so a
+benchmark can hold tens of thousands of source files.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+import uuid as uuid_lib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from elysia_pipelines_tests.weaviate_server.filters import Evaluator, Filter
+from elysia_pipelines_tests.weaviate_server.schema import (
+    SchemaError,
+    coerce_value,
+    complete_class,
+    complete_property,
+    infer_property,
+    property_types,
+)
+
+# Weaviate's QUERY_MAXIMUM_RESULTS and QUERY_DEFAULTS_LIMIT defaults.
+MAX_RESULTS = 10_000
+DEFAULT_LIMIT = 10
+
+
+class StoreError(Exception):
+    """An error with the HTTP status and message a real Weaviate would answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(slots=True)
+class StoredObject:
+    uuid: str
+    properties: dict[str, Any]
+    vectors: dict[str, bytes] | None
+    created_ms: int
+    updated_ms: int
+    tenant: str = ""
+
+
+@dataclass(slots=True)
+class IncomingObject:
+    """An object as decoded from either API, before schema checks."""
+
+    class_name: str
+    uuid: str | None
+    properties: dict[str, Any]
+    vectors: dict[str, bytes] = field(default_factory=dict)
+    int_arrays: frozenset[str] = frozenset()
+    tenant: str = ""
+
+
+@dataclass(slots=True)
+class Collection:
+    schema: dict[str, Any]
+    objects: dict[str, StoredObject] = field(default_factory=dict)
+    vector_dims: dict[str, int] = field(default_factory=dict)
+    _sorted: list[str] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.schema["class"]
+
+    @property
+    def props(self) -> dict[str, dict[str, Any]]:
+        return property_types(self.schema)
+
+    def sorted_ids(self) -> list[str]:
+        if self._sorted is None:
+            self._sorted = sorted(self.objects)
+        return self._sorted
+
+    def invalidate(self) -> None:
+        self._sorted = None
+
+    def default_vector_name(self) -> str:
+        names = list((self.schema.get("vectorConfig") or {}).keys())
+        return names[0] if len(names) == 1 else "default"
+
+    def distance_metric(self, vector_name: str) -> str:
+        named = (self.schema.get("vectorConfig") or {}).get(vector_name)
+        cfg = named["vectorIndexConfig"] if named else self.schema.get("vectorIndexConfig", {})
+        return str(cfg.get("distance", "cosine"))
+
+
+def normalize_class_name(name: str) -> str:
+    return name[:1].upper() + name[1:] if name else name
+
+
+def normalize_uuid(value: str | bytes) -> str:
+    """Canonical lowercase form; raises StoreError(422) for anything else."""
+    try:
+        if isinstance(value, bytes):
+            return str(uuid_lib.UUID(bytes=value))
+        return str(uuid_lib.UUID(str(value)))
+    except ValueError:
+        raise StoreError(422, f"id '{value!r}' is not a valid uuid") from None
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Store:
+    """All collections and objects; every public method takes the lock."""
+
+    def __init__(self, *, auto_schema: bool = True) -> None:
+        self.lock = threading.RLock()
+        self.auto_schema = auto_schema
+        self.collections: dict[str, Collection] = {}
+
+    # ------------------------------------------------------------ schema
+
+    def reset(self) -> None:
+        with self.lock:
+            self.collections.clear()
+
+    def collection(self, name: str) -> Collection:
+        coll = self.collections.get(normalize_class_name(name))
+        if coll is None:
+            raise StoreError(404, f"could not find class {normalize_class_name(name)} in schema")
+        return coll
+
+    def create_class(self, body: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            try:
+                schema = complete_class(body)
+            except SchemaError as exc:
+                raise StoreError(422, str(exc)) from None
+            name = schema["class"]
+            if any(n.lower() == name.lower() for n in self.collections):
+                raise StoreError(422, f"class name {name!r} already exists")
+            self.collections[name] = Collection(schema=schema)
+            return copy.deepcopy(schema)
+
+    def get_class(self, name: str) -> dict[str, Any] | None:
+        with self.lock:
+            coll = self.collections.get(normalize_class_name(name))
+            return copy.deepcopy(coll.schema) if coll else None
+
+    def list_classes(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [copy.deepcopy(c.schema) for c in self.collections.values()]
+
+    def delete_class(self, name: str) -> bool:
+        with self.lock:
+            return self.collections.pop(normalize_class_name(name), None) is not None
+
+    def update_class(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Mutable settings only; properties and vector setup stay as they are."""
+        with self.lock:
+            coll = self.collection(name)
+            merged = copy.deepcopy(coll.schema)
+            for key in (
+                "description",
+                "invertedIndexConfig",
+                "replicationConfig",
+                "multiTenancyConfig",
+            ):
+                if key in body and isinstance(body[key], dict | str):
+                    merged[key] = (
+                        body[key]
+                        if isinstance(body[key], str)
+                        else {
+                            **merged.get(key, {}),
+                            **body[key],
+                        }
+                    )
+            if "vectorIndexConfig" in body and "vectorIndexConfig" in merged:
+                merged["vectorIndexConfig"].update(body["vectorIndexConfig"])
+            coll.schema = merged
+            return copy.deepcopy(merged)
+
+    def add_property(self, name: str, prop: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            coll = self.collection(name)
+            try:
+                completed = complete_property(prop)
+            except SchemaError as exc:
+                raise StoreError(422, str(exc)) from None
+            if any(
+                p["name"].lower() == completed["name"].lower() for p in coll.schema["properties"]
+            ):
+                raise StoreError(422, f"property {completed['name']!r} already exists")
+            coll.schema["properties"].append(completed)
+            return copy.deepcopy(completed)
+
+    # ------------------------------------------------------------ writes
+
+    def _ensure_collection(self, class_name: str) -> Collection:
+        name = normalize_class_name(class_name)
+        coll = self.collections.get(name)
+        if coll is not None:
+            return coll
+        if not self.auto_schema:
+            raise SchemaError(
+                f"class {name!r} not found in schema and auto-schema is disabled: "
+                "create the collection first"
+            )
+        try:
+            schema = complete_class({"class": name})
+        except SchemaError as exc:
+            raise SchemaError(f"invalid class name: {exc}") from None
+        coll = Collection(schema=schema)
+        self.collections[name] = coll
+        return coll
+
+    def _prepare_properties(
+        self, coll: Collection, incoming: IncomingObject
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Validate and coerce; returns the stored properties and auto-schema additions."""
+        known = coll.props
+        lowered = {k.lower(): v for k, v in known.items()}
+        out: dict[str, Any] = {}
+        added: list[dict[str, Any]] = []
+        for name, value in incoming.properties.items():
+            prop = known.get(name) or lowered.get(name.lower())
+            if prop is None:
+                if not self.auto_schema:
+                    raise SchemaError(
+                        f"no such prop with name '{name}' found in class '{coll.name}' in the "
+                        "schema. Check your schema files for which properties in this class "
+                        "are available"
+                    )
+                if value is None or value == []:
+                    continue
+                prop = infer_property(name, value, int_array=name in incoming.int_arrays)
+                if prop is None:
+                    raise SchemaError(
+                        f"property '{name}' on class '{coll.name}': cannot infer a data type "
+                        f"for value {value!r}"
+                    )
+                added.append(prop)
+                lowered[name.lower()] = prop
+            coerced = coerce_value(coll.name, prop, value)
+            if coerced is not None:
+                out[prop["name"]] = coerced
+        return out, added
+
+    def _prepare_vectors(
+        self, coll: Collection, vectors: dict[str, bytes]
+    ) -> dict[str, bytes] | None:
+        if not vectors:
+            return None
+        out: dict[str, bytes] = {}
+        named = coll.schema.get("vectorConfig") or {}
+        for name, data in vectors.items():
+            key = name or coll.default_vector_name()
+            if named and key not in named:
+                raise SchemaError(
+                    f"collection {coll.name} does not have a named vector {key!r}; "
+                    f"configured: {sorted(named)}"
+                )
+            if len(data) % 4:
+                raise SchemaError(f"vector {key!r} is not a float32 array")
+            dims = len(data) // 4
+            known = coll.vector_dims.get(key)
+            if known is not None and known != dims and coll.objects:
+                raise SchemaError(
+                    f"new node has a vector with length {dims}. "
+                    f"Existing nodes have vectors with length {known}"
+                )
+            out[key] = bytes(data)
+        return out
+
+    def put(self, incoming: IncomingObject, *, merge: bool = False) -> StoredObject:
+        """Insert or replace one object (upsert, as Weaviate's batch does).
+
+        With `merge`, properties and vectors are overlaid on the existing object
+        (PATCH semantics). Raises SchemaError for invalid objects and changes nothing.
+        """
+        with self.lock:
+            coll = self._ensure_collection(incoming.class_name)
+            uid = normalize_uuid(incoming.uuid) if incoming.uuid else str(uuid_lib.uuid4())
+            properties, added = self._prepare_properties(coll, incoming)
+            vectors = self._prepare_vectors(coll, incoming.vectors)
+            existing = coll.objects.get(uid)
+            stamp = now_ms()
+            if merge and existing is not None:
+                properties = {**existing.properties, **properties}
+                if existing.vectors:
+                    vectors = {**existing.vectors, **(vectors or {})}
+            obj = StoredObject(
+                uuid=uid,
+                properties=properties,
+                vectors=vectors,
+                created_ms=existing.created_ms if existing else stamp,
+                updated_ms=stamp,
+                tenant=incoming.tenant,
+            )
+            coll.schema["properties"].extend(added)
+            for name, data in (vectors or {}).items():
+                coll.vector_dims.setdefault(name, len(data) // 4)
+            if existing is None:
+                coll.invalidate()
+            coll.objects[uid] = obj
+            return obj
+
+    def batch_put(self, objects: Iterable[IncomingObject]) -> dict[int, str]:
+        """Store each object independently; returns per-index error messages."""
+        errors: dict[int, str] = {}
+        with self.lock:
+            for index, incoming in enumerate(objects):
+                try:
+                    self.put(incoming)
+                except (SchemaError, StoreError) as exc:
+                    errors[index] = str(exc)
+        return errors
+
+    def get(self, class_name: str, uid: str) -> StoredObject | None:
+        with self.lock:
+            coll = self.collections.get(normalize_class_name(class_name))
+            if coll is None:
+                return None
+            return coll.objects.get(normalize_uuid(uid))
+
+    def find(self, uid: str) -> tuple[str, StoredObject] | None:
+        """Look an id up across all collections (legacy `/v1/objects/{id}` paths)."""
+        key = normalize_uuid(uid)
+        with self.lock:
+            for coll in self.collections.values():
+                if key in coll.objects:
+                    return coll.name, coll.objects[key]
+        return None
+
+    def delete(self, class_name: str, uid: str) -> bool:
+        with self.lock:
+            coll = self.collections.get(normalize_class_name(class_name))
+            if coll is None:
+                return False
+            removed = coll.objects.pop(normalize_uuid(uid), None)
+            if removed is not None:
+                coll.invalidate()
+            return removed is not None
+
+    def delete_where(
+        self, class_name: str, flt: Filter | None, *, dry_run: bool
+    ) -> tuple[int, list[str]]:
+        """Objects matching a filter, deleted unless dry_run: (matches, ids in the answer).
+
+        Like Weaviate, one call handles at most QUERY_MAXIMUM_RESULTS matches.
+        """
+        with self.lock:
+            coll = self.collection(class_name)
+            evaluator = Evaluator(coll.props)
+            matched = [
+                uid
+                for uid in coll.sorted_ids()
+                if flt is None or evaluator.matches(flt, coll.objects[uid])
+            ]
+            matched = matched[:MAX_RESULTS]
+            if not dry_run and matched:
+                for uid in matched:
+                    del coll.objects[uid]
+                coll.invalidate()
+            return len(matched), matched
+
+    # ------------------------------------------------------------ reads
+
+    def query(
+        self,
+        class_name: str,
+        *,
+        flt: Filter | None = None,
+        limit: int = 0,
+        offset: int = 0,
+        after: str = "",
+        sort: list[tuple[str, bool]] | None = None,
+        near_vector: bytes | None = None,
+        target_vector: str | None = None,
+        max_distance: float | None = None,
+        keyword: tuple[str, list[str] | None] | None = None,
+    ) -> list[tuple[StoredObject, float | None, float | None]]:
+        """Matching objects in answer order as (object, distance, score)."""
+        with self.lock:
+            coll = self.collection(class_name)
+            if after:
+                if flt is not None or sort or near_vector is not None or offset or keyword:
+                    raise StoreError(
+                        422,
+                        "cursor api: invalid 'after' parameter: other params cannot be set "
+                        "along with 'after' param",
+                    )
+                if limit <= 0:
+                    raise StoreError(422, "cursor api: 'limit' is required with 'after'")
+            limit = limit if limit > 0 else DEFAULT_LIMIT
+            if offset + limit > MAX_RESULTS and not after:
+                raise StoreError(
+                    422,
+                    f"query maximum results exceeded: offset {offset} + limit {limit} > "
+                    f"{MAX_RESULTS} (QUERY_MAXIMUM_RESULTS)",
+                )
+            ids = coll.sorted_ids()
+            if after:
+                import bisect
+
+                key = normalize_uuid(after)
+                ids = ids[bisect.bisect_right(ids, key) :]
+                return [(coll.objects[uid], None, None) for uid in ids[:limit]]
+            evaluator = Evaluator(coll.props)
+            candidates = [
+                coll.objects[uid]
+                for uid in ids
+                if flt is None or evaluator.matches(flt, coll.objects[uid])
+            ]
+            scored: list[tuple[StoredObject, float | None, float | None]]
+            if near_vector is not None:
+                name = target_vector or coll.default_vector_name()
+                scored = _rank_by_vector(
+                    candidates, near_vector, name, coll.distance_metric(name), max_distance
+                )
+            elif keyword is not None:
+                scored = _rank_by_keyword(candidates, keyword[0], keyword[1], coll.props)
+            else:
+                scored = [(obj, None, None) for obj in candidates]
+            if sort:
+                for path, ascending in reversed(sort):
+                    scored.sort(
+                        key=lambda row, p=path: _sort_key(row[0], p),
+                        reverse=not ascending,
+                    )
+            return scored[offset : offset + limit]
+
+    def count(self, class_name: str, flt: Filter | None = None) -> int:
+        with self.lock:
+            coll = self.collection(class_name)
+            if flt is None:
+                return len(coll.objects)
+            evaluator = Evaluator(coll.props)
+            return sum(1 for obj in coll.objects.values() if evaluator.matches(flt, obj))
+
+    def matching(self, class_name: str, flt: Filter | None = None) -> list[StoredObject]:
+        with self.lock:
+            coll = self.collection(class_name)
+            evaluator = Evaluator(coll.props)
+            return [
+                obj for obj in coll.objects.values() if flt is None or evaluator.matches(flt, obj)
+            ]
+
+    def object_count(self) -> int:
+        with self.lock:
+            return sum(len(c.objects) for c in self.collections.values())
+
+
+def _sort_key(obj: StoredObject, path: str) -> tuple[int, Any]:
+    if path == "_id":
+        return (0, obj.uuid)
+    if path == "_creationTimeUnix":
+        return (0, obj.created_ms)
+    if path == "_lastUpdateTimeUnix":
+        return (0, obj.updated_ms)
+    value = obj.properties.get(path)
+    if value is None:
+        return (1, 0)
+    if isinstance(value, list):
+        value = tuple(value)
+    return (0, value)
+
+
+def decode_vector(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, dtype="<f4").astype(np.float64)
+
+
+def _rank_by_vector(
+    objects: list[StoredObject],
+    query: bytes,
+    name: str,
+    metric: str,
+    max_distance: float | None,
+) -> list[tuple[StoredObject, float | None, float | None]]:
+    q = decode_vector(query)
+    rows: list[tuple[StoredObject, float | None, float | None]] = []
+    for obj in objects:
+        data = (obj.vectors or {}).get(name)
+        if data is None or len(data) // 4 != len(q):
+            continue
+        v = decode_vector(data)
+        if metric == "dot":
+            dist = float(-np.dot(q, v))
+        elif metric == "l2-squared":
+            dist = float(np.sum((q - v) ** 2))
+        elif metric == "manhattan":
+            dist = float(np.sum(np.abs(q - v)))
+        else:
+            denom = float(np.linalg.norm(q) * np.linalg.norm(v))
+            dist = 1.0 - float(np.dot(q, v)) / denom if denom else 1.0
+        if max_distance is not None and dist > max_distance:
+            continue
+        rows.append((obj, dist, None))
+    rows.sort(key=lambda row: row[1] if row[1] is not None else 0.0)
+    return rows
+
+
+def _rank_by_keyword(
+    objects: list[StoredObject],
+    query: str,
+    properties: list[str] | None,
+    props: dict[str, dict[str, Any]],
+) -> list[tuple[StoredObject, float | None, float | None]]:
+    """A small BM25 over searchable text properties (enough to rank obvious matches)."""
+    import math
+
+    from elysia_pipelines_tests.weaviate_server.filters import tokenize
+
+    fields = properties or [
+        n
+        for n, p in props.items()
+        if p["dataType"][0] in ("text", "text[]") and p.get("indexSearchable", True)
+    ]
+    fields = [f.split("^")[0] for f in fields]
+    terms = tokenize(query, "word")
+    docs: list[list[str]] = []
+    for obj in objects:
+        tokens: list[str] = []
+        for f in fields:
+            value = obj.properties.get(f)
+            values = value if isinstance(value, list) else [value] if value is not None else []
+            for item in values:
+                tokens.extend(tokenize(str(item), "word"))
+        docs.append(tokens)
+    n = len(docs) or 1
+    avg = (sum(len(d) for d in docs) / n) or 1.0
+    df = {t: sum(1 for d in docs if t in d) for t in set(terms)}
+    rows: list[tuple[StoredObject, float | None, float | None]] = []
+    for obj, tokens in zip(objects, docs, strict=True):
+        score = 0.0
+        for t in terms:
+            tf = tokens.count(t)
+            if not tf:
+                continue
+            idf = math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5))
+            score += idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * len(tokens) / avg))
+        if score > 0:
+            rows.append((obj, None, score))
+    rows.sort(key=lambda row: -(row[2] or 0.0))
+    return rows
