@@ -63,6 +63,8 @@ HEAD_OBJECTS = 500
 # Across all partitions of a partitioned backup, buffered rows never exceed this.
 PARTITION_BUFFER_BYTES = 2 * ROW_GROUP_MAX_BYTES
 PROGRESS_EVERY = 200
+# Objects per cursor page: bounded memory even when files are large.
+READ_PAGE_SIZE = 200
 
 
 @dataclass
@@ -259,15 +261,13 @@ def write_backup(
             for obj in head:
                 for name, values in normalize_vectors(obj.vector).items():
                     vectors.setdefault(name, len(values))
-        estimate = None
-        if head:
-            per_object = estimate_json_bytes(head[:50]) / min(len(head), 50)
-            count_hint = max(total or 0, len(head))
-            if len(head) < HEAD_OBJECTS:
-                count_hint = len(head)
-            estimate = int(per_object * count_hint)
+        # The head either is the whole stream (exact) or samples it (scaled by total).
+        estimate: int | None = None
+        if len(head) < HEAD_OBJECTS:
+            estimate = estimate_json_bytes(head)
         elif total is not None:
-            estimate = 0
+            sample = head[:50]
+            estimate = int(estimate_json_bytes(sample) / len(sample) * max(total, len(head)))
         codec, codec_level = choose_compression(format, compression, level, estimate)
         schema = arrow_schema(description, vectors) if format == "parquet" else None
 
@@ -446,7 +446,10 @@ def backup_collection(
 
     # Progress counts objects scanned (not written) so a selective filter still moves it.
     source = _Scanned(
-        iter_objects(client, name, include_vector=include_vectors), expr, total, progress
+        iter_objects(client, name, include_vector=include_vectors, page_size=READ_PAGE_SIZE),
+        expr,
+        total,
+        progress,
     )
     return write_backup(
         source,

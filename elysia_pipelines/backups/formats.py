@@ -512,6 +512,12 @@ class ParquetPartWriter(PartWriter):
     def _finish(self) -> None:
         self._writer.close()
 
+    def abort(self) -> None:
+        # Close the Parquet writer before its file, or its finalizer writes to a closed file.
+        with contextlib.suppress(Exception):
+            self._writer.close()
+        super().abort()
+
 
 class JsonPartWriter(PartWriter):
     """JSONL (one object a line) or JSON (an array with one element a line)."""

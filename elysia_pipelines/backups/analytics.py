@@ -1,0 +1,215 @@
+"""DuckDB over the backups: SQL on every collection without touching Weaviate.
+
+`connect_analytics` opens an in-memory DuckDB with one view per collection (its latest
+complete or verified Parquet backup, hive partitions included), `all_documents`
+(every such view with a `collection` column, unioned by column name so collections
+with different properties still combine) and `catalog` (the backup catalog's rows).
+
+The catalog view reads catalog.sqlite through DuckDB's sqlite extension when it is
+already installed locally; otherwise (offline machines cannot `INSTALL sqlite`) the
+rows are registered as an Arrow table snapshot. Extensions are never downloaded
+unless ELYSIA_DUCKDB_INSTALL_EXTENSIONS=1.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from elysia_pipelines.backups.catalog import LIVE_STATUSES, open_catalog
+from elysia_pipelines.errors import ElysiaError
+from elysia_pipelines.settings import Settings
+
+# Named so the CLI (`col query --example NAME`), the README and the benchmark run the
+# same SQL. They assume the document properties (documents.DOCUMENT_PROPERTIES).
+EXAMPLE_QUERIES: dict[str, str] = {
+    "largest_files_per_language": """
+SELECT language, collection, path, size_bytes, line_count
+FROM (
+    SELECT language, collection, path, size_bytes, line_count,
+           row_number() OVER (PARTITION BY language ORDER BY size_bytes DESC, path) AS rank
+    FROM all_documents
+)
+WHERE rank <= 5
+ORDER BY language, size_bytes DESC, path
+""".strip(),
+    "files_changed_per_day": """
+SELECT CAST(synced_at AS DATE) AS day, collection,
+       count(*) AS files, sum(size_bytes) AS bytes, count(DISTINCT "commit") AS commits
+FROM all_documents
+WHERE synced_at IS NOT NULL
+GROUP BY ALL
+ORDER BY day, collection
+""".strip(),
+    "language_mix_per_repo": """
+SELECT repo, language, count(*) AS files,
+       round(100.0 * count(*) / sum(count(*)) OVER (PARTITION BY repo), 1) AS pct_files,
+       sum(line_count) AS lines, sum(size_bytes) AS bytes
+FROM all_documents
+GROUP BY repo, language
+ORDER BY repo, files DESC, language
+""".strip(),
+}
+
+
+@dataclass(frozen=True)
+class CollectionView:
+    collection: str
+    view: str
+    backup_id: str
+    path: str
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _quote_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _catalog_view(conn: duckdb.DuckDBPyConnection, settings: Settings, rows: list[dict]) -> str:
+    """Create the `catalog` view; return how ("sqlite" or "snapshot")."""
+    loaded = False
+    try:
+        conn.execute("LOAD sqlite")
+        loaded = True
+    except duckdb.Error:
+        if os.environ.get("ELYSIA_DUCKDB_INSTALL_EXTENSIONS") == "1":
+            try:
+                conn.execute("INSTALL sqlite")
+                conn.execute("LOAD sqlite")
+                loaded = True
+            except duckdb.Error:
+                loaded = False
+    if loaded and settings.catalog_path.exists():
+        try:
+            conn.execute(
+                f"ATTACH {_quote_str(str(settings.catalog_path))} AS elysia_catalog "
+                "(TYPE sqlite, READ_ONLY)"
+            )
+            conn.execute("CREATE VIEW catalog AS SELECT * FROM elysia_catalog.backups")
+            return "sqlite"
+        except duckdb.Error:
+            pass
+    schema = pa.schema(
+        [
+            ("id", pa.string()),
+            ("collection", pa.string()),
+            ("format", pa.string()),
+            ("compression", pa.string()),
+            ("level", pa.int64()),
+            ("path", pa.string()),
+            ("size_bytes", pa.int64()),
+            ("object_count", pa.int64()),
+            ("created_at", pa.string()),
+            ("source", pa.string()),
+            ("checksum", pa.string()),
+            ("status", pa.string()),
+            ("tags", pa.list_(pa.string())),
+            ("verified_at", pa.string()),
+            ("partition_by", pa.string()),
+            ("filter", pa.string()),
+            ("include_vectors", pa.bool_()),
+        ]
+    )
+    table = pa.Table.from_pylist(rows, schema=schema)
+    conn.register("_elysia_catalog_rows", table)
+    conn.execute("CREATE VIEW catalog AS SELECT * FROM _elysia_catalog_rows")
+    return "snapshot"
+
+
+def latest_parquet_backups(settings: Settings) -> tuple[list[CollectionView], list[dict]]:
+    """The newest live Parquet backup of each collection, and every catalog row."""
+    views: list[CollectionView] = []
+    with open_catalog(settings) as catalog:
+        rows = catalog.all_rows()
+        for name in catalog.collections():
+            for entry in catalog.list(collection=name, format="parquet", statuses=LIVE_STATUSES):
+                if (Path(entry.path) / "data").is_dir():
+                    views.append(CollectionView(name, name, entry.id, entry.path))
+                    break
+    return views, rows
+
+
+def connect_analytics(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the collection views, `all_documents` and `catalog`."""
+    conn = duckdb.connect(":memory:")
+    try:
+        conn.execute("SET autoinstall_known_extensions = false")
+        conn.execute("SET TimeZone = 'UTC'")
+        views, rows = latest_parquet_backups(settings)
+        selects = []
+        for view in views:
+            glob = _quote_str(str(Path(view.path) / "data" / "**" / "*.parquet"))
+            conn.execute(
+                f"CREATE VIEW {_quote_ident(view.view)} AS SELECT * FROM "
+                f"read_parquet({glob}, hive_partitioning = true, union_by_name = true)"
+            )
+            selects.append(
+                f"SELECT {_quote_str(view.collection)} AS collection, * "
+                f"FROM {_quote_ident(view.view)}"
+            )
+        if selects:
+            conn.execute("CREATE VIEW all_documents AS " + " UNION ALL BY NAME ".join(selects))
+        else:
+            conn.execute(
+                "CREATE VIEW all_documents AS SELECT NULL::VARCHAR AS collection WHERE false"
+            )
+        _catalog_view(conn, settings, rows)
+    except duckdb.Error as exc:
+        conn.close()
+        raise ElysiaError(
+            f"cannot open the backups for analytics: {exc}",
+            "run `elysiactl col catalog verify <id>` on the latest Parquet backups",
+        ) from None
+    return conn
+
+
+@contextmanager
+def analytics_connection(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    conn = connect_analytics(settings)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def view_names(settings: Settings) -> list[str]:
+    views, _ = latest_parquet_backups(settings)
+    return [v.view for v in views]
+
+
+def run_query(settings: Settings, sql: str) -> pa.Table:
+    """Run one SQL statement over the backups; errors become ElysiaError with the views."""
+    if not sql or not sql.strip():
+        raise ElysiaError("the query is empty", "pass SQL, or --example NAME")
+    with analytics_connection(settings) as conn:
+        try:
+            return conn.execute(sql).fetch_arrow_table()
+        except duckdb.Error as exc:
+            views = ", ".join(view_names(settings)) or "(no Parquet backups yet)"
+            raise ElysiaError(
+                f"query failed: {str(exc).splitlines()[0]}",
+                f"views: all_documents, catalog, {views}; examples: {', '.join(EXAMPLE_QUERIES)}",
+            ) from None
+
+
+def example_query(name: str) -> str:
+    try:
+        return EXAMPLE_QUERIES[name]
+    except KeyError:
+        raise ElysiaError(
+            f"no example query named {name!r}", f"use one of: {', '.join(EXAMPLE_QUERIES)}"
+        ) from None
+
+
+def table_rows(table: pa.Table) -> list[dict[str, Any]]:
+    return table.to_pylist()
