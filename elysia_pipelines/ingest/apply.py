@@ -372,6 +372,15 @@ def _record_history(ctx: _Context, result: ChangeSetResult, started_at: datetime
 
 
 def _validate(ctx: _Context, path: Path, seq: int | None, abandoned_reason: str | None) -> Any:
+    # Checked first: a stale file is rejected whatever its content.
+    last = ctx.checkpoint.last_applied_seq
+    if seq is not None and last is not None and seq < last:
+        raise _Rejected(
+            f"stale: sequence {seq} is older than the last applied {last}; applying it would "
+            "roll newer changes back",
+            [],
+            blocking=False,
+        )
     report = validate_change_set(path)
     problems = [str(p) for p in report.problems]
     if abandoned_reason is not None:
@@ -384,14 +393,6 @@ def _validate(ctx: _Context, path: Path, seq: int | None, abandoned_reason: str 
             f"collection mismatch: the change set is for {begin.get('collection')!r} but lies "
             f"in pending/{ctx.collection}/",
             [],
-        )
-    last = ctx.checkpoint.last_applied_seq
-    if seq is not None and last is not None and seq < last:
-        raise _Rejected(
-            f"stale: sequence {seq} is older than the last applied {last}; applying it would "
-            "roll newer changes back",
-            [],
-            blocking=False,
         )
     return report
 

@@ -61,7 +61,7 @@ def git_blob_hashes(mirror_path: Path, commit: str, paths: list[str]) -> dict[st
     request = "".join(f"{commit}:{path}\n" for path in paths).encode("utf-8")
     try:
         completed = subprocess.run(
-            ["git", "--git-dir", str(mirror_path), "cat-file", "--batch"],
+            ["git", "-C", str(mirror_path), "cat-file", "--batch"],
             input=request,
             capture_output=True,
             check=True,
