@@ -210,8 +210,12 @@ def _classify(
 ) -> ElysiaError:
     """Turn git's stderr into one of the few errors a user can act on."""
     text = auth.scrub(stderr).strip()
+    # gitpython wraps git's output as "stderr: '...'"; show git's own fatal line.
+    text = re.sub(r"^stderr: '(.*)'$", r"\1", text, flags=re.DOTALL).strip()
     low = text.lower()
-    detail = text.splitlines()[-1] if text else "no output"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    fatal = [line for line in lines if line.lower().startswith(("fatal:", "error:", "remote:"))]
+    detail = (fatal or lines or ["no output"])[0]
     where = redact_url(source.url)
     if low.startswith("timeout:") or "did not complete in" in low:
         return ElysiaError(

@@ -272,3 +272,49 @@ def test_mirror_then_extract_across_a_collected_force_push(
     written.append(second.path)
     state = replay([p for p in written if p is not None])
     assert state == {"app.py": b"print('amended')\n"}
+
+
+@pytest.mark.parametrize(
+    ("stderr", "kind", "fragment"),
+    [
+        (
+            "stderr: 'remote: Invalid username or token. Password authentication is not "
+            "supported for Git operations.\nfatal: Authentication failed for "
+            "'https://github.com/acme/repo.git/''",
+            ElysiaError,
+            "the token in GH_TOKEN was refused",
+        ),
+        (
+            "stderr: 'fatal: could not read Username for 'https://dev.azure.com': "
+            "terminal prompts disabled'",
+            ElysiaError,
+            "the token in GH_TOKEN was refused",
+        ),
+        (
+            "stderr: 'remote: Repository not found.\nfatal: repository "
+            "'https://github.com/acme/repo.git/' not found'",
+            NotFoundError,
+            "check the URL",
+        ),
+        (
+            "stderr: 'fatal: unable to access 'https://github.com/acme/repo.git/': "
+            "Failed to connect to github.com port 443: Connection refused'",
+            ElysiaError,
+            "network",
+        ),
+        ('Timeout: the command "git fetch" did not complete in 5 secs.', ElysiaError, "raise"),
+    ],
+)
+def test_git_failures_become_actionable_errors(
+    stderr: str, kind: type[ElysiaError], fragment: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from elysia_pipelines.changes.git_source import _classify
+
+    monkeypatch.setenv("GH_TOKEN", TOKEN)
+    source = parse_source("https://github.com/acme/repo")
+    error = _classify(
+        source, _GitAuth(source, "GH_TOKEN"), stderr + TOKEN, action="fetching", timeout_s=5
+    )
+    assert type(error) is kind
+    assert fragment in str(error)
+    assert TOKEN not in str(error)
