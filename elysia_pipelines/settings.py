@@ -102,6 +102,10 @@ class Settings:
     def mirrors_dir(self) -> Path:
         return self.home / "mirrors"
 
+    def mirror_path(self, repo_name: str) -> Path:
+        """Bare mirror of one repository; every stage and the CLI agree on this one place."""
+        return self.mirrors_dir / f"{repo_name}.git"
+
     @property
     def pending_dir(self) -> Path:
         return self.home / "pending"

@@ -1,0 +1,1 @@
+"""Dagster definitions: thin wrappers around the domain modules, one module per concern."""

@@ -1,0 +1,292 @@
+"""Backups: per-repository Parquet exports, the catalog, retention, and their checks."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import dagster as dg
+import pyarrow.parquet as pq
+
+from elysia_pipelines.backups.catalog import open_catalog
+from elysia_pipelines.backups.export import backup_collection
+from elysia_pipelines.backups.restore import restore_roundtrip_check
+from elysia_pipelines.backups.retention import cleanup
+from elysia_pipelines.backups.verify import verify_backup
+from elysia_pipelines.defs.checks_support import latest_metadata
+from elysia_pipelines.defs.ingestion import WEAVIATE_RETRY, weaviate_collection
+from elysia_pipelines.defs.metadata import md_table
+from elysia_pipelines.defs.partitions import repositories_partitions
+from elysia_pipelines.defs.resources import ElysiaSettings, WeaviateResource
+from elysia_pipelines.settings import format_size
+from elysia_pipelines.weaviate.objects import count
+
+PREVIEW_COLUMNS = ("path", "language", "size_bytes", "line_count", "commit")
+
+
+def _preview(path: str, limit: int = 10) -> str:
+    """First rows of the first Parquet file, without content (it would drown the table)."""
+    files = sorted(Path(path).rglob("*.parquet"), key=str)
+    if not files:
+        return "_(no Parquet files: JSON backup)_"
+    parquet = pq.ParquetFile(files[0])
+    columns = [c for c in PREVIEW_COLUMNS if c in parquet.schema_arrow.names]
+    if not columns or parquet.metadata.num_rows == 0:
+        return "_(empty)_"
+    batch = next(parquet.iter_batches(batch_size=limit, columns=columns))
+    rows = list(zip(*(batch.column(c).to_pylist() for c in columns), strict=True))
+    return md_table(columns, rows)
+
+
+@dg.asset(
+    partitions_def=repositories_partitions,
+    deps=[weaviate_collection],
+    group_name="backups",
+    kinds={"parquet", "duckdb", "sqlite"},
+    pool="weaviate",
+    retry_policy=WEAVIATE_RETRY,
+    tags={"elysia/stage": "backup"},
+    description=(
+        "Parquet (zstd) export of the repository's collection with a manifest and a row "
+        "in the SQLite catalog; query it with `elysiactl col query`."
+    ),
+)
+def collection_backup(
+    context: dg.AssetExecutionContext, elysia: ElysiaSettings, weaviate: WeaviateResource
+) -> dg.MaterializeResult:
+    settings = elysia.get()
+    repo = elysia.registry().get(context.partition_key)
+    with weaviate.client() as client:
+        live_count = count(client, repo.collection)
+        result = backup_collection(client, repo.collection, settings, tags=("scheduled",))
+    context.log.info(
+        f"backed up {result.object_count} objects of {repo.collection} to {result.path} "
+        f"({format_size(result.size_bytes)} in {result.duration_s:.1f}s)"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "backup_id": result.backup_id,
+            "path": dg.MetadataValue.path(str(result.path)),
+            "dagster/uri": str(result.path),
+            "format": f"{result.format} ({result.compression})",
+            "dagster/row_count": dg.MetadataValue.int(result.object_count),
+            "collection_count_at_start": dg.MetadataValue.int(live_count),
+            "size_bytes": dg.MetadataValue.int(result.size_bytes),
+            "size": format_size(result.size_bytes),
+            "files": dg.MetadataValue.int(len(result.files)),
+            "duration_s": round(result.duration_s, 3),
+            "vector_dimension": str(result.vector_dimension),
+            "preview": dg.MetadataValue.md(_preview(str(result.path))),
+        }
+    )
+
+
+def _backup_id(context: dg.AssetCheckExecutionContext) -> tuple[str | None, dict]:
+    meta = latest_metadata(context, collection_backup.key, context.partition_key) or {}
+    return meta.get("backup_id"), meta
+
+
+@dg.asset_check(
+    asset=collection_backup,
+    blocking=True,
+    description="The backup re-hashes to its manifest, row counts and schema check out.",
+)
+def backup_verifies(
+    context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings
+) -> dg.AssetCheckResult:
+    backup_id, _ = _backup_id(context)
+    if backup_id is None:
+        return dg.AssetCheckResult(passed=False, metadata={"error": "no backup materialized"})
+    report = verify_backup(backup_id, elysia.get())
+    rows = [[str(p)] for p in report.problems[:20]]
+    return dg.AssetCheckResult(
+        passed=report.ok,
+        metadata={
+            "backup_id": backup_id,
+            "checked_files": dg.MetadataValue.int(report.checked_files),
+            "checked_bytes": dg.MetadataValue.int(report.checked_bytes),
+            "problems": dg.MetadataValue.md(md_table(["problem"], rows)),
+        },
+    )
+
+
+@dg.asset_check(
+    asset=collection_backup,
+    description="Objects in the backup equal the collection's count when the backup started.",
+)
+def backup_count_matches(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    backup_id, meta = _backup_id(context)
+    rows, live = meta.get("dagster/row_count"), meta.get("collection_count_at_start")
+    return dg.AssetCheckResult(
+        passed=backup_id is not None and rows == live,
+        metadata={"backup_rows": str(rows), "collection_count": str(live)},
+    )
+
+
+@dg.asset_check(
+    asset=collection_backup,
+    description="Restoring the backup into a scratch collection gives back every object.",
+)
+def restore_roundtrip(
+    context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings, weaviate: WeaviateResource
+) -> dg.AssetCheckResult:
+    backup_id, _ = _backup_id(context)
+    if backup_id is None:
+        return dg.AssetCheckResult(passed=False, metadata={"error": "no backup materialized"})
+    with weaviate.client() as client:
+        result = restore_roundtrip_check(elysia.get(), client, backup_id)
+    return dg.AssetCheckResult(
+        passed=result.ok,
+        metadata={
+            "expected": dg.MetadataValue.int(result.expected_count),
+            "restored": dg.MetadataValue.int(result.restored_count),
+            "mismatches": dg.MetadataValue.int(result.mismatch_count),
+            "first_mismatches": dg.MetadataValue.json(result.mismatches[:20]),
+        },
+    )
+
+
+@dg.asset(
+    deps=[collection_backup],
+    group_name="backups",
+    kinds={"sqlite"},
+    description=(
+        "The backup catalog after retention: backups older than the retention period "
+        "are deleted, except the newest few of each collection."
+    ),
+)
+def backup_catalog(
+    context: dg.AssetExecutionContext, elysia: ElysiaSettings
+) -> dg.MaterializeResult:
+    settings = elysia.get()
+    report = cleanup(
+        settings,
+        timedelta(days=settings.backup_retention_days),
+        settings.backup_keep_last,
+    )
+    with open_catalog(settings) as catalog:
+        collections = catalog.collections()
+        latest = [catalog.latest(c) for c in collections]
+        total = catalog.count()
+    rows = [
+        [e.collection, e.id, e.format, e.object_count, format_size(e.size_bytes), e.status]
+        for e in latest
+        if e is not None
+    ]
+    context.log.info(
+        f"retention deleted {len(report.deleted)} backups, freed {format_size(report.freed_bytes)}"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "backups": dg.MetadataValue.int(total),
+            "collections": dg.MetadataValue.int(len(collections)),
+            "deleted_by_retention": dg.MetadataValue.int(len(report.deleted)),
+            "freed": format_size(report.freed_bytes),
+            "catalog": dg.MetadataValue.path(str(settings.catalog_path)),
+            "latest": dg.MetadataValue.md(
+                md_table(["collection", "backup", "format", "objects", "size", "status"], rows)
+            ),
+        }
+    )
+
+
+@dg.asset_check(
+    asset=backup_catalog,
+    description="The latest backup of every collection verifies against its manifest.",
+)
+def latest_backups_verify(
+    context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings
+) -> dg.AssetCheckResult:
+    settings = elysia.get()
+    with open_catalog(settings) as catalog:
+        latest = [e for c in catalog.collections() if (e := catalog.latest(c)) is not None]
+    failures = []
+    for entry in latest:
+        report = verify_backup(entry.id, settings)
+        if not report.ok:
+            failures.append([entry.collection, entry.id, "; ".join(map(str, report.problems[:3]))])
+    return dg.AssetCheckResult(
+        passed=not failures,
+        metadata={
+            "verified": dg.MetadataValue.int(len(latest)),
+            "failed": dg.MetadataValue.md(md_table(["collection", "backup", "problems"], failures)),
+        },
+    )
+
+
+@dg.asset_check(
+    asset=backup_catalog,
+    description="Each collection's latest backup holds as many objects as the collection had.",
+)
+def latest_backup_counts_match(
+    context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings
+) -> dg.AssetCheckResult:
+    registry = elysia.registry()
+    settings = elysia.get()
+    mismatches = []
+    checked = 0
+    for repo in registry.list():
+        meta = latest_metadata(context, collection_backup.key, repo.name)
+        if not meta:
+            continue
+        with open_catalog(settings) as catalog:
+            entry = catalog.latest(repo.collection)
+        checked += 1
+        if entry is None or entry.object_count != meta.get("collection_count_at_start"):
+            mismatches.append(
+                [
+                    repo.name,
+                    entry.id if entry else "-",
+                    entry.object_count if entry else "-",
+                    meta.get("collection_count_at_start"),
+                ]
+            )
+    return dg.AssetCheckResult(
+        passed=not mismatches,
+        metadata={
+            "checked": dg.MetadataValue.int(checked),
+            "mismatches": dg.MetadataValue.md(
+                md_table(
+                    ["repository", "backup", "backup objects", "collection objects"], mismatches
+                )
+            ),
+        },
+    )
+
+
+backup_job = dg.define_asset_job(
+    "backup_collection",
+    selection=dg.AssetSelection.assets(collection_backup),
+    partitions_def=repositories_partitions,
+    description="Back up one repository's collection to Parquet and catalog it.",
+    tags={"elysia/stage": "backup"},
+)
+
+catalog_job = dg.define_asset_job(
+    "catalog_maintenance",
+    selection=dg.AssetSelection.assets(backup_catalog),
+    description="Apply backup retention and verify the latest backup of every collection.",
+)
+
+
+@dg.schedule(
+    cron_schedule="0 2 * * *",
+    job=backup_job,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Nightly backup of every collection (one run per repository).",
+)
+def nightly_backups(
+    context: dg.ScheduleEvaluationContext, elysia: ElysiaSettings
+) -> list[dg.RunRequest] | dg.SkipReason:
+    stamp = context.scheduled_execution_time.strftime("%Y%m%d")
+    return [
+        dg.RunRequest(partition_key=repo.name, run_key=f"backup:{repo.name}:{stamp}")
+        for repo in elysia.registry().list()
+    ] or dg.SkipReason("no repositories registered")
+
+
+daily_catalog_retention = dg.ScheduleDefinition(
+    name="daily_catalog_retention",
+    cron_schedule="30 3 * * *",
+    job=catalog_job,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Daily retention and verification of the backup catalog.",
+)

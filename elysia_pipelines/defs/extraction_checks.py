@@ -1,0 +1,110 @@
+"""Success criteria of extraction, as blocking checks: a bad change set never reaches Weaviate."""
+
+from pathlib import Path
+
+import dagster as dg
+import git
+
+from elysia_pipelines.changes.audit import audit_change_set
+from elysia_pipelines.changes.reader import read_header, validate_change_set
+from elysia_pipelines.defs.checks_support import latest_metadata
+from elysia_pipelines.defs.extraction import change_set
+from elysia_pipelines.defs.metadata import md_table
+from elysia_pipelines.defs.resources import ElysiaSettings
+from elysia_pipelines.settings import Settings
+
+
+def _this_change_set(
+    context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings
+) -> tuple[Settings, Path | None, str]:
+    """The file the latest `change_set` materialization wrote, wherever ingestion moved it."""
+    settings = elysia.get()
+    repo = elysia.registry().get(context.partition_key)
+    meta = latest_metadata(context, change_set.key, context.partition_key) or {}
+    written = meta.get("change_set")
+    if not written or not str(written).endswith(".jsonl"):
+        return settings, None, repo.name
+    path = Path(str(written))
+    for candidate in (
+        path,
+        settings.processed_dir / repo.collection / path.name,
+        settings.failed_dir / repo.collection / path.name,
+    ):
+        if candidate.exists():
+            return settings, candidate, repo.name
+    return settings, path, repo.name
+
+
+def _nothing_written() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=True, metadata={"change_set": "none: nothing changed"})
+
+
+@dg.asset_check(
+    asset=change_set,
+    blocking=True,
+    description="The change set parses and validates against the format (every line).",
+)
+def change_set_is_valid(
+    context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings
+) -> dg.AssetCheckResult:
+    _, path, _ = _this_change_set(context, elysia)
+    if path is None:
+        return _nothing_written()
+    if not path.exists():
+        return dg.AssetCheckResult(passed=False, metadata={"missing": str(path)})
+    report = validate_change_set(path)
+    rows = [[p.line, p.reason] for p in report.problems[:20]]
+    return dg.AssetCheckResult(
+        passed=report.ok,
+        metadata={
+            "change_set": dg.MetadataValue.path(str(path)),
+            "problems": dg.MetadataValue.int(len(report.problems)),
+            "details": dg.MetadataValue.md(md_table(["line", "problem"], rows)),
+        },
+    )
+
+
+@dg.asset_check(
+    asset=change_set,
+    blocking=True,
+    description="Records and skips account for every path git reports between the commits.",
+)
+def change_set_accounts_for_diff(
+    context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings
+) -> dg.AssetCheckResult:
+    settings, path, name = _this_change_set(context, elysia)
+    if path is None:
+        return _nothing_written()
+    report = audit_change_set(path, settings.mirror_path(name))
+    return dg.AssetCheckResult(
+        passed=report.ok,
+        metadata={
+            "diff_paths": dg.MetadataValue.int(report.diff_paths),
+            "covered": dg.MetadataValue.int(report.covered),
+            "missing": dg.MetadataValue.json(report.missing[:50]),
+            "unexpected": dg.MetadataValue.json(report.unexpected[:50]),
+        },
+    )
+
+
+@dg.asset_check(
+    asset=change_set,
+    blocking=True,
+    description="The change set's to_commit is the mirror's head (nothing fetched was left out).",
+)
+def change_set_reaches_head(
+    context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings
+) -> dg.AssetCheckResult:
+    settings, path, name = _this_change_set(context, elysia)
+    repo = elysia.registry().get(name)
+    mirror = git.Repo(settings.mirror_path(name))
+    try:
+        ref = repo.branch or mirror.head.reference.name
+        head = mirror.commit(ref).hexsha
+    finally:
+        mirror.close()
+    to_commit = read_header(path).to_commit if path is not None else repo.last_synced_commit
+    return dg.AssetCheckResult(
+        passed=to_commit == head,
+        metadata={"to_commit": str(to_commit), "mirror_head": head},
+    )

@@ -1,0 +1,92 @@
+"""Ingestion: the repository's Weaviate collection, fed from its pending change sets."""
+
+import dagster as dg
+
+from elysia_pipelines.defs.extraction import change_set
+from elysia_pipelines.defs.metadata import md_table
+from elysia_pipelines.defs.partitions import repositories_partitions
+from elysia_pipelines.defs.resources import ElysiaSettings, WeaviateResource
+from elysia_pipelines.errors import ElysiaError
+from elysia_pipelines.ingest.apply import IngestProgress, apply_pending
+from elysia_pipelines.weaviate.objects import count
+
+WEAVIATE_RETRY = dg.RetryPolicy(
+    max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+
+
+@dg.asset(
+    partitions_def=repositories_partitions,
+    deps=[change_set],
+    group_name="ingestion",
+    kinds={"weaviate"},
+    pool="weaviate",
+    retry_policy=WEAVIATE_RETRY,
+    tags={"elysia/stage": "ingest"},
+    description=(
+        "The repository's Weaviate collection: pending change sets applied in order, "
+        "with checkpoints, retries and dead letters."
+    ),
+)
+def weaviate_collection(
+    context: dg.AssetExecutionContext, elysia: ElysiaSettings, weaviate: WeaviateResource
+) -> dg.MaterializeResult:
+    settings = elysia.get()
+    registry = elysia.registry()
+    repo = registry.get(context.partition_key)
+
+    def progress(p: IngestProgress) -> None:
+        context.log.debug(f"{p.file}: {p.records_done}/{p.records_total or '?'} records")
+
+    with weaviate.client() as client:
+        report = apply_pending(
+            settings,
+            client,
+            repo.collection,
+            registry=registry,
+            repo=repo.name,
+            progress=progress,
+            run_id=context.run_id,
+        )
+        documents = (
+            count(client, repo.collection) if client.collections.exists(repo.collection) else 0
+        )
+    context.log.info(report.summary())
+    if report.rejected or report.blocked_by:
+        what = (
+            f"change set {report.rejected[0].file} could not be applied: {report.rejected[0].error}"
+            if report.rejected
+            else f"ingestion is blocked by {report.blocked_by}"
+        )
+        raise ElysiaError(
+            what,
+            f"read the .error.json beside it in failed/{repo.collection}/, fix or discard the "
+            f"file (`elysiactl repo diagnose {repo.name}`), then `elysiactl repo retry {repo.name}`",
+        )
+    rows = [
+        [
+            r.file,
+            r.seq,
+            r.from_commit and r.from_commit[:12],
+            (r.to_commit or "")[:12],
+            ", ".join(f"{k} {v}" for k, v in sorted(r.counts.items())),
+            r.failed,
+            f"{r.duration_s:.2f}",
+        ]
+        for r in report.results
+    ]
+    return dg.MaterializeResult(
+        metadata={
+            "collection": repo.collection,
+            "documents": dg.MetadataValue.int(documents),
+            "dagster/row_count": dg.MetadataValue.int(documents),
+            "change_sets_applied": dg.MetadataValue.int(len(report.applied)),
+            "remaining": dg.MetadataValue.int(report.remaining),
+            "open_dead_letters": dg.MetadataValue.int(report.open_dead_letters),
+            "blocked_by": report.blocked_by or "",
+            "duration_s": round(report.duration_s, 3),
+            "applied": dg.MetadataValue.md(
+                md_table(["file", "seq", "from", "to", "changes", "failed", "seconds"], rows)
+            ),
+        }
+    )

@@ -1,0 +1,29 @@
+"""Small builders for materialization metadata shown in the Dagster UI."""
+
+from collections.abc import Mapping, Sequence
+
+import dagster as dg
+
+
+def md_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table; pipes in cells are escaped so paths cannot break the layout."""
+    if not rows:
+        return "_(empty)_"
+
+    def cell(value: object) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = [
+        "| " + " | ".join(headers) + " |",
+        "| " + " | ".join("---" for _ in headers) + " |",
+    ]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def counts_table(
+    counts: Mapping[str, int], skipped: Mapping[str, int] | None = None
+) -> dg.MetadataValue:
+    rows = [[op, n] for op, n in sorted(counts.items())]
+    rows += [[f"skip: {reason}", n] for reason, n in sorted((skipped or {}).items())]
+    return dg.MetadataValue.md(md_table(["change", "files"], rows))

@@ -1,0 +1,182 @@
+"""Continuous sync: launch due syncs per repository schedule, retry failures, alert.
+
+Dagster cannot attach a schedule to each dynamic partition, so one sensor reads the
+registry at every tick and asks `schedules` which repositories are due (any interval
+or cron, pause-aware). Failed syncs are retried by the same sensor with backoff (and
+after a provider's rate-limit reset), because the decision needs the failure's class,
+which `run_failure_sensor` records in the registry when the run fails.
+"""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from elysia_pipelines.defs.jobs import extract_repository, ingest_pending, sync_repository
+from elysia_pipelines.defs.resources import ElysiaSettings
+from elysia_pipelines.operations.alerts import send_failure_alert
+from elysia_pipelines.operations.failures import classify_failure, next_retry_at
+from elysia_pipelines.registry import Registry, Repository, SyncRecord
+from elysia_pipelines.schedules import parse_schedule
+
+ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+OUR_JOBS = [extract_repository, ingest_pending, sync_repository]
+
+
+def _consecutive_failures(registry: Registry, repo: str) -> int:
+    failures = 0
+    for record in registry.history(repo, stage="run", limit=20):
+        if record.status != "failed":
+            break
+        failures += 1
+    return failures
+
+
+def _retry_request(
+    registry: Registry, repo: Repository, now: datetime
+) -> tuple[dg.RunRequest | None, str]:
+    """A retry of the failed sync when its backoff (or rate-limit reset) has passed."""
+    assert repo.last_error_at is not None
+    failure = classify_failure(repo.last_error, now=repo.last_error_at)
+    attempt = max(_consecutive_failures(registry, repo.name) - 1, 0)
+    retry_at = next_retry_at(failure, attempt, repo.last_error_at)
+    if retry_at is None:
+        return None, f"{repo.name}: not retrying ({failure.kind.value}: {failure.reason})"
+    if retry_at > now:
+        return None, f"{repo.name}: retry {attempt + 1} at {retry_at.isoformat()}"
+    request = dg.RunRequest(
+        job_name=sync_repository.name,
+        partition_key=repo.name,
+        run_key=f"retry:{repo.name}:{repo.last_error_at.isoformat()}",
+        tags={"elysia/trigger": "retry", "elysia/attempt": str(attempt + 1)},
+    )
+    return request, f"{repo.name}: retry {attempt + 1} now ({failure.reason})"
+
+
+def due_run_requests(
+    registry: Registry, now: datetime, busy: set[str]
+) -> tuple[list[dg.RunRequest], list[str]]:
+    """What the sensor launches at `now`; separated from the sensor so tests can call it."""
+    requests: list[dg.RunRequest] = []
+    notes: list[str] = []
+    for repo in registry.list():
+        if repo.paused or repo.name in busy:
+            continue
+        failing = repo.last_error is not None and repo.last_error_at is not None
+        if failing:
+            request, note = _retry_request(registry, repo, now)
+            notes.append(note)
+            if request is not None:
+                requests.append(request)
+                continue
+            if "not retrying" not in note:
+                continue  # a retry is planned: the regular schedule waits for it
+        schedule = parse_schedule(repo.schedule)
+        if schedule.is_due(repo.last_sync_at, now):
+            requests.append(
+                dg.RunRequest(
+                    job_name=extract_repository.name,
+                    partition_key=repo.name,
+                    run_key=f"sync:{repo.name}:{schedule.slot(now)}",
+                    tags={"elysia/trigger": "schedule", "elysia/schedule": repo.schedule},
+                )
+            )
+    return requests, notes
+
+
+@dg.sensor(
+    jobs=[extract_repository, sync_repository],
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "Launches the sync of every repository whose own schedule is due and that is not "
+        "paused; retries failed syncs with backoff and after rate-limit resets."
+    ),
+)
+def due_syncs_sensor(
+    context: dg.SensorEvaluationContext, elysia: ElysiaSettings
+) -> dg.SensorResult | dg.SkipReason:
+    registry = elysia.registry()
+    records = context.instance.get_run_records(filters=dg.RunsFilter(statuses=ACTIVE), limit=1000)
+    busy = {
+        r.dagster_run.tags["dagster/partition"]
+        for r in records
+        if "dagster/partition" in r.dagster_run.tags
+    }
+    requests, notes = due_run_requests(registry, datetime.now(UTC), busy)
+    for note in notes:
+        context.log.info(note)
+    if not requests:
+        return dg.SkipReason(f"nothing due ({len(busy)} repositories busy)")
+    return dg.SensorResult(run_requests=requests)
+
+
+def _failure_message(instance: dg.DagsterInstance, run_id: str, fallback: str) -> str:
+    """The failed steps' own error messages: more useful than 'steps failed: [...]'."""
+    messages = []
+    for record in instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.STEP_FAILURE
+    ).records:
+        event = record.event_log_entry.dagster_event
+        data = event.step_failure_data if event else None
+        if data is not None and data.error is not None:
+            messages.append(data.error.message.strip())
+    return "\n".join(messages) or fallback
+
+
+@dg.run_failure_sensor(
+    monitored_jobs=OUR_JOBS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Records failed syncs for automatic retry and posts an alert to the webhook.",
+)
+def sync_failure_sensor(context: dg.RunFailureSensorContext, elysia: ElysiaSettings) -> None:
+    run = context.dagster_run
+    repo_name = run.tags.get("dagster/partition")
+    if not repo_name:
+        return
+    settings = elysia.get()
+    registry = elysia.registry()
+    message = _failure_message(context.instance, run.run_id, context.failure_event.message or "")
+    failure = classify_failure(message)
+    now = datetime.now(UTC)
+    if registry.find(repo_name) is not None:
+        registry.mark_failed(repo_name, message, at=now)
+        registry.record_sync(
+            SyncRecord(
+                repo=repo_name,
+                stage="run",
+                status="failed",
+                started_at=now,
+                duration_s=0.0,
+                error=message[:4000],
+                run_id=run.run_id,
+            )
+        )
+    context.log.info(f"{repo_name}: {failure.kind.value} failure ({failure.reason})")
+    result = send_failure_alert(settings, repo_name, message, run_id=run.run_id, job=run.job_name)
+    if result is not None and not result.delivered:
+        context.log.warning(f"alert for {repo_name} not delivered: {result.error}")
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=OUR_JOBS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Records successful runs so retry backoff restarts from zero.",
+)
+def sync_success_sensor(context: dg.RunStatusSensorContext, elysia: ElysiaSettings) -> None:
+    run = context.dagster_run
+    repo_name = run.tags.get("dagster/partition")
+    registry = elysia.registry()
+    if not repo_name or registry.find(repo_name) is None:
+        return
+    registry.record_sync(
+        SyncRecord(
+            repo=repo_name,
+            stage="run",
+            status="success",
+            started_at=datetime.now(UTC),
+            duration_s=0.0,
+            run_id=run.run_id,
+        )
+    )
+    registry.update(repo_name, last_error=None)

@@ -1,0 +1,75 @@
+"""Resources: where state lives (settings) and how to reach Weaviate.
+
+Both default to the environment (`Settings.from_env`) so the webserver, the daemon,
+runs and `elysiactl` agree without extra configuration; fields set in run config or
+in `Definitions` override single values (tests point `home` at a tmp dir).
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from elysia_pipelines.registry import Registry
+from elysia_pipelines.settings import Settings
+
+
+class ElysiaSettings(dg.ConfigurableResource):
+    """ELYSIA_HOME and friends; unset fields come from the environment."""
+
+    home: str | None = Field(
+        default=None, description="State directory; default $ELYSIA_HOME or ./.elysia"
+    )
+
+    def get(self) -> Settings:
+        settings = Settings.from_env()
+        if self.home:
+            settings = settings.with_home(Path(self.home))
+        return settings.ensure_dirs()
+
+    def registry(self) -> Registry:
+        return Registry(self.get().registry_path)
+
+
+class WeaviateResource(dg.ConfigurableResource):
+    """Connection to Weaviate; unset fields come from WEAVIATE_* environment variables.
+
+    The API key is never a field: only the *name* of the variable holding it, so it
+    does not show up in the UI or in run config.
+    """
+
+    url: str | None = Field(default=None, description="HTTP URL; default $WEAVIATE_URL")
+    grpc_url: str | None = Field(default=None, description="host:port; default $WEAVIATE_GRPC_URL")
+    api_key_env: str | None = Field(
+        default=None, description="Name of the env var holding the API key"
+    )
+    timeout_s: float | None = Field(default=None, description="Per-request timeout in seconds")
+
+    def settings(self) -> Settings:
+        settings = Settings.from_env()
+        changes: dict[str, object] = {}
+        if self.url:
+            changes.update(weaviate_url=self.url.rstrip("/"), weaviate_mode="url")
+        if self.grpc_url:
+            changes["weaviate_grpc_url"] = self.grpc_url
+        if self.api_key_env:
+            changes["weaviate_api_key_env"] = self.api_key_env
+        if self.timeout_s:
+            changes["weaviate_timeout_s"] = self.timeout_s
+        return replace(settings, **changes) if changes else settings
+
+    @contextmanager
+    def client(self) -> Iterator[object]:
+        # Imported lazily: loading definitions must not pay for (or fail on) the client.
+        from elysia_pipelines.weaviate.connection import open_client
+
+        with open_client(self.settings()) as client:
+            yield client
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(resources={"elysia": ElysiaSettings(), "weaviate": WeaviateResource()})
