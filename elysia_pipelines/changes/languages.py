@@ -137,6 +137,7 @@ _FILENAMES: dict[str, str] = {
     "jenkinsfile": "Groovy",
     "build.gradle": "Groovy",
     "pipfile": "TOML",
+    "requirements.txt": "Pip Requirements",
     "cargo.lock": "TOML",
     "go.mod": "Go Module",
     "go.sum": "Go Checksums",
