@@ -134,6 +134,8 @@ class RestoreOptions:
     target_label: str | None = None
     # Keep the uuid lists per outcome in the report (always on for dry runs).
     collect_ids: bool = False
+    # Tries per batch write on transient errors (the Weaviate layer backs off between).
+    write_attempts: int = 5
 
     def validate(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -346,6 +348,7 @@ def _process_batch(ctx: _Context, batch: list[BackupObject]) -> _BatchOutcome:
                 to_write,
                 max_batch_objects=ctx.max_batch_objects,
                 max_batch_bytes=ctx.max_batch_bytes,
+                attempts=ctx.options.write_attempts,
             )
             failed_writes = {str(f.uuid): str(f.error) for f in result.failures}
         except Exception as exc:  # still failing after the layer's retries
@@ -578,27 +581,38 @@ def restore_backup(
             checkpoint.mark_done(item[0])  # after its dead letters were appended
         record(outcome)
 
-    run_bounded(
-        numbered(),
-        lambda item: _process_batch(ctx, item[1]),
-        on_batch,
-        workers=options.workers,
-    )
-
-    if retry_ids:
-        report.dead_letters_retried = len(retry_ids)
-        retry_batches = reader.iter_batches(
-            batch_size,
-            uuids=set(retry_ids),
-            properties=read_properties,
-            include_vectors=manifest.include_vectors,
-        )
+    try:
         run_bounded(
-            retry_batches,
-            lambda batch: _process_batch(ctx, batch),
-            lambda _batch, outcome: record(outcome),
+            numbered(),
+            lambda item: _process_batch(ctx, item[1]),
+            on_batch,
             workers=options.workers,
         )
+        if retry_ids:
+            report.dead_letters_retried = len(retry_ids)
+            retry_batches = reader.iter_batches(
+                batch_size,
+                uuids=set(retry_ids),
+                properties=read_properties,
+                include_vectors=manifest.include_vectors,
+            )
+            run_bounded(
+                retry_batches,
+                lambda batch: _process_batch(ctx, batch),
+                lambda _batch, outcome: record(outcome),
+                workers=options.workers,
+            )
+    except ElysiaError:
+        raise
+    except Exception as exc:  # e.g. reading the target failed through every retry
+        raise ElysiaError(
+            f"restore of {manifest.backup_id} into {collection} stopped after "
+            f"{report.total} objects: {short_error(exc)}",
+            "check the target Weaviate, then run the same restore with --resume "
+            "(finished batches are skipped)"
+            if not options.dry_run
+            else "check the target Weaviate and run the dry run again",
+        ) from exc
 
     if not options.dry_run:
         if options.resume:

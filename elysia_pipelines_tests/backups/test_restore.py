@@ -33,20 +33,21 @@ from elysia_pipelines.weaviate.schema import (
 from elysia_pipelines_tests.backups.sources import documents
 
 N_DOCS = 30
+MAX_DOCS = 40
 DIM = 8
 Doc = tuple[str, dict[str, Any], list[float] | None]
 
 
 @functools.cache
-def _real_documents(n: int, dim: int | None) -> tuple[Doc, ...]:
-    # Sampling site-packages takes a second; tests copy the properties they change.
-    return tuple(documents(n, dim=dim, max_bytes=20_000))
+def _real_documents(dim: int | None) -> tuple[Doc, ...]:
+    # Sampling site-packages takes a second, so it is done once; tests copy what they change.
+    return tuple(documents(MAX_DOCS, dim=dim, max_bytes=20_000))
 
 
 def source_documents(n: int = N_DOCS, dim: int | None = DIM) -> list[Doc]:
     """Real files; every tenth one without a `commit` (an existing target may have one)."""
     docs = []
-    for i, (uuid, props, vector) in enumerate(_real_documents(n, dim)):
+    for i, (uuid, props, vector) in enumerate(_real_documents(dim)[:n]):
         props = dict(props)
         if i % 10 == 0:
             props = {k: v for k, v in props.items() if k != "commit"}
@@ -401,8 +402,8 @@ def test_unconvertible_values_are_dead_lettered_then_resumed(
         restore_backup(reader, weaviate_client, replace(options, resume=True))
 
 
-class _Interrupt(Exception):
-    pass
+class _Interrupt(KeyboardInterrupt):
+    """What Ctrl-C raises on the main thread, here delivered through the progress callback."""
 
 
 def test_interrupted_restore_resumes_without_duplicates(
