@@ -465,6 +465,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "WeaviateTestServer"
     timeout = 120  # idle keep-alive connections end eventually
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
     server: _HTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:

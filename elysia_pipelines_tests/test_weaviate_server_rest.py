@@ -1,0 +1,218 @@
+"""REST contract: the object endpoints REST-only tools use, and filesystem backups.
+
+Marked `real_weaviate` like the client contract tests: they run against a real
+Weaviate when WEAVIATE_URL is set (backups need its backup-filesystem module).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import weaviate
+from weaviate.backup.backup import BackupStatus
+from weaviate.classes.config import DataType, Property
+from weaviate.classes.query import Filter
+
+from elysia_pipelines_tests.weaviate_fixtures import WeaviateEndpoint
+
+pytestmark = pytest.mark.real_weaviate
+
+
+@pytest.fixture
+def http(weaviate_endpoint: WeaviateEndpoint) -> Iterator[httpx.Client]:
+    headers = (
+        {"Authorization": f"Bearer {weaviate_endpoint.api_key}"}
+        if weaviate_endpoint.api_key
+        else {}
+    )
+    with httpx.Client(
+        base_url=f"{weaviate_endpoint.url}/v1", headers=headers, timeout=30
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def collection_name(
+    weaviate_client: weaviate.WeaviateClient, unique_collection_name: str
+) -> Iterator[str]:
+    weaviate_client.collections.create(
+        unique_collection_name,
+        properties=[
+            Property(name="title", data_type=DataType.TEXT),
+            Property(name="count", data_type=DataType.INT),
+        ],
+    )
+    yield unique_collection_name
+    weaviate_client.collections.delete(unique_collection_name)
+
+
+def test_meta_reports_version_and_grpc_message_size(http: httpx.Client) -> None:
+    meta = http.get("/meta").json()
+    assert meta["version"]
+    assert int(meta.get("grpcMaxMessageSize", 104858000)) >= 10_000_000
+    assert http.get("/.well-known/ready").status_code == 200
+
+
+def test_rest_object_lifecycle(http: httpx.Client, collection_name: str) -> None:
+    uid = str(uuid.uuid4())
+    created = http.post(
+        "/objects",
+        json={"class": collection_name, "id": uid, "properties": {"title": "one", "count": 1}},
+    )
+    assert created.status_code == 200, created.text
+    assert created.json()["id"] == uid
+    duplicate = http.post("/objects", json={"class": collection_name, "id": uid, "properties": {}})
+    assert duplicate.status_code == 422
+
+    got = http.get(f"/objects/{collection_name}/{uid}")
+    assert got.status_code == 200
+    assert got.json()["properties"] == {"title": "one", "count": 1}
+    assert got.json()["class"] == collection_name
+
+    patched = http.patch(
+        f"/objects/{collection_name}/{uid}",
+        json={"class": collection_name, "properties": {"count": 2}},
+    )
+    assert patched.status_code == 204
+    assert http.get(f"/objects/{collection_name}/{uid}").json()["properties"] == {
+        "title": "one",
+        "count": 2,
+    }
+
+    replaced = http.put(
+        f"/objects/{collection_name}/{uid}",
+        json={"class": collection_name, "id": uid, "properties": {"title": "two"}},
+    )
+    assert replaced.status_code == 200
+    assert http.get(f"/objects/{collection_name}/{uid}").json()["properties"] == {"title": "two"}
+
+    assert http.delete(f"/objects/{collection_name}/{uid}").status_code == 204
+    assert http.get(f"/objects/{collection_name}/{uid}").status_code == 404
+    assert http.delete(f"/objects/{collection_name}/{uid}").status_code == 404
+
+
+def test_rest_rejects_a_value_of_the_wrong_type(http: httpx.Client, collection_name: str) -> None:
+    response = http.post(
+        "/objects", json={"class": collection_name, "properties": {"count": "many"}}
+    )
+    assert response.status_code == 422
+    assert response.json()["error"][0]["message"]
+
+
+def test_rest_batch_then_list_with_cursor(http: httpx.Client, collection_name: str) -> None:
+    objects = [
+        {"class": collection_name, "properties": {"title": f"t{i}", "count": i}} for i in range(30)
+    ]
+    objects.append({"class": collection_name, "properties": {"count": "bad"}})
+    answer = http.post("/batch/objects", json={"objects": objects})
+    assert answer.status_code == 200
+    results = answer.json()
+    assert len(results) == 31
+    failed = [r for r in results if r["result"].get("errors")]
+    assert len(failed) == 1
+    assert failed[0]["properties"] == {"count": "bad"}
+
+    seen: list[str] = []
+    after = None
+    while True:
+        params = {"class": collection_name, "limit": 7}
+        if after:
+            params["after"] = after
+        page = http.get("/objects", params=params).json()["objects"]
+        if not page:
+            break
+        seen.extend(o["id"] for o in page)
+        after = page[-1]["id"]
+    assert len(seen) == len(set(seen)) == 30
+    assert seen == sorted(seen)
+    first_page = http.get("/objects", params={"class": collection_name, "limit": 5}).json()
+    assert len(first_page["objects"]) == 5
+
+
+def test_rest_batch_delete_with_where_filter(http: httpx.Client, collection_name: str) -> None:
+    objects = [
+        {"class": collection_name, "properties": {"title": f"t{i}", "count": i}} for i in range(20)
+    ]
+    assert http.post("/batch/objects", json={"objects": objects}).status_code == 200
+    where = {"path": ["count"], "operator": "GreaterThanEqual", "valueInt": 15}
+    body = {
+        "match": {"class": collection_name, "where": where},
+        "output": "verbose",
+        "dryRun": True,
+    }
+    dry = http.request("DELETE", "/batch/objects", json=body)
+    assert dry.status_code == 200
+    assert dry.json()["results"]["matches"] == 5
+    assert len(dry.json()["results"]["objects"]) == 5
+    body["dryRun"] = False
+    done = http.request("DELETE", "/batch/objects", json=body).json()["results"]
+    assert (done["matches"], done["successful"], done["failed"]) == (5, 5, 0)
+    remaining = http.get("/objects", params={"class": collection_name, "limit": 100}).json()
+    assert sorted(o["properties"]["count"] for o in remaining["objects"]) == list(range(15))
+
+
+def test_rest_and_grpc_share_one_store(
+    http: httpx.Client, weaviate_client: weaviate.WeaviateClient, collection_name: str
+) -> None:
+    uid = str(uuid.uuid4())
+    http.post("/objects", json={"class": collection_name, "id": uid, "properties": {"count": 9}})
+    collection = weaviate_client.collections.use(collection_name)
+    found = collection.query.fetch_objects(filters=Filter.by_property("count").equal(9))
+    assert [str(o.uuid) for o in found.objects] == [uid]
+    collection.data.insert_many([{"title": "grpc", "count": 10}])
+    listed = http.get("/objects", params={"class": collection_name}).json()["objects"]
+    assert sorted(o["properties"]["count"] for o in listed) == [9, 10]
+
+
+def test_backup_create_and_restore_round_trip(
+    weaviate_client: weaviate.WeaviateClient, collection_name: str
+) -> None:
+    collection = weaviate_client.collections.use(collection_name)
+    collection.data.insert_many([{"title": f"t{i}", "count": i} for i in range(25)])
+    backup_id = f"contract-{uuid.uuid4().hex[:10]}"
+    created = weaviate_client.backup.create(
+        backup_id=backup_id,
+        backend="filesystem",
+        include_collections=[collection_name],
+        wait_for_completion=True,
+    )
+    assert created.status == BackupStatus.SUCCESS
+    assert collection_name in created.collections
+    status = weaviate_client.backup.get_create_status(backup_id=backup_id, backend="filesystem")
+    assert status.status == BackupStatus.SUCCESS
+
+    weaviate_client.collections.delete(collection_name)
+    restored = weaviate_client.backup.restore(
+        backup_id=backup_id,
+        backend="filesystem",
+        include_collections=[collection_name],
+        wait_for_completion=True,
+    )
+    assert restored.status == BackupStatus.SUCCESS
+    restored_collection = weaviate_client.collections.use(collection_name)
+    assert restored_collection.aggregate.over_all(total_count=True).total_count == 25
+    counts = sorted(o.properties["count"] for o in restored_collection.iterator())
+    assert counts == list(range(25))
+
+
+def test_restore_into_an_existing_collection_is_refused(
+    weaviate_client: weaviate.WeaviateClient, collection_name: str
+) -> None:
+    backup_id = f"contract-{uuid.uuid4().hex[:10]}"
+    weaviate_client.collections.use(collection_name).data.insert_many([{"count": 1}])
+    weaviate_client.backup.create(
+        backup_id=backup_id,
+        backend="filesystem",
+        include_collections=[collection_name],
+        wait_for_completion=True,
+    )
+    with pytest.raises(weaviate.exceptions.WeaviateBaseError):
+        weaviate_client.backup.restore(
+            backup_id=backup_id,
+            backend="filesystem",
+            include_collections=[collection_name],
+            wait_for_completion=True,
+        )
