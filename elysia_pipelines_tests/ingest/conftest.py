@@ -1,24 +1,18 @@
-"""Ingestion test fixtures: a Weaviate test server and a client connected to it."""
+"""Short aliases for the shared Weaviate fixtures (weaviate_fixtures plugin)."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 import pytest
 import weaviate
 
-from elysia_pipelines.weaviate.connection import WeaviateTarget, open_client
 from elysia_pipelines_tests.weaviate_server import WeaviateTestServer
 
 
 @pytest.fixture
-def server() -> Iterator[WeaviateTestServer]:
-    with WeaviateTestServer() as running:
-        yield running
+def server(weaviate_server: WeaviateTestServer) -> WeaviateTestServer:
+    return weaviate_server
 
 
 @pytest.fixture
-def client(server: WeaviateTestServer) -> Iterator[weaviate.WeaviateClient]:
-    target = WeaviateTarget.for_url(server.url, server.grpc_url, timeout_s=10, retries=2)
-    with open_client(target) as connected:
-        yield connected
+def client(weaviate_client: weaviate.WeaviateClient) -> weaviate.WeaviateClient:
+    return weaviate_client
