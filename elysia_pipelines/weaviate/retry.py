@@ -23,7 +23,8 @@ from tenacity import (
     Retrying,
     retry_if_exception,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 from weaviate.exceptions import (
     AuthenticationFailedError,
@@ -179,7 +180,9 @@ class _WaitRespectingRetryAfter:
     """Exponential backoff with jitter, unless the server named a wait (then capped)."""
 
     def __init__(self, initial_s: float, max_wait_s: float, max_retry_after_s: float) -> None:
-        self._backoff = wait_exponential_jitter(initial=initial_s, max=max_wait_s, jitter=initial_s)
+        self._backoff = wait_exponential(multiplier=initial_s, max=max_wait_s) + wait_random(
+            0, initial_s
+        )
         self._max_retry_after_s = max_retry_after_s
 
     def __call__(self, state: RetryCallState) -> float:

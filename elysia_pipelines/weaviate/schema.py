@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -565,7 +566,11 @@ def _create(
         kwargs["vector_config"] = [_named_vector(v) for v in named]
     try:
         for attempt in _retry(f"create collection {name}"):
-            with attempt:
+            with attempt, warnings.catch_warnings():
+                # We keep the classic unnamed vector on purpose (objects then carry a
+                # plain list, the shape ingestion and restore use); Weaviate 1.32
+                # supports it, the client only nudges towards named vectors.
+                warnings.filterwarnings("ignore", message=".*vectorizer_config.*")
                 client.collections.create(
                     name,
                     description=description,

@@ -1,0 +1,157 @@
+"""Provisioning against a server: create, idempotence, mismatch, describe/recreate."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import weaviate
+
+from elysia_pipelines.documents import DOCUMENT_PROPERTIES, PropertySpec
+from elysia_pipelines.errors import NotFoundError
+from elysia_pipelines.weaviate import (
+    CollectionSpec,
+    ObjectToWrite,
+    SchemaMismatchError,
+    collection_exists,
+    create_collection_from_description,
+    delete_collection,
+    describe_collection,
+    ensure_collection,
+    spec_from_description,
+    upsert,
+)
+
+pytestmark = pytest.mark.real_weaviate
+
+
+def test_create_with_document_properties_then_idempotent(
+    client: weaviate.WeaviateClient, unique_collection_name: str
+) -> None:
+    spec = CollectionSpec(unique_collection_name)
+    first = ensure_collection(client, spec)
+    second = ensure_collection(client, spec)
+    assert (first.created, first.differences) == (True, [])
+    assert (second.created, second.differences) == (False, [])
+
+    desc = describe_collection(client, unique_collection_name)
+    props = {p["name"]: p for p in desc["properties"]}
+    assert list(props) == [p.name for p in DOCUMENT_PROPERTIES]
+    for expected in DOCUMENT_PROPERTIES:
+        got = props[expected.name]
+        assert got["data_type"] == expected.data_type
+        assert got["filterable"] == expected.filterable
+        assert got["range_filters"] == expected.range_filters
+        if expected.data_type == "text":
+            assert got["searchable"] == expected.searchable
+            assert got["tokenization"] == "word"
+    assert props["content"]["filterable"] is False
+    assert (desc["vectorizer"], desc["model"], desc["replication_factor"]) == ("none", None, 1)
+    assert desc["vector_dimension"] is None  # empty collection: nothing to measure
+    json.dumps(desc)  # stored as-is in backups
+
+
+@pytest.mark.weaviate_test_server_only  # a real server may lack the module or the nodes
+@pytest.mark.parametrize(
+    ("vectorizer", "model", "factor"),
+    [
+        ("text2vec-openai", "text-embedding-3-small", 1),
+        ("text2vec-ollama", "nomic-embed-text", 3),
+        ("text2vec-transformers", None, 3),
+    ],
+)
+def test_vectorizer_module_model_and_replication(
+    client: weaviate.WeaviateClient, vectorizer: str, model: str | None, factor: int
+) -> None:
+    spec = CollectionSpec(
+        "Vectorized", vectorizer=vectorizer, model=model, replication_factor=factor
+    )
+    assert ensure_collection(client, spec).created
+    assert ensure_collection(client, spec).differences == []
+    desc = describe_collection(client, "Vectorized")
+    assert (desc["vectorizer"], desc["model"], desc["replication_factor"]) == (
+        vectorizer,
+        model,
+        factor,
+    )
+
+
+def test_mismatch_raises_with_every_difference(
+    client: weaviate.WeaviateClient, unique_collection_name: str
+) -> None:
+    ensure_collection(client, CollectionSpec(unique_collection_name))
+    changed = CollectionSpec(
+        unique_collection_name,
+        properties=(
+            *(p for p in DOCUMENT_PROPERTIES if p.name != "commit"),
+            PropertySpec("owner", "text"),
+        ),
+    )
+    with pytest.raises(SchemaMismatchError) as caught:
+        ensure_collection(client, changed)
+    text = str(caught.value)
+    assert "property 'owner' (text) is missing from the collection" in text
+    assert "the collection has property 'commit' (text) that the spec does not define" in text
+    assert f"elysiactl col backup {unique_collection_name}" in text
+    assert "another collection name" in text
+
+    report = ensure_collection(client, changed, strict=False)
+    assert report.created is False
+    assert len(report.differences) == 2
+
+
+def test_describe_then_recreate_any_collection(
+    client: weaviate.WeaviateClient, unique_collection_name: str
+) -> None:
+    props = (
+        PropertySpec("title", "text", searchable=True),
+        PropertySpec("tags", "text[]"),
+        PropertySpec("score", "number", range_filters=True),
+        PropertySpec("done", "boolean"),
+        PropertySpec("due", "date", range_filters=True),
+        PropertySpec("votes", "int[]"),
+    )
+    source = CollectionSpec(
+        unique_collection_name, properties=props, tokenization={"title": "lowercase"}
+    )
+    ensure_collection(client, source)
+    upsert(
+        client,
+        unique_collection_name,
+        [
+            ObjectToWrite(
+                "8a6e0804-2bd0-4672-b79d-d97027f9071a",
+                {"title": "A", "tags": ["x"], "score": 1.5, "done": True, "votes": [1, 2]},
+                vector=[0.1, 0.2, 0.3, 0.4],
+            )
+        ],
+    )
+    desc = json.loads(json.dumps(describe_collection(client, unique_collection_name)))
+    assert desc["vector_dimension"] == 4
+    assert {p["name"]: p["tokenization"] for p in desc["properties"]}["title"] == "lowercase"
+
+    copy_name = unique_collection_name + "_copy"
+    created = create_collection_from_description(client, copy_name, desc)
+    assert created.created
+    copy_desc = describe_collection(client, copy_name)
+    assert copy_desc["properties"] == desc["properties"]
+    assert (copy_desc["vectorizer"], copy_desc["replication_factor"]) == ("none", 1)
+    # Recreating into the existing copy is idempotent; a different spec is not accepted.
+    assert create_collection_from_description(client, copy_name, desc).created is False
+    changed = {**desc, "properties": desc["properties"][:-1]}
+    with pytest.raises(SchemaMismatchError, match="'votes'"):
+        create_collection_from_description(client, copy_name, changed)
+    assert spec_from_description(desc, name=copy_name).properties == props
+    delete_collection(client, copy_name)
+
+
+def test_exists_delete_and_missing(
+    client: weaviate.WeaviateClient, unique_collection_name: str
+) -> None:
+    assert collection_exists(client, unique_collection_name) is False
+    ensure_collection(client, CollectionSpec(unique_collection_name))
+    assert collection_exists(client, unique_collection_name) is True
+    assert delete_collection(client, unique_collection_name) is True
+    assert delete_collection(client, unique_collection_name) is False
+    with pytest.raises(NotFoundError, match=unique_collection_name):
+        describe_collection(client, unique_collection_name)
