@@ -8,11 +8,32 @@
 
 `start_server_process()` runs the same server in a child process (benchmarks, crash
 tests); `python -m elysia_pipelines_tests.weaviate_server` runs it standalone.
+
+Names are imported lazily: importing weaviate-client takes seconds, and the
+subprocess helper and the CLI's argument checks should not pay for it.
 """
 
-from elysia_pipelines_tests.weaviate_server.faults import OPERATIONS, FaultRule, Faults
-from elysia_pipelines_tests.weaviate_server.process import ServerProcess, start_server_process
-from elysia_pipelines_tests.weaviate_server.server import WeaviateTestServer
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from elysia_pipelines_tests.weaviate_server.faults import OPERATIONS, FaultRule, Faults
+    from elysia_pipelines_tests.weaviate_server.process import (
+        ServerProcess,
+        start_server_process,
+    )
+    from elysia_pipelines_tests.weaviate_server.server import WeaviateTestServer
+
+_EXPORTS = {
+    "OPERATIONS": "faults",
+    "FaultRule": "faults",
+    "Faults": "faults",
+    "ServerProcess": "process",
+    "start_server_process": "process",
+    "WeaviateTestServer": "server",
+}
 
 __all__ = [
     "OPERATIONS",
@@ -22,3 +43,10 @@ __all__ = [
     "WeaviateTestServer",
     "start_server_process",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -15,8 +15,6 @@ import sys
 import threading
 from pathlib import Path
 
-from elysia_pipelines_tests.weaviate_server.server import WeaviateTestServer
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -45,6 +43,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # Imported after the arguments are checked: weaviate-client takes seconds to import.
+    from elysia_pipelines_tests.weaviate_server.server import WeaviateTestServer
+
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
