@@ -13,7 +13,7 @@ from elysia_pipelines.backups.retention import cleanup
 from elysia_pipelines.backups.verify import verify_backup
 from elysia_pipelines.defs.checks_support import latest_metadata
 from elysia_pipelines.defs.ingestion import WEAVIATE_RETRY, weaviate_collection
-from elysia_pipelines.defs.metadata import md_table
+from elysia_pipelines.defs.metadata import md_table, user_errors
 from elysia_pipelines.defs.partitions import repositories_partitions
 from elysia_pipelines.defs.resources import ElysiaSettings, WeaviateResource
 from elysia_pipelines.settings import format_size
@@ -49,6 +49,7 @@ def _preview(path: str, limit: int = 10) -> str:
         "in the SQLite catalog; query it with `elysiactl col query`."
     ),
 )
+@user_errors()
 def collection_backup(
     context: dg.AssetExecutionContext, elysia: ElysiaSettings, weaviate: WeaviateResource
 ) -> dg.MaterializeResult:
@@ -153,6 +154,7 @@ def restore_roundtrip(
         "are deleted, except the newest few of each collection."
     ),
 )
+@user_errors()
 def backup_catalog(
     context: dg.AssetExecutionContext, elysia: ElysiaSettings
 ) -> dg.MaterializeResult:

@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from elysia_pipelines.changes import extract, git_source, reader
-from elysia_pipelines.defs.metadata import counts_table, md_table
+from elysia_pipelines.defs.metadata import counts_table, md_table, user_errors
 from elysia_pipelines.defs.partitions import repositories_partitions
 from elysia_pipelines.defs.resources import ElysiaSettings
 from elysia_pipelines.registry import SyncRecord, utcnow
@@ -26,6 +26,7 @@ GIT_RETRY = dg.RetryPolicy(
     tags={"elysia/stage": "extract"},
     description="Bare mirror of the repository under ELYSIA_HOME/mirrors (clone, then fetch).",
 )
+@user_errors()
 def repo_mirror(context: dg.AssetExecutionContext, elysia: ElysiaSettings) -> dg.MaterializeResult:
     settings = elysia.get()
     repo = elysia.registry().get(context.partition_key)
@@ -66,6 +67,7 @@ def repo_mirror(context: dg.AssetExecutionContext, elysia: ElysiaSettings) -> dg
         "atomically into ELYSIA_HOME/pending/<collection>/ (nothing when nothing changed)."
     ),
 )
+@user_errors()
 def change_set(context: dg.AssetExecutionContext, elysia: ElysiaSettings) -> dg.MaterializeResult:
     settings = elysia.get()
     registry = elysia.registry()
@@ -97,7 +99,7 @@ def change_set(context: dg.AssetExecutionContext, elysia: ElysiaSettings) -> dg.
             seq=seq if result.path else None,
             counts=dict(result.counts),
             skipped=dict(result.skipped),
-            run_id=context.run_id,
+            run_id=context.run.run_id,
         )
     )
     registry.mark_synced(repo.name, result.to_commit)

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from elysia_pipelines.defs.extraction import change_set
-from elysia_pipelines.defs.metadata import md_table
+from elysia_pipelines.defs.metadata import md_table, user_errors
 from elysia_pipelines.defs.partitions import repositories_partitions
 from elysia_pipelines.defs.resources import ElysiaSettings, WeaviateResource
 from elysia_pipelines.errors import ElysiaError
@@ -28,6 +28,7 @@ WEAVIATE_RETRY = dg.RetryPolicy(
         "with checkpoints, retries and dead letters."
     ),
 )
+@user_errors()
 def weaviate_collection(
     context: dg.AssetExecutionContext, elysia: ElysiaSettings, weaviate: WeaviateResource
 ) -> dg.MaterializeResult:
@@ -46,7 +47,7 @@ def weaviate_collection(
             registry=registry,
             repo=repo.name,
             progress=progress,
-            run_id=context.run_id,
+            run_id=context.run.run_id,
         )
         documents = (
             count(client, repo.collection) if client.collections.exists(repo.collection) else 0

@@ -1,8 +1,11 @@
 """Small builders for materialization metadata shown in the Dagster UI."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import dagster as dg
+
+from elysia_pipelines.errors import ElysiaError
 
 
 def md_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -27,3 +30,21 @@ def counts_table(
     rows = [[op, n] for op, n in sorted(counts.items())]
     rows += [[f"skip: {reason}", n] for reason, n in sorted((skipped or {}).items())]
     return dg.MetadataValue.md(md_table(["change", "files"], rows))
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Show an ElysiaError as a clean failure, and do not retry it.
+
+    Our domain code raises ElysiaError for problems retrying cannot fix (bad input,
+    missing repository, corrupt change set) and has already retried the transient
+    ones itself; the RetryPolicy is left for unexpected errors.
+    """
+    try:
+        yield
+    except ElysiaError as exc:
+        raise dg.Failure(
+            description=str(exc),
+            metadata={"error": exc.message, "hint": exc.hint or ""},
+            allow_retries=False,
+        ) from None

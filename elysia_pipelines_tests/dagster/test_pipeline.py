@@ -1,0 +1,251 @@
+"""The asset graph end to end, in process: real git repository, test Weaviate, real files."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from elysia_pipelines.backups.catalog import open_catalog
+from elysia_pipelines.defs.backups import collection_backup
+from elysia_pipelines.defs.extraction import change_set, repo_mirror
+from elysia_pipelines.defs.ingestion import weaviate_collection
+from elysia_pipelines.defs.operations import due_run_requests, due_syncs_sensor, sync_failure_sensor
+from elysia_pipelines.defs.pending_sensor import pending_change_sets_sensor
+from elysia_pipelines.defs.registry_sensor import registry_partitions_sensor
+from elysia_pipelines.defs.resources import ElysiaSettings, WeaviateResource
+from elysia_pipelines.registry import Registry, new_repository
+from elysia_pipelines.settings import Settings
+from elysia_pipelines.weaviate.objects import iter_objects
+from elysia_pipelines_tests.gitrepo import GitRepo
+
+ASSETS = [repo_mirror, change_set, weaviate_collection]
+
+
+@pytest.fixture
+def env(tmp_path: Path, elysia_home: Path, weaviate_env: object) -> dict:
+    settings = Settings.from_env().ensure_dirs()
+    source = GitRepo.init(tmp_path / "src")
+    source.write("app/main.py", "print('hello')\n")
+    source.write("README.md", "# demo\n")
+    source.write("logo.png", b"\x89PNG\r\n\x1a\n\0\0binary")
+    source.commit("initial")
+    registry = Registry(settings.registry_path)
+    registry.add(new_repository("demo", source.url, max_file_size=100_000))
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("repositories", ["demo"])
+    resources = {"elysia": ElysiaSettings(), "weaviate": WeaviateResource()}
+    return {
+        "settings": settings,
+        "source": source,
+        "registry": registry,
+        "instance": instance,
+        "resources": resources,
+    }
+
+
+def _checks() -> list:
+    from elysia_pipelines.defs import backups, extraction_checks, ingestion_checks
+
+    found = []
+    for module in (extraction_checks, ingestion_checks, backups):
+        found += [v for v in vars(module).values() if isinstance(v, dg.AssetChecksDefinition)]
+    return found
+
+
+def _run(env: dict, assets: list) -> dg.ExecuteInProcessResult:
+    keys = {a.key for a in assets}
+    checks = [c for c in _checks() if {k.asset_key for k in c.check_keys} & keys]
+    return dg.materialize(
+        [*assets, *checks],
+        partition_key="demo",
+        instance=env["instance"],
+        resources=env["resources"],
+        raise_on_error=False,
+    )
+
+
+def _documents(env: dict, weaviate_client) -> dict[str, str]:
+    repo = env["registry"].get("demo")
+    return {
+        o.properties["path"]: o.properties["content"]
+        for o in iter_objects(weaviate_client, repo.collection)
+    }
+
+
+def test_sync_extracts_ingests_and_checks_pass(env: dict, weaviate_client) -> None:
+    result = _run(env, ASSETS)
+    assert result.success
+    evaluations = result.get_asset_check_evaluations()
+    assert len(evaluations) == 7
+    assert all(e.passed for e in evaluations), [(e.check_name, e.metadata) for e in evaluations]
+    assert _documents(env, weaviate_client) == {
+        "app/main.py": "print('hello')\n",
+        "README.md": "# demo\n",
+    }
+    mats = result.asset_materializations_for_node("weaviate_collection")
+    assert mats[0].metadata["documents"].value == 2
+
+    # An incremental change: modify, rename, delete.
+    source: GitRepo = env["source"]
+    source.write("app/main.py", "print('hello, world')\n")
+    source.move("README.md", "docs/README.md")
+    source.write("app/util.py", "X = 1\n")
+    source.commit("second")
+    result = _run(env, ASSETS)
+    assert result.success
+    assert all(e.passed for e in result.get_asset_check_evaluations())
+    assert _documents(env, weaviate_client) == {
+        "app/main.py": "print('hello, world')\n",
+        "docs/README.md": "# demo\n",
+        "app/util.py": "X = 1\n",
+    }
+    history = env["registry"].history("demo", stage="ingest")
+    assert history and history[0].counts.get("rename") == 1
+
+    # Nothing changed: no change set, the materialization says so, checks still pass.
+    result = _run(env, ASSETS)
+    assert result.success
+    meta = result.asset_materializations_for_node("change_set")[0].metadata
+    assert "nothing changed" in str(meta["change_set"].value)
+
+
+def test_backup_asset_and_checks(env: dict, weaviate_client) -> None:
+    assert _run(env, ASSETS).success
+    result = _run(env, [collection_backup])
+    assert result.success
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert set(evaluations) == {"backup_verifies", "backup_count_matches", "restore_roundtrip"}
+    assert all(e.passed for e in evaluations.values()), evaluations
+    with open_catalog(env["settings"]) as catalog:
+        entry = catalog.latest("Demo")
+    assert entry is not None and entry.object_count == 2
+
+
+def test_corrupt_pending_change_set_fails_the_run_and_keeps_data(
+    env: dict,
+    weaviate_client,
+) -> None:
+    assert _run(env, ASSETS).success
+    before = _documents(env, weaviate_client)
+    pending = env["settings"].pending_dir / "Demo"
+    lines = [
+        {
+            "op": "begin",
+            "repo": "demo",
+            "collection": "Demo",
+            "from_commit": None,
+            "to_commit": "0" * 40,
+            "created_at": "2026-01-01T00:00:00Z",
+            "format": 1,
+        },
+        {"op": "explode", "repo": "demo", "path": "../../etc/passwd"},
+        {"op": "end", "count": 1},
+    ]
+    text = "".join(json.dumps(line) + "\n" for line in lines)
+    (pending / "99999999-deadbeef0000.jsonl").write_text(text)
+    result = _run(env, [weaviate_collection])
+    assert not result.success
+    assert _documents(env, weaviate_client) == before
+    failed = list((env["settings"].failed_dir / "Demo").glob("*.error.json"))
+    assert failed and "99999999" in failed[0].name
+
+
+def test_registry_sensor_adds_and_removes_partitions(env: dict) -> None:
+    instance: dg.DagsterInstance = env["instance"]
+    env["registry"].add(new_repository("other", env["source"].url, max_file_size=1000))
+    instance.add_dynamic_partitions("repositories", ["stale"])
+    ctx = dg.build_sensor_context(instance=instance, resources=env["resources"])
+    result = registry_partitions_sensor(ctx)
+    assert isinstance(result, dg.SensorResult)
+    requests = result.dynamic_partitions_requests or []
+    added = [r for r in requests if isinstance(r, dg.AddDynamicPartitionsRequest)]
+    deleted = [r for r in requests if isinstance(r, dg.DeleteDynamicPartitionsRequest)]
+    assert added[0].partition_keys == ["other"]
+    assert deleted[0].partition_keys == ["stale"]
+
+
+def test_pending_sensor_requests_one_run_per_collection(env: dict) -> None:
+    assert _run(env, [repo_mirror, change_set]).success
+    ctx = dg.build_sensor_context(instance=env["instance"], resources=env["resources"])
+    result = pending_change_sets_sensor(ctx)
+    assert [r.partition_key for r in result.run_requests] == ["demo"]
+    run_key = result.run_requests[0].run_key
+    # Same files, next tick with the new cursor: nothing new to request.
+    ctx = dg.build_sensor_context(
+        instance=env["instance"], resources=env["resources"], cursor=result.cursor
+    )
+    again = pending_change_sets_sensor(ctx)
+    assert again.run_requests == []
+    assert run_key.startswith("ingest:Demo:")
+
+
+def test_due_sensor_honours_schedule_pause_and_manual(env: dict) -> None:
+    registry: Registry = env["registry"]
+    registry.add(
+        new_repository("manual-one", env["source"].url, max_file_size=1000, schedule="manual")
+    )
+    registry.add(new_repository("paused-one", env["source"].url, max_file_size=1000, paused=True))
+    now = datetime.now(UTC)
+    requests, _ = due_run_requests(registry, now, busy=set())
+    assert [r.partition_key for r in requests] == ["demo"]  # never synced: due now
+    registry.mark_synced("demo", "abc", at=now - timedelta(minutes=10))
+    assert due_run_requests(registry, now, busy=set())[0] == []  # 30m schedule not due yet
+    registry.mark_synced("demo", "abc", at=now - timedelta(minutes=31))
+    assert [r.partition_key for r in due_run_requests(registry, now, busy=set())[0]] == ["demo"]
+    assert due_run_requests(registry, now, busy={"demo"})[0] == []
+    ctx = dg.build_sensor_context(instance=env["instance"], resources=env["resources"])
+    result = due_syncs_sensor(ctx)
+    assert [r.job_name for r in result.run_requests] == ["extract_repository"]
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: list[dict] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Hook.received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_failed_sync_alerts_webhook_and_schedules_retry(
+    env: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Hook.received.clear()
+    monkeypatch.setenv("ELYSIA_ALERT_WEBHOOK_URL", f"http://127.0.0.1:{server.server_port}/hook")
+    try:
+        registry: Registry = env["registry"]
+        registry.update("demo", url=str(env["source"].path.parent / "missing-repo"))
+        result = _run(env, [repo_mirror])
+        assert not result.success
+        ctx = dg.build_run_status_sensor_context(
+            sensor_name="sync_failure_sensor",
+            dagster_event=result.get_run_failure_event(),
+            dagster_instance=env["instance"],
+            dagster_run=result.dagster_run,
+            resources=env["resources"],
+        ).for_run_failure()
+        sync_failure_sensor(ctx)
+    finally:
+        server.shutdown()
+    assert len(_Hook.received) == 1
+    alert = _Hook.received[0]
+    assert alert["repo"] == "demo" and alert["run_id"] == result.run_id
+    assert alert["error"] and alert["hint"]
+    repo = registry.get("demo")
+    assert repo.last_error
+    # A permanent failure (repository not found) is not retried automatically.
+    _, notes = due_run_requests(registry, datetime.now(UTC), busy=set())
+    assert any("demo" in n for n in notes)
