@@ -193,7 +193,8 @@ def run_query(settings: Settings, sql: str) -> pa.Table:
         raise ElysiaError("the query is empty", "pass SQL, or --example NAME")
     with analytics_connection(settings) as conn:
         try:
-            return conn.execute(sql).fetch_arrow_table()
+            relation = conn.sql(sql)
+            return relation.to_arrow_table() if relation is not None else pa.table({})
         except duckdb.Error as exc:
             views = ", ".join(view_names(settings)) or "(no Parquet backups yet)"
             raise ElysiaError(

@@ -113,9 +113,16 @@ def _connect(path: Path) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         raise ElysiaError(f"cannot open the backup catalog {path}: {exc}") from None
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA busy_timeout = 10000")
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
+    try:
+        conn.execute("PRAGMA busy_timeout = 10000")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise ElysiaError(
+            f"the backup catalog {path} is not a usable SQLite database: {exc}",
+            "move it aside; `elysiactl col catalog` will start a new one",
+        ) from None
     return conn
 
 

@@ -409,9 +409,10 @@ def entry_for(result: BackupResult, source: dict[str, Any]) -> CatalogEntry:
 
 
 def _source_info(client: Any, settings: Settings) -> dict[str, Any]:
-    version = None
+    from elysia_pipelines.weaviate.connection import server_version
+
     try:
-        version = client.get_meta().get("version")
+        version: str | None = server_version(client)
     except Exception:  # the version is informational; a backup must not fail on it
         version = None
     url = settings.weaviate_url if settings.weaviate_mode != "embedded" else "embedded://"
@@ -451,7 +452,7 @@ def backup_collection(
         total,
         progress,
     )
-    return write_backup(
+    result = write_backup(
         source,
         description,
         settings,
@@ -467,6 +468,8 @@ def backup_collection(
         total=total,
         source=_source_info(client, settings),
     )
+    result.scanned_count = source.scanned
+    return result
 
 
 class _Scanned:

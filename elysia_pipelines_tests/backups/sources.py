@@ -6,6 +6,7 @@ size distributions in tests and the benchmark honest.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import random
@@ -25,15 +26,23 @@ def site_packages() -> Path:
     return Path(sysconfig.get_paths()["purelib"])
 
 
+@functools.lru_cache(maxsize=4)
+def _candidates(max_bytes: int) -> tuple[Path, ...]:
+    # Walking site-packages takes seconds: once per process is enough.
+    root = site_packages()
+    return tuple(
+        sorted(
+            p
+            for pattern in ("*/**/*.py", "*/**/*.pyi", "*/**/*.md", "*/**/*.txt")
+            for p in root.glob(pattern)
+            if p.is_file() and 0 < p.stat().st_size <= max_bytes
+        )
+    )
+
+
 def source_files(limit: int, *, max_bytes: int = 200_000, seed: int = 7) -> list[Path]:
     """`limit` readable source files, a deterministic sample across packages."""
-    root = site_packages()
-    candidates = sorted(
-        p
-        for pattern in ("*/**/*.py", "*/**/*.pyi", "*/**/*.md", "*/**/*.txt")
-        for p in root.glob(pattern)
-        if p.is_file() and 0 < p.stat().st_size <= max_bytes
-    )
+    candidates = list(_candidates(max_bytes))
     rng = random.Random(seed)
     rng.shuffle(candidates)
     return candidates[:limit]
@@ -80,3 +89,30 @@ def documents(
 
 def backup_objects(limit: int, *, dim: int | None = 8, seed: int = 7) -> list[BackupObject]:
     return [BackupObject(u, p, v) for u, p, v in documents(limit, dim=dim, seed=seed)]
+
+
+def populate(
+    client: Any, collection: str, limit: int, *, dim: int | None = 8, seed: int = 7
+) -> int:
+    """Create a document collection and upsert `limit` real files into it."""
+    from elysia_pipelines.weaviate.objects import ObjectToWrite, upsert
+    from elysia_pipelines.weaviate.schema import CollectionSpec, ensure_collection
+
+    ensure_collection(client, CollectionSpec(name=collection))
+    batch: list[ObjectToWrite] = []
+    written = 0
+    for uuid, props, vector in documents(limit, dim=dim, seed=seed):
+        batch.append(ObjectToWrite(uuid, props, vector))
+        if len(batch) >= 500:
+            written += _upsert(upsert, client, collection, batch)
+            batch = []
+    if batch:
+        written += _upsert(upsert, client, collection, batch)
+    return written
+
+
+def _upsert(upsert: Any, client: Any, collection: str, batch: list[Any]) -> int:
+    result = upsert(client, collection, batch, max_batch_objects=200, max_batch_bytes=8_000_000)
+    if result.failures:
+        raise RuntimeError(f"test data rejected: {result.failures[0].error}")
+    return result.written

@@ -1,0 +1,110 @@
+"""DuckDB views over the latest Parquet backups and the example queries, on real data."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from elysia_pipelines.backups.analytics import EXAMPLE_QUERIES, connect_analytics, run_query
+from elysia_pipelines.backups.export import write_backup
+from elysia_pipelines.backups.formats import BackupObject
+from elysia_pipelines.errors import ElysiaError
+from elysia_pipelines.settings import Settings
+from elysia_pipelines_tests.backups.conftest import document_description
+
+
+@pytest.fixture
+def two_collections(
+    settings: Settings, real_objects: list[BackupObject]
+) -> dict[str, list[BackupObject]]:
+    first, second = real_objects[:180], real_objects[180:]
+    # An older backup of Alpha that must NOT be the one the view reads.
+    write_backup(first[:10], document_description("Alpha"), settings, collection="Alpha")
+    write_backup(
+        first, document_description("Alpha"), settings, collection="Alpha", partition_by="language"
+    )
+    write_backup(second, document_description("Beta"), settings, collection="Beta")
+    # A JSONL backup is not a Parquet view.
+    write_backup(
+        second[:5], document_description("Gamma"), settings, collection="Gamma", format="jsonl"
+    )
+    return {"Alpha": first, "Beta": second}
+
+
+def test_views_read_the_latest_parquet_backup(
+    settings: Settings, two_collections: dict[str, list[BackupObject]]
+) -> None:
+    conn = connect_analytics(settings)
+    try:
+        assert conn.execute('SELECT count(*) FROM "Alpha"').fetchone()[0] == 180
+        assert conn.execute('SELECT count(*) FROM "Beta"').fetchone()[0] == 120
+        counts = dict(
+            conn.execute("SELECT collection, count(*) FROM all_documents GROUP BY 1").fetchall()
+        )
+        assert counts == {"Alpha": 180, "Beta": 120}
+        tables = {
+            r[0]
+            for r in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()
+        }
+        assert "Gamma" not in tables
+        catalog = conn.execute(
+            "SELECT collection, format, object_count FROM catalog ORDER BY 1, 3"
+        ).fetchall()
+        assert catalog == [
+            ("Alpha", "parquet", 10),
+            ("Alpha", "parquet", 180),
+            ("Beta", "parquet", 120),
+            ("Gamma", "jsonl", 5),
+        ]
+    finally:
+        conn.close()
+
+
+def test_example_queries_on_real_data(
+    settings: Settings, two_collections: dict[str, list[BackupObject]]
+) -> None:
+    everything = [o.properties for objs in two_collections.values() for o in objs]
+
+    largest = run_query(settings, EXAMPLE_QUERIES["largest_files_per_language"]).to_pylist()
+    for language in {p["language"] for p in everything}:
+        want = sorted(
+            (p["size_bytes"] for p in everything if p["language"] == language), reverse=True
+        )[:5]
+        assert [r["size_bytes"] for r in largest if r["language"] == language] == want
+
+    per_day = run_query(settings, EXAMPLE_QUERIES["files_changed_per_day"]).to_pylist()
+    want_days = Counter(
+        p["synced_at"].date()
+        for objs in two_collections.values()
+        for p in (o.properties for o in objs)
+    )
+    got_days: Counter[Any] = Counter()
+    for row in per_day:
+        got_days[row["day"]] += row["files"]
+    assert got_days == want_days
+
+    mix = run_query(settings, EXAMPLE_QUERIES["language_mix_per_repo"]).to_pylist()
+    want_mix = Counter((p["repo"], p["language"]) for p in everything)
+    assert {(r["repo"], r["language"]): r["files"] for r in mix} == dict(want_mix)
+    for repo in {p["repo"] for p in everything}:
+        assert sum(r["pct_files"] for r in mix if r["repo"] == repo) == pytest.approx(100, abs=0.6)
+
+
+def test_query_errors_name_the_views(
+    settings: Settings, two_collections: dict[str, list[BackupObject]]
+) -> None:
+    with pytest.raises(ElysiaError) as info:
+        run_query(settings, "SELECT nope FROM all_documents")
+    assert "query failed" in info.value.message
+    assert "Alpha" in (info.value.hint or "") and "largest_files_per_language" in (
+        info.value.hint or ""
+    )
+    with pytest.raises(ElysiaError, match="empty"):
+        run_query(settings, "  ")
+
+
+def test_no_backups_yet(settings: Settings) -> None:
+    assert run_query(settings, "SELECT count(*) AS n FROM all_documents").to_pylist() == [{"n": 0}]
+    assert run_query(settings, "SELECT count(*) AS n FROM catalog").to_pylist() == [{"n": 0}]
