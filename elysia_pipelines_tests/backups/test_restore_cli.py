@@ -1,0 +1,184 @@
+"""`elysiactl col restore` end to end through typer's CliRunner, including error exits."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+import weaviate
+from click.testing import Result
+from typer.testing import CliRunner
+
+from elysia_pipelines.cli.main import app
+from elysia_pipelines.settings import Settings
+from elysia_pipelines.weaviate.connection import WeaviateTarget, open_client
+from elysia_pipelines.weaviate.objects import count
+from elysia_pipelines.weaviate.schema import collection_exists
+from elysia_pipelines_tests.backups.test_restore import (
+    _code_backup,
+    _codes_collection,
+    make_backup,
+    source_documents,
+    stored,
+)
+from elysia_pipelines_tests.weaviate_fixtures import WeaviateEndpoint
+from elysia_pipelines_tests.weaviate_server import WeaviateTestServer
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(app, ["col", "restore", *args], catch_exceptions=False)
+
+
+@pytest.fixture
+def env(weaviate_env: WeaviateEndpoint, settings: Settings) -> Settings:
+    """ELYSIA_HOME and WEAVIATE_URL point at this test's home and server."""
+    return Settings.from_env()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_restore_json_into_new_collection(
+    env: Settings, weaviate_client: weaviate.WeaviateClient
+) -> None:
+    docs = source_documents(8)
+    reader = make_backup(weaviate_client, env, docs)
+    result = run(reader.backup_id, "--target-collection", "Copy", "--workers", "2", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["created"] == 8 and report["failed"] == 0 and report["collection_created"]
+    uuids = [u for u, _, _ in docs]
+    assert stored(weaviate_client, "Copy", uuids) == stored(weaviate_client, "Docs", uuids)
+
+
+def test_dry_run_lists_ids_and_writes_nothing(
+    env: Settings, weaviate_client: weaviate.WeaviateClient
+) -> None:
+    docs = source_documents(6)
+    reader = make_backup(weaviate_client, env, docs)
+    result = run(str(reader.root), "--target-collection", "Fresh", "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["dry_run"] and sorted(report["ids"]["created"]) == sorted(u for u, _, _ in docs)
+    assert not collection_exists(weaviate_client, "Fresh")
+
+    human = run(reader.backup_id, "--dry-run", "--strategy", "skip")
+    assert human.exit_code == 0, human.output
+    assert "6 skipped" in human.stdout and "nothing was written" in human.stdout
+
+
+def test_partial_merge_with_map_prints_a_summary(
+    env: Settings, weaviate_client: weaviate.WeaviateClient
+) -> None:
+    docs = source_documents(5)
+    reader = make_backup(weaviate_client, env, docs)
+    chosen = [docs[0][0], docs[3][0]]
+    result = run(
+        reader.backup_id,
+        "--target-collection",
+        "Partial",
+        "--objects",
+        ",".join(chosen),
+        "--properties",
+        "body,path",
+        "--map",
+        "content=body",
+        "--strategy",
+        "merge",
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 objects: 2 created" in result.stdout
+    assert "rename content -> body" in result.stdout
+    after = stored(weaviate_client, "Partial", [u for u, _, _ in docs])
+    assert sorted(after) == sorted(chosen)
+    assert all(set(props) == {"body", "path"} for props in after.values())
+
+
+def test_cross_cluster_via_options(
+    env: Settings,
+    weaviate_client: weaviate.WeaviateClient,
+    second_weaviate_server: WeaviateTestServer,
+) -> None:
+    reader = make_backup(weaviate_client, env, source_documents(7))
+    result = run(
+        reader.backup_id,
+        "--target-url",
+        second_weaviate_server.url,
+        "--target-grpc-url",
+        second_weaviate_server.grpc_url,
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["created"] == 7
+    target = WeaviateTarget.for_url(second_weaviate_server.url, second_weaviate_server.grpc_url)
+    with open_client(target) as other:
+        assert count(other, "Docs") == 7
+
+
+def test_dead_letters_exit_nonzero_then_resume(
+    env: Settings, weaviate_client: weaviate.WeaviateClient
+) -> None:
+    reader, uuids = _code_backup(env, ["1", "two", "3"])
+    _codes_collection(weaviate_client, "int")
+    result = run(reader.backup_id)
+    assert result.exit_code == 1
+    assert "1 object(s) were not restored" in result.output and "--resume" in result.output
+    dead = list(env.dead_letter_dir.glob("restore-*.jsonl"))
+    assert len(dead) == 1 and uuids[1] in dead[0].read_text()
+
+    still = run(reader.backup_id, "--resume", "--json")
+    assert still.exit_code == 1 and json.loads(still.stdout)["failed"] == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--map", "nope=x"], "does not have: 'nope'"),
+        (["--map", "broken"], "is not of the form old=new"),
+        (["--properties", "zzz"], "does not have: 'zzz'"),
+        (["--strategy", "replace"], "unknown strategy 'replace'"),
+        (["--objects", "not-a-uuid"], "is not a UUID"),
+        (["--target-grpc-url", "localhost:50051"], "need --target-url"),
+        (["--resume", "--dry-run"], "cannot be combined"),
+    ],
+)
+def test_bad_options_exit_with_a_message(
+    env: Settings, weaviate_client: weaviate.WeaviateClient, args: list[str], message: str
+) -> None:
+    reader = make_backup(weaviate_client, env, source_documents(3))
+    result = run(reader.backup_id, "--target-collection", "Never", *args)
+    assert result.exit_code == 1
+    assert message in result.output and "hint" in result.output
+    assert "Traceback" not in result.output
+    assert not collection_exists(weaviate_client, "Never")
+
+
+def test_unknown_backup_id(env: Settings) -> None:
+    result = run("docs-20240101T000000Z-abcd")
+    assert result.exit_code == 1
+    assert "no backup 'docs-20240101T000000Z-abcd'" in result.output
+    assert "Traceback" not in result.output
+    missing = run(str(Path(env.home) / "no" / "such" / "dir"))
+    assert missing.exit_code == 1 and "not found" in missing.output
+
+
+def test_unreachable_target(
+    env: Settings, weaviate_client: weaviate.WeaviateClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reader = make_backup(weaviate_client, env, source_documents(3))
+    monkeypatch.setenv("WEAVIATE_RETRIES", "0")
+    port = _free_port()
+    result = run(
+        reader.backup_id,
+        "--target-url",
+        f"http://127.0.0.1:{port}",
+        "--target-grpc-url",
+        f"127.0.0.1:{_free_port()}",
+    )
+    assert result.exit_code == 1
+    assert "Cannot reach" in result.output and "Traceback" not in result.output
