@@ -126,6 +126,7 @@ def run_job(
     *,
     instance: dg.DagsterInstance | None = None,
     tags: dict[str, str] | None = None,
+    log_level: str = "WARNING",
 ) -> RunOutcome:
     """Execute one job for one repository in this process, recorded on the instance."""
     instance = instance or get_instance(settings)
@@ -138,7 +139,11 @@ def run_job(
             dg.reconstructable(_JOB_FACTORIES[job_name]),
             instance=instance,
             tags=run_tags,
-            run_config={"execution": {"config": {"in_process": {}}}},
+            run_config={
+                "execution": {"config": {"in_process": {}}},
+                # The CLI prints its own progress; Dagster's DEBUG console lines would drown it.
+                "loggers": {"console": {"config": {"log_level": log_level}}},
+            },
             raise_on_error=False,
         )
     finally:
@@ -158,9 +163,8 @@ def run_job(
                 error = _user_message(err.message if err else "step failed")
             else:
                 error = "the run failed; see `elysiactl repo logs` or the Dagster UI"
-        for event in result.all_events:
-            mat = event.asset_materialization if event.is_step_materialization else None
-            if mat is not None and mat.asset_key.path[-1] == "weaviate_collection":
+        if result.success:
+            for mat in result.asset_materializations_for_node("weaviate_collection"):
                 value = mat.metadata.get("documents")
                 documents = int(value.value) if value is not None else documents
         run = result.dagster_run
