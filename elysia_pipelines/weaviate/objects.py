@@ -46,6 +46,8 @@ ID_CHUNK = 200  # ids per ContainsAny filter: small requests, few round trips
 DELETE_CHUNK = 500  # below Weaviate's default QUERY_MAXIMUM_RESULTS (10000)
 DATE_PROPERTIES = frozenset(p.name for p in DOCUMENT_PROPERTIES if p.data_type == "date")
 _ALL_FAILED_PREFIX = "Here is the set of all errors:"
+# No single call keeps retrying beyond this: an outage becomes an error a run can report.
+CALL_DEADLINE_S = 180.0
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,9 @@ def _unavailable(what: str, collection: str, exc: BaseException, written: int = 
 def _call(what: str, collection: str, attempts: int, max_wait_s: float, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
     """Run one idempotent client call under the transient-retry policy."""
     try:
-        for attempt in transient_retry(attempts, max_wait_s, what=f"{what} in {collection}"):
+        for attempt in transient_retry(
+            attempts, max_wait_s, deadline_s=CALL_DEADLINE_S, what=f"{what} in {collection}"
+        ):
             with attempt:
                 return fn(*args, **kwargs)
     except ElysiaError:
@@ -351,6 +355,7 @@ class _Writer:
             for attempt in transient_retry(
                 self.attempts,
                 self.max_wait_s,
+                deadline_s=CALL_DEADLINE_S,
                 what=f"write {len(objs)} objects to {self.collection}",
             ):
                 with attempt:

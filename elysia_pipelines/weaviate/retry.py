@@ -23,6 +23,7 @@ from tenacity import (
     Retrying,
     retry_if_exception,
     stop_after_attempt,
+    stop_after_delay,
     wait_exponential,
     wait_random,
 )
@@ -215,6 +216,7 @@ def transient_retry(
     *,
     initial_wait_s: float = 0.5,
     max_retry_after_s: float = 60.0,
+    deadline_s: float | None = None,
     what: str = "Weaviate call",
 ) -> Retrying:
     """A tenacity policy: retry only transient errors, re-raise the last one unchanged.
@@ -223,9 +225,15 @@ def transient_retry(
     (`transient_retry()(fn, *args)`) or as a decorator (`@transient_retry().wraps`).
     `attempts` counts the first try; 1 means no retry. A server's Retry-After is
     honoured up to `max_retry_after_s` so a misbehaving proxy cannot stall a run.
+    `deadline_s` stops retrying once that much time has passed since the first try:
+    the client itself already backs off on UNAVAILABLE (up to about a minute for a
+    search), so attempts alone would not bound how long an outage blocks a run.
     """
+    stop = stop_after_attempt(max(1, attempts))
+    if deadline_s is not None:
+        stop = stop | stop_after_delay(deadline_s)
     return Retrying(
-        stop=stop_after_attempt(max(1, attempts)),
+        stop=stop,
         wait=_WaitRespectingRetryAfter(initial_wait_s, max_wait_s, max_retry_after_s),
         retry=retry_if_exception(is_transient),
         before_sleep=_log_retry(what),

@@ -18,6 +18,7 @@ from elysia_pipelines.weaviate import (
     delete_collection,
     describe_collection,
     ensure_collection,
+    iter_objects,
     spec_from_description,
     upsert,
 )
@@ -155,3 +156,42 @@ def test_exists_delete_and_missing(
     assert delete_collection(client, unique_collection_name) is False
     with pytest.raises(NotFoundError, match=unique_collection_name):
         describe_collection(client, unique_collection_name)
+
+
+@pytest.mark.weaviate_test_server_only  # uses a vectorizer module a real server may lack
+def test_named_vectors_round_trip_through_a_description(client: weaviate.WeaviateClient) -> None:
+    spec = CollectionSpec(
+        "Named", vector_name="default", properties=(PropertySpec("title", "text"),)
+    )
+    assert ensure_collection(client, spec).created
+    uuid = "8a6e0804-2bd0-4672-b79d-d97027f9071a"
+    upsert(client, "Named", [ObjectToWrite(uuid, {"title": "a"}, vector={"default": [1.0, 2.0]})])
+    assert [o.vector for o in iter_objects(client, "Named", include_vector=True)] == [
+        {"default": [1.0, 2.0]}
+    ]
+
+    desc = describe_collection(client, "Named")
+    assert (desc["vector_name"], desc["vector_dimension"]) == ("default", 2)
+    desc["vectors"].append(
+        {
+            "name": "code",
+            "vectorizer": "text2vec-openai",
+            "model": "text-embedding-3-small",
+            "module_config": {"model": "text-embedding-3-small"},
+            "source_properties": ["title"],
+            "index_type": "flat",
+            "distance": "dot",
+            "dimension": None,
+        }
+    )
+    assert create_collection_from_description(client, "Named_copy", desc).created
+    vectors = {v["name"]: v for v in describe_collection(client, "Named_copy")["vectors"]}
+    assert set(vectors) == {"default", "code"}
+    assert (vectors["default"]["vectorizer"], vectors["default"]["index_type"]) == ("none", "hnsw")
+    code = vectors["code"]
+    assert (code["vectorizer"], code["model"], code["source_properties"]) == (
+        "text2vec-openai",
+        "text-embedding-3-small",
+        ["title"],
+    )
+    assert (code["index_type"], code["distance"]) == ("flat", "dot")

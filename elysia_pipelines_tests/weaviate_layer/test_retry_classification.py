@@ -181,3 +181,16 @@ def test_policy_reraises_permanent_errors_at_once() -> None:
     with pytest.raises(ValueError, match="not transient"):
         broken()
     assert len(attempts) == 1
+
+
+def test_deadline_stops_retrying_an_outage() -> None:
+    waits: list[float] = []
+    policy = transient_retry(10, max_wait_s=0.01, deadline_s=0.0)
+    policy.sleep = waits.append
+
+    def down() -> None:
+        raise ConnectionResetError("connection reset by peer")
+
+    with pytest.raises(ConnectionResetError):
+        policy(down)
+    assert waits == []  # past the deadline after the first try: no retry scheduled
