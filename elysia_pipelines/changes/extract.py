@@ -35,7 +35,6 @@ from pathlib import Path
 
 import git
 
-from elysia_pipelines.changes.blob_kinds import BlobKinds
 from elysia_pipelines.changes.format import (
     DEFAULT_INLINE_MAX_BYTES,
     FILE_OPS,
@@ -53,6 +52,7 @@ from elysia_pipelines.changes.git_objects import (
     MODE_SUBMODULE,
     MODE_SYMLINK,
     TreeEntry,
+    changed_entries,
     is_ancestor,
     iter_blobs,
     list_tree,
@@ -60,9 +60,11 @@ from elysia_pipelines.changes.git_objects import (
     renamed_pairs,
     resolve_branch,
     resolve_commit,
+    with_sizes,
 )
 from elysia_pipelines.changes.languages import detect_language
 from elysia_pipelines.changes.patterns import FileFilter
+from elysia_pipelines.changes.sync_cache import BlobKinds, TrackedCounts
 from elysia_pipelines.changes.writer import ChangeSetWriter
 from elysia_pipelines.errors import ElysiaError
 
@@ -71,6 +73,7 @@ SKIP_UNSUPPORTED_MODE = "unsupported_mode"
 
 _CANDIDATE = "candidate"  # passes everything but the binary check (needs content)
 _DOC = "doc"
+_READ_WITHOUT_CACHE = 256
 
 
 @dataclass(frozen=True)
@@ -159,7 +162,9 @@ def extract_change_set(
     try:
         branch_name, to_commit = resolve_branch(repository, branch)
         base, history_rewritten, reason = _choose_base(repository, from_commit, to_commit)
-        kinds = BlobKinds(Path(repository.git_dir))
+        git_dir = Path(repository.git_dir)
+        kinds = BlobKinds(git_dir)
+        tracked_counts = TrackedCounts(git_dir)
         writer = _LazyWriter(
             out_dir=Path(out_dir),
             seq=seq,
@@ -172,16 +177,24 @@ def extract_change_set(
             inline_max_bytes=inline_max_bytes,
         )
         try:
-            new_tree = list_tree(repository, to_commit)
             if base is None:
+                new_tree = list_tree(repository, to_commit)
                 tracked = _write_snapshot(repository, writer, new_tree, rules, kinds)
+                kinds.save(keep={entry.sha for entry in new_tree.values()})
             else:
                 if base == to_commit and not rules_changed:
                     reason = reason or "already at the head commit"
                 tracked = _write_diff(
-                    repository, writer, base, to_commit, new_tree, rules, old_rules, kinds
+                    repository,
+                    writer,
+                    base,
+                    to_commit,
+                    rules,
+                    old_rules,
+                    kinds,
+                    tracked_counts.get(base, old_rules.fingerprint()),
                 )
-            kinds.save({entry.sha for entry in new_tree.values()})
+            tracked_counts.put(to_commit, rules.fingerprint(), tracked)
             result_writer = writer.writer
             counts = dict(result_writer.counts) if result_writer else {}
             skipped = dict(result_writer.skipped) if result_writer else {}
@@ -276,23 +289,45 @@ def _write_snapshot(
 def _old_states(
     repository: git.Repo,
     candidates: list[str],
-    old_tree: dict[str, TreeEntry],
+    before: dict[str, TreeEntry | None],
     old_rules: FileFilter,
     kinds: BlobKinds,
 ) -> dict[str, str | None]:
     """What each candidate path was in the collection before: None, a skip reason, _DOC."""
-    states = {p: _static_state(old_tree.get(p), old_rules) for p in candidates}
-    unknown = [
-        old_tree[p]
-        for p in candidates
-        if states[p] == _CANDIDATE and kinds.get(old_tree[p].sha) is None
-    ]
+    states = {p: _static_state(before[p], old_rules) for p in candidates}
+    readable = [e for p in candidates if states[p] == _CANDIDATE and (e := before[p])]
+    # Reading a few blobs is cheaper than loading the cache of a whole repository.
+    use_cache = len(readable) > _READ_WITHOUT_CACHE
+    unknown = [e for e in readable if not use_cache or kinds.get(e.sha) is None]
     for sha, data in _blob_stream(repository, unknown):
         kinds.set(sha, is_binary(data))
     for path, state in states.items():
-        if state == _CANDIDATE:
-            states[path] = SKIP_BINARY if kinds.get(old_tree[path].sha) else _DOC
+        entry = before[path]
+        if state == _CANDIDATE and entry is not None:
+            states[path] = SKIP_BINARY if kinds.get(entry.sha) else _DOC
     return states
+
+
+def _changed_pairs(
+    repository: git.Repo, base: str, to_commit: str, rules_changed: bool
+) -> dict[str, tuple[TreeEntry | None, TreeEntry | None]]:
+    """{path: (before, after)} with sizes, for every path whose verdict may differ."""
+    if rules_changed:
+        # Unchanged files can change verdict too: every path is a candidate.
+        old_tree = list_tree(repository, base)
+        new_tree = old_tree if base == to_commit else list_tree(repository, to_commit)
+        return {p: (old_tree.get(p), new_tree.get(p)) for p in old_tree.keys() | new_tree.keys()}
+    if base == to_commit:
+        return {}
+    pairs = changed_entries(repository, base, to_commit)
+    sizes = with_sizes(repository, [e for pair in pairs.values() for e in pair])
+
+    def sized(entry: TreeEntry | None) -> TreeEntry | None:
+        if entry is None or not entry.has_object:
+            return entry
+        return entry._replace(size=sizes.get(entry.sha))
+
+    return {p: (sized(before), sized(after)) for p, (before, after) in pairs.items()}
 
 
 def _write_diff(
@@ -300,37 +335,37 @@ def _write_diff(
     writer: _LazyWriter,
     base: str,
     to_commit: str,
-    new_tree: dict[str, TreeEntry],
     rules: FileFilter,
     old_rules: FileFilter,
     kinds: BlobKinds,
+    base_tracked: int | None,
 ) -> int:
-    old_tree = list_tree(repository, base) if base != to_commit else new_tree
     rules_changed = rules != old_rules
-    candidates = sorted(
-        path
-        for path in old_tree.keys() | new_tree.keys()
-        if rules_changed or old_tree.get(path) != new_tree.get(path)
-    )
-    old_states = _old_states(repository, candidates, old_tree, old_rules, kinds)
-    new_static = {p: _static_state(new_tree.get(p), rules) for p in candidates}
+    pairs = _changed_pairs(repository, base, to_commit, rules_changed)
+    candidates = sorted(pairs)
+    before = {p: pairs[p][0] for p in candidates}
+    after = {p: pairs[p][1] for p in candidates}
+    old_states = _old_states(repository, candidates, before, old_rules, kinds)
+    new_static = {p: _static_state(after[p], rules) for p in candidates}
 
     # Rename sources: old documents whose path is gone; targets: paths that had none.
     rename_from: dict[str, str] = {}
-    vanished = {p for p in candidates if old_states[p] == _DOC and p not in new_tree}
+    vanished = {p for p in candidates if old_states[p] == _DOC and after[p] is None}
     if vanished and any(old_states[p] != _DOC and new_static[p] == _CANDIDATE for p in candidates):
         for old_path, new_path in renamed_pairs(repository, base, to_commit):
             if old_path in vanished and new_path in new_static:
                 rename_from[new_path] = old_path
 
-    readable = [new_tree[p] for p in candidates if new_static[p] == _CANDIDATE]
+    readable = [e for p in candidates if new_static[p] == _CANDIDATE and (e := after[p])]
     blobs = _blob_stream(repository, readable)
     to_delete: list[str] = []
     consumed: set[str] = set()
-    tracked_changed = 0
+    new_docs = 0
+    old_docs = 0
     for path in candidates:
         old_state = old_states[path]
-        entry = new_tree.get(path)
+        old_docs += old_state == _DOC
+        entry = after[path]
         state = new_static[path]
         data = b""
         if state == _CANDIDATE:
@@ -341,10 +376,11 @@ def _write_diff(
             state = SKIP_BINARY if binary else _DOC
         if state == _DOC:
             assert entry is not None
-            tracked_changed += 1
+            new_docs += 1
             language = detect_language(path)
             if old_state == _DOC:
-                if old_tree[path].sha != entry.sha:
+                previous = before[path]
+                if previous is None or previous.sha != entry.sha:
                     writer.get().write_file(OP_MODIFY, path, data, language=language)
                 continue
             source = rename_from.get(path)
@@ -358,19 +394,36 @@ def _write_diff(
             continue
         if old_state == _DOC:
             to_delete.append(path)
-        if state is not None and (old_tree.get(path) != entry or old_state != state):
+        if state is not None and (before[path] != entry or old_state != state):
             size = len(data) if state == SKIP_BINARY else (entry.size if entry else None)
             writer.get().write_skip(path, state, size_bytes=size)
     for path in to_delete:
         if path not in consumed:
             writer.get().write_delete(path)
 
-    # Unchanged paths keep their verdict; the blob-kind cache answers for them.
-    candidate_set = set(candidates)
-    tracked = tracked_changed
+    if rules_changed:
+        kinds.save()
+        return new_docs  # every path was a candidate
+    if base_tracked is not None:
+        kinds.save()
+        return base_tracked + new_docs - old_docs
+    return _count_tracked(repository, to_commit, set(candidates), new_docs, rules, kinds)
+
+
+def _count_tracked(
+    repository: git.Repo,
+    to_commit: str,
+    candidates: set[str],
+    candidate_docs: int,
+    rules: FileFilter,
+    kinds: BlobKinds,
+) -> int:
+    """Count ingestible files the slow way: when the count at the base is unknown."""
+    new_tree = list_tree(repository, to_commit)
+    tracked = candidate_docs
     unknown: list[TreeEntry] = []
     for path, entry in new_tree.items():
-        if path in candidate_set or _static_state(entry, rules) != _CANDIDATE:
+        if path in candidates or _static_state(entry, rules) != _CANDIDATE:
             continue
         binary = kinds.get(entry.sha)
         if binary is None:
@@ -381,4 +434,5 @@ def _write_diff(
         binary = is_binary(data)
         kinds.set(sha, binary)
         tracked += 0 if binary else 1
+    kinds.save(keep={entry.sha for entry in new_tree.values()})
     return tracked

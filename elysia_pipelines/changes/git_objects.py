@@ -13,8 +13,8 @@ from __future__ import annotations
 import subprocess
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import git
 
@@ -25,17 +25,22 @@ MODE_SUBMODULE = "160000"
 REGULAR_MODES = ("100644", "100755", "100664")
 
 
-@dataclass(frozen=True, slots=True)
-class TreeEntry:
+class TreeEntry(NamedTuple):
+    """One file-like entry of a tree (a NamedTuple: 10,000 of them build fast)."""
+
     path: str
     mode: str
     sha: str
-    size: int | None  # None for submodules (no object in this repository)
+    size: int | None  # None: unknown yet, or a submodule (no object in this repository)
     path_ok: bool = True  # False when the path bytes are not valid UTF-8
 
     @property
     def is_regular(self) -> bool:
         return self.mode in REGULAR_MODES
+
+    @property
+    def has_object(self) -> bool:
+        return self.mode != MODE_SUBMODULE
 
 
 def open_repository(path: Path | str) -> git.Repo:
@@ -66,12 +71,14 @@ def resolve_commit(repo: git.Repo, rev: str) -> str | None:
 def resolve_branch(repo: git.Repo, branch: str | None) -> tuple[str, str]:
     """(branch name, head commit) of `branch`, or of HEAD's branch when None."""
     if branch is None:
+        # One call for both: the branch HEAD points to, and its commit.
         try:
-            ref = repo.git.symbolic_ref("--quiet", "HEAD").strip()
+            lines = repo.git.rev_parse("HEAD^{commit}", "--symbolic-full-name", "HEAD").split()
         except git.GitCommandError:
-            ref = ""
-        name = ref.removeprefix("refs/heads/") if ref else "HEAD"
-        commit = resolve_commit(repo, "HEAD")
+            lines = []
+        commit = lines[0] if len(lines) == 2 else None
+        ref = lines[1] if len(lines) == 2 else ""
+        name = ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else "HEAD"
         if commit is None:
             raise ElysiaError(
                 f"repository {repo.git_dir} has no commits on {name}",
@@ -111,24 +118,101 @@ def _decode_path(raw: bytes) -> tuple[str, bool]:
         return raw.decode("utf-8", errors="replace"), False
 
 
-def list_tree(repo: git.Repo, commit: str) -> dict[str, TreeEntry]:
-    """Every non-tree entry of `commit`'s tree, recursively, with blob sizes."""
-    raw: bytes = repo.git.ls_tree("-r", "-z", "-l", "--full-tree", commit, stdout_as_string=False)
+def list_tree(repo: git.Repo, commit: str, *, sizes: bool = True) -> dict[str, TreeEntry]:
+    """Every non-tree entry of `commit`'s tree, recursively.
+
+    `sizes=False` is ten times faster on a packed repository (git need not look
+    into every object); sizes are then None and `fill_sizes` can add them later
+    for the few entries that need them.
+    """
+    args = ["-r", "-z", "--full-tree"] + (["-l"] if sizes else [])
+    raw: bytes = repo.git.ls_tree(*args, commit, stdout_as_string=False)
     entries: dict[str, TreeEntry] = {}
     for item in raw.split(b"\0"):
         if not item:
             continue
         meta, raw_path = item.split(b"\t", 1)
-        mode, _kind, sha, size = meta.split()
+        fields = meta.split()
         path, path_ok = _decode_path(raw_path)
-        entries[path] = TreeEntry(
-            path=path,
-            mode=mode.decode(),
-            sha=sha.decode(),
-            size=None if size == b"-" else int(size),
-            path_ok=path_ok,
-        )
+        size = None
+        if sizes and fields[3] != b"-":
+            size = int(fields[3])
+        entries[path] = TreeEntry(path, fields[0].decode(), fields[2].decode(), size, path_ok)
     return entries
+
+
+_NULL_MODE = "000000"
+
+
+def changed_entries(
+    repo: git.Repo, old_commit: str, new_commit: str
+) -> dict[str, tuple[TreeEntry | None, TreeEntry | None]]:
+    """{path: (entry before, entry after)} for paths whose entry differs; sizes unknown.
+
+    One `diff-tree` walks only the subtrees that differ, so a 10-file change in
+    a 10,000-file repository costs milliseconds, not a listing of both trees.
+    """
+    raw: bytes = repo.git.diff_tree(
+        "-r", "-z", "--raw", "--no-renames", old_commit, new_commit, stdout_as_string=False
+    )
+    fields = raw.split(b"\0")
+    changes: dict[str, tuple[TreeEntry | None, TreeEntry | None]] = {}
+    for index in range(0, len(fields) - 1, 2):
+        meta = fields[index]
+        if not meta.startswith(b":"):
+            continue
+        old_mode, new_mode, old_sha, new_sha, _status = meta[1:].decode().split()
+        path, path_ok = _decode_path(fields[index + 1])
+        before = (
+            None if old_mode == _NULL_MODE else TreeEntry(path, old_mode, old_sha, None, path_ok)
+        )
+        after = (
+            None if new_mode == _NULL_MODE else TreeEntry(path, new_mode, new_sha, None, path_ok)
+        )
+        changes[path] = (before, after)
+    return changes
+
+
+def object_sizes(repo: git.Repo, shas: Sequence[str]) -> dict[str, int]:
+    """Sizes of objects by id, from one streaming `cat-file --batch-check`."""
+    unique = list(dict.fromkeys(shas))
+    if not unique:
+        return {}
+    out = _batch_check(repo, unique)
+    sizes: dict[str, int] = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 3:
+            sizes[parts[0].decode()] = int(parts[2])
+    return sizes
+
+
+def _batch_check(repo: git.Repo, shas: list[str]) -> bytes:
+    process = repo.git.cat_file(
+        "--batch-check", "--buffer", as_process=True, istream=subprocess.PIPE
+    )
+    stdin = process.stdin
+
+    def feed() -> None:
+        try:
+            stdin.write("".join(f"{sha}\n" for sha in shas).encode("ascii"))
+            stdin.close()
+        except (BrokenPipeError, ValueError, OSError):
+            pass
+
+    feeder = threading.Thread(target=feed, name="cat-file-check-feeder", daemon=True)
+    feeder.start()
+    try:
+        return process.stdout.read()
+    finally:
+        feeder.join(timeout=5)
+        process.proc.wait() if process.proc is not None else None
+        process.stdout.close()
+
+
+def with_sizes(repo: git.Repo, entries: Iterable[TreeEntry | None]) -> dict[str, int]:
+    """Sizes for the object-backed entries given (None entries are ignored)."""
+    return object_sizes(repo, [e.sha for e in entries if e is not None and e.has_object])
 
 
 def renamed_pairs(repo: git.Repo, old_commit: str, new_commit: str) -> list[tuple[str, str]]:

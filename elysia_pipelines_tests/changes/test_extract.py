@@ -245,16 +245,25 @@ def test_filter_change_deletes_and_adds_unchanged_files(source: GitRepo, tmp_pat
     assert widened.counts.get("add", 0) == narrowed.counts["delete"]
 
 
-def test_blob_kind_cache_loss_only_costs_time(source: GitRepo, tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage", ["kinds", "tracked", "both"])
+def test_cache_loss_only_costs_time(source: GitRepo, tmp_path: Path, damage: str) -> None:
     syncer = Syncer(source, tmp_path / "pending")
     syncer.sync()
-    cache = source.path / ".git" / "elysia-blob-kinds"
-    assert cache.is_file()
-    cache.write_text("garbage\n")
+    kinds = source.path / ".git" / "elysia-blob-kinds"
+    tracked = source.path / ".git" / "elysia-tracked.json"
+    assert kinds.is_file() and tracked.is_file()
+    if damage in ("kinds", "both"):
+        kinds.write_text("garbage\n")
+    if damage in ("tracked", "both"):
+        tracked.write_text("[1, 2")
     source.write("another.py", "pass\n")
+    source.write("logo.png", b"\0still binary, changed")
     source.commit()
-    result = syncer.sync()  # tracked_files still checked against the oracle
+    result = syncer.sync()  # tracked_files is checked against the oracle
     assert result.counts == {"add": 1}
+    source.delete("another.py")
+    source.commit()
+    assert syncer.sync().counts == {"delete": 1}
 
 
 def test_mirror_clone_is_extracted_like_its_source(source: GitRepo, tmp_path: Path) -> None:
@@ -265,6 +274,7 @@ def test_mirror_clone_is_extracted_like_its_source(source: GitRepo, tmp_path: Pa
     assert result.branch == "main"
     assert not (source.path / ".git" / "elysia-blob-kinds").exists()
     assert (mirror / "elysia-blob-kinds").is_file()
+    assert (mirror / "elysia-tracked.json").is_file()
 
 
 def test_branch_and_repository_errors(source: GitRepo, tmp_path: Path) -> None:

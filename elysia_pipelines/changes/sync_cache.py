@@ -1,0 +1,116 @@
+"""Facts about a mirror's objects that extraction would otherwise recompute each sync.
+
+An incremental sync must report `tracked_files`, the number of ingestible files
+at the new commit, and "ingestible" includes "not binary", which only a file's
+content tells. Recounting would read every blob and make a 10-file sync as slow
+as a full one. Two small files inside the mirror's git directory avoid that:
+
+* `elysia-blob-kinds`: binary or text, per blob id. Blob ids are content
+  hashes, so a verdict never goes stale. Append-only; rewritten (pruned to the
+  current tree) whenever a full listing is at hand.
+* `elysia-tracked.json`: tracked-file count per (commit, filter fingerprint), a
+  pure function of both, so an incremental sync adds its delta to the count of
+  the commit it started from.
+
+Both are accelerators only: a missing, unreadable or foreign file means
+"unknown" and extraction falls back to computing (and re-caching) the answer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+KINDS_NAME = "elysia-blob-kinds"
+TRACKED_NAME = "elysia-tracked.json"
+_KINDS_HEADER = "# elysia blob kinds v1: <sha> <b|t>\n"
+_TRACKED_KEEP = 32  # (commit, filter) pairs remembered; a few per collection suffice
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # read-only mirror: run without the cache
+
+
+class BlobKinds:
+    """sha -> is binary, loaded on first use."""
+
+    def __init__(self, git_dir: Path) -> None:
+        self.path = Path(git_dir) / KINDS_NAME
+        self._known: dict[str, bool] | None = None
+        self._new: dict[str, bool] = {}
+
+    def _load(self) -> dict[str, bool]:
+        if self._known is None:
+            known: dict[str, bool] = {}
+            try:
+                with open(self.path, encoding="ascii") as fh:
+                    if fh.readline() == _KINDS_HEADER:
+                        for line in fh:
+                            sha, _, kind = line.rstrip("\n").partition(" ")
+                            if len(sha) >= 40 and kind in ("b", "t"):
+                                known[sha] = kind == "b"
+            except (OSError, UnicodeDecodeError):
+                known = {}
+            self._known = known
+        return self._known
+
+    def get(self, sha: str) -> bool | None:
+        if sha in self._new:
+            return self._new[sha]
+        return self._load().get(sha)
+
+    def set(self, sha: str, binary: bool) -> None:
+        self._new[sha] = binary
+
+    def save(self, keep: set[str] | None = None) -> None:
+        """Append new verdicts, or rewrite keeping only `keep` (the current tree's blobs)."""
+        if keep is not None:
+            merged = {**self._load(), **self._new}
+            lines = "".join(
+                f"{sha} {'b' if binary else 't'}\n" for sha, binary in merged.items() if sha in keep
+            )
+            _atomic_write(self.path, _KINDS_HEADER + lines)
+        elif self._new:
+            try:
+                fresh = not self.path.exists()
+                with open(self.path, "a", encoding="ascii") as fh:
+                    if fresh:
+                        fh.write(_KINDS_HEADER)
+                    fh.writelines(f"{s} {'b' if b else 't'}\n" for s, b in self._new.items())
+            except OSError:
+                return
+        if self._known is not None:
+            self._known.update(self._new)
+        self._new = {}
+
+
+class TrackedCounts:
+    """(commit, filter fingerprint) -> number of ingestible files."""
+
+    def __init__(self, git_dir: Path) -> None:
+        self.path = Path(git_dir) / TRACKED_NAME
+
+    def _read(self) -> dict[str, int]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {k: v for k, v in data.items() if isinstance(v, int) and v >= 0}
+
+    def get(self, commit: str, fingerprint: str) -> int | None:
+        return self._read().get(f"{commit}:{fingerprint}")
+
+    def put(self, commit: str, fingerprint: str, tracked: int) -> None:
+        data = self._read()
+        data.pop(f"{commit}:{fingerprint}", None)
+        data[f"{commit}:{fingerprint}"] = tracked
+        recent = dict(list(data.items())[-_TRACKED_KEEP:])
+        _atomic_write(self.path, json.dumps(recent, indent=0))
