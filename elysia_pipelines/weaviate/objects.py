@@ -152,6 +152,7 @@ def count(
     filters: _Filters | None = None,
     *,
     attempts: int = 5,
+    max_wait_s: float = 10.0,
 ) -> int:
     """Objects in the collection (matching `filters`), via one aggregate call."""
     coll = client.collections.get(collection)
@@ -159,7 +160,7 @@ def count(
         "count objects",
         collection,
         attempts,
-        10.0,
+        max_wait_s,
         coll.aggregate.over_all,
         total_count=True,
         filters=filters,
@@ -175,6 +176,7 @@ def iter_objects(
     page_size: int = 500,
     return_properties: Sequence[str] | None = None,
     attempts: int = 5,
+    max_wait_s: float = 10.0,
 ) -> Iterator[StoredObject]:
     """Every object, in uuid order, one page in memory at a time.
 
@@ -192,7 +194,7 @@ def iter_objects(
             "read objects",
             collection,
             attempts,
-            10.0,
+            max_wait_s,
             coll.query.fetch_objects,
             limit=page_size,
             after=after,
@@ -213,6 +215,7 @@ def fetch_by_ids(
     *,
     include_vector: bool = False,
     attempts: int = 5,
+    max_wait_s: float = 10.0,
 ) -> dict[str, StoredObject]:
     """The objects that exist among `uuids` (missing ones are absent from the dict)."""
     wanted = list(dict.fromkeys(_uuid_str(u) for u in uuids))
@@ -226,7 +229,7 @@ def fetch_by_ids(
             "fetch objects by id",
             collection,
             attempts,
-            10.0,
+            max_wait_s,
             coll.query.fetch_objects,
             filters=Filter.by_id().contains_any(list(chunk)),
             limit=len(chunk),
@@ -450,6 +453,7 @@ def delete_ids(
     uuids: Iterable[str | uuid_lib.UUID],
     *,
     attempts: int = 5,
+    max_wait_s: float = 10.0,
 ) -> int:
     """Delete these objects (absent ones are ignored); returns how many were deleted.
 
@@ -464,7 +468,7 @@ def delete_ids(
             "delete objects",
             collection,
             attempts,
-            10.0,
+            max_wait_s,
             coll.data.delete_many,
             where=Filter.by_id().contains_any(list(chunk)),
         )
@@ -484,6 +488,7 @@ def delete_where(
     filters: _Filters,
     *,
     attempts: int = 5,
+    max_wait_s: float = 10.0,
 ) -> int:
     """Delete every object matching `filters`; returns how many were deleted.
 
@@ -494,7 +499,7 @@ def delete_where(
     deleted = 0
     while True:
         result = _call(
-            "delete objects", collection, attempts, 10.0, coll.data.delete_many, where=filters
+            "delete objects", collection, attempts, max_wait_s, coll.data.delete_many, where=filters
         )
         deleted += int(result.successful)
         if result.failed:

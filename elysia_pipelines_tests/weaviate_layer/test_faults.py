@@ -45,17 +45,18 @@ def docs(n: int, repo: str = "r") -> list[ObjectToWrite]:
 
 def full_cycle(client: weaviate.WeaviateClient, n: int = 250) -> None:
     """Provision, write, read back, delete: the operations every pipeline stage uses."""
+    fast = {"max_wait_s": 0.5}  # short backoff keeps the suite quick; the policy is the same
     objects = docs(n)
     assert ensure_collection(client, CollectionSpec("Docs")).differences == []
-    result = upsert(client, "Docs", objects, max_batch_objects=50, max_wait_s=2.0)
+    result = upsert(client, "Docs", objects, max_batch_objects=50, **fast)
     assert (result.written, result.failures) == (n, [])
-    assert count(client, "Docs") == n
-    seen = {o.uuid: o.properties for o in iter_objects(client, "Docs", page_size=60)}
+    assert count(client, "Docs", **fast) == n
+    seen = {o.uuid: o.properties for o in iter_objects(client, "Docs", page_size=60, **fast)}
     assert seen == {str(o.uuid): dict(o.properties) for o in objects}
     gone = [o.uuid for o in objects[:20]]
-    assert delete_ids(client, "Docs", gone) == 20
-    assert count(client, "Docs") == n - 20
-    assert fetch_by_ids(client, "Docs", gone) == {}
+    assert delete_ids(client, "Docs", gone, **fast) == 20
+    assert count(client, "Docs", **fast) == n - 20
+    assert fetch_by_ids(client, "Docs", gone, **fast) == {}
 
 
 def test_latency(weaviate_server: WeaviateTestServer, client: weaviate.WeaviateClient) -> None:
