@@ -29,7 +29,7 @@ from weaviate.collections.classes.filters import _Filters
 from weaviate.exceptions import WeaviateInsertManyAllFailedError
 
 from elysia_pipelines.documents import DOCUMENT_PROPERTIES
-from elysia_pipelines.errors import ElysiaError
+from elysia_pipelines.errors import ElysiaError, NotFoundError
 from elysia_pipelines.weaviate.retry import (
     WeaviateUnavailableError,
     is_transient,
@@ -98,7 +98,16 @@ def _unavailable(what: str, collection: str, exc: BaseException, written: int = 
     )
 
 
-def _call(what: str, collection: str, attempts: int, max_wait_s: float, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+def _call(  # type: ignore[no-untyped-def]
+    client: weaviate.WeaviateClient,
+    what: str,
+    collection: str,
+    attempts: int,
+    max_wait_s: float,
+    fn,
+    *args,
+    **kwargs,
+):
     """Run one idempotent client call under the transient-retry policy."""
     try:
         for attempt in transient_retry(
@@ -109,6 +118,11 @@ def _call(what: str, collection: str, attempts: int, max_wait_s: float, fn, *arg
     except ElysiaError:
         raise
     except Exception as exc:
+        if not is_transient(exc) and not collection_exists(client, collection):
+            raise NotFoundError(
+                f"collection {collection!r} does not exist in Weaviate",
+                "check the name (class names start with a capital letter) or create it first",
+            ) from exc
         raise _unavailable(what, collection, exc) from exc
     raise AssertionError("unreachable")
 
@@ -157,6 +171,7 @@ def count(
     """Objects in the collection (matching `filters`), via one aggregate call."""
     coll = client.collections.get(collection)
     result = _call(
+        client,
         "count objects",
         collection,
         attempts,
@@ -191,6 +206,7 @@ def iter_objects(
     after: str | None = None
     while True:
         page = _call(
+            client,
             "read objects",
             collection,
             attempts,
@@ -226,6 +242,7 @@ def fetch_by_ids(
     found: dict[str, StoredObject] = {}
     for chunk in _chunks(wanted, ID_CHUNK):
         result = _call(
+            client,
             "fetch objects by id",
             collection,
             attempts,
@@ -465,6 +482,7 @@ def delete_ids(
     deleted = 0
     for chunk in _chunks(wanted, DELETE_CHUNK):
         result = _call(
+            client,
             "delete objects",
             collection,
             attempts,
@@ -499,7 +517,13 @@ def delete_where(
     deleted = 0
     while True:
         result = _call(
-            "delete objects", collection, attempts, max_wait_s, coll.data.delete_many, where=filters
+            client,
+            "delete objects",
+            collection,
+            attempts,
+            max_wait_s,
+            coll.data.delete_many,
+            where=filters,
         )
         deleted += int(result.successful)
         if result.failed:

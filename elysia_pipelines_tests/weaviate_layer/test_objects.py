@@ -9,6 +9,7 @@ import weaviate
 from weaviate.classes.query import Filter
 
 from elysia_pipelines.documents import document_uuid
+from elysia_pipelines.errors import NotFoundError
 from elysia_pipelines.weaviate import (
     CollectionSpec,
     ObjectToWrite,
@@ -181,3 +182,10 @@ def test_count_with_filter_and_deletes(client: weaviate.WeaviateClient, docs: st
     assert delete_where(client, docs, Filter.by_property("repo").equal("b")) == 30
     assert count(client, docs) == 80
     assert count(client, docs, Filter.by_property("repo").equal("b")) == 0
+
+
+def test_missing_collection_is_a_not_found_error(client: weaviate.WeaviateClient) -> None:
+    with pytest.raises(NotFoundError, match="Missing_collection_x"):
+        count(client, "Missing_collection_x")
+    with pytest.raises(NotFoundError, match="Missing_collection_x"):
+        list(iter_objects(client, "Missing_collection_x"))

@@ -27,7 +27,12 @@ from weaviate.exceptions import (
 
 from elysia_pipelines.errors import ElysiaError
 from elysia_pipelines.weaviate import CollectionSpec, WeaviateTarget, ensure_collection, open_client
-from elysia_pipelines.weaviate.retry import is_transient, retry_after_s, transient_retry
+from elysia_pipelines.weaviate.retry import (
+    is_transient,
+    is_transient_message,
+    retry_after_s,
+    transient_retry,
+)
 from elysia_pipelines_tests.weaviate_server import WeaviateTestServer
 
 pytestmark = pytest.mark.weaviate_test_server_only
@@ -194,3 +199,18 @@ def test_deadline_stops_retrying_an_outage() -> None:
     with pytest.raises(ConnectionResetError):
         policy(down)
     assert waits == []  # past the deadline after the first try: no retry scheduled
+
+
+@pytest.mark.parametrize(
+    ("message", "transient"),
+    [
+        ("context deadline exceeded", True),
+        ("connection refused: node weaviate-2 unreachable", True),
+        ("UNAVAILABLE: shard is busy, try again", True),
+        ("invalid integer property 'size_bytes' on class 'Docs': requires integer", False),
+        ("no such prop with name 'owner' found in class 'Docs'", False),
+        ("RESOURCE_EXHAUSTED: Received message larger than max (5000000 vs. 4194304)", False),
+    ],
+)
+def test_per_object_error_messages(message: str, transient: bool) -> None:
+    assert is_transient_message(message) is transient
