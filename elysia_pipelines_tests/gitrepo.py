@@ -11,7 +11,9 @@ submodule entry, and rewritten (force-pushed) history. `GitRepo` keeps that shor
     repo.move("src/app.py", "src/main.py")
     repo.delete("logo.png")
     second = repo.commit("rename and delete")
-    repo.reset_hard(first)          # rewrite history, as a force-push would
+    repo.reset_hard(first)          # rewrite history...
+    remote = init_bare(tmp_path / "remote.git")
+    repo.push(remote, force=True)   # ...and force-push it to a bare "hosted" remote
     repo.url                        # file:// URL to clone or mirror from
 
 Every call runs git with a fixed identity and without the user's global or
@@ -139,6 +141,13 @@ class GitRepo:
         """Move the branch back to `rev`: the next commit rewrites history (a force-push)."""
         self.git("reset", "-q", "--hard", rev)
 
+    def push(self, remote: Path | str, branch: str = "main", *, force: bool = False) -> None:
+        """Push `branch` to a bare repository path or URL (`force=True` for rewritten history)."""
+        args = ["push", "-q"]
+        if force:
+            args.append("--force")
+        self.git(*args, str(remote), f"{branch}:{branch}")
+
     def forget_unreachable(self) -> None:
         """Delete objects no ref reaches, so a rewritten-away commit is really gone."""
         forget_unreachable(self.path)
@@ -166,6 +175,14 @@ class GitRepo:
             check=True,
         )
         return result.stdout
+
+
+def init_bare(path: Path, *, branch: str = "main") -> Path:
+    """An empty bare repository to push to: a stand-in for a hosted remote."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    run_git(path, "init", "-q", "--bare", "-b", branch)
+    return path
 
 
 def forget_unreachable(git_dir: Path) -> None:

@@ -29,9 +29,10 @@ means no file is written; the result says so.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import git
 
@@ -94,6 +95,12 @@ class ExtractResult:
     @property
     def written(self) -> bool:
         return self.path is not None
+
+    def as_metadata(self) -> dict[str, Any]:
+        """Plain values for run/asset metadata (paths as strings)."""
+        data = asdict(self)
+        data["path"] = str(self.path) if self.path else None
+        return data
 
 
 def _static_state(entry: TreeEntry | None, rules: FileFilter) -> str | None:
@@ -209,6 +216,11 @@ def extract_change_set(
         except BaseException:
             writer.abort()
             raise
+    except OSError as exc:
+        raise ElysiaError(
+            f"could not write the change set for {repo} in {out_dir}: {exc.strerror or exc}",
+            "check free disk space and permissions; nothing was published to pending/",
+        ) from None
     except git.GitCommandError as exc:
         raise ElysiaError(
             f"git failed while extracting {repo}: {(exc.stderr or str(exc)).strip()[:500]}",

@@ -21,8 +21,9 @@ import re
 import shutil
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import git
@@ -295,6 +296,12 @@ class MirrorInfo:
     @property
     def changed(self) -> bool:
         return self.previous_head != self.head_commit
+
+    def as_metadata(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["path"] = str(self.path)
+        data["changed"] = self.changed
+        return data
 
 
 def _disk_usage(path: Path) -> int:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pathspec
 
@@ -58,6 +59,18 @@ class FileFilter:
         cls, include: Sequence[str] | None, exclude: Sequence[str] | None, max_file_size: int
     ) -> FileFilter:
         return cls(tuple(include or ()), tuple(exclude or ()), max_file_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, to store with a sync and pass back as `previous_filter`."""
+        return {
+            "include": list(self.include),
+            "exclude": list(self.exclude),
+            "max_file_size": self.max_file_size,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FileFilter:
+        return cls.of(data.get("include"), data.get("exclude"), int(data["max_file_size"]))
 
     def includes(self, path: str) -> bool:
         """True when the patterns select `path` (size is checked separately)."""

@@ -317,3 +317,26 @@ def test_snapshot_of_repository_without_ingestible_files_is_still_written(
     lines = [json.loads(x) for x in result.path.read_text().splitlines()]
     assert lines[-1] == {"op": "end", "count": 1, "tracked_files": 0}
     assert is_binary(b"\0\1\2")
+
+
+def test_unwritable_output_is_a_clear_error_and_leaves_nothing(
+    source: GitRepo, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "pending"
+    blocker.write_text("a file where the directory should be")
+    with pytest.raises(ElysiaError, match="could not write the change set"):
+        extract_change_set(
+            source.path, repo="d", collection="D", from_commit=None, out_dir=blocker / "D", seq=1
+        )
+    assert blocker.read_text() == "a file where the directory should be"
+
+
+def test_result_metadata_and_filter_round_trip(source: GitRepo, tmp_path: Path) -> None:
+    rules = FileFilter.of(["*.py"], ["tests/**"], 5000)
+    assert FileFilter.from_dict(json.loads(json.dumps(rules.to_dict()))) == rules
+    result = extract_change_set(
+        source.path, repo="d", collection="D", from_commit=None, out_dir=tmp_path / "o", seq=1
+    )
+    metadata = json.loads(json.dumps(result.as_metadata()))
+    assert metadata["path"] == str(result.path) and metadata["full_snapshot"] is True
+    assert metadata["tracked_files"] == result.tracked_files

@@ -20,7 +20,7 @@ from elysia_pipelines.changes.git_source import (
 )
 from elysia_pipelines.errors import ConfigError, ElysiaError, NotFoundError
 from elysia_pipelines_tests.changes.replay import replay
-from elysia_pipelines_tests.gitrepo import GitRepo, forget_unreachable
+from elysia_pipelines_tests.gitrepo import GitRepo, forget_unreachable, init_bare
 
 TOKEN = "tok-3f9a1c77-never-on-disk"
 
@@ -318,3 +318,20 @@ def test_git_failures_become_actionable_errors(
     assert type(error) is kind
     assert fragment in str(error)
     assert TOKEN not in str(error)
+
+
+def test_force_push_to_a_hosted_remote_reaches_the_mirror(
+    upstream: GitRepo, tmp_path: Path
+) -> None:
+    remote = init_bare(tmp_path / "hosted.git")
+    upstream.push(remote)
+    mirror = tmp_path / "mirror.git"
+    first = mirror_repository(remote.as_uri(), mirror)
+    upstream.write("app.py", "print('force')\n")
+    upstream.git("commit", "-q", "--amend", "-m", "amended")
+    with pytest.raises(RuntimeError, match="rejected"):
+        upstream.push(remote)
+    upstream.push(remote, force=True)
+    second = mirror_repository(remote.as_uri(), mirror)
+    assert second.head_commit == upstream.head() != first.head_commit
+    assert second.as_metadata()["changed"] is True
