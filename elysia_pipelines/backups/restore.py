@@ -61,6 +61,7 @@ no property, no object, no checkpoint, no dead letter.
 from __future__ import annotations
 
 import re
+import threading
 import time
 import uuid as uuid_module
 from collections.abc import Callable, Iterator
@@ -136,6 +137,9 @@ class RestoreOptions:
     collect_ids: bool = False
     # Tries per batch write on transient errors (the Weaviate layer backs off between).
     write_attempts: int = 5
+    # Opens a client per worker thread instead of sharing the caller's (the sync client
+    # is thread-safe; benchmarks/restore.py measures both).
+    connect: Callable[[], weaviate.WeaviateClient] | None = None
 
     def validate(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -249,6 +253,26 @@ class _Context:
     max_batch_objects: int
     max_batch_bytes: int
     dead_letters: DeadLetterFile | None  # None on a dry run
+    _local: threading.local = field(default_factory=threading.local)
+    _opened: list[weaviate.WeaviateClient] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def worker_client(self) -> weaviate.WeaviateClient:
+        if self.options.connect is None:
+            return self.client
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self.options.connect()
+            self._local.client = client
+            with self._lock:
+                self._opened.append(client)
+        return client
+
+    def close_worker_clients(self) -> None:
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for client in opened:
+            client.close()
 
     @property
     def partial_properties(self) -> bool:
@@ -297,6 +321,7 @@ def _is_unchanged(
 def _process_batch(ctx: _Context, batch: list[BackupObject]) -> _BatchOutcome:
     """Convert, compare with the target, write; everything not written is accounted for."""
     outcome = _BatchOutcome()
+    client = ctx.worker_client()
     dead: list[DeadLetter] = []
     converted: list[tuple[str, dict[str, Any], Any]] = []
     for obj in batch:
@@ -313,7 +338,7 @@ def _process_batch(ctx: _Context, batch: list[BackupObject]) -> _BatchOutcome:
     existing: dict[str, ExistingObject] = {}
     if not ctx.target_was_empty and converted:
         existing = fetch_existing(
-            ctx.client,
+            client,
             ctx.collection,
             [uuid for uuid, _, _ in converted],
             properties=ctx.fetch_properties(),
@@ -343,7 +368,7 @@ def _process_batch(ctx: _Context, batch: list[BackupObject]) -> _BatchOutcome:
     if to_write and ctx.dead_letters is not None:
         try:
             result = upsert(
-                ctx.client,
+                client,
                 ctx.collection,
                 to_write,
                 max_batch_objects=ctx.max_batch_objects,
@@ -613,6 +638,8 @@ def restore_backup(
             if not options.dry_run
             else "check the target Weaviate and run the dry run again",
         ) from exc
+    finally:
+        ctx.close_worker_clients()
 
     if not options.dry_run:
         if options.resume:

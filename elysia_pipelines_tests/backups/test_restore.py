@@ -31,6 +31,7 @@ from elysia_pipelines.weaviate.schema import (
     describe_collection,
 )
 from elysia_pipelines_tests.backups.sources import documents
+from elysia_pipelines_tests.weaviate_fixtures import WeaviateEndpoint
 
 N_DOCS = 30
 MAX_DOCS = 40
@@ -251,25 +252,40 @@ def test_incremental_without_content_hash_compares_whole_objects(scenario: Scena
 
 
 def test_parallel_workers_give_identical_results(
-    weaviate_client: weaviate.WeaviateClient, settings: Settings
+    weaviate_client: weaviate.WeaviateClient,
+    weaviate_endpoint: WeaviateEndpoint,
+    settings: Settings,
 ) -> None:
     docs = source_documents(40)
+    uuids = [u for u, _, _ in docs]
     reader = make_backup(weaviate_client, settings, docs)
     results = {}
-    for workers in (1, 4):
-        name = f"Copy{workers}"
+    opened: list[weaviate.WeaviateClient] = []
+
+    def connect() -> weaviate.WeaviateClient:
+        opened.append(weaviate_endpoint.connect())
+        return opened[-1]
+
+    for workers, own_clients in ((1, False), (4, False), (4, True)):
+        name = f"Copy{workers}{'own' if own_clients else ''}"
         report = restore_backup(
             reader,
             weaviate_client,
             RestoreOptions(
-                target_collection=name, workers=workers, batch_size=3, settings=settings
+                target_collection=name,
+                workers=workers,
+                batch_size=3,
+                settings=settings,
+                connect=connect if own_clients else None,
             ),
         )
         assert report.created == 40 and report.batches == 14
-        results[workers] = stored(weaviate_client, name, [u for u, _, _ in docs], vectors=True)
+        results[name] = stored(weaviate_client, name, uuids, vectors=True)
         assert count(weaviate_client, name) == 40
-    assert results[1] == results[4]
-    assert results[1] == stored(weaviate_client, "Docs", [u for u, _, _ in docs], vectors=True)
+    assert results["Copy1"] == results["Copy4"] == results["Copy4own"]
+    assert results["Copy1"] == stored(weaviate_client, "Docs", uuids, vectors=True)
+    # One client per worker thread that ran, all closed at the end.
+    assert 1 <= len(opened) <= 4 and not any(c.is_connected() for c in opened)
 
 
 def test_dry_run_writes_nothing(scenario: Scenario) -> None:
