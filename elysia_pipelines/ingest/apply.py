@@ -22,6 +22,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -54,7 +55,13 @@ from elysia_pipelines.ingest.objects import RecordRef, WriteBatch, add_record
 from elysia_pipelines.ingest.pending import FileState, file_status, pending_files
 from elysia_pipelines.registry import Registry, SyncRecord
 from elysia_pipelines.settings import Settings
-from elysia_pipelines.weaviate.objects import ObjectToWrite, delete_ids, iter_objects, upsert
+from elysia_pipelines.weaviate.objects import (
+    ObjectToWrite,
+    count,
+    delete_ids,
+    iter_objects,
+    upsert,
+)
 from elysia_pipelines.weaviate.retry import transient_retry
 from elysia_pipelines.weaviate.schema import CollectionSpec, ensure_collection
 
@@ -478,6 +485,11 @@ def _write_records(
     settings = ctx.settings
     synced_at = _synced_at(begin, path)
     full_snapshot = bool(begin.get("full_snapshot"))
+    # Nothing can lie outside a snapshot in an empty collection (a first sync); a
+    # resumed run may already have written part of it, so it always scans.
+    scan_needed = full_snapshot and (
+        start_at > 0 or count(ctx.client, ctx.collection, attempts=settings.weaviate_retries + 1)
+    )
     total = sum(validation.counts.values())
     snapshot: set[str] = set()
     counts: Counter[str] = Counter()
@@ -486,30 +498,33 @@ def _write_records(
     batch = WriteBatch()
     index = -1
     result.resumed_from = start_at
-    for record in iter_change_set(path):
-        op = record.get("op")
-        if op in (OP_BEGIN, OP_END):
-            continue
-        index += 1
-        if op == OP_SKIP:
-            skipped[str(record.get("reason"))] += 1
-        else:
-            counts[op] += 1
-            last_commit = record.get("commit") or last_commit
-        if full_snapshot and op in CONTENT_OPS:
-            snapshot.add(document_uuid(record.get("repo") or repo, record["path"]))
-        if index < start_at:
-            continue
-        add_record(batch, record, index=index, changeset=path, repo=repo, synced_at=synced_at)
-        batch.last_index = index
-        if batch.is_full(settings.batch_max_objects, settings.batch_max_bytes):
-            _flush(ctx, batch, result)
-            _progress(ctx, path, index + 1, total, result)
-            batch = WriteBatch()
-    if len(batch):
-        _flush(ctx, batch, result)
-    _progress(ctx, path, total, total, result)
-    if full_snapshot:
+    with _Sender(ctx, path, total, result) as sender:
+        for record in iter_change_set(path):
+            op = record.get("op")
+            if op in (OP_BEGIN, OP_END):
+                continue
+            index += 1
+            if op == OP_SKIP:
+                skipped[str(record.get("reason"))] += 1
+            else:
+                counts[op] += 1
+                last_commit = record.get("commit") or last_commit
+            if index < start_at:
+                if scan_needed and op in CONTENT_OPS:
+                    snapshot.add(document_uuid(record.get("repo") or repo, record["path"]))
+                continue
+            kept = add_record(
+                batch, record, index=index, changeset=path, repo=repo, synced_at=synced_at
+            )
+            if scan_needed and kept is not None:
+                snapshot.add(kept)
+            if batch.is_full(settings.batch_max_objects, settings.batch_max_bytes):
+                sender.send(batch, index + 1)
+                batch = WriteBatch()
+        if len(batch):
+            sender.send(batch, total)
+    _progress(ctx, path, total, total)
+    if scan_needed:
         result.deleted += _delete_outside_snapshot(ctx, repo, snapshot)
     result.counts = dict(counts)
     result.skipped = dict(skipped)
@@ -517,9 +532,48 @@ def _write_records(
         result.to_commit = last_commit
 
 
-def _progress(ctx: _Context, path: Path, done: int, total: int, result: ChangeSetResult) -> None:
-    seq = result.seq
-    ctx.save(ctx.checkpoint.progress(path.name, seq, done))
+class _Sender:
+    """Sends batches one at a time on a worker thread while the caller builds the next.
+
+    Exactly one batch is in flight, so writes still reach Weaviate in record order
+    (a later delete can never overtake an earlier upsert of the same document); the
+    checkpoint advances only after a batch has completed.
+    """
+
+    def __init__(self, ctx: _Context, path: Path, total: int, result: ChangeSetResult) -> None:
+        self.ctx = ctx
+        self.path = path
+        self.total = total
+        self.result = result
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-send")
+        self.inflight: Future[None] | None = None
+        self.inflight_done = 0
+
+    def send(self, batch: WriteBatch, records_done: int) -> None:
+        self.wait()
+        self.inflight = self.pool.submit(_flush, self.ctx, batch, self.result)
+        self.inflight_done = records_done
+
+    def wait(self) -> None:
+        if self.inflight is None:
+            return
+        inflight, self.inflight = self.inflight, None
+        inflight.result()  # re-raises the worker's error here
+        _progress(self.ctx, self.path, self.inflight_done, self.total)
+
+    def __enter__(self) -> _Sender:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            if exc_type is None:
+                self.wait()
+        finally:
+            self.pool.shutdown(wait=True)
+
+
+def _progress(ctx: _Context, path: Path, done: int, total: int) -> None:
+    ctx.save(ctx.checkpoint.progress(path.name, parse_sequence(path.name), done))
     if ctx.progress is not None:
         ctx.progress(IngestProgress(ctx.collection, path.name, done, total))
 

@@ -45,7 +45,6 @@ class WriteBatch:
     upserts: dict[str, tuple[ObjectToWrite, RecordRef]] = field(default_factory=dict)
     deletes: dict[str, RecordRef] = field(default_factory=dict)
     size_bytes: int = 0
-    last_index: int = -1
 
     def __len__(self) -> int:
         return len(self.upserts) + len(self.deletes)
