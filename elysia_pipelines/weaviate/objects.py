@@ -119,12 +119,16 @@ def _call(  # type: ignore[no-untyped-def]
         raise
     except Exception as exc:
         if not is_transient(exc) and not collection_exists(client, collection):
-            raise NotFoundError(
-                f"collection {collection!r} does not exist in Weaviate",
-                "check the name (class names start with a capital letter) or create it first",
-            ) from exc
+            raise _not_found(collection) from exc
         raise _unavailable(what, collection, exc) from exc
     raise AssertionError("unreachable")
+
+
+def _not_found(collection: str) -> NotFoundError:
+    return NotFoundError(
+        f"collection {collection!r} does not exist in Weaviate",
+        "check the name (class names start with a capital letter) or create it first",
+    )
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -393,9 +397,9 @@ class _Writer:
         except Exception as exc:
             if is_transient(exc):
                 raise _unavailable("write objects", self.collection, exc) from exc
+            if not collection_exists(self.client, self.collection):
+                raise _not_found(self.collection) from exc
             if len(objs) == 1:
-                if not collection_exists(self.client, self.collection):
-                    raise _unavailable("write objects", self.collection, exc) from exc
                 return {0: short_error(exc)}
             return self._bisect(objs)
         return {int(i): str(err.message) for i, err in result.errors.items()}

@@ -189,3 +189,14 @@ def test_missing_collection_is_a_not_found_error(client: weaviate.WeaviateClient
         count(client, "Missing_collection_x")
     with pytest.raises(NotFoundError, match="Missing_collection_x"):
         list(iter_objects(client, "Missing_collection_x"))
+
+
+def test_an_object_the_client_cannot_encode_fails_alone(
+    client: weaviate.WeaviateClient, docs: str
+) -> None:
+    objects = [doc("r", i) for i in range(9)]
+    unencodable = doc("r", 50, commit=object())  # the client rejects the whole request
+    result = upsert(client, docs, [*objects[:4], unencodable, *objects[4:]])
+    assert result.written == 9
+    assert [f.uuid for f in result.failures] == [str(unencodable.uuid)]
+    assert count(client, docs) == 9
