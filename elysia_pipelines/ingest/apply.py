@@ -85,7 +85,7 @@ class ChangeSetResult:
 
     file: str
     seq: int | None
-    status: str  # applied | failed | stale
+    status: str  # applied | failed (moved to failed/) | stale | interrupted (still pending)
     repo: str | None = None
     from_commit: str | None = None
     to_commit: str | None = None
@@ -325,6 +325,13 @@ def _apply_or_reject(ctx: _Context, path: Path, *, abandoned_reason: str | None)
     seq = parse_sequence(path.name)
     try:
         result = _apply_changeset(ctx, path, seq, abandoned_reason)
+    except ElysiaError as exc:
+        # Weaviate stayed unreachable (or refused the collection): the change set
+        # stays pending with its checkpoint; the history says why this run stopped.
+        failed = ChangeSetResult(file=path.name, seq=seq, status="interrupted", error=str(exc))
+        failed.duration_s = time.monotonic() - t0
+        _record_history(ctx, failed, started_at)
+        raise
     except _Rejected as rejected:
         fail_changeset(
             ctx.settings,
@@ -334,7 +341,8 @@ def _apply_or_reject(ctx: _Context, path: Path, *, abandoned_reason: str | None)
             problems=rejected.problems,
             blocking=rejected.blocking,
         )
-        if ctx.checkpoint.current is not None:
+        current = ctx.checkpoint.current
+        if current is not None and current.file == path.name:
             ctx.save(ctx.checkpoint.finished())
         result = ChangeSetResult(
             file=path.name,
@@ -523,7 +531,8 @@ def _write_records(
                 batch = WriteBatch()
         if len(batch):
             sender.send(batch, total)
-    _progress(ctx, path, total, total)
+    if sender.reported != total:  # nothing left to send after the last full batch
+        _progress(ctx, path, total, total)
     if scan_needed:
         result.deleted += _delete_outside_snapshot(ctx, repo, snapshot)
     result.counts = dict(counts)
@@ -548,6 +557,7 @@ class _Sender:
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-send")
         self.inflight: Future[None] | None = None
         self.inflight_done = 0
+        self.reported = -1  # records_done of the last checkpoint written
 
     def send(self, batch: WriteBatch, records_done: int) -> None:
         self.wait()
@@ -560,6 +570,7 @@ class _Sender:
         inflight, self.inflight = self.inflight, None
         inflight.result()  # re-raises the worker's error here
         _progress(self.ctx, self.path, self.inflight_done, self.total)
+        self.reported = self.inflight_done
 
     def __enter__(self) -> _Sender:
         return self

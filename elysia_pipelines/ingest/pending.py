@@ -228,12 +228,15 @@ def scan_pending(settings: Settings, cursor: str | None) -> ScanResult:
     for entry in entries:
         if entry.name.startswith(".") or not entry.is_dir():
             continue
-        mtime_ns = entry.stat().st_mtime_ns
         old = previous.get(entry.name)
-        if old is not None and old.mtime_ns == mtime_ns and not old.recheck:
-            states[entry.name] = old
+        try:
+            mtime_ns = entry.stat().st_mtime_ns
+            if old is not None and old.mtime_ns == mtime_ns and not old.recheck:
+                states[entry.name] = old
+                continue
+            state, newest_seq = _scan_collection(Path(entry.path), mtime_ns, old, now)
+        except FileNotFoundError:  # the directory was removed while we looked
             continue
-        state, newest_seq = _scan_collection(Path(entry.path), mtime_ns, old, now)
         states[entry.name] = state
         if newest_seq is not None:
             found[entry.name] = newest_seq

@@ -10,6 +10,7 @@ import weaviate
 
 from elysia_pipelines.errors import ElysiaError
 from elysia_pipelines.ingest import apply_pending, last_applied_seq, pending_files
+from elysia_pipelines.registry import Registry, new_repository
 from elysia_pipelines.settings import Settings
 from elysia_pipelines_tests.ingest.expected import stored_documents
 from elysia_pipelines_tests.ingest.helpers import write_changeset
@@ -64,13 +65,15 @@ def test_an_outage_fails_the_run_and_the_next_run_finishes(
     settings: Settings, server: WeaviateTestServer, client: weaviate.WeaviateClient
 ) -> None:
     settings = replace(settings, batch_max_objects=10, weaviate_retries=1)
+    registry = Registry(settings.registry_path)
+    registry.add(new_repository("demo", "file:///demo", max_file_size=1000))
     expected = _changesets(settings)
     # Deletes keep failing: the first change set (adds only) gets through, the second
     # stops at its first delete. (The client retries batch writes itself for ~15 s,
     # deletes it does not, which keeps this test short.)
     server.faults.fail_rate(1.0, "delete")
     with pytest.raises(ElysiaError) as raised:
-        apply_pending(settings, client, "Demo", repo="demo")
+        apply_pending(settings, client, "Demo", registry=registry)
     assert "Weaviate" in raised.value.message and raised.value.hint
     # The interrupted change set stays pending (not failed/), the first counts as applied.
     assert [p.name for p in pending_files(settings, "Demo")] == ["00000002-000000000000.jsonl"]
@@ -78,9 +81,12 @@ def test_an_outage_fails_the_run_and_the_next_run_finishes(
         (settings.failed_dir / "Demo").iterdir()
     )
     assert last_applied_seq(settings, "Demo") == 1
+    interrupted, applied = registry.history("demo", stage="ingest")
+    assert (interrupted.seq, interrupted.status, applied.seq) == (2, "failed", 1)
+    assert "Weaviate" in (interrupted.error or "")
 
     server.faults.clear()
-    report = apply_pending(settings, client, "Demo", repo="demo")
+    report = apply_pending(settings, client, "Demo", registry=registry)
     assert [r.seq for r in report.applied] == [2]
     assert _contents(client) == expected
 

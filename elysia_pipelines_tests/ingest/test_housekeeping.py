@@ -1,0 +1,62 @@
+"""One ingestion per collection at a time, progress reporting, and processed/ retention."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import weaviate
+
+from elysia_pipelines.errors import ElysiaError
+from elysia_pipelines.ingest import IngestProgress, apply_pending, prune_processed
+from elysia_pipelines.ingest.apply import collection_lock
+from elysia_pipelines.ingest.checkpoint import load_checkpoint
+from elysia_pipelines.settings import Settings
+from elysia_pipelines_tests.ingest.helpers import backdate, write_changeset
+
+
+def test_a_second_ingestion_of_the_same_collection_is_refused(
+    settings: Settings, client: weaviate.WeaviateClient
+) -> None:
+    write_changeset(settings.pending_dir / "Demo", 1, {"a.py": "a\n"})
+    with collection_lock(settings, "Demo"), pytest.raises(ElysiaError) as raised:
+        apply_pending(settings, client, "Demo", repo="demo")
+    assert "another ingestion" in raised.value.message
+    # Other collections are not held up, and the lock is free afterwards.
+    with collection_lock(settings, "Other"):
+        report = apply_pending(settings, client, "Demo", repo="demo")
+    assert [r.seq for r in report.applied] == [1]
+
+
+def test_progress_is_reported_per_batch_and_max_files_limits_a_run(
+    settings: Settings, client: weaviate.WeaviateClient
+) -> None:
+    settings = replace(settings, batch_max_objects=4)
+    pending = settings.pending_dir / "Demo"
+    write_changeset(pending, 1, {f"f{i}.py": f"{i}\n" for i in range(10)})
+    write_changeset(pending, 2, {"g.py": "g\n"})
+    events: list[IngestProgress] = []
+    report = apply_pending(
+        settings, client, "Demo", repo="demo", max_files=1, progress=events.append
+    )
+    assert [r.seq for r in report.applied] == [1]
+    assert report.remaining == 1
+    assert [e.records_done for e in events] == [4, 8, 10]
+    assert {e.records_total for e in events} == {10}
+    last = load_checkpoint(settings, "Demo").last_applied
+    assert last is not None and (last.seq, last.tracked_files) == (1, 10)
+
+
+def test_processed_change_sets_are_pruned_after_the_retention_period(
+    settings: Settings, client: weaviate.WeaviateClient
+) -> None:
+    pending = settings.pending_dir / "Demo"
+    write_changeset(pending, 1, {"big.txt": "x" * 100}, inline_max_bytes=10)
+    write_changeset(pending, 2, {"b.py": "b\n"})
+    apply_pending(settings, client, "Demo", repo="demo")
+    processed = settings.processed_dir / "Demo"
+    old = processed / "00000001-000000000000.jsonl"
+    backdate(old, (settings.processed_retention_days + 1) * 86400)
+    removed = prune_processed(settings)
+    assert removed == [old]
+    assert sorted(p.name for p in processed.iterdir()) == ["00000002-000000000000.jsonl"]
