@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -160,10 +160,17 @@ def _waiting_or_abandoned(age: float, why: str, *, flat: bool) -> FileStatus:
 @dataclass(frozen=True)
 class ScanResult:
     """`collections_with_new_files` maps collection -> newest actionable sequence (or -1
-    when only files without a sequence number are new)."""
+    when only files without a sequence number are new).
+
+    `versions` maps the same collections to their directory's mtime_ns at this scan:
+    it changes whenever a file arrives, so `f"{collection}:{seq}:{version}"` is a run
+    key that also fires when an older file comes back (unblocked, re-dropped) behind
+    the same newest sequence.
+    """
 
     collections_with_new_files: dict[str, int]
     new_cursor: str
+    versions: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -220,6 +227,7 @@ def scan_pending(settings: Settings, cursor: str | None) -> ScanResult:
     previous = _load_cursor(cursor)
     states: dict[str, _DirState] = {}
     found: dict[str, int] = {}
+    versions: dict[str, int] = {}
     now = time.time()
     try:
         entries = list(os.scandir(settings.pending_dir))
@@ -240,7 +248,8 @@ def scan_pending(settings: Settings, cursor: str | None) -> ScanResult:
         states[entry.name] = state
         if newest_seq is not None:
             found[entry.name] = newest_seq
-    return ScanResult(found, _dump_cursor(states))
+            versions[entry.name] = mtime_ns
+    return ScanResult(found, _dump_cursor(states), versions)
 
 
 def _scan_collection(

@@ -178,12 +178,16 @@ def test_a_failed_file_put_back_is_news_for_the_sensor(
     bad = write_changeset(pending, 1, {"a.py": "a\n"})
     bad.write_text(bad.read_text().replace('"count":1', '"count":5'))
     write_changeset(pending, 2, {"b.py": "b\n"})
-    cursor = scan_pending(settings, None).new_cursor
+    before = scan_pending(settings, None)
+    cursor = before.new_cursor
     apply_pending(settings, client, "Demo", repo="demo")
     assert scan_pending(settings, cursor).collections_with_new_files == {}
     cursor = scan_pending(settings, cursor).new_cursor
     failed = settings.failed_dir / "Demo" / bad.name
     failed.write_text(failed.read_text().replace('"count":5', '"count":1'))
     unblock(settings, "Demo", bad.name)
-    assert scan_pending(settings, cursor).collections_with_new_files == {"Demo": 2}
+    after = scan_pending(settings, cursor)
+    assert after.collections_with_new_files == {"Demo": 2}
+    # Same newest sequence as the first report: the version tells the two apart.
+    assert after.versions["Demo"] != before.versions["Demo"]
     assert [r.seq for r in apply_pending(settings, client, "Demo", repo="demo").applied] == [1, 2]
