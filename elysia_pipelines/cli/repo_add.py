@@ -1,0 +1,468 @@
+"""The `repo add` workflow: six visible steps from a URL to a searchable, watched collection.
+
+`add`, the interactive `add` and every line of `add-batch` share this one sequence so
+they behave the same: check access, discover, create the collection, register (row
++ Dagster partition), run the first sync through Dagster, report. Each step prints
+as it happens, because a first sync of a big repository takes a while and a silent
+terminal looks hung. A failure before registration leaves nothing behind (no row,
+no partition, no mirror we created); a failed first sync keeps the registration so
+`repo retry` can finish the job once the cause is fixed.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.text import Text
+
+from elysia_pipelines.changes import discovery, git_source
+from elysia_pipelines.cli.output import console
+from elysia_pipelines.errors import ElysiaError
+from elysia_pipelines.operations.repo_options import (
+    RepoOptions,
+    build_repository,
+    spec_for,
+    validate_collection,
+    validate_name,
+)
+from elysia_pipelines.registry import Registry, Repository
+from elysia_pipelines.schedules import parse_schedule
+from elysia_pipelines.settings import Settings, format_size
+from elysia_pipelines.weaviate.connection import open_client
+from elysia_pipelines.weaviate.schema import ensure_collection
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
+
+TOTAL_STEPS = 6
+INTERACTIVE_SCHEDULES = ("15m", "30m", "1h", "6h", "manual", "cron")
+
+
+@dataclass
+class AddOutcome:
+    """What `repo add` did, for the final message and for `--json`."""
+
+    name: str
+    url: str
+    collection: str
+    schedule: str
+    token_env: str | None
+    discovery: dict[str, Any] = field(default_factory=dict)
+    collection_created: bool = False
+    registered: bool = False
+    sync: str = "skipped"  # skipped | success | failed
+    run_id: str | None = None
+    documents: int | None = None
+    next_sync_at: datetime | None = None
+    error: str | None = None
+    hint: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+class Steps:
+    """Prints "[n/6] ..." lines as the workflow advances (silent for --json)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def start(self, number: int, text: str) -> None:
+        if self.enabled:
+            console.print(Text.assemble((f"[{number}/{TOTAL_STEPS}] ", "bold cyan"), text))
+
+    def done(self, text: str) -> None:
+        if self.enabled:
+            console.print(Text.assemble(("      ok ", "green"), text))
+
+    def note(self, text: str, style: str = "") -> None:
+        if self.enabled:
+            console.print(Text("      " + text, style=style))
+
+
+def describe_discovery(report: discovery.DiscoveryReport) -> list[str]:
+    """Short lines (each fits 80 columns after the indent) for step [2/6]."""
+    languages = (
+        ", ".join(f"{name} {percent:.0f}%" for name, _files, percent in report.languages[:3])
+        or "no known language"
+    )
+    skipped = sum(report.skipped.values())
+    return [
+        f"{report.file_count:,} files in {report.directory_count:,} directories"
+        + (f" ({skipped:,} skipped)" if skipped else ""),
+        f"languages: {languages}",
+        f"frameworks: {', '.join(report.frameworks[:4]) if report.frameworks else 'none detected'}",
+        f"initial sync: about {_seconds(report.estimated_initial_sync_s)}",
+    ]
+
+
+def _seconds(value: float) -> str:
+    if value < 60:
+        return f"{max(1, round(value))}s"
+    return f"{round(value / 60)} min"
+
+
+def discovery_dict(report: discovery.DiscoveryReport) -> dict[str, Any]:
+    return {
+        "commit": report.commit,
+        "branch": report.branch,
+        "file_count": report.file_count,
+        "directory_count": report.directory_count,
+        "total_bytes": report.total_bytes,
+        "languages": {name: files for name, files, _percent in report.languages},
+        "frameworks": list(report.frameworks),
+        "skipped": dict(report.skipped),
+        "estimated_initial_sync_s": report.estimated_initial_sync_s,
+    }
+
+
+def primary_language(report: discovery.DiscoveryReport) -> str | None:
+    return report.languages[0][0] if report.languages else None
+
+
+def suggest_vectorizer(language: str | None, available: set[str]) -> tuple[str, str]:
+    """A vectorizer the server can run, chosen by what the repository mostly contains.
+
+    Prose (docs, notes) gains most from semantic vectors; code is searched mostly by
+    identifiers, where BM25 is strong and a local model is enough. Without any
+    text2vec module on the server the only working choice is "none".
+    """
+    prose = language in {"Markdown", "reStructuredText", "Text", "AsciiDoc", "Org"}
+    order = (
+        ("text2vec-openai", "text2vec-transformers", "text2vec-ollama", "text2vec-cohere")
+        if prose
+        else ("text2vec-transformers", "text2vec-ollama", "text2vec-openai", "text2vec-cohere")
+    )
+    for module in order:
+        if module in available:
+            kind = "documentation" if prose else "code"
+            return module, f"{language or 'mixed'} {kind}; {module} is enabled on the server"
+    return "none", (
+        f"{language or 'mixed'} files; no text2vec module is enabled on the Weaviate "
+        "server, so keyword (BM25) search"
+    )
+
+
+def server_modules(settings: Settings) -> set[str]:
+    """Vectorizer modules the Weaviate server has enabled (empty when unknown)."""
+    try:
+        with open_client(settings) as client:
+            modules = client.get_meta().get("modules") or {}
+    except Exception:
+        return set()
+    return {name for name in modules if str(name).startswith("text2vec-")}
+
+
+def _check_free(registry: Registry, name: str, collection: str | None) -> None:
+    existing = registry.find(name)
+    if existing is not None:
+        raise ElysiaError(
+            f"repository {name!r} is already registered ({git_source.redact_url(existing.url)})",
+            f"pick another name with --name, or change it with `elysiactl repo update {name}`",
+        )
+    if collection:
+        owner = registry.by_collection(collection)
+        if owner is not None:
+            raise ElysiaError(
+                f"collection {collection!r} is already used by {owner.name!r}",
+                "pick another collection name with --collection",
+            )
+
+
+def check_access_step(steps: Steps, url: str, token_env: str | None) -> None:
+    steps.start(1, f"Checking access to {git_source.redact_url(url)}")
+    report = git_source.check_access(url, token_env)
+    if not report.ok:
+        raise ElysiaError(
+            f"cannot access {git_source.redact_url(url)}: {report.error}",
+            report.hint
+            or (
+                f"check the URL; for a private repository export a token and pass "
+                f"--token-env VAR{f' (${token_env} is not set)' if token_env else ''}"
+            ),
+        )
+    if report.token_env:
+        steps.done(f"access granted with the token from ${report.token_env}")
+    else:
+        steps.done("access granted (no token needed)")
+
+
+def discover_step(
+    steps: Steps, settings: Settings, options: RepoOptions, name: str
+) -> tuple[discovery.DiscoveryReport, bool]:
+    """Mirror and discover; returns the report and whether we created the mirror."""
+    steps.start(2, "Discovering the repository")
+    mirror = settings.mirror_path(name)
+    created = not mirror.exists()
+    git_source.mirror_repository(
+        options.url or "",
+        mirror,
+        token_env=options.token_env,
+        branch=options.branch,
+        timeout_s=settings.git_timeout_s,
+    )
+    report = discovery.discover(
+        mirror,
+        include=list(options.include_patterns),
+        exclude=list(options.exclude_patterns),
+        max_file_size=build_repository(options, settings, name).max_file_size,
+        branch=options.branch,
+    )
+    first, *rest = describe_discovery(report)
+    steps.done(first)
+    for line in rest:
+        steps.note("   " + line)
+    return report, created
+
+
+def provision_step(steps: Steps, settings: Settings, repo: Repository) -> bool:
+    steps.start(3, f"Creating the Weaviate collection {repo.collection}")
+    with open_client(settings) as client:
+        result = ensure_collection(client, spec_for(repo))
+    model = f", model {repo.model}" if repo.model else ""
+    state = "created" if result.created else "already there with the same schema"
+    steps.done(f"{state} (vectorizer {repo.vectorizer}{model}, replicas {repo.replicas})")
+    return result.created
+
+
+def register_step(
+    steps: Steps, settings: Settings, registry: Registry, repo: Repository
+) -> DagsterInstance:
+    from elysia_pipelines import orchestration
+
+    steps.start(4, f"Registering {repo.name} (schedule {repo.schedule})")
+    instance = orchestration.get_instance(settings)
+    registry.add(repo)
+    try:
+        orchestration.register_partition(instance, repo.name)
+    except BaseException:
+        registry.remove(repo.name)
+        raise
+    steps.done("registry row and Dagster partition added")
+    return instance
+
+
+def sync_step(
+    steps: Steps,
+    settings: Settings,
+    registry: Registry,
+    repo: Repository,
+    outcome: AddOutcome,
+    instance: DagsterInstance,
+) -> None:
+    from elysia_pipelines import orchestration
+
+    steps.start(5, "Running the initial sync through Dagster")
+    result = orchestration.run_sync(
+        settings, repo.name, instance=instance, tags={"elysia/trigger": "repo-add"}
+    )
+    outcome.run_id = result.run_id
+    if result.success:
+        outcome.sync = "success"
+        outcome.documents = result.documents
+        steps.done(f"run {result.run_id[:8]} succeeded")
+        return
+    outcome.sync = "failed"
+    outcome.error = result.error or "the sync run failed"
+    record_failure(registry, repo.name, outcome.error)
+    steps.note(f"run {result.run_id[:8]} failed: {outcome.error}", style="red")
+
+
+def record_failure(registry: Registry, name: str, error: str) -> None:
+    """Make sure the registry shows the failure even when no failure sensor runs."""
+    current = registry.find(name)
+    if current is not None and current.last_error != error:
+        registry.mark_failed(name, error)
+
+
+def count_documents(settings: Settings, collection: str) -> int | None:
+    from elysia_pipelines.operations.weaviate_probe import probe
+
+    return probe(settings, [collection]).documents(collection)
+
+
+def run_add(
+    settings: Settings,
+    registry: Registry,
+    options: RepoOptions,
+    *,
+    show_steps: bool,
+    before_provision: Callable[[Repository, Any], Repository] | None = None,
+    name_hint: str | None = None,
+) -> AddOutcome:
+    """The whole add sequence; raises ElysiaError before registration, else reports."""
+    if not options.url:
+        raise ElysiaError("no repository URL given", "usage: elysiactl repo add URL [--watch]")
+    source = git_source.parse_source(options.url)
+    name = validate_name(options.name or name_hint or source.name)
+    if options.collection:
+        validate_collection(options.collection)
+    repo = build_repository(options, settings, name)
+    _check_free(registry, repo.name, repo.collection)
+    steps = Steps(show_steps)
+    check_access_step(steps, options.url, options.token_env)
+    report, mirror_created = discover_step(steps, settings, options, name)
+    registered = False
+    try:
+        if before_provision is not None:
+            repo = before_provision(repo, report)
+            _check_free(registry, repo.name, repo.collection)
+        outcome = AddOutcome(
+            name=repo.name,
+            url=git_source.redact_url(repo.url),
+            collection=repo.collection,
+            schedule=repo.schedule,
+            token_env=repo.token_env,
+            discovery=discovery_dict(report),
+        )
+        outcome.collection_created = provision_step(steps, settings, repo)
+        instance = register_step(steps, settings, registry, repo)
+        registered = True
+        outcome.registered = True
+    finally:
+        if not registered and mirror_created:
+            shutil.rmtree(settings.mirror_path(name), ignore_errors=True)
+    if options.sync:
+        sync_step(steps, settings, registry, repo, outcome, instance)
+    else:
+        steps.start(5, "Initial sync")
+        steps.done("skipped (--no-sync); run `elysiactl repo sync " + repo.name + "` later")
+    steps.start(6, "Done")
+    current = registry.get(repo.name)
+    outcome.next_sync_at = parse_schedule(current.schedule).next_due(
+        current.last_sync_at, datetime.now(UTC)
+    )
+    if outcome.sync == "success" and outcome.documents is None:
+        outcome.documents = count_documents(settings, repo.collection)
+    if outcome.sync == "failed":
+        outcome.hint = (
+            f"the repository is registered; fix the cause and run `elysiactl repo retry "
+            f"{repo.name}` (details: `elysiactl repo diagnose {repo.name}`)"
+        )
+    return outcome
+
+
+def print_outcome(outcome: AddOutcome) -> None:
+    if outcome.sync == "failed":
+        console.print(
+            Text(f"      {outcome.name} registered, but the initial sync failed.", style="red")
+        )
+        console.print(f"      {outcome.hint}")
+        return
+    docs = "?" if outcome.documents is None else f"{outcome.documents:,}"
+    if outcome.sync == "success":
+        console.print(
+            Text.assemble(("      ok ", "green"), f"{docs} documents in {outcome.collection}")
+        )
+    if outcome.schedule == "manual":
+        console.print(
+            "      Schedule: manual (sync with `elysiactl repo sync " + outcome.name + "`)"
+        )
+    else:
+        when = (
+            f"{outcome.next_sync_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+            if outcome.next_sync_at
+            else "when the schedule fires"
+        )
+        console.print(f"      Watching every {outcome.schedule}; next sync {when}")
+    console.print(f"      Check it: elysiactl repo status {outcome.name}")
+
+
+# --- interactive ------------------------------------------------------------------
+
+
+def _prompt_schedule(default: str) -> str:
+    while True:
+        answer = typer.prompt(
+            f"Sync schedule ({', '.join(INTERACTIVE_SCHEDULES)})", default=default
+        ).strip()
+        if answer == "cron":
+            answer = typer.prompt("Cron expression (5 fields, e.g. '0 */2 * * *')").strip()
+        try:
+            return parse_schedule(answer).text
+        except ElysiaError as exc:
+            console.print(Text(f"  {exc.message}; {exc.hint}", style="yellow"))
+
+
+def interactive_options(settings: Settings, registry: Registry, base: RepoOptions) -> RepoOptions:
+    """Ask for the URL and name (everything else comes after discovery)."""
+    while True:
+        url = typer.prompt("Repository URL or path").strip()
+        try:
+            source = git_source.parse_source(url)
+            break
+        except ElysiaError as exc:
+            console.print(Text(f"  {exc.message}; {exc.hint}", style="yellow"))
+    while True:
+        name = typer.prompt("Name", default=source.name).strip()
+        try:
+            validate_name(name)
+            _check_free(registry, name, None)
+            break
+        except ElysiaError as exc:
+            console.print(Text(f"  {exc.message}", style="yellow"))
+    return RepoOptions(**{**base.__dict__, "url": url, "name": name})
+
+
+def interactive_refine(
+    settings: Settings, registry: Registry
+) -> Callable[[Repository, Any], Repository]:
+    """After discovery: collection, schedule, vectorizer (suggested), summary, confirm."""
+    from dataclasses import replace
+
+    def refine(repo: Repository, report: Any) -> Repository:
+        while True:
+            collection = typer.prompt("Collection", default=repo.collection).strip()
+            try:
+                validate_collection(collection)
+                owner = registry.by_collection(collection)
+                if owner is not None:
+                    raise ElysiaError(
+                        f"collection {collection!r} is already used by {owner.name!r}"
+                    )
+                break
+            except ElysiaError as exc:
+                console.print(Text(f"  {exc.message}", style="yellow"))
+        schedule = _prompt_schedule(
+            repo.schedule if repo.schedule != "manual" else settings.default_schedule
+        )
+        suggestion, why = suggest_vectorizer(primary_language(report), server_modules(settings))
+        console.print(Text(f"  suggested vectorizer: {suggestion} ({why})", style="dim"))
+        while True:
+            vectorizer = typer.prompt("Vectorizer", default=suggestion).strip().lower()
+            try:
+                from elysia_pipelines.operations.repo_options import (
+                    DEFAULT_MODELS,
+                    collection_spec,
+                    validate_vectorizer,
+                )
+
+                vectorizer = validate_vectorizer(vectorizer)
+                model = DEFAULT_MODELS.get(vectorizer)
+                collection_spec(collection, vectorizer, model, repo.replicas)
+                break
+            except ElysiaError as exc:
+                console.print(Text(f"  {exc.message}", style="yellow"))
+        updated = replace(
+            repo, collection=collection, schedule=schedule, vectorizer=vectorizer, model=model
+        )
+        console.print(Text("Summary", style="bold"))
+        for label, value in (
+            ("Repository", f"{updated.name} ({git_source.redact_url(updated.url)})"),
+            ("Collection", updated.collection),
+            ("Schedule", updated.schedule),
+            ("Vectorizer", updated.vectorizer + (f" ({updated.model})" if updated.model else "")),
+            ("Max file size", format_size(updated.max_file_size)),
+            ("Files", f"{report.file_count:,}"),
+        ):
+            console.print(f"  {label:<14}{value}")
+        if not typer.confirm("Continue?", default=True):
+            raise ElysiaError("cancelled; nothing was registered", "run `elysiactl repo add` again")
+        return updated
+
+    return refine

@@ -1,0 +1,90 @@
+"""Read-only, quick questions to Weaviate for status views and diagnostics.
+
+`status`, `dashboard` and `diagnose` must answer in a second or two even when
+Weaviate is down, and must never start an embedded server (or download one) just
+to count documents. So they connect with at most one retry, ask everything in one
+connection, and turn "unreachable" into a message shown next to the data they
+could still read from the registry.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from elysia_pipelines.errors import ElysiaError
+from elysia_pipelines.settings import Settings
+from elysia_pipelines.weaviate import connection
+from elysia_pipelines.weaviate.objects import count as count_objects
+from elysia_pipelines.weaviate.retry import short_error
+from elysia_pipelines.weaviate.schema import collection_exists
+
+
+@dataclass(frozen=True)
+class CollectionFacts:
+    exists: bool
+    documents: int | None
+
+
+@dataclass(frozen=True)
+class WeaviateFacts:
+    """What we could learn; `error` set means Weaviate could not be asked at all."""
+
+    reachable: bool
+    target: str
+    collections: dict[str, CollectionFacts] = field(default_factory=dict)
+    error: str | None = None
+    hint: str | None = None
+
+    def documents(self, collection: str) -> int | None:
+        facts = self.collections.get(collection)
+        return facts.documents if facts else None
+
+
+def quick_target(settings: Settings) -> connection.WeaviateTarget:
+    target = connection.WeaviateTarget.from_settings(settings)
+    return replace(target, retries=min(target.retries, 1), timeout_s=min(target.timeout_s, 15.0))
+
+
+def _listening(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def probe(settings: Settings, collections: Iterable[str]) -> WeaviateFacts:
+    """Existence and object count of each collection, in one short-lived connection."""
+    names = list(dict.fromkeys(collections))
+    target = quick_target(settings)
+    described = connection.describe_target(target)
+    if target.mode == "embedded" and not _listening(
+        connection.EMBEDDED_HOST, connection.EMBEDDED_HTTP_PORT
+    ):
+        return WeaviateFacts(
+            reachable=False,
+            target=described,
+            error="embedded Weaviate is not running",
+            hint="it starts with the next sync; or run a Weaviate server and set WEAVIATE_URL",
+        )
+    try:
+        with connection.open_client(target) as client:
+            facts: dict[str, CollectionFacts] = {}
+            for name in names:
+                exists = collection_exists(client, name)
+                facts[name] = CollectionFacts(
+                    exists=exists,
+                    documents=count_objects(client, name, attempts=2) if exists else None,
+                )
+            return WeaviateFacts(reachable=True, target=described, collections=facts)
+    except ElysiaError as exc:
+        return WeaviateFacts(reachable=False, target=described, error=exc.message, hint=exc.hint)
+    except Exception as exc:  # the client raises many types mid-call; status must still render
+        return WeaviateFacts(
+            reachable=False,
+            target=described,
+            error=short_error(exc),
+            hint="check WEAVIATE_URL / WEAVIATE_GRPC_URL and that the server is running",
+        )
