@@ -1,9 +1,14 @@
-"""Independent audit of a written change set against git: did it account for every file?
+"""Check a change set against git itself: is every changed path accounted for?
 
-The extractor and this audit both read git, but differently: the audit lists the
-changed paths with plain `git diff-tree --no-renames` (or `ls-tree` for a snapshot)
-and only checks that the change set *mentions* each of them, so a bug in the
-extractor's rename, skip or pattern handling shows up as a missing path here.
+The validator proves a change set is well-formed; this proves it is complete.
+Git is asked, independently of the extractor's logic, which paths differ
+between the change set's `from_commit` and `to_commit` (every path of
+`to_commit` for a full snapshot), and each must be named by a record: a change,
+a rename's either side, or a skip saying why it was left out. Paths named but
+not reported by git are flagged too, except after a filter change
+(`filter_changed` in begin), when unchanged files of either commit may appear. The one deliberate gap is a mode-only change (exec bit) of a
+regular file, which changes no document and so has no record; it counts as
+accounted for.
 """
 
 from __future__ import annotations
@@ -13,67 +18,95 @@ from pathlib import Path
 
 import git
 
-from elysia_pipelines.changes.reader import iter_change_set
+from elysia_pipelines.changes.format import FILE_OPS, OP_SKIP
+from elysia_pipelines.changes.git_objects import (
+    REGULAR_MODES,
+    TreeEntry,
+    changed_entries,
+    list_tree,
+    open_repository,
+    resolve_commit,
+)
+from elysia_pipelines.changes.reader import KIND_FLAT, iter_change_set, read_header
+from elysia_pipelines.errors import ElysiaError
 
 
-@dataclass(frozen=True)
+@dataclass
 class AuditReport:
-    from_commit: str | None
-    to_commit: str
-    diff_paths: int
-    covered: int
-    missing: list[str] = field(default_factory=list)
-    unexpected: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.missing and not self.unexpected
+    ok: bool
+    diff_paths: int = 0  # paths git reports as changed (or present, for a snapshot)
+    covered: int = 0  # of those, accounted for by a record or a mode-only change
+    missing: list[str] = field(default_factory=list)  # changed per git, no record
+    unexpected: list[str] = field(default_factory=list)  # record, but git saw no change
+    note: str = ""
 
 
-def _z_paths(output: str) -> set[str]:
-    return {p for p in output.split("\0") if p}
+def _mode_only(before: TreeEntry | None, after: TreeEntry | None) -> bool:
+    return (
+        before is not None
+        and after is not None
+        and before.sha == after.sha
+        and before.mode in REGULAR_MODES
+        and after.mode in REGULAR_MODES
+    )
 
 
-def changed_paths(mirror: Path, from_commit: str | None, to_commit: str) -> set[str]:
-    """Every path that differs between two commits (all paths for a first snapshot)."""
-    repo = git.Repo(mirror)
-    try:
-        if from_commit is None:
-            return _z_paths(repo.git.ls_tree("-r", "-z", "--name-only", to_commit))
-        out = repo.git.diff_tree("-r", "-z", "--no-renames", "--name-only", from_commit, to_commit)
-        return _z_paths(out)
-    finally:
-        repo.close()
-
-
-def audit_change_set(changeset: Path, mirror: Path) -> AuditReport:
-    """Compare the paths a change set mentions with the paths git says changed."""
-    begin: dict = {}
-    mentioned: set[str] = set()
-    deletes: set[str] = set()
+def audit_change_set(changeset: Path | str, mirror_path: Path | str) -> AuditReport:
+    """Compare the paths a change set names with the paths git says changed."""
+    changeset = Path(changeset)
+    header = read_header(changeset)
+    if header.kind == KIND_FLAT:
+        return AuditReport(ok=True, note="flat sync file: no commits to audit against")
+    if not header.complete or header.to_commit is None:
+        return AuditReport(ok=False, note="incomplete change set: no end record")
+    named: set[str] = set()
     for record in iter_change_set(changeset):
         op = record.get("op")
-        if op == "begin":
-            begin = record
-            continue
-        if op == "end":
-            continue
-        for key in ("path", "previous_path"):
-            if record.get(key):
-                mentioned.add(record[key])
-        if op == "delete":
-            deletes.add(record["path"])
-    to_commit = begin.get("to_commit", "")
-    snapshot = begin.get("from_commit") is None or bool(begin.get("full_snapshot"))
-    expected = changed_paths(mirror, None if snapshot else begin.get("from_commit"), to_commit)
-    missing = sorted(expected - mentioned)
-    # A snapshot may also delete documents of files that are gone; those are not in ls-tree.
-    unexpected = sorted(mentioned - expected - (deletes if snapshot else set()))
+        if op in FILE_OPS or op == OP_SKIP:
+            named.add(str(record.get("path")))
+            if record.get("previous_path"):
+                named.add(str(record["previous_path"]))
+    repository = open_repository(mirror_path)
+    try:
+        to_commit = resolve_commit(repository, header.to_commit)
+        if to_commit is None:
+            return AuditReport(
+                ok=False, note=f"to_commit {header.to_commit[:12]} is not in the mirror"
+            )
+        begin = next(iter_change_set(changeset))
+        exempt: set[str] = set()
+        allowed: set[str] = set()
+        if header.full_snapshot:
+            expected = set(list_tree(repository, to_commit, sizes=False))
+        else:
+            base = resolve_commit(repository, header.from_commit or "")
+            if base is None:
+                return AuditReport(
+                    ok=False,
+                    note=f"from_commit {str(header.from_commit)[:12]} is not in the mirror",
+                )
+            pairs = changed_entries(repository, base, to_commit)
+            expected = set(pairs)
+            exempt = {p for p, (b, a) in pairs.items() if _mode_only(b, a)}
+            if begin.get("filter_changed"):
+                # Unchanged files may change verdict too: any path of either tree may appear.
+                allowed = set(list_tree(repository, base, sizes=False)) | set(
+                    list_tree(repository, to_commit, sizes=False)
+                )
+    except git.GitCommandError as exc:
+        raise ElysiaError(
+            f"git failed while auditing {changeset.name}: {(exc.stderr or str(exc)).strip()[:300]}",
+            "check that the mirror is intact (git fsck)",
+        ) from None
+    finally:
+        repository.close()
+    missing = sorted(expected - named - exempt)
+    unexpected = sorted(named - expected - allowed)
     return AuditReport(
-        from_commit=begin.get("from_commit"),
-        to_commit=to_commit,
+        ok=not missing and not unexpected,
         diff_paths=len(expected),
-        covered=len(expected & mentioned),
+        covered=len(expected) - len(missing),
         missing=missing,
         unexpected=unexpected,
+        note="full snapshot" if header.full_snapshot else "",
     )

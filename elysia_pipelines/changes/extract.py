@@ -75,6 +75,7 @@ SKIP_UNSUPPORTED_MODE = "unsupported_mode"
 _CANDIDATE = "candidate"  # passes everything but the binary check (needs content)
 _DOC = "doc"
 _READ_WITHOUT_CACHE = 256
+_NO_ENTRY = TreeEntry("", "", "", None)
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,7 @@ def extract_change_set(
             full_snapshot=base is None,
             created_at=now,
             inline_max_bytes=inline_max_bytes,
+            begin_extra=_begin_extra(rules, old_rules),
         )
         try:
             if base is None:
@@ -242,6 +244,19 @@ def extract_change_set(
         reason=reason,
         changed_files=changed,
     )
+
+
+def _begin_extra(rules: FileFilter, old_rules: FileFilter) -> dict[str, Any]:
+    """Optional begin fields: the selection rules, and whether they changed.
+
+    With `filter_changed` every path was re-evaluated, so records may name files
+    git did not change; the audit (and a human reading the file) needs to know.
+    """
+    extra: dict[str, Any] = {"filter": rules.to_dict()}
+    if rules != old_rules:
+        extra["filter_changed"] = True
+        extra["previous_filter"] = old_rules.to_dict()
+    return extra
 
 
 def _choose_base(
@@ -406,9 +421,15 @@ def _write_diff(
             continue
         if old_state == _DOC:
             to_delete.append(path)
-        if state is not None and (before[path] != entry or old_state != state):
-            size = len(data) if state == SKIP_BINARY else (entry.size if entry else None)
-            writer.get().write_skip(path, state, size_bytes=size)
+        # Every path git reports as changed is named: a file that was never a
+        # document and is now gone keeps the reason it was left out.
+        reason = state if state is not None else (old_state if old_state != _DOC else None)
+        if reason is not None and (before[path] != entry or old_state != state):
+            if reason == SKIP_BINARY and state == SKIP_BINARY:
+                size: int | None = len(data)
+            else:
+                size = (entry or before[path] or _NO_ENTRY).size
+            writer.get().write_skip(path, reason, size_bytes=size)
     for path in to_delete:
         if path not in consumed:
             writer.get().write_delete(path)

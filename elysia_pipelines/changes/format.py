@@ -6,11 +6,13 @@ extractor (ours, the real `mgit`, a script) and ingestion, so it is deliberately
 plain JSON Lines:
 
 * line 1: ``{"op": "begin", "repo", "collection", "from_commit", "to_commit",
-  "created_at", "format": 1}`` plus optional ``"full_snapshot": true``. A full
-  snapshot lists every ingestible file at ``to_commit``; the ingester must delete
-  every document of the repository that the snapshot does not name (this is how a
-  first sync, or a sync after a force-push that destroyed the last synced commit,
-  removes stale documents).
+  "created_at", "format": 1}`` plus optional fields: ``"filter"`` (the include/
+  exclude/max_file_size rules used), ``"filter_changed": true`` with
+  ``"previous_filter"`` (every path was re-evaluated, so records may name files git
+  did not change) and ``"full_snapshot": true``. A full snapshot lists every
+  ingestible file at ``to_commit``; the ingester must delete every document of the
+  repository that the snapshot does not name (this is how a first sync, or a sync
+  after a force-push that destroyed the last synced commit, removes stale documents).
 * one record per file change, ``op`` in add/modify/delete/rename, content in one
   of three tiers (``content`` UTF-8 text inline, ``content_base64`` for text that
   is not valid UTF-8, ``content_ref`` a blob file inside ``<stem>.blobs/``).

@@ -82,6 +82,7 @@ class ChangeSetWriter:
         full_snapshot: bool = False,
         created_at: datetime | None = None,
         inline_max_bytes: int = DEFAULT_INLINE_MAX_BYTES,
+        begin_extra: dict[str, Any] | None = None,
     ) -> None:
         self.out_dir = Path(out_dir)
         self.final_path = self.out_dir / changeset_filename(seq, to_commit)
@@ -109,6 +110,8 @@ class ChangeSetWriter:
         }
         if full_snapshot:
             self._begin["full_snapshot"] = True
+        for key, value in (begin_extra or {}).items():
+            self._begin.setdefault(key, value)  # extras never override the required fields
 
     # --- lifecycle ---------------------------------------------------------------
     def __enter__(self) -> ChangeSetWriter:

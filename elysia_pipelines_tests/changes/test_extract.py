@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from elysia_pipelines.changes.audit import audit_change_set
 from elysia_pipelines.changes.extract import ExtractResult, extract_change_set
 from elysia_pipelines.changes.format import content_hash, is_binary
 from elysia_pipelines.changes.patterns import FileFilter
@@ -63,6 +64,9 @@ class Syncer:
         )
         if result.path is not None:
             self.written.append(result.path)
+            audit = audit_change_set(result.path, self.mirror)
+            assert audit.ok, audit
+            assert audit.covered == audit.diff_paths
         self.last_commit = result.to_commit
         state = replay(self.written)
         expected = expected_documents(self.repo, self.rules)
@@ -170,6 +174,7 @@ def test_full_history_of_changes_replays_exactly(source: GitRepo, tmp_path: Path
         ("delete", "docs/with space.md"),
         ("skip", "node_modules/with space.md"),
         ("add", "lib/index.js"),
+        ("skip", "node_modules/pkg/index.js"),  # gone, but it never was a document
         ("delete", "medium.txt"),
         ("skip", "medium.txt"),
     }
@@ -340,3 +345,35 @@ def test_result_metadata_and_filter_round_trip(source: GitRepo, tmp_path: Path) 
     metadata = json.loads(json.dumps(result.as_metadata()))
     assert metadata["path"] == str(result.path) and metadata["full_snapshot"] is True
     assert metadata["tracked_files"] == result.tracked_files
+
+
+def test_audit_finds_missing_and_unexpected_paths(source: GitRepo, tmp_path: Path) -> None:
+    syncer = Syncer(source, tmp_path / "pending")
+    syncer.sync()
+    source.write("src/app.py", "edited\n")
+    source.write("added.py", "a = 1\n")
+    source.set_executable("run.sh", False)
+    source.commit()
+    result = syncer.sync()
+    assert result.path is not None
+    report = audit_change_set(result.path, source.path)
+    assert report.ok and report.diff_paths == 3 and report.covered == 3  # run.sh: mode only
+
+    lines = result.path.read_text("utf-8").splitlines()
+    records = [json.loads(line) for line in lines]
+    kept = [r for r in records if r.get("path") != "added.py"]
+    kept.append(dict(kept[1], path="README.md"))  # a record for a file git did not change
+    kept = [r for r in kept if r["op"] != "end"] + [{"op": "end", "count": len(kept) - 1}]
+    result.path.write_text("".join(json.dumps(r) + "\n" for r in kept), "utf-8")
+    report = audit_change_set(result.path, source.path)
+    assert not report.ok
+    assert report.missing == ["added.py"] and report.unexpected == ["README.md"]
+
+    flat = tmp_path / "flat.jsonl"
+    flat.write_text(json.dumps({"op": "delete", "repo": "demo", "path": "x"}) + "\n")
+    assert audit_change_set(flat, source.path).ok
+
+    records[0]["from_commit"] = "0" * 40
+    result.path.write_text("".join(json.dumps(r) + "\n" for r in records), "utf-8")
+    report = audit_change_set(result.path, source.path)
+    assert not report.ok and "not in the mirror" in report.note
