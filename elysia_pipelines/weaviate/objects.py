@@ -17,10 +17,10 @@ import json
 import logging
 import time
 import uuid as uuid_lib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import weaviate
 from weaviate.classes.data import DataObject
@@ -40,6 +40,8 @@ from elysia_pipelines.weaviate.retry import (
 from elysia_pipelines.weaviate.schema import collection_exists, uses_named_vectors
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 Vector = list[float] | dict[str, list[float]]
 ID_CHUNK = 200  # ids per ContainsAny filter: small requests, few round trips
@@ -98,16 +100,16 @@ def _unavailable(what: str, collection: str, exc: BaseException, written: int = 
     )
 
 
-def _call(  # type: ignore[no-untyped-def]
+def _call(
     client: weaviate.WeaviateClient,
     what: str,
     collection: str,
     attempts: int,
     max_wait_s: float,
-    fn,
-    *args,
-    **kwargs,
-):
+    fn: Callable[P, T],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
     """Run one idempotent client call under the transient-retry policy."""
     try:
         for attempt in transient_retry(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import grpc
 import httpx
@@ -195,7 +195,7 @@ class _WaitRespectingRetryAfter:
         return float(self._backoff(state))
 
 
-def _log_retry(what: str):  # type: ignore[no-untyped-def]
+def _log_retry(what: str) -> Callable[[RetryCallState], None]:
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
         wait = state.next_action.sleep if state.next_action is not None else 0.0

@@ -52,6 +52,7 @@ from enum import Enum
 from typing import Any
 
 import weaviate
+from tenacity import Retrying
 from weaviate.classes.config import (
     Configure,
     DataType,
@@ -60,6 +61,8 @@ from weaviate.classes.config import (
     VectorDistances,
 )
 from weaviate.collections.classes.config import CollectionConfig
+from weaviate.collections.classes.config_vector_index import _VectorIndexConfigCreate
+from weaviate.collections.classes.config_vectors import _VectorConfigCreate
 from weaviate.exceptions import UnexpectedStatusCodeError, WeaviateBaseError
 
 from elysia_pipelines.documents import DOCUMENT_PROPERTIES, PropertySpec
@@ -206,7 +209,7 @@ def _value(item: Any) -> Any:
     return item.value if isinstance(item, Enum) else item
 
 
-def _retry(what: str):  # type: ignore[no-untyped-def]
+def _retry(what: str) -> Retrying:
     return transient_retry(4, max_wait_s=10.0, what=what)
 
 
@@ -515,7 +518,7 @@ def _property(prop: PropertySpec, tokenization: str | None) -> Property:
     )
 
 
-def _index_config(index_type: str | None, distance: str | None):  # type: ignore[no-untyped-def]
+def _index_config(index_type: str | None, distance: str | None) -> _VectorIndexConfigCreate | None:
     if index_type is None and distance is None:
         return None
     metric = VectorDistances(distance) if distance else None
@@ -526,7 +529,7 @@ def _index_config(index_type: str | None, distance: str | None):  # type: ignore
     raise ConfigError(f"vector index type {index_type!r} cannot be recreated", "use hnsw or flat")
 
 
-def _named_vector(vector: Mapping[str, Any]):  # type: ignore[no-untyped-def]
+def _named_vector(vector: Mapping[str, Any]) -> _VectorConfigCreate:
     index = _index_config(vector.get("index_type"), vector.get("distance"))
     if vector["vectorizer"] == "none":
         return Configure.Vectors.self_provided(name=vector["name"], vector_index_config=index)
