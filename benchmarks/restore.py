@@ -5,7 +5,7 @@ of real source files (the `.py`/`.pyi`/`.md`/`.txt` files of the installed packa
 cycled under other repository names when there are fewer files than objects, each
 with a 32-dimensional vector), starts the Weaviate test server in a separate process
 (its threads must not share our GIL) and restores into fresh collections, each run in
-its own child process so `ru_maxrss` is that run's peak memory:
+its own child process so its peak resident memory (`VmHWM`) is that run's alone:
 
 * baseline: the naive approach in the same run: read the whole backup into memory,
   then `insert_many` batches of 100 on one thread;
@@ -122,6 +122,17 @@ def _baseline(reader: Any, client: Any, name: str) -> int:
 
 
 def _peak_mb() -> float:
+    """Peak resident memory of this process image, in MiB.
+
+    `VmHWM` rather than `ru_maxrss`: Linux carries `ru_maxrss` over from the parent's
+    memory at fork, so a child of a big parent would report the parent's size.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
