@@ -115,6 +115,15 @@ def change_files(path: Path, files: int, changed: int, seed: int = 2) -> dict[st
     return expected
 
 
+def server_cpu_s(pid: int) -> float:
+    """CPU seconds the server process used so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Row:
     files: int
@@ -122,6 +131,8 @@ class Row:
     first_ingest_s: float
     incremental_extract_s: float
     incremental_ingest_s: float
+    ingest_client_cpu_s: float
+    ingest_server_cpu_s: float
 
     @property
     def first_total_s(self) -> float:
@@ -140,7 +151,7 @@ class Row:
         return self.incremental_extract_s + self.incremental_ingest_s
 
 
-def run_size(work: Path, target: WeaviateTarget, files: int, changed: int) -> Row:
+def run_size(work: Path, target: WeaviateTarget, server_pid: int, files: int, changed: int) -> Row:
     repo_dir = work / f"repo-{files}"
     build_repo(repo_dir, files)
     settings = Settings().with_home(work / f"home-{files}").ensure_dirs()
@@ -153,8 +164,10 @@ def run_size(work: Path, target: WeaviateTarget, files: int, changed: int) -> Ro
             repo_dir, repo=name, collection=collection, from_commit=None, out_dir=out_dir, seq=1
         )
         t1 = time.perf_counter()
+        cpu0, server0 = time.process_time(), server_cpu_s(server_pid)
         report = apply_pending(settings, client, collection, repo=name)
         t2 = time.perf_counter()
+        client_cpu, server_cpu = time.process_time() - cpu0, server_cpu_s(server_pid) - server0
         stored = count(client, collection)
         if [r.seq for r in report.applied] != [1] or stored != files:
             raise SystemExit(f"first sync of {files} files is wrong: {report.summary()}, {stored}")
@@ -176,10 +189,12 @@ def run_size(work: Path, target: WeaviateTarget, files: int, changed: int) -> Ro
         got = {d.properties["path"]: d.properties["content_hash"] for d in docs.values()}
         if got != expected or count(client, collection) != files:
             raise SystemExit(f"incremental sync of {files} files is wrong: {report.summary()}")
-    return Row(files, t1 - t0, t2 - t1, t4 - t3, t5 - t4)
+    return Row(files, t1 - t0, t2 - t1, t4 - t3, t5 - t4, client_cpu, server_cpu)
 
 
 def print_table(rows: list[Row], changed: int) -> None:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"machine: {os.cpu_count()} CPUs, load average {load:.1f} (timings are wall clock)")
     header = (
         f"{'repo files':>10} | {'first: extract s':>16} {'ingest s':>9} {'total s':>8} "
         f"{'objects/s':>9} {'(ingest only)':>13} | {f'incremental ({changed} files) s':>28}"
@@ -193,6 +208,14 @@ def print_table(rows: list[Row], changed: int) -> None:
             f" | {row.incremental_total_s:>16.3f} (extract {row.incremental_extract_s:.3f}, "
             f"ingest {row.incremental_ingest_s:.3f})"
         )
+    print()
+    print("first-sync ingest CPU (load-independent): client process / test server process")
+    for row in rows:
+        print(
+            f"{row.files:>10,} files: client {row.ingest_client_cpu_s:.2f} s "
+            f"({row.files / max(row.ingest_client_cpu_s, 1e-9):,.0f} objects per CPU-second), "
+            f"server {row.ingest_server_cpu_s:.2f} s"
+        )
 
 
 def main() -> int:
@@ -205,7 +228,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="ingest-bench-") as tmp, start_server_process() as srv:
         target = WeaviateTarget.for_url(srv.url, srv.grpc_url)
         for files in sizes:
-            rows.append(run_size(Path(tmp), target, files, args.changed))
+            rows.append(run_size(Path(tmp), target, srv.process.pid, files, args.changed))
     print_table(rows, args.changed)
     failures = []
     for row in rows:

@@ -79,9 +79,12 @@ class Checkpoint:
     ) -> Checkpoint:
         now = utc_now_iso()
         last = self.last_applied
-        # A re-dropped older file (seq below the last applied) must not move the
-        # "last applied sequence" backwards.
-        if seq is None or last is None or last.seq is None or seq >= last.seq:
+        if seq is None:
+            # A file without a sequence number (another producer) changes the documents
+            # but not the sequence: keep the last one so the stale check and the
+            # "all applied" check still work.
+            last = LastApplied(file, last.seq if last else None, to_commit, tracked_files, now)
+        elif last is None or last.seq is None or seq >= last.seq:
             last = LastApplied(file, seq, to_commit, tracked_files, now)
         return replace(
             self,

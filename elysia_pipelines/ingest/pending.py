@@ -132,7 +132,7 @@ def file_status(path: Path, *, now: float | None = None) -> FileStatus:
         return _waiting_or_abandoned(age, "the file is empty", flat=False)
     if first is not None and first.get("op") == OP_BEGIN:
         last = _last_line(tail)
-        if last is not None and last.get("op") == OP_END:
+        if last is not None and last.get("op") == OP_END and tail.endswith(b"\n"):
             return FileStatus(FileState.READY, "complete", flat=False)
         return _waiting_or_abandoned(age, "no end record", flat=False)
     if not tail.endswith(b"\n"):

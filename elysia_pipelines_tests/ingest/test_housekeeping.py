@@ -8,11 +8,17 @@ import pytest
 import weaviate
 
 from elysia_pipelines.errors import ElysiaError
-from elysia_pipelines.ingest import IngestProgress, apply_pending, prune_processed
+from elysia_pipelines.ingest import (
+    IngestProgress,
+    apply_pending,
+    expected_document_count,
+    last_applied_seq,
+    prune_processed,
+)
 from elysia_pipelines.ingest.apply import collection_lock
 from elysia_pipelines.ingest.checkpoint import load_checkpoint
 from elysia_pipelines.settings import Settings
-from elysia_pipelines_tests.ingest.helpers import backdate, write_changeset
+from elysia_pipelines_tests.ingest.helpers import backdate, write_changeset, write_flat
 
 
 def test_a_second_ingestion_of_the_same_collection_is_refused(
@@ -60,3 +66,23 @@ def test_processed_change_sets_are_pruned_after_the_retention_period(
     removed = prune_processed(settings)
     assert removed == [old]
     assert sorted(p.name for p in processed.iterdir()) == ["00000002-000000000000.jsonl"]
+
+
+def test_a_foreign_flat_file_keeps_the_sequence_but_voids_the_expected_count(
+    settings: Settings, client: weaviate.WeaviateClient
+) -> None:
+    write_changeset(settings.pending_dir / "Demo", 1, {"a.py": "a\n"}, tracked_files=1)
+    apply_pending(settings, client, "Demo", repo="demo")
+    assert (last_applied_seq(settings, "Demo"), expected_document_count(settings, "Demo")) == (1, 1)
+    flat = write_flat(
+        settings.pending_dir / "Demo" / "mgit.jsonl",
+        [{"op": "add", "repo": "demo", "path": "b.py", "content": "b\n"}],
+    )
+    backdate(flat, 60)
+    report = apply_pending(settings, client, "Demo", repo="demo")
+    assert [r.file for r in report.applied] == ["mgit.jsonl"]
+    # The flat file does not say how many documents the repository has now.
+    assert (last_applied_seq(settings, "Demo"), expected_document_count(settings, "Demo")) == (
+        1,
+        None,
+    )

@@ -52,9 +52,13 @@ def test_temporary_and_incomplete_files_are_never_reported(settings: Settings) -
     assert file_status(in_place).state is FileState.WRITING
 
     # The producer finishes by appending: the directory's mtime does not change, but a
-    # directory with a waiting file is listed again.
+    # directory with a waiting file is listed again. Without its newline the end
+    # record may still be half written.
     with in_place.open("a") as handle:
-        handle.write(json.dumps({"op": "end", "count": 0, "tracked_files": 0}) + "\n")
+        handle.write(json.dumps({"op": "end", "count": 0, "tracked_files": 0}))
+    assert file_status(in_place).state is FileState.WRITING
+    with in_place.open("a") as handle:
+        handle.write("\n")
     later = scan_pending(settings, result.new_cursor)
     assert later.collections_with_new_files == {"Demo": 3}
 
