@@ -522,7 +522,13 @@ def _write_records(
                     snapshot.add(document_uuid(record.get("repo") or repo, record["path"]))
                 continue
             kept = add_record(
-                batch, record, index=index, changeset=path, repo=repo, synced_at=synced_at
+                batch,
+                record,
+                index=index,
+                changeset=path,
+                repo=repo,
+                synced_at=synced_at,
+                delete_skipped=not full_snapshot,
             )
             if scan_needed and kept is not None:
                 snapshot.add(kept)

@@ -94,17 +94,22 @@ def add_record(
     changeset: Path,
     repo: str,
     synced_at: datetime,
+    delete_skipped: bool = True,
 ) -> str | None:
     """Add one change record's writes to `batch`; return the UUID it leaves in place.
 
     A `skip` deletes the path's document too: the extractor emits a delete when a
     file that had a document becomes binary or too large, but a skip alone must
-    not leave stale content searchable.
+    not leave stale content searchable. In a full snapshot that is already the
+    snapshot cleanup's job (`delete_skipped=False`), which spares a first sync one
+    delete per binary file.
     """
     op = record["op"]
     path = record["path"]
     record_repo = record.get("repo") or repo
     ref = RecordRef(changeset.name, index, op, path)
+    if op == OP_SKIP and not delete_skipped:
+        return None
     if op in (OP_DELETE, OP_SKIP):
         batch.delete(document_uuid(record_repo, path), ref)
         return None

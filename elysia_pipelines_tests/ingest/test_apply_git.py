@@ -213,6 +213,7 @@ def test_full_snapshot_removes_documents_the_snapshot_does_not_name(
     # History rewritten and the old commit gone: the extractor sends a full snapshot.
     repo.reset_hard(repo.head())
     repo.delete("src/util.py")
+    repo.write("src/app.py", b"\0now binary")  # had a document; a skip in the snapshot
     repo.write("fresh.py", "fresh\n")
     repo.git("commit", "-q", "--amend", "-m", "rewritten")
     repo.forget_unreachable()
@@ -220,6 +221,7 @@ def test_full_snapshot_removes_documents_the_snapshot_does_not_name(
     report = sync.run()
     assert report.results[0].status == "applied"
     assert report.results[0].counts == {"add": report.results[0].tracked_files}
+    assert report.results[0].skipped["binary"] == 2
     stored = stored_documents(client, "Demo")
     assert stored.pop("keep.py")[1] == "k"
     assert sync.last_commit is not None
