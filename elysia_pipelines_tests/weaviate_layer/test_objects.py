@@ -46,22 +46,22 @@ def doc(repo: str, i: int, *, content: str = "print('hi')\n", **changes: object)
 
 
 @pytest.fixture
-def docs(client: weaviate.WeaviateClient, unique_collection_name: str) -> str:
-    ensure_collection(client, CollectionSpec(unique_collection_name))
+def docs(shared_client: weaviate.WeaviateClient, unique_collection_name: str) -> str:
+    ensure_collection(shared_client, CollectionSpec(unique_collection_name))
     return unique_collection_name
 
 
 def test_upsert_is_idempotent_and_iteration_streams_every_page(
-    client: weaviate.WeaviateClient, docs: str
+    shared_client: weaviate.WeaviateClient, docs: str
 ) -> None:
     objects = [doc("r", i) for i in range(730)]
-    first = upsert(client, docs, objects, max_batch_objects=100)
-    again = upsert(client, docs, objects, max_batch_objects=100)
+    first = upsert(shared_client, docs, objects, max_batch_objects=100)
+    again = upsert(shared_client, docs, objects, max_batch_objects=100)
     assert (first.written, first.failures) == (730, [])
     assert (again.written, again.failures) == (730, [])
-    assert count(client, docs) == 730
+    assert count(shared_client, docs) == 730
 
-    seen = list(iter_objects(client, docs, page_size=100))  # 8 pages
+    seen = list(iter_objects(shared_client, docs, page_size=100))  # 8 pages
     assert len(seen) == 730
     assert sorted(o.uuid for o in seen) == sorted(str(o.uuid) for o in objects)
     by_id = {o.uuid: o for o in seen}
@@ -73,17 +73,17 @@ def test_upsert_is_idempotent_and_iteration_streams_every_page(
 
 
 def test_iteration_with_vectors_and_selected_properties(
-    client: weaviate.WeaviateClient, docs: str
+    shared_client: weaviate.WeaviateClient, docs: str
 ) -> None:
     objects = [
         ObjectToWrite(o.uuid, o.properties, vector=[float(i), 0.5, -1.0])
         for i, o in enumerate(doc("r", i) for i in range(7))
     ]
-    upsert(client, docs, objects)
+    upsert(shared_client, docs, objects)
     seen = {
         o.uuid: o
         for o in iter_objects(
-            client, docs, include_vector=True, page_size=3, return_properties=["path"]
+            shared_client, docs, include_vector=True, page_size=3, return_properties=["path"]
         )
     }
     assert len(seen) == 7
@@ -93,7 +93,7 @@ def test_iteration_with_vectors_and_selected_properties(
 
 
 def test_dates_as_datetime_naive_or_string_are_all_accepted(
-    client: weaviate.WeaviateClient, docs: str
+    shared_client: weaviate.WeaviateClient, docs: str
 ) -> None:
     when = datetime(2024, 6, 2, 8, 30, tzinfo=UTC)
     variants = [
@@ -103,13 +103,13 @@ def test_dates_as_datetime_naive_or_string_are_all_accepted(
         doc("r", 4, synced_at="2024-06-02T08:30:00Z"),
         doc("r", 5, synced_at="2024-06-02T08:30:00"),
     ]
-    result = upsert(client, docs, variants)
+    result = upsert(shared_client, docs, variants)
     assert (result.written, result.failures) == (5, [])
-    stored = fetch_by_ids(client, docs, [o.uuid for o in variants])
+    stored = fetch_by_ids(shared_client, docs, [o.uuid for o in variants])
     assert {o.properties["synced_at"] for o in stored.values()} == {when}
 
 
-def test_batches_are_split_by_bytes(client: weaviate.WeaviateClient, docs: str) -> None:
+def test_batches_are_split_by_bytes(shared_client: weaviate.WeaviateClient, docs: str) -> None:
     body = ("x = 1  # some source line that is long enough\n" * 1100)[:50_000]
     objects = [doc("big", i, content=body) for i in range(200)]  # ~10 MB in total
     batches = list(split_batches(objects, max_objects=200, max_bytes=1_000_000))
@@ -117,10 +117,10 @@ def test_batches_are_split_by_bytes(client: weaviate.WeaviateClient, docs: str) 
     assert all(sum(estimate_bytes(o) for o in b) <= 1_000_000 for b in batches)
     assert [o.uuid for b in batches for o in b] == [o.uuid for o in objects]
 
-    result = upsert(client, docs, objects, max_batch_objects=200, max_batch_bytes=1_000_000)
+    result = upsert(shared_client, docs, objects, max_batch_objects=200, max_batch_bytes=1_000_000)
     assert (result.written, result.failures) == (200, [])
-    assert count(client, docs) == 200
-    stored = fetch_by_ids(client, docs, [objects[199].uuid])
+    assert count(shared_client, docs) == 200
+    stored = fetch_by_ids(shared_client, docs, [objects[199].uuid])
     assert stored[str(objects[199].uuid)].properties["content"] == body
 
 
@@ -131,72 +131,74 @@ def test_oversized_object_goes_in_a_batch_of_its_own() -> None:
 
 
 def test_wrong_typed_property_is_returned_as_a_failure_not_raised(
-    client: weaviate.WeaviateClient, docs: str
+    shared_client: weaviate.WeaviateClient, docs: str
 ) -> None:
     objects = [doc("r", i) for i in range(10)]
     bad = doc("r", 99, size_bytes="lots")
-    result = upsert(client, docs, [*objects[:5], bad, *objects[5:]])
+    result = upsert(shared_client, docs, [*objects[:5], bad, *objects[5:]])
     assert result.written == 10
     assert [f.uuid for f in result.failures] == [str(bad.uuid)]
     assert "size_bytes" in result.failures[0].error
     assert result.failures[0].object is bad
-    assert count(client, docs) == 10
+    assert count(shared_client, docs) == 10
 
 
 def test_a_batch_in_which_every_object_fails_is_reported_per_object(
-    client: weaviate.WeaviateClient, docs: str
+    shared_client: weaviate.WeaviateClient, docs: str
 ) -> None:
     bad = [doc("r", 1, size_bytes="x"), doc("r", 2, line_count="y"), doc("r", 3, size_bytes="z")]
-    result = upsert(client, docs, bad)
+    result = upsert(shared_client, docs, bad)
     assert result.written == 0
     errors = {f.uuid: f.error for f in result.failures}
     assert set(errors) == {str(o.uuid) for o in bad}
     assert "size_bytes" in errors[str(bad[0].uuid)]
     assert "line_count" in errors[str(bad[1].uuid)]
-    assert count(client, docs) == 0
+    assert count(shared_client, docs) == 0
 
 
 def test_fetch_by_ids_across_chunks_skips_missing(
-    client: weaviate.WeaviateClient, docs: str
+    shared_client: weaviate.WeaviateClient, docs: str
 ) -> None:
     objects = [doc("r", i) for i in range(450)]
-    upsert(client, docs, objects)
+    upsert(shared_client, docs, objects)
     missing = document_uuid("r", "not/there.py")
     wanted = [o.uuid for o in objects[::2]] + [missing]  # 225 ids: two chunks
-    found = fetch_by_ids(client, docs, wanted)
+    found = fetch_by_ids(shared_client, docs, wanted)
     assert set(found) == {str(o.uuid) for o in objects[::2]}
     assert found[str(objects[10].uuid)].properties["path"] == "src/file_00010.py"
-    assert fetch_by_ids(client, docs, []) == {}
+    assert fetch_by_ids(shared_client, docs, []) == {}
 
 
-def test_count_with_filter_and_deletes(client: weaviate.WeaviateClient, docs: str) -> None:
-    upsert(client, docs, [doc("a", i) for i in range(120)] + [doc("b", i) for i in range(30)])
-    assert count(client, docs, Filter.by_property("repo").equal("b")) == 30
+def test_count_with_filter_and_deletes(shared_client: weaviate.WeaviateClient, docs: str) -> None:
+    upsert(
+        shared_client, docs, [doc("a", i) for i in range(120)] + [doc("b", i) for i in range(30)]
+    )
+    assert count(shared_client, docs, Filter.by_property("repo").equal("b")) == 30
 
     doomed = [document_uuid("a", f"src/file_{i:05d}.py") for i in range(0, 120, 3)]
-    assert delete_ids(client, docs, doomed) == 40
-    assert delete_ids(client, docs, doomed) == 0  # already gone: idempotent
-    assert count(client, docs) == 110
-    assert fetch_by_ids(client, docs, doomed) == {}
+    assert delete_ids(shared_client, docs, doomed) == 40
+    assert delete_ids(shared_client, docs, doomed) == 0  # already gone: idempotent
+    assert count(shared_client, docs) == 110
+    assert fetch_by_ids(shared_client, docs, doomed) == {}
 
-    assert delete_where(client, docs, Filter.by_property("repo").equal("b")) == 30
-    assert count(client, docs) == 80
-    assert count(client, docs, Filter.by_property("repo").equal("b")) == 0
+    assert delete_where(shared_client, docs, Filter.by_property("repo").equal("b")) == 30
+    assert count(shared_client, docs) == 80
+    assert count(shared_client, docs, Filter.by_property("repo").equal("b")) == 0
 
 
-def test_missing_collection_is_a_not_found_error(client: weaviate.WeaviateClient) -> None:
+def test_missing_collection_is_a_not_found_error(shared_client: weaviate.WeaviateClient) -> None:
     with pytest.raises(NotFoundError, match="Missing_collection_x"):
-        count(client, "Missing_collection_x")
+        count(shared_client, "Missing_collection_x")
     with pytest.raises(NotFoundError, match="Missing_collection_x"):
-        list(iter_objects(client, "Missing_collection_x"))
+        list(iter_objects(shared_client, "Missing_collection_x"))
 
 
 def test_an_object_the_client_cannot_encode_fails_alone(
-    client: weaviate.WeaviateClient, docs: str
+    shared_client: weaviate.WeaviateClient, docs: str
 ) -> None:
     objects = [doc("r", i) for i in range(9)]
     unencodable = doc("r", 50, commit=object())  # the client rejects the whole request
-    result = upsert(client, docs, [*objects[:4], unencodable, *objects[4:]])
+    result = upsert(shared_client, docs, [*objects[:4], unencodable, *objects[4:]])
     assert result.written == 9
     assert [f.uuid for f in result.failures] == [str(unencodable.uuid)]
-    assert count(client, docs) == 9
+    assert count(shared_client, docs) == 9

@@ -27,15 +27,15 @@ pytestmark = pytest.mark.real_weaviate
 
 
 def test_create_with_document_properties_then_idempotent(
-    client: weaviate.WeaviateClient, unique_collection_name: str
+    shared_client: weaviate.WeaviateClient, unique_collection_name: str
 ) -> None:
     spec = CollectionSpec(unique_collection_name)
-    first = ensure_collection(client, spec)
-    second = ensure_collection(client, spec)
+    first = ensure_collection(shared_client, spec)
+    second = ensure_collection(shared_client, spec)
     assert (first.created, first.differences) == (True, [])
     assert (second.created, second.differences) == (False, [])
 
-    desc = describe_collection(client, unique_collection_name)
+    desc = describe_collection(shared_client, unique_collection_name)
     props = {p["name"]: p for p in desc["properties"]}
     assert list(props) == [p.name for p in DOCUMENT_PROPERTIES]
     for expected in DOCUMENT_PROPERTIES:
@@ -62,14 +62,18 @@ def test_create_with_document_properties_then_idempotent(
     ],
 )
 def test_vectorizer_module_model_and_replication(
-    client: weaviate.WeaviateClient, vectorizer: str, model: str | None, factor: int
+    shared_client: weaviate.WeaviateClient,
+    unique_collection_name: str,
+    vectorizer: str,
+    model: str | None,
+    factor: int,
 ) -> None:
     spec = CollectionSpec(
-        "Vectorized", vectorizer=vectorizer, model=model, replication_factor=factor
+        unique_collection_name, vectorizer=vectorizer, model=model, replication_factor=factor
     )
-    assert ensure_collection(client, spec).created
-    assert ensure_collection(client, spec).differences == []
-    desc = describe_collection(client, "Vectorized")
+    assert ensure_collection(shared_client, spec).created
+    assert ensure_collection(shared_client, spec).differences == []
+    desc = describe_collection(shared_client, unique_collection_name)
     assert (desc["vectorizer"], desc["model"], desc["replication_factor"]) == (
         vectorizer,
         model,
@@ -78,9 +82,9 @@ def test_vectorizer_module_model_and_replication(
 
 
 def test_mismatch_raises_with_every_difference(
-    client: weaviate.WeaviateClient, unique_collection_name: str
+    shared_client: weaviate.WeaviateClient, unique_collection_name: str
 ) -> None:
-    ensure_collection(client, CollectionSpec(unique_collection_name))
+    ensure_collection(shared_client, CollectionSpec(unique_collection_name))
     changed = CollectionSpec(
         unique_collection_name,
         properties=(
@@ -89,20 +93,20 @@ def test_mismatch_raises_with_every_difference(
         ),
     )
     with pytest.raises(SchemaMismatchError) as caught:
-        ensure_collection(client, changed)
+        ensure_collection(shared_client, changed)
     text = str(caught.value)
     assert "property 'owner' (text) is missing from the collection" in text
     assert "the collection has property 'commit' (text) that the spec does not define" in text
     assert f"elysiactl col backup {unique_collection_name}" in text
     assert "another collection name" in text
 
-    report = ensure_collection(client, changed, strict=False)
+    report = ensure_collection(shared_client, changed, strict=False)
     assert report.created is False
     assert len(report.differences) == 2
 
 
 def test_describe_then_recreate_any_collection(
-    client: weaviate.WeaviateClient, unique_collection_name: str
+    shared_client: weaviate.WeaviateClient, unique_collection_name: str
 ) -> None:
     props = (
         PropertySpec("title", "text", searchable=True),
@@ -115,9 +119,9 @@ def test_describe_then_recreate_any_collection(
     source = CollectionSpec(
         unique_collection_name, properties=props, tokenization={"title": "lowercase"}
     )
-    ensure_collection(client, source)
+    ensure_collection(shared_client, source)
     upsert(
-        client,
+        shared_client,
         unique_collection_name,
         [
             ObjectToWrite(
@@ -127,50 +131,53 @@ def test_describe_then_recreate_any_collection(
             )
         ],
     )
-    desc = json.loads(json.dumps(describe_collection(client, unique_collection_name)))
+    desc = json.loads(json.dumps(describe_collection(shared_client, unique_collection_name)))
     assert desc["vector_dimension"] == 4
     assert {p["name"]: p["tokenization"] for p in desc["properties"]}["title"] == "lowercase"
 
     copy_name = unique_collection_name + "_copy"
-    created = create_collection_from_description(client, copy_name, desc)
+    created = create_collection_from_description(shared_client, copy_name, desc)
     assert created.created
-    copy_desc = describe_collection(client, copy_name)
+    copy_desc = describe_collection(shared_client, copy_name)
     assert copy_desc["properties"] == desc["properties"]
     assert (copy_desc["vectorizer"], copy_desc["replication_factor"]) == ("none", 1)
     # Recreating into the existing copy is idempotent; a different spec is not accepted.
-    assert create_collection_from_description(client, copy_name, desc).created is False
+    assert create_collection_from_description(shared_client, copy_name, desc).created is False
     changed = {**desc, "properties": desc["properties"][:-1]}
     with pytest.raises(SchemaMismatchError, match="'votes'"):
-        create_collection_from_description(client, copy_name, changed)
+        create_collection_from_description(shared_client, copy_name, changed)
     assert spec_from_description(desc, name=copy_name).properties == props
-    delete_collection(client, copy_name)
+    delete_collection(shared_client, copy_name)
 
 
 def test_exists_delete_and_missing(
-    client: weaviate.WeaviateClient, unique_collection_name: str
+    shared_client: weaviate.WeaviateClient, unique_collection_name: str
 ) -> None:
-    assert collection_exists(client, unique_collection_name) is False
-    ensure_collection(client, CollectionSpec(unique_collection_name))
-    assert collection_exists(client, unique_collection_name) is True
-    assert delete_collection(client, unique_collection_name) is True
-    assert delete_collection(client, unique_collection_name) is False
+    assert collection_exists(shared_client, unique_collection_name) is False
+    ensure_collection(shared_client, CollectionSpec(unique_collection_name))
+    assert collection_exists(shared_client, unique_collection_name) is True
+    assert delete_collection(shared_client, unique_collection_name) is True
+    assert delete_collection(shared_client, unique_collection_name) is False
     with pytest.raises(NotFoundError, match=unique_collection_name):
-        describe_collection(client, unique_collection_name)
+        describe_collection(shared_client, unique_collection_name)
 
 
 @pytest.mark.weaviate_test_server_only  # uses a vectorizer module a real server may lack
-def test_named_vectors_round_trip_through_a_description(client: weaviate.WeaviateClient) -> None:
-    spec = CollectionSpec(
-        "Named", vector_name="default", properties=(PropertySpec("title", "text"),)
-    )
-    assert ensure_collection(client, spec).created
+def test_named_vectors_round_trip_through_a_description(
+    shared_client: weaviate.WeaviateClient, unique_collection_name: str
+) -> None:
+    named, copy = unique_collection_name, unique_collection_name + "_copy"
+    spec = CollectionSpec(named, vector_name="default", properties=(PropertySpec("title", "text"),))
+    assert ensure_collection(shared_client, spec).created
     uuid = "8a6e0804-2bd0-4672-b79d-d97027f9071a"
-    upsert(client, "Named", [ObjectToWrite(uuid, {"title": "a"}, vector={"default": [1.0, 2.0]})])
-    assert [o.vector for o in iter_objects(client, "Named", include_vector=True)] == [
+    upsert(
+        shared_client, named, [ObjectToWrite(uuid, {"title": "a"}, vector={"default": [1.0, 2.0]})]
+    )
+    assert [o.vector for o in iter_objects(shared_client, named, include_vector=True)] == [
         {"default": [1.0, 2.0]}
     ]
 
-    desc = describe_collection(client, "Named")
+    desc = describe_collection(shared_client, named)
     assert (desc["vector_name"], desc["vector_dimension"]) == ("default", 2)
     desc["vectors"].append(
         {
@@ -184,8 +191,8 @@ def test_named_vectors_round_trip_through_a_description(client: weaviate.Weaviat
             "dimension": None,
         }
     )
-    assert create_collection_from_description(client, "Named_copy", desc).created
-    vectors = {v["name"]: v for v in describe_collection(client, "Named_copy")["vectors"]}
+    assert create_collection_from_description(shared_client, copy, desc).created
+    vectors = {v["name"]: v for v in describe_collection(shared_client, copy)["vectors"]}
     assert set(vectors) == {"default", "code"}
     assert (vectors["default"]["vectorizer"], vectors["default"]["index_type"]) == ("none", "hnsw")
     code = vectors["code"]
