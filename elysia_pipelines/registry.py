@@ -22,7 +22,7 @@ from typing import Any
 from elysia_pipelines.documents import collection_name_for, is_valid_repo_name
 from elysia_pipelines.errors import ElysiaError, NotFoundError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Each entry migrates from version N-1 to N. Never edit a released step; append one.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -74,6 +74,11 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE repositories ADD COLUMN last_error TEXT",
         "ALTER TABLE repositories ADD COLUMN last_error_at TEXT",
     ),
+    (
+        # v3: the include/exclude/size rules of the last sync, so a changed rule set makes
+        # the next extraction re-evaluate every file (newly excluded files get deleted).
+        "ALTER TABLE repositories ADD COLUMN last_synced_filter TEXT",
+    ),
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
@@ -111,6 +116,7 @@ class Repository:
     last_sync_at: datetime | None = None
     last_error: str | None = None
     last_error_at: datetime | None = None
+    last_synced_filter: dict[str, Any] | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
 
@@ -241,6 +247,9 @@ class Registry:
             last_sync_at=_dt(data["last_sync_at"]),
             last_error=data.get("last_error"),
             last_error_at=_dt(data.get("last_error_at")),
+            last_synced_filter=(
+                json.loads(data["last_synced_filter"]) if data.get("last_synced_filter") else None
+            ),
             created_at=_dt(data["created_at"]) or utcnow(),
             updated_at=_dt(data["updated_at"]) or utcnow(),
         )
@@ -251,6 +260,9 @@ class Registry:
         row["include_patterns"] = json.dumps(list(repo.include_patterns))
         row["exclude_patterns"] = json.dumps(list(repo.exclude_patterns))
         row["paused"] = int(repo.paused)
+        row["last_synced_filter"] = (
+            json.dumps(repo.last_synced_filter) if repo.last_synced_filter is not None else None
+        )
         for key in ("last_sync_at", "last_error_at", "created_at", "updated_at"):
             row[key] = _iso(row[key])
         return row
@@ -334,10 +346,22 @@ class Registry:
     def set_paused(self, name: str, paused: bool) -> Repository:
         return self.update(name, paused=paused)
 
-    def mark_synced(self, name: str, commit: str, at: datetime | None = None) -> Repository:
-        return self.update(
-            name, last_synced_commit=commit, last_sync_at=at or utcnow(), last_error=None
-        )
+    def mark_synced(
+        self,
+        name: str,
+        commit: str,
+        at: datetime | None = None,
+        *,
+        file_filter: dict[str, Any] | None = None,
+    ) -> Repository:
+        changes: dict[str, Any] = {
+            "last_synced_commit": commit,
+            "last_sync_at": at or utcnow(),
+            "last_error": None,
+        }
+        if file_filter is not None:
+            changes["last_synced_filter"] = file_filter
+        return self.update(name, **changes)
 
     def mark_failed(self, name: str, error: str, at: datetime | None = None) -> Repository:
         return self.update(name, last_error=error[:4000], last_error_at=at or utcnow())

@@ -78,10 +78,11 @@ def test_migrates_a_version_1_file_in_place(tmp_path: Path) -> None:
     reg = Registry(path)
     reg.add(_repo())
     reg.close()
-    # Downgrade the file to what release 1 wrote: no last_error columns.
+    # Downgrade the file to what release 1 wrote: none of the later columns.
     conn = sqlite3.connect(path)
     conn.execute("ALTER TABLE repositories DROP COLUMN last_error")
     conn.execute("ALTER TABLE repositories DROP COLUMN last_error_at")
+    conn.execute("ALTER TABLE repositories DROP COLUMN last_synced_filter")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
@@ -90,6 +91,8 @@ def test_migrates_a_version_1_file_in_place(tmp_path: Path) -> None:
     assert reg.get("my-repo").last_error is None
     reg.mark_failed("my-repo", "boom")
     assert reg.get("my-repo").last_error == "boom"
+    reg.mark_synced("my-repo", "c0ffee", file_filter={"include": ["*.py"], "exclude": []})
+    assert reg.get("my-repo").last_synced_filter == {"include": ["*.py"], "exclude": []}
 
 
 def test_newer_schema_is_refused_untouched(tmp_path: Path) -> None:

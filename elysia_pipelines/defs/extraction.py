@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from elysia_pipelines.changes import extract, git_source, reader
+from elysia_pipelines.changes.patterns import FileFilter
 from elysia_pipelines.defs.metadata import counts_table, md_table, user_errors
 from elysia_pipelines.defs.partitions import repositories_partitions
 from elysia_pipelines.defs.resources import ElysiaSettings
@@ -85,6 +86,9 @@ def change_set(context: dg.AssetExecutionContext, elysia: ElysiaSettings) -> dg.
         exclude=list(repo.exclude_patterns),
         max_file_size=repo.max_file_size,
         branch=repo.branch,
+        previous_filter=(
+            FileFilter.from_dict(repo.last_synced_filter) if repo.last_synced_filter else None
+        ),
     )
     duration = time.perf_counter() - t0
     registry.record_sync(
@@ -102,7 +106,8 @@ def change_set(context: dg.AssetExecutionContext, elysia: ElysiaSettings) -> dg.
             run_id=context.run.run_id,
         )
     )
-    registry.mark_synced(repo.name, result.to_commit)
+    current_filter = FileFilter.of(repo.include_patterns, repo.exclude_patterns, repo.max_file_size)
+    registry.mark_synced(repo.name, result.to_commit, file_filter=current_filter.to_dict())
     metadata: dict[str, object] = {
         "from_commit": result.from_commit or "(full snapshot)",
         "to_commit": result.to_commit,

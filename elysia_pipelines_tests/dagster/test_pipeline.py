@@ -249,3 +249,13 @@ def test_failed_sync_alerts_webhook_and_schedules_retry(
     # A permanent failure (repository not found) is not retried automatically.
     _, notes = due_run_requests(registry, datetime.now(UTC), busy=set())
     assert any("demo" in n for n in notes)
+
+
+def test_changed_exclude_pattern_removes_documents_on_next_sync(env: dict, weaviate_client) -> None:
+    assert _run(env, ASSETS).success
+    assert set(_documents(env, weaviate_client)) == {"app/main.py", "README.md"}
+    env["registry"].update("demo", exclude_patterns=("*.md",))
+    result = _run(env, ASSETS)  # no new commit: only the rules changed
+    assert result.success
+    assert all(e.passed for e in result.get_asset_check_evaluations())
+    assert set(_documents(env, weaviate_client)) == {"app/main.py"}
