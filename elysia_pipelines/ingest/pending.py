@@ -223,6 +223,8 @@ def scan_pending(settings: Settings, cursor: str | None) -> ScanResult:
     a collection's files are listed only when its directory changed (a file was
     created, renamed in or removed) or it holds a file that is still being written.
     A bad or foreign cursor starts over (every collection with files is reported once).
+    Files that a run leaves pending (an outage, `max_files`) are not news: retrying
+    them is the run's retry policy, not the sensor's.
     """
     previous = _load_cursor(cursor)
     states: dict[str, _DirState] = {}

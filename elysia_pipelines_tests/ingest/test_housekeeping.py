@@ -16,7 +16,7 @@ from elysia_pipelines.ingest import (
     prune_processed,
 )
 from elysia_pipelines.ingest.apply import collection_lock
-from elysia_pipelines.ingest.checkpoint import load_checkpoint
+from elysia_pipelines.ingest.checkpoint import load_checkpoint, save_checkpoint
 from elysia_pipelines.settings import Settings
 from elysia_pipelines_tests.ingest.helpers import backdate, write_changeset, write_flat
 
@@ -86,3 +86,33 @@ def test_a_foreign_flat_file_keeps_the_sequence_but_voids_the_expected_count(
         1,
         None,
     )
+
+
+def test_recovery_from_a_kill_between_the_last_write_and_the_move(
+    settings: Settings, client: weaviate.WeaviateClient
+) -> None:
+    """The two crash windows a SIGKILL test cannot aim at, set up with the real checkpoint.
+
+    Killed after the "applied" checkpoint but before the move: the next run only moves
+    the file (it writes nothing again). Killed after the move but before the checkpoint
+    was cleared: the next run forgets the file.
+    """
+    pending = settings.pending_dir / "Demo"
+    one = write_changeset(pending, 1, {"a.py": "a\n"})
+    apply_pending(settings, client, "Demo", repo="demo")
+    two = write_changeset(pending, 2, {"b.py": "b\n", "c.py": "c\n"})
+    checkpoint = load_checkpoint(settings, "Demo").applied(two.name, 2, 2, "2" * 40, 3)
+    save_checkpoint(settings, checkpoint)
+
+    report = apply_pending(settings, client, "Demo", repo="demo")
+    [result] = report.applied
+    assert (result.file, result.resumed_from, result.written) == (two.name, 2, 0)
+    assert result.counts == {"add": 2}
+    assert (settings.processed_dir / "Demo" / two.name).is_file()
+    assert load_checkpoint(settings, "Demo").current is None
+    assert last_applied_seq(settings, "Demo") == 2
+
+    save_checkpoint(settings, load_checkpoint(settings, "Demo").applied(one.name, 1, 1, None, 1))
+    assert apply_pending(settings, client, "Demo", repo="demo").results == []
+    assert load_checkpoint(settings, "Demo").current is None
+    assert last_applied_seq(settings, "Demo") == 2  # an older file never moves it back
