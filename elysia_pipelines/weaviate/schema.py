@@ -550,7 +550,12 @@ def _create(
     vectors: list[Mapping[str, Any]],
     replication_factor: int,
     description: str | None,
-) -> None:
+) -> bool:
+    """Create the class; False if it already existed (a concurrent run created it).
+
+    A retried create whose first reply was lost also reports False: the server
+    cannot tell us which request made it, only that it now exists.
+    """
     kwargs: dict[str, Any] = {}
     unnamed = [v for v in vectors if v.get("name") is None]
     named = [v for v in vectors if v.get("name") is not None]
@@ -585,10 +590,11 @@ def _create(
         # A concurrent run (or a retried request that did land) created it first.
         if exc.status_code == 422 and "already exists" in str(exc).lower():
             log.info("collection %s was created concurrently", name)
-            return
+            return False
         raise _wrap(exc, "create collection", name) from exc
     except Exception as exc:
         raise _wrap(exc, "create collection", name) from exc
+    return True
 
 
 def _spec_vectors(spec: CollectionSpec) -> list[dict[str, Any]]:
@@ -614,7 +620,7 @@ def ensure_collection(
     differences are returned for the caller to report.
     """
     if not collection_exists(client, spec.name):
-        _create(
+        created = _create(
             client,
             name=spec.name,
             properties=[_property(p, spec.tokenization_of(p)) for p in spec.properties],
@@ -622,11 +628,11 @@ def ensure_collection(
             replication_factor=spec.replication_factor,
             description=spec.description,
         )
-        created_config = _get_config(client, spec.name)
-        differences = compare_schema(created_config, spec)
+        differences = compare_schema(_get_config(client, spec.name), spec)
         if not differences:
-            log.info("created collection %s", spec.name)
-            return ProvisionResult(created=True)
+            if created:
+                log.info("created collection %s", spec.name)
+            return ProvisionResult(created=created)
         # Someone else created it concurrently with another schema.
         if strict:
             raise SchemaMismatchError(spec.name, differences)
@@ -760,7 +766,7 @@ def create_collection_from_description(
         if differences:
             raise SchemaMismatchError(name, differences)
         return ProvisionResult(created=False)
-    _create(
+    created = _create(
         client,
         name=name,
         properties=[_property(p, spec.tokenization_of(p)) for p in spec.properties],
@@ -768,4 +774,4 @@ def create_collection_from_description(
         replication_factor=spec.replication_factor,
         description=spec.description,
     )
-    return ProvisionResult(created=True)
+    return ProvisionResult(created=created)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import weaviate
@@ -202,3 +204,21 @@ def test_named_vectors_round_trip_through_a_description(
         ["title"],
     )
     assert (code["index_type"], code["distance"]) == ("flat", "dot")
+
+
+def test_concurrent_provisioning_creates_once(
+    shared_client: weaviate.WeaviateClient, unique_collection_name: str
+) -> None:
+    spec = CollectionSpec(unique_collection_name)
+    barrier = threading.Barrier(4)
+
+    def provision() -> bool:
+        barrier.wait()
+        return ensure_collection(shared_client, spec).created
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        created = list(pool.map(lambda _: provision(), range(4)))
+    assert created.count(True) == 1
+    assert describe_collection(shared_client, unique_collection_name)["properties"][0]["name"] == (
+        DOCUMENT_PROPERTIES[0].name
+    )
