@@ -8,8 +8,10 @@ filter that would match loosely against a real server matches loosely here too.
 from __future__ import annotations
 
 import fnmatch
+import operator
 import re
 import uuid as uuid_lib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -144,6 +146,27 @@ def from_rest(where: dict[str, Any]) -> Filter:
 # ---------------------------------------------------------------- evaluation
 
 
+def id_candidates(flt: Filter) -> set[str] | None:
+    """The only ids a filter can match, when it pins `_id` (fetch_object_by_id and friends)."""
+    if isinstance(flt, Condition):
+        if flt.path == "_id" and flt.operator in ("Equal", "ContainsAny"):
+            values = flt.value if isinstance(flt.value, list) else [flt.value]
+            out = set()
+            for value in values:
+                try:
+                    out.add(str(uuid_lib.UUID(str(value))))
+                except ValueError:
+                    continue
+            return out
+        return None
+    if flt.operator == "And":
+        for operand in flt.operands:
+            ids = id_candidates(operand)
+            if ids is not None:
+                return ids
+    return None
+
+
 def tokenize(text: str, tokenization: str) -> list[str]:
     if tokenization == "field":
         return [text.strip()]
@@ -155,78 +178,186 @@ def tokenize(text: str, tokenization: str) -> list[str]:
     return [t for t in _WORD_RE.findall(text.lower()) if t != "_"]
 
 
-class Evaluator:
-    """Evaluates a filter against stored objects of one collection."""
+Matcher = Callable[["StoredObject"], bool]
 
-    def __init__(self, props: dict[str, dict[str, Any]]) -> None:
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {
+    "GreaterThan": operator.gt,
+    "GreaterThanEqual": operator.ge,
+    "LessThan": operator.lt,
+    "LessThanEqual": operator.le,
+}
+
+
+class Evaluator:
+    """Compiles filters into matchers for the objects of one collection.
+
+    Compiling once per request (filter values parsed and tokenized up front) keeps a
+    filtered fetch over ten thousand objects in the low milliseconds.
+    """
+
+    def __init__(self, props: dict[str, dict[str, Any]], class_name: str = "") -> None:
         self._props = props
+        self._class_name = class_name
 
     def matches(self, flt: Filter, obj: StoredObject) -> bool:
+        return self.compile(flt)(obj)
+
+    def compile(self, flt: Filter) -> Matcher:
         if isinstance(flt, Combination):
+            parts = [self.compile(f) for f in flt.operands]
             if flt.operator == "And":
-                return all(self.matches(f, obj) for f in flt.operands)
+                return lambda o: all(p(o) for p in parts)
             if flt.operator == "Or":
-                return any(self.matches(f, obj) for f in flt.operands)
-            return not any(self.matches(f, obj) for f in flt.operands)
-        return self._condition(flt, obj)
+                return lambda o: any(p(o) for p in parts)
+            return lambda o: not any(p(o) for p in parts)
+        return self._compile_condition(flt)
 
-    # -- helpers
-
-    def _condition(self, cond: Condition, obj: StoredObject) -> bool:
-        path = cond.path
-        if path == "_id":
-            return self._compare_values(cond, [obj.uuid], "uuid", "field")
-        if path in ("_creationTimeUnix", "_lastUpdateTimeUnix"):
-            stamp = obj.created_ms if path == "_creationTimeUnix" else obj.updated_ms
-            return self._compare_values(cond, [stamp], "timestamp", "field")
-        if path.startswith("len(") and path.endswith(")"):
-            inner = path[4:-1]
-            value = obj.properties.get(inner)
-            length = 0 if value is None else len(value)
-            return self._compare_values(cond, [length], "int", "field")
-        prop = self._props.get(path)
-        value = obj.properties.get(path)
-        if cond.operator == "IsNull":
-            is_null = value is None or (isinstance(value, list) and not value)
-            return is_null == bool(cond.value)
-        if value is None:
-            return cond.operator in ("NotEqual", "ContainsNone")
-        data_type = prop["dataType"][0] if prop else _guess_type(value)
-        tokenization = (prop or {}).get("tokenization") or "word"
-        values = value if isinstance(value, list) else [value]
-        return self._compare_values(cond, values, data_type.removesuffix("[]"), tokenization)
-
-    def _compare_values(
-        self, cond: Condition, values: list[Any], data_type: str, tokenization: str
-    ) -> bool:
-        op = cond.operator
+    def _compile_condition(self, cond: Condition) -> Matcher:
+        op, path = cond.operator, cond.path
         wanted = cond.value if isinstance(cond.value, list) else [cond.value]
-        if data_type == "text":
-            have = {t for v in values for t in tokenize(str(v), tokenization)}
-            if op == "Like":
-                return _like(wanted[0], values, have, tokenization)
-            if op in ("Equal", "NotEqual"):
-                tokens = [t for w in wanted for t in tokenize(str(w), tokenization)]
-                hit = bool(tokens) and all(t in have for t in tokens)
-                return hit if op == "Equal" else not hit
-            if op in ("ContainsAny", "ContainsAll", "ContainsNone"):
-                hits = [
-                    bool(toks := tokenize(str(w), tokenization)) and all(t in have for t in toks)
-                    for w in wanted
-                ]
-                return _contains(op, hits)
-            return any(_ordered(op, str(v), str(wanted[0])) for v in values)
-        have_keys = [_key(v, data_type) for v in values]
-        want_keys = [_key(w, data_type) for w in wanted]
-        if op == "Equal":
-            return any(h == want_keys[0] for h in have_keys)
-        if op == "NotEqual":
-            return all(h != want_keys[0] for h in have_keys)
-        if op in ("ContainsAny", "ContainsAll", "ContainsNone"):
-            return _contains(op, [w in have_keys for w in want_keys])
-        if op == "Like":
-            return any(fnmatch.fnmatchcase(str(v), str(wanted[0])) for v in values)
-        return any(_ordered(op, h, want_keys[0]) for h in have_keys)
+        getter: Callable[[StoredObject], list[Any] | None]
+        tokenization = "field"
+        if path == "_id":
+            data_type = "uuid"
+
+            def getter(o: StoredObject) -> list[Any] | None:
+                return [o.uuid]
+
+        elif path in ("_creationTimeUnix", "_lastUpdateTimeUnix"):
+            data_type = "timestamp"
+            created = path == "_creationTimeUnix"
+
+            def getter(o: StoredObject) -> list[Any] | None:
+                return [o.created_ms if created else o.updated_ms]
+
+        elif path.startswith("len(") and path.endswith(")"):
+            data_type = "int"
+            inner = path[4:-1]
+
+            def getter(o: StoredObject) -> list[Any] | None:
+                value = o.properties.get(inner)
+                return [0 if value is None else len(value)]
+
+        else:
+            prop = self._props.get(path)
+            if prop is None:
+                raise SchemaError(
+                    f"invalid 'where' filter: no such prop with name '{path}' found in class "
+                    f"'{self._class_name}' in the schema. Check your schema files for which "
+                    "properties in this class are available"
+                )
+            data_type = prop["dataType"][0].removesuffix("[]")
+            tokenization = prop.get("tokenization") or "word"
+            if op == "IsNull":
+                want_null = bool(cond.value)
+
+                def is_null(o: StoredObject) -> bool:
+                    value = o.properties.get(path)
+                    return (value is None or value == []) == want_null
+
+                return is_null
+
+            def getter(o: StoredObject) -> list[Any] | None:
+                value = o.properties.get(path)
+                if value is None:
+                    return None
+                return value if isinstance(value, list) else [value]
+
+        if op == "IsNull":
+            want_null = bool(cond.value)
+            return lambda o: (not getter(o)) == want_null
+        test = (
+            _text_test(op, wanted, tokenization)
+            if data_type == "text"
+            else _typed_test(op, wanted, data_type)
+        )
+        absent = op in ("NotEqual", "ContainsNone")
+
+        def matcher(o: StoredObject) -> bool:
+            values = getter(o)
+            if values is None:
+                return absent
+            return test(values)
+
+        return matcher
+
+
+def _text_test(op: str, wanted: list[Any], tokenization: str) -> Callable[[list[Any]], bool]:
+    def token_set(values: list[Any]) -> set[str]:
+        return {t for v in values for t in tokenize(str(v), tokenization)}
+
+    if op == "Like":
+        pattern = str(wanted[0])
+        if tokenization == "field":
+            regex = re.compile(fnmatch.translate(pattern))
+            return lambda values: any(regex.match(str(v).strip()) for v in values)
+        if tokenization == "word":
+            pats = re.findall(r"[\w*?]+", pattern.lower())
+        elif tokenization == "lowercase":
+            pats = pattern.lower().split()
+        else:
+            pats = pattern.split()
+        regexes = [re.compile(fnmatch.translate(p)) for p in pats]
+        if not regexes:
+            return lambda values: False
+
+        def like(values: list[Any]) -> bool:
+            tokens = token_set(values)
+            return all(any(rx.match(t) for t in tokens) for rx in regexes)
+
+        return like
+    if op in ("Equal", "NotEqual"):
+        want_tokens = {t for w in wanted for t in tokenize(str(w), tokenization)}
+        if tokenization == "field":
+            want = next(iter(want_tokens), None)
+
+            def hit(values: list[Any]) -> bool:
+                return any(str(v).strip() == want for v in values)
+
+        else:
+
+            def hit(values: list[Any]) -> bool:
+                return bool(want_tokens) and want_tokens <= token_set(values)
+
+        return hit if op == "Equal" else (lambda values: not hit(values))
+    if op in ("ContainsAny", "ContainsAll", "ContainsNone"):
+        groups = [set(tokenize(str(w), tokenization)) for w in wanted]
+
+        def contains(values: list[Any]) -> bool:
+            have = token_set(values)
+            return _contains(op, [bool(g) and g <= have for g in groups])
+
+        return contains
+    if op in _ORDER:
+        compare, want_text = _ORDER[op], str(wanted[0])
+        return lambda values: any(compare(str(v), want_text) for v in values)
+    raise SchemaError(f"operator {op} is not supported on text properties")
+
+
+def _typed_test(op: str, wanted: list[Any], data_type: str) -> Callable[[list[Any]], bool]:
+    want_keys = [_key(w, data_type) for w in wanted]
+    first = want_keys[0]
+    have_key = _HAVE_KEYS.get(data_type, lambda v: v)
+    if op == "Equal":
+        return lambda values: any(have_key(v) == first for v in values)
+    if op == "NotEqual":
+        return lambda values: all(have_key(v) != first for v in values)
+    if op in ("ContainsAny", "ContainsAll", "ContainsNone"):
+        return lambda values: _contains(op, [w in {have_key(v) for v in values} for w in want_keys])
+    if op == "Like":
+        regex = re.compile(fnmatch.translate(str(wanted[0])))
+        return lambda values: any(regex.match(str(v)) for v in values)
+    if op in _ORDER:
+        compare = _ORDER[op]
+
+        def ordered(values: list[Any]) -> bool:
+            try:
+                return any(compare(have_key(v), first) for v in values)
+            except TypeError:
+                return False
+
+        return ordered
+    raise SchemaError(f"operator {op} is not supported on {data_type} properties")
 
 
 def _contains(op: str, hits: list[bool]) -> bool:
@@ -235,35 +366,6 @@ def _contains(op: str, hits: list[bool]) -> bool:
     if op == "ContainsAll":
         return all(hits)
     return not any(hits)
-
-
-def _like(pattern: str, values: list[Any], tokens: set[str], tokenization: str) -> bool:
-    if tokenization == "field":
-        return any(fnmatch.fnmatchcase(str(v).strip(), pattern) for v in values)
-    if tokenization == "word":
-        pat_tokens = re.findall(r"[\w*?]+", pattern.lower())
-    elif tokenization == "lowercase":
-        pat_tokens = pattern.lower().split()
-    else:
-        pat_tokens = pattern.split()
-    if not pat_tokens:
-        return False
-    return all(any(fnmatch.fnmatchcase(tok, p) for tok in tokens) for p in pat_tokens)
-
-
-def _ordered(op: str, have: Any, want: Any) -> bool:
-    try:
-        if op == "GreaterThan":
-            return have > want
-        if op == "GreaterThanEqual":
-            return have >= want
-        if op == "LessThan":
-            return have < want
-        if op == "LessThanEqual":
-            return have <= want
-    except TypeError:
-        return False
-    raise SchemaError(f"operator {op} is not supported here")
 
 
 def _key(value: Any, data_type: str) -> Any:
@@ -281,9 +383,9 @@ def _key(value: Any, data_type: str) -> Any:
         return int(value)
     if data_type == "uuid":
         try:
-            return uuid_lib.UUID(str(value))
+            return str(uuid_lib.UUID(str(value)))
         except ValueError:
-            return str(value)
+            return str(value).lower()
     if data_type in ("int", "number"):
         if isinstance(value, bool):
             return value
@@ -291,10 +393,14 @@ def _key(value: Any, data_type: str) -> Any:
     return value
 
 
-def _guess_type(value: Any) -> str:
-    sample = value[0] if isinstance(value, list) and value else value
-    if isinstance(sample, bool):
-        return "boolean"
-    if isinstance(sample, int | float):
-        return "number"
-    return "text"
+def _number(value: Any) -> Any:
+    return value if isinstance(value, bool) else float(value)
+
+
+# Stored values are already canonical (coerced on write); only cheap conversions here.
+_HAVE_KEYS: dict[str, Callable[[Any], Any]] = {
+    "int": _number,
+    "number": _number,
+    "date": lambda v: parse_date(v) if isinstance(v, str) else v,
+    "uuid": lambda v: str(v).lower(),
+}

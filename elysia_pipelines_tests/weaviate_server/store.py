@@ -8,6 +8,7 @@ benchmark can hold tens of thousands of source files.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import threading
 import time
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from elysia_pipelines_tests.weaviate_server.filters import Evaluator, Filter
+from elysia_pipelines_tests.weaviate_server.filters import Evaluator, Filter, id_candidates
 from elysia_pipelines_tests.weaviate_server.schema import (
     SchemaError,
     coerce_value,
@@ -70,6 +71,7 @@ class Collection:
     objects: dict[str, StoredObject] = field(default_factory=dict)
     vector_dims: dict[str, int] = field(default_factory=dict)
     _sorted: list[str] | None = None
+    _props: tuple[int, dict[str, dict[str, Any]], list[Any]] | None = None
 
     @property
     def name(self) -> str:
@@ -77,7 +79,11 @@ class Collection:
 
     @property
     def props(self) -> dict[str, dict[str, Any]]:
-        return property_types(self.schema)
+        # Properties are only ever appended, so their count tells whether the cache is stale.
+        props = self.schema.get("properties") or []
+        if self._props is None or self._props[0] != len(props) or self._props[2] is not props:
+            self._props = (len(props), property_types(self.schema), props)
+        return self._props[1]
 
     def sorted_ids(self) -> list[str]:
         if self._sorted is None:
@@ -86,6 +92,17 @@ class Collection:
 
     def invalidate(self) -> None:
         self._sorted = None
+
+    def select(self, flt: Filter | None) -> list[StoredObject]:
+        """Objects matching `flt`, in uuid order (a filter on `_id` is a direct lookup)."""
+        if flt is None:
+            return [self.objects[uid] for uid in self.sorted_ids()]
+        match = Evaluator(self.props, self.name).compile(flt)
+        ids = id_candidates(flt)
+        if ids is not None:
+            picked = sorted(uid for uid in ids if uid in self.objects)
+            return [self.objects[uid] for uid in picked if match(self.objects[uid])]
+        return [obj for uid in self.sorted_ids() if match(obj := self.objects[uid])]
 
     def default_vector_name(self) -> str:
         names = list((self.schema.get("vectorConfig") or {}).keys())
@@ -356,13 +373,7 @@ class Store:
         """
         with self.lock:
             coll = self.collection(class_name)
-            evaluator = Evaluator(coll.props)
-            matched = [
-                uid
-                for uid in coll.sorted_ids()
-                if flt is None or evaluator.matches(flt, coll.objects[uid])
-            ]
-            matched = matched[:MAX_RESULTS]
+            matched = [obj.uuid for obj in coll.select(flt)][:MAX_RESULTS]
             if not dry_run and matched:
                 for uid in matched:
                     del coll.objects[uid]
@@ -406,17 +417,10 @@ class Store:
                 )
             ids = coll.sorted_ids()
             if after:
-                import bisect
-
                 key = normalize_uuid(after)
                 ids = ids[bisect.bisect_right(ids, key) :]
                 return [(coll.objects[uid], None, None) for uid in ids[:limit]]
-            evaluator = Evaluator(coll.props)
-            candidates = [
-                coll.objects[uid]
-                for uid in ids
-                if flt is None or evaluator.matches(flt, coll.objects[uid])
-            ]
+            candidates = coll.select(flt)
             scored: list[tuple[StoredObject, float | None, float | None]]
             if near_vector is not None:
                 name = target_vector or coll.default_vector_name()
@@ -440,16 +444,11 @@ class Store:
             coll = self.collection(class_name)
             if flt is None:
                 return len(coll.objects)
-            evaluator = Evaluator(coll.props)
-            return sum(1 for obj in coll.objects.values() if evaluator.matches(flt, obj))
+            return len(coll.select(flt))
 
     def matching(self, class_name: str, flt: Filter | None = None) -> list[StoredObject]:
         with self.lock:
-            coll = self.collection(class_name)
-            evaluator = Evaluator(coll.props)
-            return [
-                obj for obj in coll.objects.values() if flt is None or evaluator.matches(flt, obj)
-            ]
+            return self.collection(class_name).select(flt)
 
     def object_count(self) -> int:
         with self.lock:
