@@ -16,6 +16,7 @@ leaves a half mirror that a later fetch would trust.
 from __future__ import annotations
 
 import base64
+import fcntl
 import os
 import re
 import shutil
@@ -327,6 +328,20 @@ def mirror_repository(
     source = parse_source(url)
     auth = _GitAuth(source, token_env)
     mirror = Path(mirror_path)
+    mirror.parent.mkdir(parents=True, exist_ok=True)
+    # One writer per mirror: a scheduled and a manual sync of the same repository
+    # would otherwise race on ref locks or on renaming the first clone into place.
+    with open(mirror.with_name(f".{mirror.name}.lock"), "a+b") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            return _mirror_locked(source, auth, mirror, branch, timeout_s)
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def _mirror_locked(
+    source: Source, auth: _GitAuth, mirror: Path, branch: str | None, timeout_s: float
+) -> MirrorInfo:
     previous_head: str | None = None
     if mirror.exists():
         repository = _existing_mirror(mirror)
@@ -348,7 +363,6 @@ def mirror_repository(
         )
         fetched = True
     else:
-        mirror.parent.mkdir(parents=True, exist_ok=True)
         staging = mirror.with_name(f".{mirror.name}.clone-{os.getpid()}-{int(time.time())}")
         try:
             _run_git(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -153,7 +154,7 @@ def test_mirror_clone_fetch_force_push_and_pruned_branches(
     )
     assert first.size_bytes > 0
     assert (mirror / "HEAD").is_file() and not (mirror / ".git").exists()  # bare
-    assert not [p for p in mirror.parent.iterdir() if p.name.startswith(".")]
+    assert not [p for p in mirror.parent.iterdir() if ".clone-" in p.name]
 
     again = mirror_repository(upstream.url, mirror)
     assert again.fetched and not again.changed
@@ -216,7 +217,7 @@ def test_mirror_errors(upstream: GitRepo, tmp_path: Path, monkeypatch: pytest.Mo
     with pytest.raises(NotFoundError, match="not found"):
         mirror_repository((tmp_path / "missing").as_uri(), tmp_path / "m2.git")
     assert not (tmp_path / "m2.git").exists()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".m2")]
+    assert not [p for p in tmp_path.iterdir() if ".clone-" in p.name]
     with pytest.raises(NotFoundError, match="branch 'nope' not found"):
         mirror_repository(upstream.url, tmp_path / "m3.git", branch="nope")
 
@@ -335,3 +336,11 @@ def test_force_push_to_a_hosted_remote_reaches_the_mirror(
     second = mirror_repository(remote.as_uri(), mirror)
     assert second.head_commit == upstream.head() != first.head_commit
     assert second.as_metadata()["changed"] is True
+
+
+def test_concurrent_syncs_of_one_mirror_take_turns(upstream: GitRepo, tmp_path: Path) -> None:
+    mirror = tmp_path / "mirrors" / "upstream.git"
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        infos = list(pool.map(lambda _: mirror_repository(upstream.url, mirror), range(3)))
+    assert sorted(info.fetched for info in infos) == [False, True, True]
+    assert {info.head_commit for info in infos} == {upstream.head()}
