@@ -521,6 +521,9 @@ def _write_records(
                 if scan_needed and op in CONTENT_OPS:
                     snapshot.add(document_uuid(record.get("repo") or repo, record["path"]))
                 continue
+            if not batch.has_room(record, settings.batch_max_objects, settings.batch_max_bytes):
+                sender.send(batch, index)
+                batch = WriteBatch()
             kept = add_record(
                 batch,
                 record,
@@ -532,9 +535,6 @@ def _write_records(
             )
             if scan_needed and kept is not None:
                 snapshot.add(kept)
-            if batch.is_full(settings.batch_max_objects, settings.batch_max_bytes):
-                sender.send(batch, index + 1)
-                batch = WriteBatch()
         if len(batch):
             sender.send(batch, total)
     if sender.reported != total:  # nothing left to send after the last full batch

@@ -58,15 +58,26 @@ class WriteBatch:
         self.upserts.pop(uuid, None)
         self.deletes[uuid] = ref
 
-    def is_full(self, max_objects: int, max_bytes: int) -> bool:
-        return len(self) >= max_objects or self.size_bytes >= max_bytes
+    def has_room(self, record: dict[str, Any], max_objects: int, max_bytes: int) -> bool:
+        """Whether `record` still fits; an empty batch always takes one record."""
+        if not self:
+            return True
+        return len(self) < max_objects and self.size_bytes + record_size(record) <= max_bytes
 
 
 def object_size(obj: ObjectToWrite) -> int:
     content = obj.properties.get("content") or ""
-    # UTF-8 is at most 4 bytes per character; len() is exact for ASCII source and
-    # avoids encoding every file a second time.
+    # len() is exact for ASCII source and avoids encoding every file a second time;
+    # the Weaviate layer splits again by encoded bytes, so the gRPC limit holds anyway.
     return len(content) + _OBJECT_OVERHEAD_BYTES
+
+
+def record_size(record: dict[str, Any]) -> int:
+    """What a record will cost in a batch, before it is turned into an object."""
+    size = record.get("size_bytes")
+    if not isinstance(size, int):
+        size = len(record.get("content") or record.get("content_base64") or "")
+    return size + _OBJECT_OVERHEAD_BYTES
 
 
 def to_file_change(record: dict[str, Any], index: int, changeset: Path) -> FileChange:

@@ -17,7 +17,9 @@ from elysia_pipelines.ingest import (
 )
 from elysia_pipelines.ingest.apply import collection_lock
 from elysia_pipelines.ingest.checkpoint import load_checkpoint, save_checkpoint
+from elysia_pipelines.registry import Registry, new_repository
 from elysia_pipelines.settings import Settings
+from elysia_pipelines.weaviate.schema import describe_collection
 from elysia_pipelines_tests.ingest.helpers import backdate, write_changeset, write_flat
 
 
@@ -116,3 +118,39 @@ def test_recovery_from_a_kill_between_the_last_write_and_the_move(
     assert apply_pending(settings, client, "Demo", repo="demo").results == []
     assert load_checkpoint(settings, "Demo").current is None
     assert last_applied_seq(settings, "Demo") == 2  # an older file never moves it back
+
+
+def test_collection_is_provisioned_with_the_registered_vectorizer(
+    settings: Settings, client: weaviate.WeaviateClient
+) -> None:
+    registry = Registry(settings.registry_path)
+    registry.add(
+        new_repository(
+            "demo", "file:///demo", max_file_size=1000, vectorizer="text2vec-transformers"
+        )
+    )
+    write_changeset(settings.pending_dir / "Demo", 1, {"a.py": "a\n"})
+    report = apply_pending(settings, client, "Demo", registry=registry)
+    assert report.collection_created
+    assert describe_collection(client, "Demo")["vectorizer"] == "text2vec-transformers"
+
+    # A collection whose schema no longer matches is refused before anything is written.
+    registry.update("demo", vectorizer="none")
+    write_changeset(settings.pending_dir / "Demo", 2, {"b.py": "b\n"})
+    with pytest.raises(ElysiaError):
+        apply_pending(settings, client, "Demo", registry=registry)
+    assert [p.name for p in (settings.pending_dir / "Demo").glob("*.jsonl")] == [
+        "00000002-000000000000.jsonl"
+    ]
+
+
+def test_batches_are_capped_by_bytes_as_well_as_by_count(
+    settings: Settings, client: weaviate.WeaviateClient
+) -> None:
+    settings = replace(settings, batch_max_objects=100, batch_max_bytes=5000)
+    files = {f"f{i}.txt": "x" * 2000 for i in range(6)}
+    write_changeset(settings.pending_dir / "Demo", 1, files, inline_max_bytes=100_000)
+    events: list[IngestProgress] = []
+    apply_pending(settings, client, "Demo", repo="demo", progress=events.append)
+    # About 2.4 kB per object on the wire: two objects per 5 kB batch.
+    assert [e.records_done for e in events] == [2, 4, 6]
