@@ -318,9 +318,13 @@ def estimate_bytes(obj: ObjectToWrite) -> int:
 
 
 def split_batches(
-    objects: Sequence[ObjectToWrite], max_objects: int, max_bytes: int
+    objects: Iterable[ObjectToWrite], max_objects: int, max_bytes: int
 ) -> Iterator[list[ObjectToWrite]]:
-    """Consecutive batches within both caps; an object larger than max_bytes goes alone."""
+    """Consecutive batches within both caps; an object larger than max_bytes goes alone.
+
+    Lazy: a batch is taken from `objects` only when the previous one was sent, so
+    a caller can stream a large change set without holding it in memory.
+    """
     if max_objects < 1 or max_bytes < 1:
         raise ElysiaError(
             f"batch limits must be positive (objects={max_objects}, bytes={max_bytes})",
@@ -416,7 +420,7 @@ class _Writer:
 def upsert(
     client: weaviate.WeaviateClient,
     collection: str,
-    objects: Sequence[ObjectToWrite],
+    objects: Iterable[ObjectToWrite],
     *,
     max_batch_objects: int = 200,
     max_batch_bytes: int = 8 * 1000**2,
@@ -433,7 +437,9 @@ def upsert(
     """
     writer = _Writer(client, collection, attempts, max_wait_s)
     result = UpsertResult()
+    total = 0
     for batch in split_batches(objects, max_batch_objects, max_batch_bytes):
+        total += len(batch)
         pending: list[ObjectToWrite] = batch
         for round_ in range(object_retries + 1):
             try:
@@ -460,7 +466,7 @@ def upsert(
         log.warning(
             "%d of %d objects were rejected by %s, e.g. %s",
             result.failed,
-            len(objects),
+            total,
             collection,
             result.failures[0].error,
         )

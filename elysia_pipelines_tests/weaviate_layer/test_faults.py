@@ -7,6 +7,7 @@ calls were made: the client's own UNAVAILABLE retries and ours may share the wor
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
 import pytest
 import weaviate
@@ -160,3 +161,27 @@ def test_connect_gives_up_with_one_error_naming_the_server(
         pass
     assert weaviate_server.url in caught.value.message
     assert weaviate_server.grpc_url in caught.value.message
+
+
+def test_outage_in_the_middle_of_an_upsert_reports_what_was_written(
+    weaviate_server: WeaviateTestServer, client: weaviate.WeaviateClient
+) -> None:
+    ensure_collection(client, CollectionSpec("Docs"))
+    objects = docs(150)
+
+    def stream() -> Iterator[ObjectToWrite]:
+        for i, obj in enumerate(objects):
+            if i == 51:  # the first batch of 50 has been sent: now the server sheds load
+                weaviate_server.faults.throttle_next(1000, "batch")
+            yield obj
+
+    with pytest.raises(WeaviateUnavailableError) as caught:
+        upsert(client, "Docs", stream(), max_batch_objects=50, attempts=2, max_wait_s=0.2)
+    assert caught.value.written == 50
+    assert "Docs" in caught.value.message
+    assert caught.value.hint is not None and "re-running is safe" in caught.value.hint
+    weaviate_server.faults.clear()
+    assert count(client, "Docs") == 50
+    assert set(fetch_by_ids(client, "Docs", [o.uuid for o in objects])) == {
+        str(o.uuid) for o in objects[:50]
+    }
