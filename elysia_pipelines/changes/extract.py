@@ -160,12 +160,12 @@ def extract_change_set(
     """Write `pending/<collection>/<seq>-<head>.jsonl` for from_commit..head of `branch`.
 
     `previous_filter` is the include/exclude/size rule set the collection was last
-    synced with, when it differs from the current one; every path is then
-    re-evaluated so newly excluded files are deleted and newly included ones added.
+    synced with; when it differs from the current one every path is re-evaluated,
+    so newly excluded files are deleted and newly included ones added. When None,
+    the rules remembered in the mirror for the last extraction up to
+    `from_commit` are used (and, failing that, the current rules).
     """
     rules = FileFilter.of(include, exclude, max_file_size)
-    old_rules = previous_filter or rules
-    rules_changed = old_rules != rules
     repository = open_repository(mirror_path)
     try:
         branch_name, to_commit = resolve_branch(repository, branch)
@@ -173,6 +173,11 @@ def extract_change_set(
         git_dir = Path(repository.git_dir)
         kinds = BlobKinds(git_dir)
         tracked_counts = TrackedCounts(git_dir)
+        if previous_filter is None and base is not None:
+            # Not told: trust the rules the last extraction up to `base` used.
+            previous_filter = tracked_counts.last_filter(base)
+        old_rules = previous_filter or rules
+        rules_changed = old_rules != rules
         writer = _LazyWriter(
             out_dir=Path(out_dir),
             seq=seq,
@@ -201,9 +206,9 @@ def extract_change_set(
                     rules,
                     old_rules,
                     kinds,
-                    tracked_counts.get(base, old_rules.fingerprint()),
+                    tracked_counts.get(base, old_rules),
                 )
-            tracked_counts.put(to_commit, rules.fingerprint(), tracked)
+            tracked_counts.put(to_commit, rules, tracked)
             result_writer = writer.writer
             counts = dict(result_writer.counts) if result_writer else {}
             skipped = dict(result_writer.skipped) if result_writer else {}

@@ -8,9 +8,11 @@ as a full one. Two small files inside the mirror's git directory avoid that:
 * `elysia-blob-kinds`: binary or text, per blob id. Blob ids are content
   hashes, so a verdict never goes stale. Append-only; rewritten (pruned to the
   current tree) whenever a full listing is at hand.
-* `elysia-tracked.json`: tracked-file count per (commit, filter fingerprint), a
-  pure function of both, so an incremental sync adds its delta to the count of
-  the commit it started from.
+* `elysia-tracked.json`: tracked-file count per (commit, filter), a pure
+  function of both, so an incremental sync adds its delta to the count of the
+  commit it started from. It also remembers which filter the last extraction
+  ending at a commit used, so a changed include/exclude/size rule is noticed
+  even when the caller does not pass `previous_filter`.
 
 Both are accelerators only: a missing, unreadable or foreign file means
 "unknown" and extraction falls back to computing (and re-caching) the answer.
@@ -21,6 +23,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
+
+from elysia_pipelines.changes.patterns import FileFilter
+from elysia_pipelines.errors import ConfigError
 
 KINDS_NAME = "elysia-blob-kinds"
 TRACKED_NAME = "elysia-tracked.json"
@@ -91,26 +97,46 @@ class BlobKinds:
 
 
 class TrackedCounts:
-    """(commit, filter fingerprint) -> number of ingestible files."""
+    """(commit, filter) -> number of ingestible files, most recent sync last."""
 
     def __init__(self, git_dir: Path) -> None:
         self.path = Path(git_dir) / TRACKED_NAME
 
-    def _read(self) -> dict[str, int]:
+    def _read(self) -> dict[str, dict[str, Any]]:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
         if not isinstance(data, dict):
             return {}
-        return {k: v for k, v in data.items() if isinstance(v, int) and v >= 0}
+        return {
+            key: value
+            for key, value in data.items()
+            if isinstance(value, dict)
+            and isinstance(value.get("tracked"), int)
+            and value["tracked"] >= 0
+            and isinstance(value.get("filter"), dict)
+        }
 
-    def get(self, commit: str, fingerprint: str) -> int | None:
-        return self._read().get(f"{commit}:{fingerprint}")
+    def get(self, commit: str, rules: FileFilter) -> int | None:
+        entry = self._read().get(f"{commit}:{rules.fingerprint()}")
+        return None if entry is None else int(entry["tracked"])
 
-    def put(self, commit: str, fingerprint: str, tracked: int) -> None:
+    def last_filter(self, commit: str) -> FileFilter | None:
+        """The rules of the most recent extraction that ended at `commit`, if remembered."""
+        found = None
+        for key, value in self._read().items():
+            if key.startswith(f"{commit}:"):
+                try:
+                    found = FileFilter.from_dict(value["filter"])
+                except (KeyError, TypeError, ValueError, ConfigError):
+                    continue
+        return found
+
+    def put(self, commit: str, rules: FileFilter, tracked: int) -> None:
         data = self._read()
-        data.pop(f"{commit}:{fingerprint}", None)
-        data[f"{commit}:{fingerprint}"] = tracked
+        key = f"{commit}:{rules.fingerprint()}"
+        data.pop(key, None)  # re-inserting keeps the most recent last
+        data[key] = {"tracked": tracked, "filter": rules.to_dict()}
         recent = dict(list(data.items())[-_TRACKED_KEEP:])
         _atomic_write(self.path, json.dumps(recent, indent=0))

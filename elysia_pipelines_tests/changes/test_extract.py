@@ -233,12 +233,18 @@ def test_force_push_diffs_against_old_commit_or_falls_back_to_snapshot(
     assert header is not None and header.full_snapshot and header.from_commit == gone
 
 
-def test_filter_change_deletes_and_adds_unchanged_files(source: GitRepo, tmp_path: Path) -> None:
+@pytest.mark.parametrize("told", [True, False], ids=["previous_filter", "remembered"])
+def test_filter_change_deletes_and_adds_unchanged_files(
+    source: GitRepo, tmp_path: Path, told: bool
+) -> None:
     syncer = Syncer(source, tmp_path / "pending")
     syncer.sync()
     before = syncer.rules
     syncer.rules = FileFilter.of(["*.py", "*.md"], ["docs/**"], MAX)
-    narrowed = syncer.sync(previous_filter=before)
+    narrowed = syncer.sync(previous_filter=before if told else None)
+    assert narrowed.path is not None and not read_header(narrowed.path).full_snapshot
+    begin = next(iter_change_set(narrowed.path))
+    assert begin["filter_changed"] is True and begin["previous_filter"] == before.to_dict()
     records = ops(syncer.records(narrowed))
     assert ("delete", "docs/with space.md") in records
     assert ("delete", "crlf.txt") in records
@@ -246,7 +252,7 @@ def test_filter_change_deletes_and_adds_unchanged_files(source: GitRepo, tmp_pat
     assert ("add", "src/app.py") not in records  # still included, unchanged: no record
     narrow = syncer.rules
     syncer.rules = before
-    widened = syncer.sync(previous_filter=narrow)
+    widened = syncer.sync(previous_filter=narrow if told else None)
     assert widened.counts.get("add", 0) == narrowed.counts["delete"]
 
 
