@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -14,6 +15,7 @@ from elysia_pipelines.weaviate import (
     CollectionSpec,
     ObjectToWrite,
     count,
+    delete_collection,
     delete_ids,
     delete_where,
     ensure_collection,
@@ -46,9 +48,10 @@ def doc(repo: str, i: int, *, content: str = "print('hi')\n", **changes: object)
 
 
 @pytest.fixture
-def docs(shared_client: weaviate.WeaviateClient, unique_collection_name: str) -> str:
+def docs(shared_client: weaviate.WeaviateClient, unique_collection_name: str) -> Iterator[str]:
     ensure_collection(shared_client, CollectionSpec(unique_collection_name))
-    return unique_collection_name
+    yield unique_collection_name
+    delete_collection(shared_client, unique_collection_name)  # nothing left on a real server
 
 
 def test_upsert_is_idempotent_and_iteration_streams_every_page(

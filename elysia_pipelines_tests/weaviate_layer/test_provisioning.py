@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -26,6 +27,16 @@ from elysia_pipelines.weaviate import (
 )
 
 pytestmark = pytest.mark.real_weaviate
+
+
+@pytest.fixture(autouse=True)
+def _drop_test_collections(
+    shared_client: weaviate.WeaviateClient, unique_collection_name: str
+) -> Iterator[None]:
+    """Leave nothing behind on a shared (possibly real) server."""
+    yield
+    for name in (unique_collection_name, unique_collection_name + "_copy"):
+        delete_collection(shared_client, name)
 
 
 def test_create_with_document_properties_then_idempotent(
