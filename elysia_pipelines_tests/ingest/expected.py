@@ -19,12 +19,12 @@ from elysia_pipelines_tests.gitrepo import GitRepo
 
 
 def expected_documents(
-    repo: GitRepo, commit: str, *, max_file_size: int
+    repo: GitRepo, commit: str, *, max_file_size: int, exclude_suffixes: tuple[str, ...] = ()
 ) -> dict[str, tuple[str, str]]:
     """{path: (content_hash, content)} the collection must hold at `commit`."""
     expected = {}
     for path, (mode, sha) in repo.files(commit).items():
-        if mode not in ("100644", "100755"):
+        if mode not in ("100644", "100755") or path.endswith(exclude_suffixes):
             continue
         data = repo.read_blob(sha)
         if len(data) > max_file_size or b"\0" in data[: 8 * 1024]:

@@ -59,6 +59,7 @@ class Sync:
             seq=self.seq,
             max_file_size=MAX_FILE_SIZE,
             inline_max_bytes=INLINE_MAX,
+            exclude=["*.lock"],
         )
         self.last_commit = result.to_commit
         return result.path
@@ -73,7 +74,9 @@ class Sync:
 
     def assert_exact(self) -> None:
         assert self.last_commit is not None
-        expected = expected_documents(self.repo, self.last_commit, max_file_size=MAX_FILE_SIZE)
+        expected = expected_documents(
+            self.repo, self.last_commit, max_file_size=MAX_FILE_SIZE, exclude_suffixes=(".lock",)
+        )
         assert stored_documents(self.client, "Demo") == expected
         assert expected_document_count(self.settings, "Demo") == len(expected)
 
@@ -88,6 +91,7 @@ def _initial_repo(tmp_path: Path) -> GitRepo:
     repo.write("assets/logo.png", b"\x89PNG\r\n\x1a\n\0\0binary")
     repo.write("data/huge.csv", "a,b\n" * 2000)  # > MAX_FILE_SIZE: skipped
     repo.write("grows.txt", "small\n")
+    repo.write("deps/poetry.lock", "excluded = true\n")  # excluded by pattern
     repo.symlink("link.py", "src/app.py")
     repo.commit("initial")
     return repo
@@ -103,7 +107,7 @@ def test_syncs_follow_the_repository_exactly(
 
     first = sync.run()
     assert [r.status for r in first.results] == ["applied"]
-    assert first.results[0].skipped == {"binary": 1, "too_large": 1, "symlink": 1}
+    assert first.results[0].skipped == {"binary": 1, "too_large": 1, "symlink": 1, "excluded": 1}
     sync.assert_exact()
 
     repo.write("src/app.py", "def main():\n    return 2\n")  # modify
@@ -225,4 +229,6 @@ def test_full_snapshot_removes_documents_the_snapshot_does_not_name(
     stored = stored_documents(client, "Demo")
     assert stored.pop("keep.py")[1] == "k"
     assert sync.last_commit is not None
-    assert stored == expected_documents(repo, sync.last_commit, max_file_size=MAX_FILE_SIZE)
+    assert stored == expected_documents(
+        repo, sync.last_commit, max_file_size=MAX_FILE_SIZE, exclude_suffixes=(".lock",)
+    )
