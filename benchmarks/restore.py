@@ -7,6 +7,7 @@ with a 32-dimensional vector), starts the Weaviate test server in a separate pro
 (its threads must not share our GIL) and restores into fresh collections, each run in
 its own child process so its peak resident memory (`VmHWM`) is that run's alone:
 
+* reading the backup alone (no writes): the reader's own speed and memory floor;
 * baseline: the naive approach in the same run: read the whole backup into memory,
   then `insert_many` batches of 100 on one thread;
 * `restore_backup` with 1, 2, 4 and 8 workers sharing one client;
@@ -145,6 +146,19 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     name = spec["collection"]
     started = time.perf_counter()
     reader = open_backup(spec["backup"], settings)
+    if spec["mode"] == "read":
+        read = sum(len(batch) for batch in reader.iter_batches(200))
+        elapsed = time.perf_counter() - started
+        return {
+            "objects": reader.object_count,
+            "restored": read,
+            "failed": 0,
+            "seconds": elapsed,
+            "objects_per_s": reader.object_count / elapsed,
+            "peak_mb": _peak_mb(),
+            "imported_mb": imported_mb,
+            "restore_mb": _peak_mb() - imported_mb,
+        }
     with open_client(target) as client:
         if spec["mode"] == "baseline":
             failed = _baseline(reader, client, name)
@@ -216,7 +230,8 @@ def main() -> int:
             )
 
         plan: list[tuple[str, str, int, int]] = [
-            ("baseline (all in memory, 100/batch)", "baseline", 1, large)
+            ("read the backup only (reader's floor)", "read", 1, large),
+            ("baseline (all in memory, 100/batch)", "baseline", 1, large),
         ]
         plan += [(f"restore_backup, {w} worker(s)", "shared", w, large) for w in worker_counts]
         if 4 in worker_counts:
@@ -264,7 +279,7 @@ def main() -> int:
         for r in results
         if r["restored"] != r["size"] or r["failed"]
     ]
-    baseline = results[0]
+    baseline = next(r for r in results if r["mode"] == "baseline")
     four = next(
         (r for r in results if r["mode"] == "shared" and r["workers"] == 4 and r["size"] == large),
         None,
