@@ -20,7 +20,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from elysia_pipelines.cli import repo_add, repo_render
+# _repo_warnings first: it must run before weaviate-client is imported.
+from elysia_pipelines.cli import _repo_warnings, repo_add, repo_render  # noqa: F401
 from elysia_pipelines.cli.output import console, fail, handle_errors, print_json
 from elysia_pipelines.errors import ElysiaError
 from elysia_pipelines.operations.batch_file import read_batch_file

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,9 @@ from elysia_pipelines.errors import ElysiaError
 from elysia_pipelines.operations.repo_options import (
     RepoOptions,
     build_repository,
+    default_replicas,
     spec_for,
+    suggest_vectorizer,
     validate_collection,
     validate_name,
 )
@@ -52,6 +54,8 @@ class AddOutcome:
     collection: str
     schedule: str
     token_env: str | None
+    vectorizer: str = "none"
+    replicas: int = 1
     discovery: dict[str, Any] = field(default_factory=dict)
     collection_created: bool = False
     registered: bool = False
@@ -123,29 +127,6 @@ def discovery_dict(report: discovery.DiscoveryReport) -> dict[str, Any]:
 
 def primary_language(report: discovery.DiscoveryReport) -> str | None:
     return report.languages[0][0] if report.languages else None
-
-
-def suggest_vectorizer(language: str | None, available: set[str]) -> tuple[str, str]:
-    """A vectorizer the server can run, chosen by what the repository mostly contains.
-
-    Prose (docs, notes) gains most from semantic vectors; code is searched mostly by
-    identifiers, where BM25 is strong and a local model is enough. Without any
-    text2vec module on the server the only working choice is "none".
-    """
-    prose = language in {"Markdown", "reStructuredText", "Text", "AsciiDoc", "Org"}
-    order = (
-        ("text2vec-openai", "text2vec-transformers", "text2vec-ollama", "text2vec-cohere")
-        if prose
-        else ("text2vec-transformers", "text2vec-ollama", "text2vec-openai", "text2vec-cohere")
-    )
-    for module in order:
-        if module in available:
-            kind = "documentation" if prose else "code"
-            return module, f"{language or 'mixed'} {kind}; {module} is enabled on the server"
-    return "none", (
-        f"{language or 'mixed'} files; no text2vec module is enabled on the Weaviate "
-        "server, so keyword (BM25) search"
-    )
 
 
 def server_modules(settings: Settings) -> set[str]:
@@ -220,14 +201,26 @@ def discover_step(
     return report, created
 
 
-def provision_step(steps: Steps, settings: Settings, repo: Repository) -> bool:
+def _node_count(client: Any) -> int:
+    try:
+        return len(client.cluster.nodes())
+    except Exception:  # an old server or a proxy without /v1/nodes: assume one node
+        return 1
+
+
+def provision_step(
+    steps: Steps, settings: Settings, repo: Repository, *, choose_replicas: bool
+) -> tuple[Repository, bool]:
+    """Create (or check) the collection; picks the replica count from the cluster size."""
     steps.start(3, f"Creating the Weaviate collection {repo.collection}")
     with open_client(settings) as client:
+        if choose_replicas:
+            repo = replace(repo, replicas=default_replicas(_node_count(client)))
         result = ensure_collection(client, spec_for(repo))
     model = f", model {repo.model}" if repo.model else ""
     state = "created" if result.created else "already there with the same schema"
     steps.done(f"{state} (vectorizer {repo.vectorizer}{model}, replicas {repo.replicas})")
-    return result.created
+    return repo, result.created
 
 
 def register_step(
@@ -320,7 +313,10 @@ def run_add(
             token_env=repo.token_env,
             discovery=discovery_dict(report),
         )
-        outcome.collection_created = provision_step(steps, settings, repo)
+        repo, outcome.collection_created = provision_step(
+            steps, settings, repo, choose_replicas=options.replicas is None
+        )
+        outcome.vectorizer, outcome.replicas = repo.vectorizer, repo.replicas
         instance = register_step(steps, settings, registry, repo)
         registered = True
         outcome.registered = True
@@ -413,7 +409,6 @@ def interactive_refine(
     settings: Settings, registry: Registry
 ) -> Callable[[Repository, Any], Repository]:
     """After discovery: collection, schedule, vectorizer (suggested), summary, confirm."""
-    from dataclasses import replace
 
     def refine(repo: Repository, report: Any) -> Repository:
         while True:

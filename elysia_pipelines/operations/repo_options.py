@@ -69,6 +69,38 @@ def resolve_schedule(options: RepoOptions, settings: Settings) -> str:
     return "manual"
 
 
+def default_replicas(node_count: int) -> int:
+    """Replicas when the user did not choose: 3 on a cluster of 3+ nodes, else 1.
+
+    Three copies let quorum reads and writes survive one node going down; more only
+    costs memory. A single node cannot hold more than one copy.
+    """
+    return 3 if node_count >= 3 else 1
+
+
+def suggest_vectorizer(language: str | None, available: set[str]) -> tuple[str, str]:
+    """A vectorizer the server can run, chosen by what the repository mostly contains.
+
+    Prose (docs, notes) gains most from semantic vectors; code is searched mostly by
+    identifiers, where BM25 is strong and a local model is enough. Without any
+    text2vec module on the server the only working choice is "none".
+    """
+    prose = language in {"Markdown", "reStructuredText", "Text", "AsciiDoc", "Org"}
+    order = (
+        ("text2vec-openai", "text2vec-transformers", "text2vec-ollama", "text2vec-cohere")
+        if prose
+        else ("text2vec-transformers", "text2vec-ollama", "text2vec-openai", "text2vec-cohere")
+    )
+    for module in order:
+        if module in available:
+            kind = "documentation" if prose else "code"
+            return module, f"{language or 'mixed'} {kind}; {module} is enabled on the server"
+    return "none", (
+        f"{language or 'mixed'} files; no text2vec module is enabled on the Weaviate "
+        "server, so keyword (BM25) search"
+    )
+
+
 def validate_vectorizer(vectorizer: str) -> str:
     value = vectorizer.strip().lower()
     if value not in SUPPORTED_VECTORIZERS:

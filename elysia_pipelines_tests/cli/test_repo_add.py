@@ -186,3 +186,16 @@ def test_add_batch_reports_bad_lines_and_continues(cli: Cli, tmp_path: Path) -> 
     assert again.exit_code == 1
     assert [line["line"] for line in data["lines"]] == [2, 4, 5, 6]
     assert "already registered" in data["lines"][0]["error"]
+
+
+def test_add_with_token_names_the_variable_never_the_token(
+    cli: Cli, source: GitRepo, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("ELYSIA_DEMO_TOKEN", "tok-123-very-secret")
+    result = cli.run("add", source.url, "--token-env", "ELYSIA_DEMO_TOKEN", "--no-sync")
+    assert result.exit_code == 0, result.output
+    assert "access granted with the token from $ELYSIA_DEMO_TOKEN" in result.output
+    assert "tok-123-very-secret" not in result.output
+    assert cli.registry().get("demo").token_env == "ELYSIA_DEMO_TOKEN"
+    data = cli.run("list", "--json").stdout
+    assert "tok-123-very-secret" not in data and "ELYSIA_DEMO_TOKEN" in data

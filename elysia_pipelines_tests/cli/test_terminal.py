@@ -1,0 +1,134 @@
+"""A real terminal session (pexpect, 80x40 pty): `repo add` and `repo dashboard --once` stay legible.
+
+CliRunner is not a terminal, so rich falls back to plain output there; this test runs
+the real console script in a pseudo-terminal of the narrowest common width, answers
+the interactive prompts like a person, and checks that no rendered line is wider than
+80 columns and that the labels people look for are present.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from elysia_pipelines_tests.cli.conftest import make_repo
+
+ANSI_RE = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07]*\x07|[()][A-Z0-9]|[=>])")
+WIDTH = 80
+
+pytestmark = pytest.mark.slow
+
+
+def _env(tmp_path: Path, weaviate_server: object) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR")}
+    env.update(
+        {
+            "ELYSIA_HOME": str(tmp_path / "home"),
+            "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+            "WEAVIATE_URL": weaviate_server.url,  # type: ignore[attr-defined]
+            "WEAVIATE_GRPC_URL": weaviate_server.grpc_url,  # type: ignore[attr-defined]
+            "WEAVIATE_MODE": "url",
+            "WEAVIATE_RETRIES": "1",
+            "TERM": "xterm-256color",
+        }
+    )
+    return env
+
+
+def _spawn(args: list[str], env: dict[str, str], cwd: Path) -> pexpect.spawn:
+    return pexpect.spawn(
+        sys.executable,
+        ["-m", "elysia_pipelines.cli.main", "repo", *args],
+        env=env,
+        cwd=str(cwd),
+        dimensions=(40, WIDTH),
+        encoding="utf-8",
+        timeout=240,
+    )
+
+
+def _screen_lines(raw: str) -> list[str]:
+    text = ANSI_RE.sub("", raw).replace("\r\n", "\n").replace("\r", "\n")
+    return [line.rstrip() for line in text.split("\n")]
+
+
+def _assert_fits(lines: list[str]) -> None:
+    too_wide = [line for line in lines if len(line) > WIDTH]
+    assert not too_wide, "lines wider than 80 columns:\n" + "\n".join(too_wide)
+
+
+def test_add_and_dashboard_render_in_80_columns(tmp_path: Path, weaviate_server: object) -> None:
+    source = make_repo(tmp_path / "sources" / "shop")
+    env = _env(tmp_path, weaviate_server)
+
+    add = _spawn(["add", source.url, "--watch", "--name", "shop"], env, tmp_path)
+    add.expect(pexpect.EOF)
+    add.close()
+    add_lines = _screen_lines(add.before)
+    add_text = "\n".join(add_lines)
+    assert add.exitstatus == 0, add_text
+    _assert_fits(add_lines)
+    for label in (
+        "[1/6] Checking access",
+        "[2/6] Discovering",
+        "[3/6] Creating the Weaviate",
+        "[4/6] Registering shop",
+        "[5/6] Running the initial sync",
+        "[6/6] Done",
+        "3 documents in Shop",
+        "Watching every 30m",
+        "elysiactl repo status shop",
+    ):
+        assert label in add_text, label
+    assert "\x1b[" in add.before, "rich should style output in a terminal"
+
+    board = _spawn(["dashboard", "--once"], env, tmp_path)
+    board.expect(pexpect.EOF)
+    board.close()
+    board_lines = _screen_lines(board.before)
+    board_text = "\n".join(board_lines)
+    assert board.exitstatus == 0, board_text
+    _assert_fits(board_lines)
+    for label in (
+        "elysia dashboard",
+        "overall health: healthy",
+        "Repositories",
+        "Documents",
+        "Success rate",
+        "Avg sync time",
+        "Active syncs",
+        "Storage",
+        "Recent activity",
+        "shop",
+    ):
+        assert label in board_text, label
+
+
+def test_interactive_add_in_a_terminal(tmp_path: Path, weaviate_server: object) -> None:
+    source = make_repo(tmp_path / "sources" / "notes", {"guide.md": "# Guide\n", "b.md": "b\n"})
+    env = _env(tmp_path, weaviate_server)
+    child = _spawn(["add", "--no-sync"], env, tmp_path)
+    child.expect("Repository URL or path")
+    child.sendline(source.url)
+    child.expect(r"Name \[notes\]")
+    child.sendline("")
+    child.expect(r"Collection \[Notes\]")
+    child.sendline("")
+    child.expect(r"Sync schedule \(15m, 30m, 1h, 6h, manual, cron\) \[30m\]")
+    child.sendline("6h")
+    child.expect("suggested vectorizer: none")
+    child.expect(r"Vectorizer \[none\]")
+    child.sendline("")
+    child.expect(r"Continue\? \[Y/n\]")
+    child.sendline("y")
+    child.expect(pexpect.EOF)
+    child.close()
+    lines = _screen_lines(child.before)
+    assert child.exitstatus == 0, "\n".join(lines)
+    _assert_fits(lines)
+    assert "[6/6] Done" in "\n".join(lines)
