@@ -1,7 +1,18 @@
 """Ingestion: apply change sets from pending/ to Weaviate collections, exactly once in effect.
 
-Import from here; the modules are split by concern (pending scan, apply, checkpoint,
-dead letters, moves, verification) and none of them imports Dagster.
+Import from here; the modules are split by concern and none of them imports Dagster:
+
+* `pending`     which files are complete, apply order, the sensor's incremental scan
+* `apply`       apply_pending: validate, batch, write, checkpoint, move, sync history
+* `objects`     change record -> last-write-wins batch of upserts/deletes
+* `checkpoint`  checkpoints/<collection>.json (current file + records applied, last applied)
+* `dead_letter` dead_letter/<collection>/<changeset-stem>.jsonl, retry, supersede
+* `moves`       pending -> processed/ | failed/ (+ <stem>.error.json), unblock
+* `verify`      sample of documents vs. blobs in the git mirror
+* `retention`   prune processed/ after processed_retention_days
+
+State on disk, all under ELYSIA_HOME: pending/<collection>/ (input), processed/ and
+failed/<collection>/ (output, blobs move with their file), checkpoints/, dead_letter/.
 """
 
 from __future__ import annotations
