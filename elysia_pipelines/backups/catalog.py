@@ -24,33 +24,68 @@ from elysia_pipelines.settings import Settings
 STATUSES = ("complete", "verified", "corrupt", "deleted")
 LIVE_STATUSES = ("complete", "verified")
 
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE backups (
-        id              TEXT PRIMARY KEY,
-        collection      TEXT NOT NULL,
-        format          TEXT NOT NULL,
-        compression     TEXT NOT NULL,
-        level           INTEGER,
-        path            TEXT NOT NULL,
-        size_bytes      INTEGER NOT NULL,
-        object_count    INTEGER NOT NULL,
-        created_at      TEXT NOT NULL,          -- RFC 3339 UTC with Z: sorts as text
-        source          TEXT,                   -- redacted URL
-        checksum        TEXT NOT NULL,          -- sha256 of manifest.json
-        status          TEXT NOT NULL CHECK (status IN
-                            ('complete', 'verified', 'corrupt', 'deleted')),
-        tags            TEXT NOT NULL DEFAULT '[]',   -- JSON array
-        verified_at     TEXT,
-        partition_by    TEXT,
-        filter          TEXT,
-        include_vectors INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE INDEX backups_by_collection ON backups (collection, created_at);
-    CREATE INDEX backups_by_created ON backups (created_at);
-    CREATE INDEX backups_by_format ON backups (format, created_at);
-    CREATE INDEX backups_by_status ON backups (status, collection, created_at);
-    """,
+# Each migration is a list of statements (triggers contain semicolons of their own).
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: the table and the indexes behind list --collection / --since / --format.
+    (
+        """
+        CREATE TABLE backups (
+            id              TEXT PRIMARY KEY,
+            collection      TEXT NOT NULL,
+            format          TEXT NOT NULL,
+            compression     TEXT NOT NULL,
+            level           INTEGER,
+            path            TEXT NOT NULL,
+            size_bytes      INTEGER NOT NULL,
+            object_count    INTEGER NOT NULL,
+            created_at      TEXT NOT NULL,          -- RFC 3339 UTC with Z: sorts as text
+            source          TEXT,                   -- redacted URL
+            checksum        TEXT NOT NULL,          -- sha256 of manifest.json
+            status          TEXT NOT NULL CHECK (status IN
+                                ('complete', 'verified', 'corrupt', 'deleted')),
+            tags            TEXT NOT NULL DEFAULT '[]',   -- JSON array
+            verified_at     TEXT,
+            partition_by    TEXT,
+            filter          TEXT,
+            include_vectors INTEGER NOT NULL DEFAULT 0
+        )
+        """,
+        "CREATE INDEX backups_by_collection ON backups (collection, created_at)",
+        "CREATE INDEX backups_by_created ON backups (created_at)",
+        "CREATE INDEX backups_by_format ON backups (format, created_at)",
+        "CREATE INDEX backups_by_status ON backups (status, collection, created_at)",
+    ),
+    # 2: substring search through an FTS5 trigram index instead of four LIKE scans.
+    (
+        """
+        CREATE VIRTUAL TABLE backups_search USING fts5(
+            id, collection, tags, path,
+            content='backups', content_rowid='rowid', tokenize='trigram'
+        )
+        """,
+        """
+        CREATE TRIGGER backups_search_insert AFTER INSERT ON backups BEGIN
+            INSERT INTO backups_search (rowid, id, collection, tags, path)
+            VALUES (new.rowid, new.id, new.collection, new.tags, new.path);
+        END
+        """,
+        """
+        CREATE TRIGGER backups_search_delete AFTER DELETE ON backups BEGIN
+            INSERT INTO backups_search (backups_search, rowid, id, collection, tags, path)
+            VALUES ('delete', old.rowid, old.id, old.collection, old.tags, old.path);
+        END
+        """,
+        """
+        CREATE TRIGGER backups_search_update AFTER UPDATE OF id, collection, tags, path
+        ON backups BEGIN
+            INSERT INTO backups_search (backups_search, rowid, id, collection, tags, path)
+            VALUES ('delete', old.rowid, old.id, old.collection, old.tags, old.path);
+            INSERT INTO backups_search (rowid, id, collection, tags, path)
+            VALUES (new.rowid, new.id, new.collection, new.tags, new.path);
+        END
+        """,
+        "INSERT INTO backups_search (backups_search) VALUES ('rebuild')",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -58,6 +93,11 @@ _COLUMNS = (
     "id, collection, format, compression, level, path, size_bytes, object_count, created_at, "
     "source, checksum, status, tags, verified_at, partition_by, filter, include_vectors"
 )
+_UPDATE_ALL = ", ".join(
+    f"{c.strip()} = excluded.{c.strip()}" for c in _COLUMNS.split(",") if c.strip() != "id"
+)
+# Trigram search needs three characters; shorter text falls back to a LIKE scan.
+_TRIGRAM_MIN = 3
 
 
 @dataclass
@@ -141,9 +181,8 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
         # Re-read under the write lock: another process may have migrated meanwhile.
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         for step in range(version, SCHEMA_VERSION):
-            for statement in MIGRATIONS[step].split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            for statement in MIGRATIONS[step]:
+                conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
@@ -198,9 +237,12 @@ class Catalog:
             for e in entries
         ]
         with self._transaction():
+            # An upsert, not INSERT OR REPLACE: REPLACE deletes without firing the
+            # delete trigger, which would leave the search index stale.
             self._conn.executemany(
-                f"INSERT OR REPLACE INTO backups ({_COLUMNS}) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO backups ({_COLUMNS}) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                f"ON CONFLICT (id) DO UPDATE SET {_UPDATE_ALL}",
                 rows,
             )
 
@@ -268,12 +310,16 @@ class Catalog:
     ) -> list[CatalogEntry]:
         """Case-insensitive substring match over id, collection, tags and path; newest first."""
         where, params = self._filters(collection, since, format, None, include_deleted)
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        where.append(
-            "(id LIKE ? ESCAPE '\\' OR collection LIKE ? ESCAPE '\\' "
-            "OR tags LIKE ? ESCAPE '\\' OR path LIKE ? ESCAPE '\\')"
-        )
-        params.extend([pattern] * 4)
+        if len(text) >= _TRIGRAM_MIN:
+            where.append("rowid IN (SELECT rowid FROM backups_search WHERE backups_search MATCH ?)")
+            params.append('"' + text.replace('"', '""') + '"')
+        else:
+            pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append(
+                "(id LIKE ? ESCAPE '\\' OR collection LIKE ? ESCAPE '\\' "
+                "OR tags LIKE ? ESCAPE '\\' OR path LIKE ? ESCAPE '\\')"
+            )
+            params.extend([pattern] * 4)
         return self._select(where, params, limit)
 
     def latest(self, collection: str, *, format: str | None = None) -> CatalogEntry | None:

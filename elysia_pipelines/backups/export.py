@@ -22,6 +22,8 @@ from typing import Any
 from elysia_pipelines.backups.catalog import CatalogEntry, open_catalog
 from elysia_pipelines.backups.filters import FilterExpr, compile_filter
 from elysia_pipelines.backups.formats import (
+    JSON_BATCH_MAX_BYTES,
+    JSON_BATCH_MAX_ROWS,
     ROW_GROUP_MAX_BYTES,
     ROW_GROUP_MAX_ROWS,
     BackupObject,
@@ -60,8 +62,6 @@ ProgressCallback = Callable[[int, int | None], None]
 # Objects read before the output files are opened: enough to learn the vector
 # dimensions and to estimate the size for `compression="auto"`.
 HEAD_OBJECTS = 500
-# Across all partitions of a partitioned backup, buffered rows never exceed this.
-PARTITION_BUFFER_BYTES = 2 * ROW_GROUP_MAX_BYTES
 PROGRESS_EVERY = 200
 # Objects per cursor page: bounded memory even when files are large.
 READ_PAGE_SIZE = 200
@@ -143,9 +143,17 @@ class _Partition:
 class _PartitionedWriter:
     """Routes objects to one part file per partition value, buffering a row group each."""
 
-    def __init__(self, make_writer: Callable[[str | None], PartWriter], key: str | None) -> None:
+    def __init__(
+        self,
+        make_writer: Callable[[str | None], PartWriter],
+        key: str | None,
+        max_rows: int,
+        max_bytes: int,
+    ) -> None:
         self._make_writer = make_writer
         self._key = key
+        self._max_rows = max_rows
+        self._max_bytes = max_bytes
         self._parts: dict[str | None, _Partition] = {}
         self._total_buffered = 0
         self.write_seconds = 0.0
@@ -161,9 +169,9 @@ class _PartitionedWriter:
         part.buffer.append(obj)
         part.buffered_bytes += size
         self._total_buffered += size
-        if len(part.buffer) >= ROW_GROUP_MAX_ROWS or part.buffered_bytes >= ROW_GROUP_MAX_BYTES:
+        if len(part.buffer) >= self._max_rows or part.buffered_bytes >= self._max_bytes:
             self._flush(part)
-        elif self._total_buffered >= PARTITION_BUFFER_BYTES:
+        elif self._total_buffered >= 2 * self._max_bytes:
             self._flush(max(self._parts.values(), key=lambda p: p.buffered_bytes))
 
     def _flush(self, part: _Partition) -> None:
@@ -286,9 +294,19 @@ def write_backup(
                 path, relative, array=format == "json", compression=codec, level=codec_level
             )
 
-        writer = _PartitionedWriter(make_writer, partition_by)
+        if format == "parquet":
+            writer = _PartitionedWriter(
+                make_writer, partition_by, ROW_GROUP_MAX_ROWS, ROW_GROUP_MAX_BYTES
+            )
+        else:
+            writer = _PartitionedWriter(
+                make_writer, partition_by, JSON_BATCH_MAX_ROWS, JSON_BATCH_MAX_BYTES
+            )
+        head_count = len(head)
+        stream = itertools.chain(head, timed)
+        del head  # the chain holds the head only until it has been written
         written = 0
-        for obj in itertools.chain(head, timed):
+        for obj in stream:
             if not include_vectors:
                 obj = BackupObject(obj.uuid, obj.properties, None)
             elif obj.vector is not None and format == "parquet":
@@ -296,7 +314,7 @@ def write_backup(
                     if name not in vectors:
                         raise ElysiaError(
                             f"object {obj.uuid} has a vector {name!r} that the first "
-                            f"{len(head)} objects did not have",
+                            f"{head_count} objects did not have",
                             "back up with --no-vectors, or as --format jsonl",
                         )
                     if len(values) != vectors[name]:

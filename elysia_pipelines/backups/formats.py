@@ -53,7 +53,12 @@ LEVEL_RANGES: dict[str, tuple[int, int]] = {"zstd": (1, 22), "gzip": (1, 9), "lz
 # Row groups are cut by rows or buffered bytes, whichever comes first: large enough for
 # good compression and DuckDB scans, small enough to keep the exporter's memory flat.
 ROW_GROUP_MAX_ROWS = 2000
-ROW_GROUP_MAX_BYTES = 16 * 1024 * 1024
+ROW_GROUP_MAX_BYTES = 4 * 1024 * 1024
+# JSON has no row groups: objects are handed to the writer in small batches and
+# encoded in ~1 MB chunks, so the compressor sees a steady stream.
+JSON_BATCH_MAX_ROWS = 200
+JSON_BATCH_MAX_BYTES = 1024 * 1024
+JSON_CHUNK_CHARS = 1024 * 1024
 
 
 @dataclass
@@ -532,17 +537,25 @@ class JsonPartWriter(PartWriter):
             self._out.write(b"[\n")
 
     def write(self, objects: Sequence[BackupObject]) -> None:
-        if not objects:
-            return
-        lines = [object_to_json_line(o) for o in objects]
-        if self._array:
-            text = ",\n".join(lines)
-            if self.rows:
-                text = ",\n" + text
-        else:
-            text = "\n".join(lines) + "\n"
-        self._out.write(text.encode("utf-8"))
-        self.rows += len(objects)
+        # Encode in ~1 MB chunks: one big join/encode of a whole batch would hold the
+        # batch three times over (lines, text, bytes).
+        chunk: list[str] = []
+        size = 0
+        for obj in objects:
+            line = object_to_json_line(obj)
+            if self._array and self.rows:
+                line = ",\n" + line
+            elif not self._array:
+                line += "\n"
+            chunk.append(line)
+            size += len(line)
+            self.rows += 1
+            if size >= JSON_CHUNK_CHARS:
+                self._out.write("".join(chunk).encode("utf-8"))
+                chunk = []
+                size = 0
+        if chunk:
+            self._out.write("".join(chunk).encode("utf-8"))
 
     def _finish(self) -> None:
         if self._array:

@@ -19,30 +19,62 @@ from typing import Any
 from elysia_pipelines.backups.formats import BackupObject
 from elysia_pipelines.documents import document_uuid, file_name_and_extension
 
-LANGUAGES = {"py": "python", "pyi": "python", "txt": "text", "md": "markdown", "cfg": "ini"}
+LANGUAGES = {
+    "py": "python",
+    "pyi": "python",
+    "pyx": "cython",
+    "pxd": "cython",
+    "h": "c",
+    "c": "c",
+    "cc": "cpp",
+    "js": "javascript",
+    "css": "css",
+    "txt": "text",
+    "md": "markdown",
+    "rst": "restructuredtext",
+    "json": "json",
+    "yaml": "yaml",
+    "f90": "fortran",
+}
+PATTERNS = tuple(f"**/*.{ext}" for ext in LANGUAGES)
 
 
 def site_packages() -> Path:
     return Path(sysconfig.get_paths()["purelib"])
 
 
+def stdlib() -> Path:
+    return Path(sysconfig.get_paths()["stdlib"])
+
+
 @functools.lru_cache(maxsize=4)
-def _candidates(max_bytes: int) -> tuple[Path, ...]:
+def _candidates(max_bytes: int, roots: tuple[Path, ...]) -> tuple[tuple[Path, Path], ...]:
     # Walking site-packages takes seconds: once per process is enough.
-    root = site_packages()
-    return tuple(
-        sorted(
-            p
-            for pattern in ("*/**/*.py", "*/**/*.pyi", "*/**/*.md", "*/**/*.txt")
-            for p in root.glob(pattern)
-            if p.is_file() and 0 < p.stat().st_size <= max_bytes
-        )
-    )
+    found = []
+    for root in roots:
+        for pattern in PATTERNS:
+            for p in root.glob(pattern):
+                relative = p.relative_to(root).as_posix()
+                if "/" not in relative or "site-packages/" in relative or not p.is_file():
+                    continue
+                if 0 < p.stat().st_size <= max_bytes:
+                    found.append((root, p))
+    return tuple(sorted(found))
 
 
-def source_files(limit: int, *, max_bytes: int = 200_000, seed: int = 7) -> list[Path]:
-    """`limit` readable source files, a deterministic sample across packages."""
-    candidates = list(_candidates(max_bytes))
+def source_files(
+    limit: int,
+    *,
+    max_bytes: int = 200_000,
+    seed: int = 7,
+    roots: tuple[Path, ...] | None = None,
+) -> list[tuple[Path, Path]]:
+    """`limit` (root, file) pairs of readable source files, a deterministic sample.
+
+    The default root is the venv's site-packages; the benchmark adds the standard
+    library to reach more than 10,000 files.
+    """
+    candidates = list(_candidates(max_bytes, roots or (site_packages(),)))
     rng = random.Random(seed)
     rng.shuffle(candidates)
     return candidates[:limit]
@@ -58,12 +90,17 @@ def vector_for(text: str, dim: int) -> list[float]:
 
 
 def documents(
-    limit: int, *, dim: int | None = 8, seed: int = 7, max_bytes: int = 200_000
+    limit: int,
+    *,
+    dim: int | None = 8,
+    seed: int = 7,
+    max_bytes: int = 200_000,
+    roots: tuple[Path, ...] | None = None,
 ) -> Iterator[tuple[str, dict[str, Any], list[float] | None]]:
     """(uuid, properties, vector) for real files, shaped like the pipeline's documents."""
-    root = site_packages()
     base = datetime(2024, 1, 1, tzinfo=UTC)
-    for i, path in enumerate(source_files(limit, seed=seed, max_bytes=max_bytes)):
+    files = source_files(limit, seed=seed, max_bytes=max_bytes, roots=roots)
+    for i, (root, path) in enumerate(files):
         relative = path.relative_to(root).as_posix()
         repo = relative.split("/", 1)[0]
         inner = relative.split("/", 1)[1] if "/" in relative else relative
@@ -92,7 +129,13 @@ def backup_objects(limit: int, *, dim: int | None = 8, seed: int = 7) -> list[Ba
 
 
 def populate(
-    client: Any, collection: str, limit: int, *, dim: int | None = 8, seed: int = 7
+    client: Any,
+    collection: str,
+    limit: int,
+    *,
+    dim: int | None = 8,
+    seed: int = 7,
+    roots: tuple[Path, ...] | None = None,
 ) -> int:
     """Create a document collection and upsert `limit` real files into it."""
     from elysia_pipelines.weaviate.objects import ObjectToWrite, upsert
@@ -101,7 +144,7 @@ def populate(
     ensure_collection(client, CollectionSpec(name=collection))
     batch: list[ObjectToWrite] = []
     written = 0
-    for uuid, props, vector in documents(limit, dim=dim, seed=seed):
+    for uuid, props, vector in documents(limit, dim=dim, seed=seed, roots=roots):
         batch.append(ObjectToWrite(uuid, props, vector))
         if len(batch) >= 500:
             written += _upsert(upsert, client, collection, batch)

@@ -188,3 +188,32 @@ def test_retention_removes_stale_tmp_dirs_only(settings: Settings) -> None:
     assert stale.exists()
     assert cleanup(settings).stale_tmp_dirs == [str(stale)]
     assert not stale.exists() and fresh.exists()
+
+
+def test_catalog_migrates_v1_in_place_and_search_index_follows_updates(settings: Settings) -> None:
+    from elysia_pipelines.backups.catalog import MIGRATIONS
+
+    conn = sqlite3.connect(settings.catalog_path)
+    for statement in MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.execute(
+        "INSERT INTO backups (id, collection, format, compression, path, size_bytes, "
+        "object_count, created_at, checksum, status, tags) VALUES "
+        "('old-20240101T000000Z-0001', 'Old', 'parquet', 'zstd', '/b/Old/x', 1, 1, "
+        "'2024-01-01T00:00:00.000000Z', 'c', 'complete', '[\"legacy\"]')"
+    )
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with open_catalog(settings) as catalog:
+        assert [e.id for e in catalog.search("legacy")] == ["old-20240101T000000Z-0001"]
+        row = catalog.get("old-20240101T000000Z-0001")
+        row.tags = ["renamed"]
+        catalog.add(row)
+        catalog.set_status(row.id, "verified")
+        assert catalog.search("legacy") == []
+        assert [e.status for e in catalog.search("renamed")] == ["verified"]
+        assert catalog.count() == 1
+    conn = sqlite3.connect(settings.catalog_path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    conn.close()
