@@ -489,3 +489,21 @@ def test_restore_into_new_collection_rebuilds_schema(
     copy = describe_collection(weaviate_client, "Copy")
     assert list(_iter_names(copy)) == list(_iter_names(source))
     assert copy["vector_dimension"] == DIM
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json"])
+def test_restore_from_json_backups(
+    weaviate_client: weaviate.WeaviateClient, settings: Settings, fmt: str
+) -> None:
+    """JSON backups carry dates as text and vectors as float lists; the restore is exact."""
+    docs = source_documents(9)
+    reader = make_backup(weaviate_client, settings, docs, fmt=fmt)
+    assert reader.manifest.format == fmt
+    report = restore_backup(
+        reader, weaviate_client, RestoreOptions(target_collection="FromJson", settings=settings)
+    )
+    assert report.created == 9
+    uuids = [u for u, _, _ in docs]
+    assert stored(weaviate_client, "FromJson", uuids, vectors=True) == stored(
+        weaviate_client, "Docs", uuids, vectors=True
+    )
