@@ -94,7 +94,10 @@ VECTORIZER_MODEL_KEYS: Mapping[str, str | None] = {
 }
 SUPPORTED_VECTORIZERS: tuple[str, ...] = ("none", *VECTORIZER_MODEL_KEYS)
 _TEXT_TYPES = frozenset({"text", "text[]"})
-_DATA_TYPES = frozenset(t.value for t in DataType)
+# Nested objects need their sub-schema, which PropertySpec cannot express.
+_NESTED_TYPES = frozenset({"object", "object[]"})
+_DATA_TYPES = frozenset(t.value for t in DataType) - _NESTED_TYPES
+_MODULE_NAME_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)+$")
 _TOKENIZATIONS = frozenset(t.value for t in Tokenization)
 _CLASS_NAME_RE = re.compile(r"^[A-Z][_0-9A-Za-z]*$")
 _PROPERTY_NAME_RE = re.compile(r"^[_A-Za-z][_0-9A-Za-z]*$")
@@ -132,6 +135,9 @@ class CollectionSpec:
     vector_index_type: str | None = None  # "hnsw" | "flat"; None: server default
     distance: str | None = None  # "cosine", "dot", "l2-squared", ...; None: default
     description: str | None = None
+    # False accepts any module name a server reported (restore of a collection made
+    # elsewhere); user input keeps the default and gets the supported list.
+    strict_vectorizer: bool = True
 
     def __post_init__(self) -> None:
         if not _CLASS_NAME_RE.match(self.name):
@@ -140,7 +146,8 @@ class CollectionSpec:
                 "use letters, digits and underscores starting with a capital letter "
                 "(documents.collection_name_for turns a repository name into one)",
             )
-        if self.vectorizer not in SUPPORTED_VECTORIZERS:
+        known = self.vectorizer in SUPPORTED_VECTORIZERS
+        if not known and (self.strict_vectorizer or not _MODULE_NAME_RE.match(self.vectorizer)):
             raise ConfigError(
                 f"unknown vectorizer {self.vectorizer!r}",
                 f"use one of: {', '.join(SUPPORTED_VECTORIZERS)}",
@@ -171,6 +178,13 @@ class CollectionSpec:
             if prop.name in seen:
                 raise ConfigError(f"property {prop.name!r} is defined twice")
             seen.add(prop.name)
+            if prop.data_type in _NESTED_TYPES:
+                raise ConfigError(
+                    f"property {prop.name!r} is a nested {prop.data_type}, which this layer "
+                    "cannot create",
+                    "flatten it into scalar properties, or create the collection yourself "
+                    "and restore into it",
+                )
             if prop.data_type not in _DATA_TYPES:
                 raise ConfigError(
                     f"property {prop.name!r} has unknown data type {prop.data_type!r}",
@@ -710,11 +724,6 @@ def spec_from_description(
     props, tokenization = _property_specs(desc)
     overridden = vectorizer is not None and vectorizer != desc.get("vectorizer")
     chosen = vectorizer or desc.get("vectorizer") or "none"
-    if chosen not in SUPPORTED_VECTORIZERS:
-        raise ConfigError(
-            f"the backup's vectorizer {chosen!r} is not supported here",
-            f"restore with an explicit vectorizer (one of: {', '.join(SUPPORTED_VECTORIZERS)})",
-        )
     module_config = {} if overridden or chosen == "none" else dict(desc.get("module_config") or {})
     if model is None and not overridden and VECTORIZER_MODEL_KEYS.get(chosen):
         model = desc.get("model")
@@ -733,6 +742,8 @@ def spec_from_description(
         vector_index_type=desc.get("vector_index_type"),
         distance=desc.get("distance"),
         description=desc.get("description"),
+        # A module the source server reported is trusted; an override is user input.
+        strict_vectorizer=vectorizer is not None,
     )
 
 

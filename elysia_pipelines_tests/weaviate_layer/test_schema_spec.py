@@ -192,3 +192,20 @@ def test_description_overrides_for_another_cluster() -> None:
 def test_description_of_another_format_is_refused() -> None:
     with pytest.raises(ElysiaError, match="format 2"):
         spec_from_description({"format": 2, "name": "X", "properties": []})
+
+
+def test_a_module_reported_by_a_server_is_trusted_on_restore() -> None:
+    spec = CollectionSpec("Docs")
+    desc = _described(
+        spec, vectorizer="multi2vec-clip", model=None, module_config={"imageFields": ["img"]}
+    )
+    restored = spec_from_description(desc)
+    assert restored.vectorizer == "multi2vec-clip"
+    assert restored.effective_module_config() == {"imageFields": ["img"]}
+    with pytest.raises(ConfigError, match="unknown vectorizer"):
+        spec_from_description(desc, vectorizer="multi2vec-typo")  # user input stays strict
+
+
+def test_nested_object_properties_are_refused_clearly() -> None:
+    with pytest.raises(ConfigError, match="nested object"):
+        CollectionSpec("Docs", properties=(PropertySpec("meta", "object"),))
