@@ -533,8 +533,16 @@ def restore_backup(
                 f"{collection} (no checkpoint at {checkpoint_path}, no dead letters)",
                 "run the restore without --resume",
             )
-        if checkpoint is None:
+        if checkpoint is not None and plan.create_collection:
+            checkpoint = None
+            report.notes.append(
+                f"{collection} no longer exists: the checkpoint is ignored and every batch "
+                "is restored again"
+            )
+        elif checkpoint is None:
             report.notes.append("no checkpoint found: every batch is restored again")
+        if checkpoint is None:
+            retry_ids = []  # the full pass retries them; old entries are dropped at the end
     elif not options.dry_run:
         checkpoint_path.unlink(missing_ok=True)
         dead_letters.truncate()
@@ -587,6 +595,8 @@ def restore_backup(
                 "(finished batches are skipped, failed objects retried)",
             )
 
+    retrying = set(retry_ids)
+
     def numbered() -> Iterator[tuple[int, list[BackupObject]]]:
         batches = reader.iter_batches(
             batch_size,
@@ -597,7 +607,8 @@ def restore_backup(
         for index, batch in enumerate(batches):
             if checkpoint.is_done(index):
                 report.batches_already_done += 1
-                report.total += len(batch)
+                # Its dead letters are counted when the retry pass handles them.
+                report.total += sum(1 for obj in batch if obj.uuid not in retrying)
                 continue
             yield index, batch
 
@@ -617,7 +628,7 @@ def restore_backup(
             report.dead_letters_retried = len(retry_ids)
             retry_batches = reader.iter_batches(
                 batch_size,
-                uuids=set(retry_ids),
+                uuids=retrying,
                 properties=read_properties,
                 include_vectors=manifest.include_vectors,
             )

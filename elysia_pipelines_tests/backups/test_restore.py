@@ -402,6 +402,7 @@ def test_unconvertible_values_are_dead_lettered_then_resumed(
     # Resuming without fixing the cause keeps the dead letters (nothing is lost)...
     again = restore_backup(reader, weaviate_client, replace(options, resume=True))
     assert again.batches_already_done == 3 and again.dead_letters_retried == 2
+    assert again.total == 8
     assert again.failed == 2 and Path(again.dead_letter_path).exists()
 
     # ...fixing it (code becomes text) and resuming restores exactly the dead letters.
@@ -442,6 +443,7 @@ def test_interrupted_restore_resumes_without_duplicates(
     assert 0 < partial < 25
 
     report = restore_backup(reader, weaviate_client, replace(options, resume=True))
+    assert report.total == 25
     assert report.batches_already_done >= 3
     assert report.created + report.updated == 25 - 3 * report.batches_already_done
     assert count(weaviate_client, "Again") == 25
@@ -449,6 +451,28 @@ def test_interrupted_restore_resumes_without_duplicates(
     assert stored(weaviate_client, "Again", uuids, vectors=True) == stored(
         weaviate_client, "Docs", uuids, vectors=True
     )
+
+
+def test_resume_after_the_target_was_deleted_restores_everything(
+    weaviate_client: weaviate.WeaviateClient, settings: Settings
+) -> None:
+    docs = source_documents(12)
+    reader = make_backup(weaviate_client, settings, docs)
+    options = RestoreOptions(target_collection="Gone", batch_size=3, workers=1, settings=settings)
+    calls: list[int] = []
+
+    def interrupt(done: int, total: int) -> None:
+        calls.append(done)
+        if len(calls) == 2:
+            raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        restore_backup(reader, weaviate_client, options, progress=interrupt)
+    delete_collection(weaviate_client, "Gone")
+    report = restore_backup(reader, weaviate_client, replace(options, resume=True))
+    assert report.batches_already_done == 0 and report.created == 12
+    assert any("no longer exists" in note for note in report.notes)
+    assert count(weaviate_client, "Gone") == 12
 
 
 def test_resume_with_other_options_is_refused(

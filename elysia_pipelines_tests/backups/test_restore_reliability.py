@@ -143,7 +143,7 @@ def test_target_down_dead_letters_then_resume(
     report = restore_backup(reader, weaviate_client, replace(options, resume=True))
     assert report.batches_already_done * 4 == len(dead)
     assert report.dead_letters_retried == len(dead)
-    assert (report.created, report.failed) == (20, 0)
+    assert (report.total, report.created, report.failed) == (20, 20, 0)
     assert not dead_file.exists() and not any(settings.checkpoints_dir.iterdir())
     assert count(weaviate_client, "Copy") == 20
     uuids = [u for u, _, _ in docs]
