@@ -52,7 +52,14 @@ dead letters. Object ids come from the backup, so writing an object twice (a ret
 batch, a resumed run) replaces it rather than duplicating it.
 
 A run without `--resume` starts over: it discards the previous checkpoint and dead
-letter of the same backup and target (restoring again is always safe).
+letter of the same backup and target (restoring again is always safe). `--resume`
+into a target collection that no longer exists ignores the checkpoint and restores
+everything. Two restores of the same backup into the same target at the same time
+share these files and are not supported.
+
+Workers share the caller's client by default: weaviate-client's sync client is
+thread-safe (one gRPC channel, one httpx pool), and the benchmark measured it faster
+than one connection per worker (`RestoreOptions.connect`), which stays available.
 
 `--dry-run` reads the target, decides everything, and writes nothing: no collection,
 no property, no object, no checkpoint, no dead letter.
