@@ -151,10 +151,9 @@ def add(
 ) -> None:
     """Add a repository: check access, discover, create the collection, register, sync.
 
-    With --watch the repository is synced every 30 minutes (or --schedule); without
-    --watch and --schedule it is registered with the schedule `manual`, so nothing
-    runs unattended until you `repo update NAME --schedule 30m`. Without URL the
-    command asks for everything interactively.
+    With --watch it is synced every 30 minutes (or as --schedule says).
+    Without --watch or --schedule the schedule is `manual`: nothing runs
+    unattended until `repo update NAME --watch`. Without URL, asks interactively.
     """
     settings, registry = _load()
     options = _options(

@@ -108,6 +108,29 @@ def test_add_and_dashboard_render_in_80_columns(tmp_path: Path, weaviate_server:
     ):
         assert label in board_text, label
 
+    live = _spawn(["dashboard", "--refresh", "0.5"], env, tmp_path)
+    live.expect("elysia dashboard")
+    live.expect("elysia dashboard")  # a second frame: the live view refreshes
+    live.sendintr()
+    live.expect(pexpect.EOF)
+    live.close()
+    assert live.exitstatus == 0
+    _assert_fits(_screen_lines(live.before))
+
+    follow = _spawn(["logs", "shop", "--follow", "--tail", "3"], env, tmp_path)
+    follow.expect("ingest success")
+    source.write("extra.py", "Y = 2\n")
+    source.commit("more")
+    sync = _spawn(["sync", "shop"], env, tmp_path)
+    sync.expect(pexpect.EOF)
+    sync.close()
+    assert sync.exitstatus == 0, sync.before
+    follow.expect(r"extract success: \+1")
+    follow.sendintr()
+    follow.expect(pexpect.EOF)
+    follow.close()
+    assert follow.exitstatus == 0
+
 
 def test_interactive_add_in_a_terminal(tmp_path: Path, weaviate_server: object) -> None:
     source = make_repo(tmp_path / "sources" / "notes", {"guide.md": "# Guide\n", "b.md": "b\n"})
