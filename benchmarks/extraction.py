@@ -4,7 +4,8 @@ Builds (or takes with --repo) a repository of source-like text, then measures:
 
 * full extraction (first sync: every file into one change set) and files/s;
 * the floor: `git archive HEAD | tar -x`, the least work that materialises every
-  file of a commit, and the ratio of the two (target: within 3x);
+  file of a commit, and the ratio of the two (target: within 3x); for context
+  also `git archive > /dev/null`, git reading every blob and writing nothing;
 * incremental extraction after 10 changed files, as a share of the full run
   (target: under 5%);
 * peak RSS of the process doing the extraction, measured in a child process, for
@@ -235,6 +236,13 @@ def git_archive_floor(repo: Path, work: Path, commit: str) -> float:
     return elapsed
 
 
+def git_read_floor(repo: Path, commit: str) -> float:
+    """`git archive > /dev/null`: reading every blob with nothing written to disk."""
+    started = time.perf_counter()
+    subprocess.run(["git", "archive", commit], cwd=repo, stdout=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - started
+
+
 def run_child(
     repo: Path, out: Path, from_commit: str | None, seq: int, branch: str
 ) -> dict[str, float]:
@@ -316,6 +324,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
 
     branch = _current_branch(repo)
     floor = min(git_archive_floor(repo, work, base) for _ in range(args.repeat))
+    read_floor = min(git_read_floor(repo, base) for _ in range(args.repeat))
     # Full: the first sync, at `synced`. Incremental: `synced`..head, as the next sync
     # of the pipeline would run it (after a full sync of the same mirror).
     fulls = [run_child(repo, work / f"full{i}", None, 1, "synced") for i in range(args.repeat)]
@@ -339,6 +348,11 @@ def _run(args: argparse.Namespace, work: Path) -> int:
             "",
         ),
         ("full / floor", f"{ratio:.2f}x", f"< {FULL_TARGET_RATIO:.0f}x"),
+        (
+            "full / git archive > /dev/null",
+            f"{full['seconds'] / read_floor:.2f}x ({read_floor:.2f} s, no files written)",
+            "",
+        ),
         (
             f"incremental ({CHANGED_FILES} files)",
             f"{inc['seconds'] * 1000:.0f} ms ({int(inc['changed'])} changes)",
