@@ -367,9 +367,8 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
         )
         if request.verbose:
             reply.objects.extend(
-                batch_delete_pb2.BatchDeleteObject(
-                    uuid=uuid_lib.UUID(uid).bytes, successful=not request.dry_run
-                )
+                # Weaviate marks dry-run matches successful too: nothing failed.
+                batch_delete_pb2.BatchDeleteObject(uuid=uuid_lib.UUID(uid).bytes, successful=True)
                 for uid in ids
             )
         return reply
@@ -382,19 +381,23 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
         try:
             unsupported = [
                 name
-                for name in ("near_text", "near_object", "hybrid_search", "group_by", "generative")
+                for name in ("near_text", "near_object", "group_by", "generative", "rerank")
                 if request.HasField(name)
             ]
             if unsupported:
                 raise SchemaError(
-                    f"the test server does not support {', '.join(unsupported)}; "
-                    "use fetch_objects, near_vector or bm25"
+                    f"the test server does not support {', '.join(unsupported)} (it never "
+                    "vectorizes); use fetch_objects, near_vector, bm25 or hybrid (keyword part only)"
                 )
             where = flt.from_grpc(request.filters) if request.HasField("filters") else None
             near_vector, target, max_distance = _near_vector_args(request)
             keyword = None
             if request.HasField("bm25_search"):
                 keyword = (request.bm25_search.query, list(request.bm25_search.properties) or None)
+            elif request.HasField("hybrid_search"):
+                # Only the keyword half: the test server has no vectorizer for the query text.
+                hybrid = request.hybrid_search
+                keyword = (hybrid.query, list(hybrid.properties) or None)
             with store.lock:
                 coll = store.collection(request.collection)
                 rows = store.query(
