@@ -413,3 +413,39 @@ def test_auto_schema_creates_a_collection_with_inferred_types(
     stored = collection.query.fetch_objects().objects[0].properties
     assert stored["counts"] == [1, 2, 3]
     assert stored["when"] == dt.datetime(2024, 5, 1, tzinfo=UTC)
+
+
+def test_null_state_length_and_contains_none_filters(
+    weaviate_client: weaviate.WeaviateClient, collection_name: str
+) -> None:
+    collection = weaviate_client.collections.create(
+        collection_name,
+        properties=[
+            Property(name="title", data_type=DataType.TEXT, tokenization=Tokenization.FIELD),
+            Property(name="tags", data_type=DataType.TEXT_ARRAY, tokenization=Tokenization.FIELD),
+        ],
+        inverted_index_config=Configure.inverted_index(
+            index_null_state=True, index_property_length=True
+        ),
+    )
+    collection.data.insert_many(
+        [
+            {"title": "a", "tags": ["x"]},
+            {"title": "bbb", "tags": ["x", "y"]},
+            {"tags": ["z"]},
+        ]
+    )
+
+    def titles(flt: object) -> list[object]:
+        found = collection.query.fetch_objects(filters=flt)  # type: ignore[arg-type]
+        return sorted((o.properties.get("title") or "-") for o in found.objects)
+
+    assert titles(Filter.by_property("title").is_none(True)) == ["-"]
+    assert titles(Filter.by_property("title").is_none(False)) == ["a", "bbb"]
+    assert titles(Filter.by_property("title", length=True).greater_than(1)) == ["bbb"]
+    assert titles(Filter.by_property("tags").contains_none(["y", "z"])) == ["a"]
+
+
+def test_filtering_on_an_unknown_property_is_an_error(docs: Collection) -> None:
+    with pytest.raises(weaviate.exceptions.WeaviateQueryError):
+        docs.query.fetch_objects(filters=Filter.by_property("no_such_prop").equal("x"))

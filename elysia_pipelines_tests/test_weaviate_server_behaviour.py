@@ -155,6 +155,48 @@ def test_bm25_ranks_keyword_matches(weaviate_client: weaviate.WeaviateClient) ->
         "parse the config file",
     ]
     assert result.objects[0].metadata.score > result.objects[1].metadata.score
+    hybrid = collection.query.hybrid("loader config", limit=1)
+    assert hybrid.objects[0].properties["body"] == "config config config loader"
+
+
+def test_rest_where_filters_accept_weaviate_value_keys(
+    weaviate_server: WeaviateTestServer, weaviate_client: weaviate.WeaviateClient
+) -> None:
+    collection = weaviate_client.collections.create(
+        "Rest", properties=[Property(name="name", data_type=DataType.TEXT)]
+    )
+    collection.data.insert_many([{"name": n} for n in ("alpha", "beta", "gamma")])
+    where = {
+        "operator": "And",
+        "operands": [
+            {
+                "operator": "LessThan",
+                "path": ["_creationTimeUnix"],
+                "valueString": "99999999999999",
+            },
+            {
+                "operator": "Or",
+                "operands": [
+                    {"operator": "Equal", "path": ["name"], "valueText": "alpha"},
+                    {"operator": "Like", "path": ["name"], "valueText": "gam*"},
+                ],
+            },
+        ],
+    }
+    answer = httpx.request(
+        "DELETE",
+        f"{weaviate_server.url}/v1/batch/objects",
+        json={"match": {"class": "Rest", "where": where}, "output": "minimal"},
+    ).json()
+    assert answer["results"]["matches"] == 2
+    assert "objects" not in answer["results"]
+    assert [o.properties["name"] for o in collection.query.fetch_objects().objects] == ["beta"]
+    bad = httpx.request(
+        "DELETE",
+        f"{weaviate_server.url}/v1/batch/objects",
+        json={"match": {"class": "Rest", "where": {"operator": "Equal", "path": ["name"]}}},
+    )
+    assert bad.status_code == 422
 
 
 def test_cursor_with_a_filter_is_refused_like_weaviate(
