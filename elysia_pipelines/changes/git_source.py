@@ -316,8 +316,13 @@ def _disk_usage(path: Path) -> int:
     return total
 
 
+def _as_source(url: str | Source) -> Source:
+    """A URL to parse, or a Source built by hand (e.g. a self-hosted server we do not know)."""
+    return url if isinstance(url, Source) else parse_source(url)
+
+
 def mirror_repository(
-    url: str,
+    url: str | Source,
     mirror_path: Path | str,
     *,
     token_env: str | None = None,
@@ -325,7 +330,7 @@ def mirror_repository(
     timeout_s: float = 600.0,
 ) -> MirrorInfo:
     """Clone `url` as a bare mirror at `mirror_path`, or fetch into the existing one."""
-    source = parse_source(url)
+    source = _as_source(url)
     auth = _GitAuth(source, token_env)
     mirror = Path(mirror_path)
     mirror.parent.mkdir(parents=True, exist_ok=True)
@@ -430,11 +435,11 @@ class AccessReport:
 
 
 def check_access(
-    url: str, token_env: str | None = None, *, timeout_s: float = 60.0
+    url: str | Source, token_env: str | None = None, *, timeout_s: float = 60.0
 ) -> AccessReport:
     """Can we read `url` with the token in `token_env`? (`git ls-remote`, nothing cloned)."""
     try:
-        source = parse_source(url)
+        source = _as_source(url)
         auth = _GitAuth(source, token_env)
         out = _run_git(
             ["ls-remote", "--symref", "--", source.url, "HEAD", "refs/heads/*"],
@@ -447,7 +452,7 @@ def check_access(
     except ElysiaError as exc:
         return AccessReport(
             ok=False,
-            url=redact_url(url),
+            url=redact_url(url.url if isinstance(url, Source) else url),
             provider=None,
             error=exc.message,
             hint=exc.hint,

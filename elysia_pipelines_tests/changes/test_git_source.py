@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import subprocess
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from elysia_pipelines.changes.extract import extract_change_set
 from elysia_pipelines.changes.git_source import (
+    Source,
     _GitAuth,
     auth_header,
     check_access,
@@ -20,6 +22,7 @@ from elysia_pipelines.changes.git_source import (
     redact_url,
 )
 from elysia_pipelines.errors import ConfigError, ElysiaError, NotFoundError
+from elysia_pipelines_tests.changes.http_git_server import GitHttpServer
 from elysia_pipelines_tests.changes.replay import replay
 from elysia_pipelines_tests.gitrepo import GitRepo, forget_unreachable, init_bare
 
@@ -344,3 +347,59 @@ def test_concurrent_syncs_of_one_mirror_take_turns(upstream: GitRepo, tmp_path: 
         infos = list(pool.map(lambda _: mirror_repository(upstream.url, mirror), range(3)))
     assert sorted(info.fetched for info in infos) == [False, True, True]
     assert {info.head_commit for info in infos} == {upstream.head()}
+
+
+@pytest.fixture
+def http_remote(upstream: GitRepo, tmp_path: Path) -> Iterator[tuple[GitHttpServer, Source]]:
+    """The upstream repository behind a Basic-auth smart-HTTP server, as a GitHub-style source."""
+    root = tmp_path / "served"
+    root.mkdir()
+    upstream.git("clone", "-q", "--bare", str(upstream.path), str(root / "upstream.git"))
+    with GitHttpServer(root, user="x-access-token", password=TOKEN) as server:
+        yield server, Source("github", server.url("upstream.git"), "upstream", "127.0.0.1")
+
+
+def test_token_header_authenticates_over_http_and_is_never_stored(
+    http_remote: tuple[GitHttpServer, Source],
+    upstream: GitRepo,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server, source = http_remote
+    monkeypatch.setenv("ELYSIA_TEST_TOKEN", TOKEN)
+    report = check_access(source, "ELYSIA_TEST_TOKEN", timeout_s=30)
+    assert report.ok, report
+    assert report.default_branch == "main" and report.branches == ("main",)
+
+    mirror = tmp_path / "mirror.git"
+    info = mirror_repository(source, mirror, token_env="ELYSIA_TEST_TOKEN", timeout_s=30)
+    assert info.head_commit == upstream.head() and not info.fetched
+    again = mirror_repository(source, mirror, token_env="ELYSIA_TEST_TOKEN", timeout_s=30)
+    assert again.fetched
+    assert server.expected in server.seen_authorization  # git really sent our header
+    encoded = server.expected.split()[-1].encode()
+    for path in mirror.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert TOKEN.encode() not in data and encoded not in data, path
+    assert (mirror / "config").read_text().count(source.url) == 1  # plain URL, no userinfo
+
+
+def test_refused_or_missing_token_names_the_variable(
+    http_remote: tuple[GitHttpServer, Source], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, source = http_remote
+    monkeypatch.setenv("ELYSIA_WRONG_TOKEN", "not-the-token")
+    refused = check_access(source, "ELYSIA_WRONG_TOKEN", timeout_s=30)
+    assert not refused.ok
+    assert "authentication failed" in (refused.error or "")
+    assert "ELYSIA_WRONG_TOKEN" in (refused.hint or "")
+    assert "not-the-token" not in f"{refused.error} {refused.hint}"
+
+    anonymous = check_access(source, timeout_s=30)
+    assert not anonymous.ok and "--token-env" in (anonymous.hint or "")
+
+    mirror = tmp_path / "mirror.git"
+    with pytest.raises(ElysiaError, match="ELYSIA_WRONG_TOKEN"):
+        mirror_repository(source, mirror, token_env="ELYSIA_WRONG_TOKEN", timeout_s=30)
+    assert not mirror.exists()
