@@ -17,6 +17,7 @@ import base64
 import os
 import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -24,8 +25,9 @@ from urllib.parse import urlsplit
 
 
 class GitHttpServer:
-    def __init__(self, root: Path, *, user: str, password: str) -> None:
+    def __init__(self, root: Path, *, user: str, password: str, delay_s: float = 0.0) -> None:
         self.root = Path(root)
+        self.delay_s = delay_s  # answer this late: a slow or hanging remote
         self.expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
         self.seen_authorization: list[str | None] = []
         server = self
@@ -42,6 +44,8 @@ class GitHttpServer:
                 self._serve(self.rfile.read(length))
 
             def _serve(self, body: bytes) -> None:
+                if server.delay_s:
+                    time.sleep(server.delay_s)
                 given = self.headers.get("Authorization")
                 server.seen_authorization.append(given)
                 if given != server.expected:

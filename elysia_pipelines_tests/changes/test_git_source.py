@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import socket
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -403,3 +404,19 @@ def test_refused_or_missing_token_names_the_variable(
     with pytest.raises(ElysiaError, match="ELYSIA_WRONG_TOKEN"):
         mirror_repository(source, mirror, token_env="ELYSIA_WRONG_TOKEN", timeout_s=30)
     assert not mirror.exists()
+
+
+def test_unreachable_and_hanging_remotes(upstream: GitRepo, tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    closed = check_access(Source("github", f"http://127.0.0.1:{port}/x.git", "x"), timeout_s=30)
+    assert not closed.ok and "remote unreachable" in (closed.error or "")
+    assert "network" in (closed.hint or "")
+
+    root = tmp_path / "served"
+    root.mkdir()
+    with GitHttpServer(root, user="u", password="p", delay_s=3) as server:
+        hanging = check_access(Source("github", server.url("slow.git"), "slow"), timeout_s=1)
+    assert not hanging.ok and "timed out after 1 s" in (hanging.error or "")
+    assert "ELYSIA_GIT_TIMEOUT_S" in (hanging.hint or "")
