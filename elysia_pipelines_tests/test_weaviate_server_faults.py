@@ -7,6 +7,7 @@ skipped when the suite targets a real Weaviate.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import grpc
 import httpx
@@ -209,3 +210,24 @@ def test_stopped_server_refuses_connections_until_started(
     weaviate_server.start()
     assert "Docs" in weaviate_client.collections.list_all()
     assert len(docs.query.fetch_objects().objects) == 5
+
+
+def test_an_outage_is_ridden_out_by_the_clients_grpc_retries(
+    weaviate_server: WeaviateTestServer, docs: weaviate.collections.Collection
+) -> None:
+    back = weaviate_server.outage(0.3)
+    assert len(docs.query.fetch_objects().objects) == 5  # UNAVAILABLE, retried after 1 s
+    back.join()
+
+
+def test_factory_starts_servers_with_options(
+    weaviate_server_factory: Callable[..., WeaviateTestServer],
+) -> None:
+    strict = weaviate_server_factory(auto_schema=False, latency_ms=10, seed=3)
+    assert strict.store.auto_schema is False
+    assert [r.mode for r in strict.faults.rules] == ["latency"]
+    with (
+        WeaviateEndpoint.for_server(strict).connect() as client,
+        pytest.raises(weaviate.exceptions.WeaviateInsertManyAllFailedError),
+    ):
+        client.collections.use("Missing").data.insert_many([{"a": 1}])

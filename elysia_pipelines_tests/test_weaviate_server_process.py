@@ -44,6 +44,10 @@ def test_subprocess_server_serves_faults_and_survives_client_side_restarts(tmp_p
                 backup_id="proc", backend="filesystem", wait_for_completion=True
             )
             assert backup.collections == ["Docs"]
+            server.restart(keep_data=True)
+            assert len(client.collections.use("Docs")) == 10
+            server.restart(keep_data=False)
+            assert client.collections.list_all() == {}
         finally:
             client.close()
         assert (tmp_path / "backups" / "proc" / "backup_config.json").exists()

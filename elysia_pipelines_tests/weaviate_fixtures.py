@@ -5,6 +5,7 @@ Fixtures
   clean state, backups under tmp_path). `.url`, `.grpc_url`, `.http_port`,
   `.grpc_port`, `.faults`, `.stop()`, `.restart(keep_data=True)`, `.store`.
 - `second_weaviate_server`: another, independent one (cross-cluster tests).
+- `weaviate_server_factory`: start more servers with options (latency, seed, ...).
 - `weaviate_server_module` / `weaviate_server_reset`: one server per module, reset
   (data and faults) before each test that asks for `weaviate_server_reset`.
 - `weaviate_endpoint`: where to connect. The in-process server, or, for tests marked
@@ -23,7 +24,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,30 @@ def weaviate_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Weavia
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def weaviate_server_factory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., WeaviateTestServer]]:
+    """Start extra servers with options, e.g. `factory(latency_ms=50, auto_schema=False)`.
+
+    Every server gets its own backup directory unless one is given; all are stopped
+    at teardown.
+    """
+    started: list[WeaviateTestServer] = []
+
+    def make(**options: Any) -> WeaviateTestServer:
+        options.setdefault("backup_dir", tmp_path_factory.mktemp("weaviate-extra") / "backups")
+        server = WeaviateTestServer(**options).start()
+        started.append(server)
+        return server
+
+    try:
+        yield make
+    finally:
+        for server in started:
+            server.stop()
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,25 @@ class ServerProcess:
 
     def stats(self) -> dict[str, Any]:
         return self.control("stats", method="GET")
+
+    def restart(
+        self, *, keep_data: bool = True, down_s: float = 0.0, timeout: float = 30.0
+    ) -> None:
+        """Bounce the server inside the child (same ports), keeping or dropping its data.
+
+        Returns once the server answers again.
+        """
+        self.control("restart", {"keep_data": keep_data, "down_s": down_s})
+        deadline = time.monotonic() + timeout
+        time.sleep(0.1 + down_s)
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/v1/.well-known/ready", timeout=2):
+                    return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"test server at {self.url} did not come back") from None
+                time.sleep(0.05)
 
     def stop(self, timeout: float = 10.0) -> int:
         """SIGTERM, then SIGKILL if it does not exit in time; returns the exit code."""

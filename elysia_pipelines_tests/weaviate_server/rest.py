@@ -161,6 +161,7 @@ class RestApi:
             ("POST", r"/__test__/faults", self.control_faults_set),
             ("DELETE", r"/__test__/faults", self.control_faults_clear),
             ("POST", r"/__test__/reset", self.control_reset),
+            ("POST", r"/__test__/restart", self.control_restart),
             ("POST", r"/__test__/config", self.control_config),
             ("GET", r"/__test__/stats", self.control_stats),
         ]
@@ -448,6 +449,19 @@ class RestApi:
     def control_reset(self, **_: Any) -> Response:
         self.server.reset()
         return _ok({"reset": True})
+
+    def control_restart(self, body: Any, **_: Any) -> Response:
+        """Stop and start again after `down_s`, after this answer has gone out."""
+        body = body or {}
+        down_s = float(body.get("down_s", 0.0))
+        keep_data = bool(body.get("keep_data", True))
+
+        def bounce() -> None:
+            time.sleep(0.05)  # let the answer reach the caller first
+            self.server.outage(down_s, keep_data=keep_data).join()
+
+        threading.Thread(target=bounce, name="weaviate-test-restart", daemon=True).start()
+        return _ok({"restarting": True, "down_s": down_s, "keep_data": keep_data})
 
     def control_config(self, body: Any, **_: Any) -> Response:
         body = body or {}

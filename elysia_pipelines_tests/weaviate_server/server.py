@@ -153,6 +153,20 @@ class WeaviateTestServer:
             self.store.reset()
         return self.start()
 
+    def outage(self, seconds: float, *, keep_data: bool = True) -> threading.Thread:
+        """Go down now and come back on the same ports after `seconds`, in the background.
+
+        For tests where a client must ride out a Weaviate restart; join the returned
+        thread to wait until the server is back.
+        """
+        self.stop()
+        if not keep_data:
+            self.store.reset()
+        thread = threading.Timer(seconds, self.start)
+        thread.daemon = True
+        thread.start()
+        return thread
+
     def reset(self) -> None:
         """Clean state for the next test: no collections, no fault rules, auto-schema on."""
         self.store.reset()
