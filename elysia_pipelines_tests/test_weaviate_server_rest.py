@@ -13,7 +13,7 @@ import httpx
 import pytest
 import weaviate
 from weaviate.backup.backup import BackupStatus
-from weaviate.classes.config import DataType, Property
+from weaviate.classes.config import Configure, DataType, Property
 from weaviate.classes.query import Filter
 
 from elysia_pipelines_tests.weaviate_fixtures import WeaviateEndpoint
@@ -216,3 +216,31 @@ def test_restore_into_an_existing_collection_is_refused(
             include_collections=[collection_name],
             wait_for_completion=True,
         )
+
+
+def test_rest_vectors_round_trip(
+    http: httpx.Client, weaviate_client: weaviate.WeaviateClient, unique_collection_name: str
+) -> None:
+    weaviate_client.collections.create(
+        unique_collection_name, vector_config=Configure.Vectors.self_provided()
+    )
+    try:
+        uid = str(uuid.uuid4())
+        created = http.post(
+            "/objects",
+            json={
+                "class": unique_collection_name,
+                "id": uid,
+                "properties": {"n": 1},
+                "vectors": {"default": [0.5, 0.25]},
+            },
+        )
+        assert created.status_code == 200, created.text
+        got = http.get(f"/objects/{unique_collection_name}/{uid}", params={"include": "vector"})
+        assert got.json()["vectors"]["default"] == pytest.approx([0.5, 0.25])
+        found = weaviate_client.collections.use(unique_collection_name).query.near_vector(
+            [0.5, 0.25], limit=1
+        )
+        assert str(found.objects[0].uuid) == uid
+    finally:
+        weaviate_client.collections.delete(unique_collection_name)

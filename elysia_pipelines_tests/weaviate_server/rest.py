@@ -68,7 +68,10 @@ def _vector_bytes(values: Any) -> bytes:
     return struct.pack(f"<{len(values)}f", *values)
 
 
-def object_json(class_name: str, obj: StoredObject, *, include_vector: bool) -> dict[str, Any]:
+def object_json(
+    class_name: str, obj: StoredObject, *, include_vector: bool, named: bool = False
+) -> dict[str, Any]:
+    """Weaviate's REST object; `named` collections answer `vectors`, legacy ones `vector`."""
     out: dict[str, Any] = {
         "class": class_name,
         "id": obj.uuid,
@@ -83,7 +86,7 @@ def object_json(class_name: str, obj: StoredObject, *, include_vector: bool) -> 
             name: list(struct.unpack(f"<{len(data) // 4}f", data))
             for name, data in obj.vectors.items()
         }
-        if set(decoded) == {"default"}:
+        if not named and set(decoded) == {"default"}:
             out["vector"] = decoded["default"]
         else:
             out["vectors"] = decoded
@@ -292,12 +295,10 @@ class RestApi:
                 total += len(coll.objects)
                 if after:
                     found = self.store.query(name, limit=limit, after=after)
-                    rows.extend(
-                        object_json(name, o, include_vector=include_vector) for o, _, _ in found
-                    )
+                    rows.extend(self._json(name, o, include_vector) for o, _, _ in found)
                 else:
                     rows.extend(
-                        object_json(name, coll.objects[uid], include_vector=include_vector)
+                        self._json(name, coll.objects[uid], include_vector)
                         for uid in coll.sorted_ids()
                     )
             if not after:
@@ -305,6 +306,11 @@ class RestApi:
                     raise StoreError(422, "query maximum results exceeded (QUERY_MAXIMUM_RESULTS)")
                 rows = rows[offset : offset + limit]
         return _ok({"objects": rows, "totalResults": len(rows), "deprecations": None})
+
+    def _json(self, class_name: str, obj: StoredObject, include_vector: bool) -> dict[str, Any]:
+        schema = self.store.collections.get(class_name)
+        named = bool(schema is not None and schema.schema.get("vectorConfig"))
+        return object_json(class_name, obj, include_vector=include_vector, named=named)
 
     def _locate(self, cls: str | None, uid: str) -> tuple[str, StoredObject] | None:
         if cls:
@@ -318,7 +324,7 @@ class RestApi:
         found = self._locate(cls, uid)
         if found is None:
             return 404, None, {}
-        return _ok(object_json(found[0], found[1], include_vector=self._include_vector(query)))
+        return _ok(self._json(found[0], found[1], self._include_vector(query)))
 
     def object_head(self, uid: str, cls: str | None = None, **_: Any) -> Response:
         return (204 if self._locate(cls, uid) else 404), None, {}
@@ -329,7 +335,7 @@ class RestApi:
             if incoming.uuid and self.store.get(incoming.class_name, incoming.uuid):
                 raise StoreError(422, f"id '{normalize_uuid(incoming.uuid)}' already exists")
             obj = self._put(incoming)
-        return _ok(object_json(normalize_class_name(incoming.class_name), obj, include_vector=True))
+        return _ok(self._json(normalize_class_name(incoming.class_name), obj, True))
 
     def object_replace(self, body: Any, uid: str, cls: str | None = None, **_: Any) -> Response:
         with self.store.lock:
@@ -337,7 +343,7 @@ class RestApi:
             if found is None:
                 return 404, None, {}
             obj = self._put(_incoming(body or {}, found[0], uid))
-        return _ok(object_json(found[0], obj, include_vector=True))
+        return _ok(self._json(found[0], obj, True))
 
     def object_merge(self, body: Any, uid: str, cls: str | None = None, **_: Any) -> Response:
         with self.store.lock:
