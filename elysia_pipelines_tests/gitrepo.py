@@ -42,13 +42,15 @@ def git_env() -> dict[str, str]:
     return {**os.environ, **_ENV_OVERRIDES}
 
 
-def run_git(cwd: Path, *args: str, input_bytes: bytes | None = None) -> str:
+def run_git(
+    cwd: Path, *args: str, input_bytes: bytes | None = None, input_text: str | None = None
+) -> str:
     """Run `git <args>` in `cwd`; return stdout as text, raise with stderr on failure."""
     result = subprocess.run(
         ["git", *args],
         cwd=cwd,
         env=git_env(),
-        input=input_bytes,
+        input=input_text.encode("utf-8") if input_text is not None else input_bytes,
         capture_output=True,
         check=False,
     )
@@ -80,8 +82,9 @@ class GitRepo:
         """A file:// URL of this repository, as a remote for clones and mirrors."""
         return self.path.resolve().as_uri()
 
-    def git(self, *args: str) -> str:
-        return run_git(self.path, *args)
+    def git(self, *args: str, input_text: str | None = None) -> str:
+        """Any git command in this repository; `input_text` is sent to its stdin."""
+        return run_git(self.path, *args, input_text=input_text)
 
     # --- changing the work tree (changes are staged at once) ---------------------
     def write(self, relpath: str, content: str | bytes, *, executable: bool = False) -> Path:

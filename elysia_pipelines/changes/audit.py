@@ -18,7 +18,7 @@ from pathlib import Path
 
 import git
 
-from elysia_pipelines.changes.format import FILE_OPS, OP_SKIP
+from elysia_pipelines.changes.format import FILE_OPS, OP_SKIP, path_problem
 from elysia_pipelines.changes.git_objects import (
     REGULAR_MODES,
     TreeEntry,
@@ -100,6 +100,8 @@ def audit_change_set(changeset: Path | str, mirror_path: Path | str) -> AuditRep
         ) from None
     finally:
         repository.close()
+    # Paths no record may carry (`../x`, see extract.SKIP_UNSAFE_PATH) are counted instead.
+    exempt |= {p for p in expected if path_problem(p)}
     missing = sorted(expected - named - exempt)
     unexpected = sorted(named - expected - allowed)
     return AuditReport(

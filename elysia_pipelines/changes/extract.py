@@ -28,6 +28,7 @@ means no file is written; the result says so.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -48,6 +49,7 @@ from elysia_pipelines.changes.format import (
     SKIP_SYMLINK,
     SKIP_TOO_LARGE,
     is_binary,
+    path_problem,
 )
 from elysia_pipelines.changes.git_objects import (
     MODE_SUBMODULE,
@@ -70,6 +72,9 @@ from elysia_pipelines.changes.writer import ChangeSetWriter
 from elysia_pipelines.errors import ElysiaError
 
 SKIP_INVALID_PATH = "invalid_path_encoding"
+# A tree entry like `../x` (git's fsck forbids it, a hostile push may still bring it)
+# cannot be named in a change set without failing validation: counted, not written.
+SKIP_UNSAFE_PATH = "unsafe_path"
 SKIP_UNSUPPORTED_MODE = "unsupported_mode"
 
 _CANDIDATE = "candidate"  # passes everything but the binary check (needs content)
@@ -110,6 +115,8 @@ def _static_state(entry: TreeEntry | None, rules: FileFilter) -> str | None:
         return None
     if not entry.path_ok:
         return SKIP_INVALID_PATH
+    if path_problem(entry.path):
+        return SKIP_UNSAFE_PATH
     if not rules.includes(entry.path):
         return SKIP_EXCLUDED
     if entry.mode == MODE_SYMLINK:
@@ -129,6 +136,7 @@ class _LazyWriter:
     def __init__(self, **kwargs: object) -> None:
         self._kwargs = kwargs
         self.writer: ChangeSetWriter | None = None
+        self.unnamed: Counter[str] = Counter()  # skipped without a record
 
     def get(self) -> ChangeSetWriter:
         if self.writer is None:
@@ -139,6 +147,12 @@ class _LazyWriter:
     def abort(self) -> None:
         if self.writer is not None:
             self.writer.abort()
+
+    def skip(self, path: str, reason: str, size_bytes: int | None) -> None:
+        if reason == SKIP_UNSAFE_PATH:
+            self.unnamed[reason] += 1
+        else:
+            self.get().write_skip(path, reason, size_bytes=size_bytes)
 
 
 def extract_change_set(
@@ -211,7 +225,7 @@ def extract_change_set(
             tracked_counts.put(to_commit, rules, tracked)
             result_writer = writer.writer
             counts = dict(result_writer.counts) if result_writer else {}
-            skipped = dict(result_writer.skipped) if result_writer else {}
+            skipped = dict((result_writer.skipped if result_writer else Counter()) + writer.unnamed)
             changed = sum(counts.get(op, 0) for op in FILE_OPS)
             if result_writer is not None and (changed or base is None):
                 path: Path | None = result_writer.commit(tracked_files=tracked)
@@ -307,13 +321,13 @@ def _write_snapshot(
             binary = is_binary(data)
             kinds.set(entry.sha, binary)
             if binary:
-                writer.get().write_skip(path, SKIP_BINARY, size_bytes=len(data))
+                writer.skip(path, SKIP_BINARY, len(data))
                 continue
             writer.get().write_file(OP_ADD, path, data, language=detect_language(path))
             tracked += 1
         else:
             assert state is not None
-            writer.get().write_skip(path, state, size_bytes=entry.size)
+            writer.skip(path, state, entry.size)
     writer.get()  # a snapshot is written even when empty: it empties the collection
     return tracked
 
@@ -434,7 +448,7 @@ def _write_diff(
                 size: int | None = len(data)
             else:
                 size = (entry or before[path] or _NO_ENTRY).size
-            writer.get().write_skip(path, reason, size_bytes=size)
+            writer.skip(path, reason, size)
     for path in to_delete:
         if path not in consumed:
             writer.get().write_delete(path)

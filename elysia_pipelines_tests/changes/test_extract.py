@@ -383,3 +383,19 @@ def test_audit_finds_missing_and_unexpected_paths(source: GitRepo, tmp_path: Pat
     result.path.write_text("".join(json.dumps(r) + "\n" for r in records), "utf-8")
     report = audit_change_set(result.path, source.path)
     assert not report.ok and "not in the mirror" in report.note
+
+
+def test_hostile_tree_entry_is_counted_not_written(tmp_path: Path) -> None:
+    repo = GitRepo.init(tmp_path / "hostile")
+    blob = repo.git("hash-object", "-w", "--stdin", input_text="evil\n").strip()
+    inner = repo.git("mktree", input_text=f"100644 blob {blob}\tx\n").strip()
+    good = repo.git("hash-object", "-w", "--stdin", input_text="fine\n").strip()
+    tree = repo.git("mktree", input_text=f"040000 tree {inner}\t..\n100644 blob {good}\tok.txt\n")
+    commit = repo.git("commit-tree", tree.strip(), "-m", "hostile").strip()
+    repo.git("update-ref", "refs/heads/main", commit)
+    result = extract_change_set(
+        repo.path, repo="h", collection="H", from_commit=None, out_dir=tmp_path / "o", seq=1
+    )
+    assert result.path is not None and result.skipped == {"unsafe_path": 1}
+    assert replay([result.path]) == {"ok.txt": b"fine\n"}
+    assert audit_change_set(result.path, repo.path).ok
