@@ -366,10 +366,16 @@ def write_backup(
         fsync_dir(work_dir)
         os.rename(work_dir, final_dir)
         fsync_dir(final_dir.parent)
-    except BaseException:
+    except BaseException as exc:
         if writer is not None:
             writer.abort()
         shutil.rmtree(work_dir, ignore_errors=True)
+        if isinstance(exc, OSError):
+            # Disk full, permissions, a name clash: nothing half-written is left behind.
+            raise ElysiaError(
+                f"writing backup {backup_id} failed: {exc.strerror or exc}",
+                f"check free space and permissions under {root}; nothing was kept",
+            ) from None
         raise
 
     size = sum(f.size_bytes for f in files) + (final_dir / "manifest.json").stat().st_size
@@ -461,11 +467,18 @@ def backup_collection(
     types = property_types(description)
     _validate_options(format, compression, level, partition_by, types)
     expr: FilterExpr | None = compile_filter(filter_expr, types) if filter_expr else None
-    total = count(client, name)
+    attempts = max(1, settings.weaviate_retries)
+    total = count(client, name, attempts=attempts)
 
     # Progress counts objects scanned (not written) so a selective filter still moves it.
     source = _Scanned(
-        iter_objects(client, name, include_vector=include_vectors, page_size=READ_PAGE_SIZE),
+        iter_objects(
+            client,
+            name,
+            include_vector=include_vectors,
+            page_size=READ_PAGE_SIZE,
+            attempts=attempts,
+        ),
         expr,
         total,
         progress,

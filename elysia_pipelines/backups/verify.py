@@ -42,6 +42,9 @@ class Problem:
     expected: Any = None
     actual: Any = None
 
+    def __str__(self) -> str:
+        return f"[{self.kind}] {self.message}"
+
 
 PROBLEM_KINDS = (
     "missing_directory",

@@ -266,3 +266,28 @@ def test_open_backup_errors(settings: Settings, tmp_path: Path) -> None:
     tmp_dir.mkdir()
     with pytest.raises(ElysiaError, match="unfinished backup"):
         open_backup(tmp_dir, settings)
+
+
+def test_failures_mid_stream_leave_no_backup(
+    settings: Settings, real_objects: list[BackupObject], description: dict[str, Any]
+) -> None:
+    """A crash while writing (here: the source dies, then the disk refuses) keeps nothing."""
+
+    def dying() -> Any:
+        yield from real_objects[:120]
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_backup(dying(), description, settings, collection="Docs", format="jsonl")
+    earlier = write_backup(real_objects[:5], description, settings, collection="Docs")
+    not_a_dir = settings.home / "a-file"
+    not_a_dir.write_text("keep me")
+    with pytest.raises(ElysiaError, match="cannot create the backup directory"):
+        write_backup(
+            real_objects[:5], description, settings, collection="Docs", output_dir=not_a_dir
+        )
+    assert not_a_dir.read_text() == "keep me"
+    assert [p.name for p in (settings.backups_dir / "Docs").iterdir()] == [earlier.backup_id]
+    with open_catalog(settings) as catalog:
+        assert [e.id for e in catalog.list()] == [earlier.backup_id]
+    assert len(read_all(earlier.backup_id, settings)) == 5
