@@ -199,9 +199,6 @@ class Evaluator:
         self._props = props
         self._class_name = class_name
 
-    def matches(self, flt: Filter, obj: StoredObject) -> bool:
-        return self.compile(flt)(obj)
-
     def compile(self, flt: Filter) -> Matcher:
         if isinstance(flt, Combination):
             parts = [self.compile(f) for f in flt.operands]
@@ -266,11 +263,17 @@ class Evaluator:
         if op == "IsNull":
             want_null = bool(cond.value)
             return lambda o: (not getter(o)) == want_null
-        test = (
-            _text_test(op, wanted, tokenization)
-            if data_type == "text"
-            else _typed_test(op, wanted, data_type)
-        )
+        try:
+            test = (
+                _text_test(op, wanted, tokenization)
+                if data_type == "text"
+                else _typed_test(op, wanted, data_type)
+            )
+        except (ValueError, TypeError) as exc:
+            raise SchemaError(
+                f"invalid 'where' filter: value {cond.value!r} does not fit {data_type} "
+                f"property '{path}': {exc}"
+            ) from None
         absent = op in ("NotEqual", "ContainsNone")
 
         def matcher(o: StoredObject) -> bool:
