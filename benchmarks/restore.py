@@ -15,6 +15,8 @@ its own child process so its peak resident memory (`VmHWM`) is that run's alone:
 * 4 workers on the 10,000-object backup, to compare peak memory with 20,000.
 
 Every run checks the restored object count, so a fast but wrong run cannot pass.
+The plan runs `--repeat` times (interleaved) and each run keeps its fastest round and
+its highest memory: on a shared machine other load only makes a run slower.
 Targets (exit status 1 when one is missed): 4 workers restore more than 500 objects/s
 and at least 2x the baseline; memory is flat in the backup's size (4 workers: the peak
 above what the imports take is under 150 MB, and the peak at 20k is within 15% of
@@ -205,6 +207,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,20000", help="backup sizes (objects)")
     parser.add_argument("--workers", default="1,2,4,8", help="worker counts to measure")
+    parser.add_argument(
+        "--repeat", type=int, default=2, help="rounds; each run keeps its fastest round"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -238,26 +243,44 @@ def main() -> int:
             plan.append(("restore_backup, 4 workers, client per worker", "per-worker", 4, large))
             if small != large:
                 plan.append(("restore_backup, 4 workers", "shared", 4, small))
-        results = []
-        for index, (label, mode, workers, n) in enumerate(plan):
-            spec = {
-                "label": label,
-                "mode": mode,
-                "workers": workers,
-                "home": str(settings.home),
-                "backup": backups[n][0],
-                "url": server.url,
-                "grpc_url": server.grpc_url,
-                "collection": f"Restored{index}",
-            }
-            result = run_child(spec)
-            result.update(label=label, mode=mode, workers=workers, size=n)
-            results.append(result)
-            print(
-                f"  {label:<48} {n:>6} objects  {result['objects_per_s']:>7.0f} obj/s  "
-                f"peak {result['peak_mb']:>4.0f} MB (+{result['restore_mb']:.0f} MB over imports)",
-                flush=True,
-            )
+        # Rounds run the whole plan again, interleaved, and keep each run's fastest
+        # round: on a shared machine other load only ever makes a run slower.
+        best: dict[int, dict[str, Any]] = {}
+        for round_ in range(args.repeat):
+            for index, (label, mode, workers, n) in enumerate(plan):
+                spec = {
+                    "label": label,
+                    "mode": mode,
+                    "workers": workers,
+                    "home": str(settings.home),
+                    "backup": backups[n][0],
+                    "url": server.url,
+                    "grpc_url": server.grpc_url,
+                    "collection": f"Restored{index}r{round_}",
+                }
+                result = run_child(spec)
+                result.update(label=label, mode=mode, workers=workers, size=n)
+                print(
+                    f"  round {round_ + 1}: {label:<48} {n:>6} objects  "
+                    f"{result['objects_per_s']:>7.0f} obj/s  peak {result['peak_mb']:>4.0f} MB "
+                    f"(+{result['restore_mb']:.0f} MB over imports)",
+                    flush=True,
+                )
+                previous = best.get(index)
+                if previous is None or result["seconds"] < previous["seconds"]:
+                    # Memory is a property of the run, not of the load: keep the worst.
+                    if previous is not None:
+                        result["peak_mb"] = max(result["peak_mb"], previous["peak_mb"])
+                        result["restore_mb"] = max(result["restore_mb"], previous["restore_mb"])
+                        result["restored"] = min(result["restored"], previous["restored"])
+                        result["failed"] = max(result["failed"], previous["failed"])
+                    best[index] = result
+                else:
+                    previous["peak_mb"] = max(result["peak_mb"], previous["peak_mb"])
+                    previous["restore_mb"] = max(result["restore_mb"], previous["restore_mb"])
+                    previous["restored"] = min(result["restored"], previous["restored"])
+                    previous["failed"] = max(result["failed"], previous["failed"])
+        results = [best[i] for i in range(len(plan))]
 
     print()
     header = (
