@@ -14,7 +14,7 @@ import subprocess
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import IO, Any, NamedTuple
 
 import git
 
@@ -191,23 +191,45 @@ def _batch_check(repo: git.Repo, shas: list[str]) -> bytes:
     process = repo.git.cat_file(
         "--batch-check", "--buffer", as_process=True, istream=subprocess.PIPE
     )
-    stdin = process.stdin
+    feeder = _feed(process.stdin, shas)
+    completed = False
+    try:
+        out: bytes = process.stdout.read()
+        completed = True
+        return out
+    finally:
+        _finish(process, feeder, completed=completed)
 
-    def feed() -> None:
+
+def _feed(stdin: IO[bytes], shas: Sequence[str]) -> threading.Thread:
+    """Write the requests from a thread, so git never blocks on a full pipe while we read."""
+
+    def run() -> None:
         try:
-            stdin.write("".join(f"{sha}\n" for sha in shas).encode("ascii"))
+            for sha in shas:
+                stdin.write(sha.encode("ascii") + b"\n")
             stdin.close()
         except (BrokenPipeError, ValueError, OSError):
-            pass
+            pass  # we stopped reading early and killed git
 
-    feeder = threading.Thread(target=feed, name="cat-file-check-feeder", daemon=True)
+    feeder = threading.Thread(target=run, name="cat-file-feeder", daemon=True)
     feeder.start()
-    try:
-        return process.stdout.read()
-    finally:
-        feeder.join(timeout=5)
-        process.proc.wait() if process.proc is not None else None
-        process.stdout.close()
+    return feeder
+
+
+def _finish(process: Any, feeder: threading.Thread, *, completed: bool) -> None:
+    """Reap the cat-file process: let it exit after a full read, kill it after an early stop."""
+    proc = process.proc
+    if proc is not None:
+        if not completed and proc.poll() is None:
+            proc.kill()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    feeder.join(timeout=5)
+    process.stdout.close()
 
 
 def with_sizes(repo: git.Repo, entries: Iterable[TreeEntry | None]) -> dict[str, int]:
@@ -246,19 +268,9 @@ def iter_blobs(repo: git.Repo, shas: Sequence[str]) -> Iterator[tuple[str, bytes
     if not shas:
         return
     process = repo.git.cat_file("--batch", "--buffer", as_process=True, istream=subprocess.PIPE)
-    stdin = process.stdin
     stdout = process.stdout
-
-    def feed() -> None:
-        try:
-            for sha in shas:
-                stdin.write(sha.encode("ascii") + b"\n")
-            stdin.close()
-        except (BrokenPipeError, ValueError, OSError):
-            pass
-
-    feeder = threading.Thread(target=feed, name="cat-file-feeder", daemon=True)
-    feeder.start()
+    feeder = _feed(process.stdin, shas)
+    completed = False
     try:
         for sha in shas:
             header = stdout.readline()
@@ -276,12 +288,9 @@ def iter_blobs(repo: git.Repo, shas: Sequence[str]) -> Iterator[tuple[str, bytes
                     f"git stopped while reading object {sha}", "check disk space and retry"
                 )
             yield sha, data
+        completed = True
     finally:
-        if process.proc is not None and process.proc.poll() is None:
-            process.proc.kill()
-        process.proc.wait() if process.proc is not None else None
-        feeder.join(timeout=5)
-        stdout.close()
+        _finish(process, feeder, completed=completed)
 
 
 def read_blobs(repo: git.Repo, shas: Iterable[str]) -> dict[str, bytes]:
