@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
@@ -231,8 +232,8 @@ def _json_records(path: Path) -> Iterator[dict[str, Any]]:
                 if array and line.endswith(b","):
                     line = line[:-1]
                 try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
+                    record = orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
                     raise ElysiaError(
                         f"{path} line {line_number} is not valid JSON ({exc.msg})",
                         "the backup is damaged; run `elysiactl col catalog verify <id>`",
