@@ -104,9 +104,9 @@ def test_killed_ingestion_resumes_to_the_exact_collection(
         expected.pop(old)
         expected[new] = content
 
-    server.faults.latency(40, ops="batch")  # slow enough to land a kill mid-run
+    server.faults.latency(60, ops="batch")  # slow enough to land a kill mid-run
     process = _start(settings, server)
-    _kill_when(settings, process, first.name, 60)
+    _kill_when(settings, process, first.name, 30)
     assert first.exists(), "a change set must stay pending until fully applied"
     partial = len(stored_documents(client, "Demo"))
     assert 1 < partial < len(first_files)
@@ -118,7 +118,7 @@ def test_killed_ingestion_resumes_to_the_exact_collection(
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["applied"] == [1, 2]
     assert summary["resumed"] == [summary["resumed"][0], 0]
-    assert summary["resumed"][0] >= 60  # continued from the checkpoint, not from scratch
+    assert summary["resumed"][0] >= 30  # continued from the checkpoint, not from scratch
 
     stored = stored_documents(client, "Demo")  # also asserts one document per path
     assert {path: content for path, (_, content) in stored.items()} == expected
