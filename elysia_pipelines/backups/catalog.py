@@ -124,25 +124,45 @@ class CatalogEntry:
         return asdict(self)
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> CatalogEntry:
+    def from_row(cls, row: tuple[Any, ...]) -> CatalogEntry:
+        """A row selected as `_COLUMNS`, by position (name lookups cost more than the query)."""
+        (
+            id_,
+            collection,
+            fmt,
+            compression,
+            level,
+            path,
+            size_bytes,
+            object_count,
+            created_at,
+            source,
+            checksum,
+            status,
+            tags,
+            verified_at,
+            partition_by,
+            filter_text,
+            include_vectors,
+        ) = row
         return cls(
-            id=row["id"],
-            collection=row["collection"],
-            format=row["format"],
-            compression=row["compression"],
-            level=row["level"],
-            path=row["path"],
-            size_bytes=row["size_bytes"],
-            object_count=row["object_count"],
-            created_at=row["created_at"],
-            source=row["source"],
-            checksum=row["checksum"],
-            status=row["status"],
-            tags=json.loads(row["tags"] or "[]"),
-            verified_at=row["verified_at"],
-            partition_by=row["partition_by"],
-            filter=row["filter"],
-            include_vectors=bool(row["include_vectors"]),
+            id=id_,
+            collection=collection,
+            format=fmt,
+            compression=compression,
+            level=level,
+            path=path,
+            size_bytes=size_bytes,
+            object_count=object_count,
+            created_at=created_at,
+            source=source,
+            checksum=checksum,
+            status=status,
+            tags=[] if not tags or tags == "[]" else json.loads(tags),
+            verified_at=verified_at,
+            partition_by=partition_by,
+            filter=filter_text,
+            include_vectors=bool(include_vectors),
         )
 
 
@@ -152,7 +172,6 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(path, timeout=10.0, isolation_level=None)
     except sqlite3.Error as exc:
         raise ElysiaError(f"cannot open the backup catalog {path}: {exc}") from None
-    conn.row_factory = sqlite3.Row
     try:
         conn.execute("PRAGMA busy_timeout = 10000")
         conn.execute("PRAGMA journal_mode = WAL")
