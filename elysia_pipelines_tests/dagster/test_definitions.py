@@ -1,0 +1,56 @@
+"""The code location loads the way every Dagster entry point loads it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from elysia_pipelines.definitions import defs
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_definitions_are_loadable_and_complete() -> None:
+    d = defs()
+    dg.Definitions.validate_loadable(d)
+    for job in (
+        "extract_repository",
+        "ingest_pending",
+        "sync_repository",
+        "backup_collection",
+        "catalog_maintenance",
+    ):
+        assert d.resolve_job_def(job).name == job
+    graph = d.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert keys == {
+        "repo_mirror",
+        "change_set",
+        "weaviate_collection",
+        "collection_backup",
+        "backup_catalog",
+    }
+    assert len(graph.asset_check_keys) == 12
+
+
+@pytest.mark.slow
+def test_dagster_and_dg_clis_load_the_project(tmp_path: Path) -> None:
+    bindir = Path(sys.executable).parent
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "ELYSIA_HOME": str(tmp_path / "home")}
+    (tmp_path / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    commands = [
+        [str(bindir / "dagster"), "definitions", "validate"],
+        [str(bindir / "dg"), "check", "defs"],
+    ]
+    procs = [
+        subprocess.Popen(c, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for c in commands
+    ]
+    for command, proc in zip(commands, procs, strict=True):
+        output = proc.communicate(timeout=300)[0].decode(errors="replace")
+        assert proc.returncode == 0, f"{' '.join(command)} failed:\n{output[-3000:]}"
