@@ -378,6 +378,12 @@ def _mirror_locked(
                 timeout_s=timeout_s,
                 action="cloning",
             )
+            # A first clone without the wanted branch is of no use: keep nothing.
+            fresh = _existing_mirror(staging)
+            try:
+                resolve_branch(fresh, branch)
+            finally:
+                fresh.close()
             os.replace(staging, mirror)
         finally:
             if staging.exists():

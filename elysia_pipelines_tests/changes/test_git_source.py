@@ -224,6 +224,7 @@ def test_mirror_errors(upstream: GitRepo, tmp_path: Path, monkeypatch: pytest.Mo
     assert not [p for p in tmp_path.iterdir() if ".clone-" in p.name]
     with pytest.raises(NotFoundError, match="branch 'nope' not found"):
         mirror_repository(upstream.url, tmp_path / "m3.git", branch="nope")
+    assert not (tmp_path / "m3.git").exists()  # a useless first clone is not kept
 
     occupied = tmp_path / "occupied.git"
     occupied.mkdir()
