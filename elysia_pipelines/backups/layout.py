@@ -46,8 +46,9 @@ its Weaviate data type (see `formats.arrow_type_for`), `vector` as
 `fixed_size_list<float32>[dim]` when vectors are included (nullable) and `vector__<name>`
 for named vectors. The file metadata key `elysia.collection` holds the collection
 description JSON so a lone Parquet file can rebuild the collection. Hive partition
-directories use the property value made path-safe (`partition_dir_value`); the
-property column itself stays inside the file, so the directory name is only a hint.
+directories hold the property value percent-encoded (`partition_dir_value`; missing
+values as `__HIVE_DEFAULT_PARTITION__`), which DuckDB and pyarrow decode back to the
+exact value; the property column also stays inside each file.
 
 JSON/JSONL files: one `{"uuid", "properties": {...}, "vector": [...] | {name: [...]} |
 null}` per line (dates as RFC 3339 strings). For `json` the same objects form one JSON
@@ -66,7 +67,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from elysia_pipelines.errors import ElysiaError
 
@@ -86,7 +87,6 @@ NAMED_VECTOR_PREFIX = "vector__"
 DEFAULT_VECTOR_NAME = "default"
 
 BACKUP_ID_RE = re.compile(r"^[a-z0-9_]+-\d{8}T\d{6}Z-[0-9a-f]{4}$")
-_PARTITION_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
 HIVE_DEFAULT_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 
 
@@ -139,10 +139,15 @@ def data_file_name(fmt: str, compression: str, index: int = 0) -> str:
 
 
 def partition_dir_value(value: Any) -> str:
-    """A property value as a hive directory value: path-safe, never empty."""
+    """A property value as a hive directory value: percent-encoded, never empty.
+
+    Hive and DuckDB (`hive_partitioning = true`) URL-decode directory values, and
+    DuckDB lets the directory win over the column in the file, so the encoding must
+    round-trip exactly: `c#/x` becomes `c%23%2Fx` and reads back as `c#/x`.
+    """
     if value is None or value == "":
         return HIVE_DEFAULT_PARTITION
-    return _PARTITION_UNSAFE.sub("_", str(value))[:100]
+    return quote(str(value), safe="")[:200]
 
 
 def compression_of_path(path: str) -> str:

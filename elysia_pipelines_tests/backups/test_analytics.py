@@ -108,3 +108,23 @@ def test_query_errors_name_the_views(
 def test_no_backups_yet(settings: Settings) -> None:
     assert run_query(settings, "SELECT count(*) AS n FROM all_documents").to_pylist() == [{"n": 0}]
     assert run_query(settings, "SELECT count(*) AS n FROM catalog").to_pylist() == [{"n": 0}]
+
+
+def test_partition_values_round_trip_through_duckdb(
+    settings: Settings, real_objects: list[BackupObject]
+) -> None:
+    odd = ["c#/x", "objective-c++", "a b", "100%", "", None]
+    objects = [
+        BackupObject(o.uuid, {**o.properties, "language": odd[i % len(odd)]}, o.vector)
+        for i, o in enumerate(real_objects[:60])
+    ]
+    for obj in objects:
+        if obj.properties["language"] is None:
+            del obj.properties["language"]
+    result = write_backup(
+        objects, document_description("Odd"), settings, collection="Odd", partition_by="language"
+    )
+    assert len(result.files) == 5  # "" and missing share __HIVE_DEFAULT_PARTITION__
+    rows = run_query(settings, 'SELECT language, count(*) AS n FROM "Odd" GROUP BY 1').to_pylist()
+    got = {r["language"]: r["n"] for r in rows}
+    assert got == {"c#/x": 10, "objective-c++": 10, "a b": 10, "100%": 10, None: 20}
