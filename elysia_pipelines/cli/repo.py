@@ -13,7 +13,7 @@ import sys
 import time
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.live import Live
@@ -42,6 +42,9 @@ from elysia_pipelines.operations.status import (
 from elysia_pipelines.registry import Registry, Repository
 from elysia_pipelines.settings import Settings
 
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
+
 app = typer.Typer(
     help="Add, watch and operate repositories.",
     no_args_is_help=True,
@@ -57,7 +60,7 @@ def _load() -> tuple[Settings, Registry]:
     return settings, Registry(settings.registry_path)
 
 
-def _instance(settings: Settings) -> Any:
+def _instance(settings: Settings) -> DagsterInstance:
     from elysia_pipelines import orchestration
 
     return orchestration.get_instance(settings)
@@ -324,12 +327,11 @@ def status(
 
 
 def _log_entries(
-    settings: Settings, registry: Registry, name: str, runs: int
+    instance: DagsterInstance, registry: Registry, name: str, runs: int
 ) -> list[dict[str, Any]]:
     """Dagster event log lines of the latest runs, merged with the sync history."""
     from elysia_pipelines import orchestration
 
-    instance = _instance(settings)
     entries: list[dict[str, Any]] = []
     for run in orchestration.recent_runs(instance, name, runs):
         for line in orchestration.run_log_lines(instance, run.run_id):
@@ -379,7 +381,8 @@ def logs(
     """Sync logs from the Dagster event log and the sync history."""
     settings, registry = _load()
     registry.get(name)
-    entries = _log_entries(settings, registry, name, runs=5)[-tail:]
+    instance = _instance(settings)
+    entries = _log_entries(instance, registry, name, runs=5)[-tail:]
     if json_out:
         print_json(entries)
         return
@@ -390,12 +393,12 @@ def logs(
     if not follow:
         return
     seen = {
-        (e["time"], e["source"], e["message"]) for e in _log_entries(settings, registry, name, 5)
+        (e["time"], e["source"], e["message"]) for e in _log_entries(instance, registry, name, 5)
     }
     try:
         while True:
             time.sleep(2.0)
-            for entry in _log_entries(settings, registry, name, runs=3):
+            for entry in _log_entries(instance, registry, name, runs=3):
                 key = (entry["time"], entry["source"], entry["message"])
                 if key not in seen:
                     seen.add(key)
@@ -404,7 +407,7 @@ def logs(
         return
 
 
-def _active_syncs(settings: Settings) -> list[ActiveSync]:
+def _active_syncs(instance: DagsterInstance) -> list[ActiveSync]:
     from elysia_pipelines import orchestration
 
     return [
@@ -415,7 +418,7 @@ def _active_syncs(settings: Settings) -> list[ActiveSync]:
             status=run.status,
             started_at=run.started_at,
         )
-        for run in orchestration.active_runs(_instance(settings))
+        for run in orchestration.active_runs(instance)
     ]
 
 
@@ -428,9 +431,10 @@ def dashboard(
 ) -> None:
     """Live overview: health, active syncs, documents, activity, success rate, storage."""
     settings, registry = _load()
+    instance = _instance(settings)
 
     def frame() -> Any:
-        return dashboard_data(settings, registry, _active_syncs(settings))
+        return dashboard_data(settings, registry, _active_syncs(instance))
 
     if json_out:
         print_json(frame().to_dict())

@@ -175,11 +175,10 @@ def check_access_step(steps: Steps, url: str, token_env: str | None) -> None:
 
 def discover_step(
     steps: Steps, settings: Settings, options: RepoOptions, name: str
-) -> tuple[discovery.DiscoveryReport, bool]:
-    """Mirror and discover; returns the report and whether we created the mirror."""
+) -> discovery.DiscoveryReport:
+    """Mirror the repository (the first sync reuses the mirror) and survey it."""
     steps.start(2, "Discovering the repository")
     mirror = settings.mirror_path(name)
-    created = not mirror.exists()
     git_source.mirror_repository(
         options.url or "",
         mirror,
@@ -198,7 +197,7 @@ def discover_step(
     steps.done(first)
     for line in rest:
         steps.note("   " + line)
-    return report, created
+    return report
 
 
 def _node_count(client: Any) -> int:
@@ -299,9 +298,10 @@ def run_add(
     _check_free(registry, repo.name, repo.collection)
     steps = Steps(show_steps)
     check_access_step(steps, options.url, options.token_env)
-    report, mirror_created = discover_step(steps, settings, options, name)
+    mirror_created = not settings.mirror_path(name).exists()
     registered = False
     try:
+        report = discover_step(steps, settings, options, name)
         if before_provision is not None:
             repo = before_provision(repo, report)
             _check_free(registry, repo.name, repo.collection)

@@ -108,3 +108,10 @@ def test_status_without_weaviate_still_renders(
     diagnosis = cli.run("diagnose", "demo")
     assert diagnosis.exit_code == 1
     assert "weaviate" in diagnosis.output and "fail" in diagnosis.output
+
+
+def test_missing_branch_leaves_no_mirror(cli: Cli, source: GitRepo) -> None:
+    result = cli.run("add", source.url, "--branch", "no-such-branch")
+    _assert_clean_error(result, "no-such-branch")
+    assert cli.registry().names() == []
+    assert not cli.settings().mirror_path("demo").exists()

@@ -53,7 +53,8 @@ def _spawn(args: list[str], env: dict[str, str], cwd: Path) -> pexpect.spawn:
 
 
 def _screen_lines(raw: str) -> list[str]:
-    text = ANSI_RE.sub("", raw).replace("\r\n", "\n").replace("\r", "\n")
+    # "^C" is the terminal echoing our Ctrl-C, not program output.
+    text = ANSI_RE.sub("", raw).replace("^C", "").replace("\r\n", "\n").replace("\r", "\n")
     return [line.rstrip() for line in text.split("\n")]
 
 
