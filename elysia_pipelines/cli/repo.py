@@ -8,6 +8,7 @@ user can fix become one message and a hint (via `handle_errors`), never a traceb
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import sys
 import time
@@ -671,6 +672,21 @@ def fix_auth(
         console.print(f"Run `elysiactl repo retry {name}` to re-run the failed sync.")
 
 
+def _remove_mirror(mirror: Path) -> list[str]:
+    """Delete a bare mirror and its lock file, holding the lock so no fetch runs meanwhile."""
+    lock_path = mirror.with_name(f".{mirror.name}.lock")
+    removed: list[str] = []
+    if not mirror.exists() and not lock_path.exists():
+        return removed
+    with open(lock_path, "a+b") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        if mirror.exists():
+            shutil.rmtree(mirror)
+            removed.append(str(mirror))
+        lock_path.unlink(missing_ok=True)
+    return removed
+
+
 @app.command("remove")
 @handle_errors
 def remove(
@@ -705,11 +721,11 @@ def remove(
         with open_client(settings) as client:
             collection_deleted = drop(client, repo.collection)
     orchestration.remove_partition(_instance(settings), name)
-    removed_paths = []
-    for path in (settings.mirror_path(name), settings.pending_dir / repo.collection):
-        if path.exists():
-            shutil.rmtree(path)
-            removed_paths.append(str(path))
+    removed_paths = _remove_mirror(settings.mirror_path(name))
+    pending = settings.pending_dir / repo.collection
+    if pending.exists():
+        shutil.rmtree(pending)
+        removed_paths.append(str(pending))
     registry.remove(name)
     if json_out:
         print_json(
