@@ -8,6 +8,7 @@ dropping the data, to simulate a Weaviate crash and recovery under a live client
 from __future__ import annotations
 
 import threading
+import time
 from concurrent import futures
 from pathlib import Path
 from types import TracebackType
@@ -67,6 +68,7 @@ class WeaviateTestServer:
         self._http_thread: threading.Thread | None = None
         self._grpc: grpc.Server | None = None
         self._lifecycle = threading.Lock()
+        self._started_once = False
 
     # ------------------------------------------------------------ addresses
 
@@ -85,25 +87,39 @@ class WeaviateTestServer:
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> WeaviateTestServer:
+        """Listen on the configured ports (0 = pick free ones, remembered for restarts)."""
         with self._lifecycle:
             if self._http is not None:
                 return self
-            http = make_http_server(self.host, self.http_port, self)
-            self.http_port = http.server_address[1]
-            try:
-                self._grpc = self._start_grpc()
-            except Exception:
-                http.server_close()
-                raise
-            self._http = http
-            self._http_thread = threading.Thread(
-                target=http.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"weaviate-test-http-{self.http_port}",
-                daemon=True,
-            )
-            self._http_thread.start()
-        return self
+            # A port we just released can take a moment to be bindable again.
+            deadline = time.monotonic() + 5.0
+            while True:
+                try:
+                    self._bind_and_serve()
+                    self._started_once = True
+                    return self
+                except (OSError, RuntimeError):
+                    if not self._started_once or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+
+    def _bind_and_serve(self) -> None:
+        http = make_http_server(self.host, self.http_port, self)
+        try:
+            grpc_server = self._start_grpc()
+        except Exception:
+            http.server_close()
+            raise
+        self.http_port = http.server_address[1]
+        self._grpc = grpc_server
+        self._http = http
+        self._http_thread = threading.Thread(
+            target=http.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"weaviate-test-http-{self.http_port}",
+            daemon=True,
+        )
+        self._http_thread.start()
 
     def _start_grpc(self) -> grpc.Server:
         server = grpc.server(
@@ -124,7 +140,10 @@ class WeaviateTestServer:
         health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
         health_servicer.set("weaviate.v1.Weaviate", health_pb2.HealthCheckResponse.SERVING)
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        port = server.add_insecure_port(f"{self.host}:{self.grpc_port}")
+        try:
+            port = server.add_insecure_port(f"{self.host}:{self.grpc_port}")
+        except RuntimeError as exc:
+            raise OSError(f"could not bind gRPC port {self.host}:{self.grpc_port}: {exc}") from exc
         if port == 0:
             raise OSError(f"could not bind gRPC port {self.host}:{self.grpc_port}")
         self.grpc_port = port
