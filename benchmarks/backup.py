@@ -6,7 +6,9 @@ vectors, and measures:
 
 - sizes of JSON, JSON.gz / .zst / .lz4, JSONL auto and Parquet (zstd) vs plain JSON;
 - export objects/s end to end, and writing MB/s (plain-JSON megabytes over the time
-  spent outside the Weaviate reads: the test server's read speed is not ours);
+  spent outside the Weaviate reads: the test server's read speed is not ours), plus
+  writing alone from documents already in memory, next to a yardstick (zstd-3 on the
+  same bytes in one call) because shared machines vary a lot;
 - peak RSS of each exporting process (every export runs in a child; ru_maxrss), and
   the same export on 5,000 vs 10,000 objects to show memory does not grow with size;
 - catalog list/show/search latency with 10,000 catalog entries;
@@ -199,8 +201,11 @@ def duckdb_times(home: Path) -> list[tuple[str, float, int]]:
     settings = Settings().with_home(home)
     results = []
     start = time.perf_counter()
+    connect_analytics(settings).close()
+    results.append(("connect_analytics, first in process", (time.perf_counter() - start) * 1000, 0))
+    start = time.perf_counter()
     conn = connect_analytics(settings)
-    results.append(("connect_analytics (views)", (time.perf_counter() - start) * 1000, 0))
+    results.append(("connect_analytics, again", (time.perf_counter() - start) * 1000, 0))
     try:
         for name, sql in EXAMPLE_QUERIES.items():
             start = time.perf_counter()
@@ -209,6 +214,43 @@ def duckdb_times(home: Path) -> list[tuple[str, float, int]]:
     finally:
         conn.close()
     return results
+
+
+def writer_only(work: Path, objects: int = 3000) -> list[tuple[str, float, float]]:
+    """Writing speed without Weaviate: real documents already in memory, one process.
+
+    Returns (label, plain-JSON MB/s, size vs plain JSON) per codec.
+    """
+    import pandas  # noqa: F401  (pyarrow's lazy import, kept out of the timing)
+
+    from elysia_pipelines.backups.export import write_backup
+    from elysia_pipelines.settings import Settings
+    from elysia_pipelines_tests.backups.conftest import document_description
+    from elysia_pipelines_tests.backups.sources import backup_objects, site_packages, stdlib
+
+    settings = Settings().with_home(work / "writer_home").ensure_dirs()
+    docs = sorted(
+        backup_objects(objects, dim=DIM, roots=(site_packages(), stdlib())), key=lambda o: o.uuid
+    )
+    description = document_description("Writer")
+    write_backup(docs[:50], description, settings, collection="Writer", format="parquet")
+    out = []
+    plain = 0
+    for label, fmt, compression in (
+        ("JSON", "json", "none"),
+        ("JSON.zst", "json", "zstd"),
+        ("JSON.lz4", "json", "lz4"),
+        ("Parquet zstd", "parquet", "zstd"),
+        ("Parquet snappy", "parquet", "snappy"),
+    ):
+        start = time.perf_counter()
+        result = write_backup(
+            docs, description, settings, collection="Writer", format=fmt, compression=compression
+        )
+        seconds = time.perf_counter() - start
+        plain = plain or result.size_bytes
+        out.append((label, plain / 1e6 / seconds, result.size_bytes / plain))
+    return out
 
 
 def _raw_zstd_speed(json_backup: Path) -> float:
@@ -321,6 +363,12 @@ def main() -> int:
                 f"{big['object_count'] - small['object_count']:,} more objects"
             )
 
+        writers = writer_only(work)
+        print()
+        print("Writing only (3,000 real documents already in memory, no Weaviate):")
+        for label, speed, ratio in writers:
+            print(f"  {label:<15} {speed:>6.0f} MB/s of plain JSON   size {ratio:.1%} of JSON")
+
         catalog = catalog_latency(work)
         print()
         print("Catalog latency with 10,000 entries (median of 30, open + query + close):")
@@ -339,8 +387,7 @@ def main() -> int:
         parquet = results["Parquet zstd"]["size_bytes"] / json_size
         zst = results["JSON.zst"]["size_bytes"] / json_size
         auto = results["JSONL auto"]["size_bytes"] / results["JSON"]["size_bytes"]
-        zst_r = results["JSON.zst"]
-        zst_speed = json_size / 1e6 / max(zst_r["duration_s"] - zst_r["read_seconds"], 1e-9)
+        zst_speed = dict((label, speed) for label, speed, _ in writers)["JSON.zst"]
         worst_catalog = max(ms for label, ms, _ in catalog if "all 10,000" not in label)
         peak = max(r["maxrss_mb"] for r in [*results.values(), *half.values()])
         working = peak - baseline
@@ -352,7 +399,12 @@ def main() -> int:
             ("floor", "catalog queries < 100 ms", worst_catalog < 100, f"{worst_catalog:.2f} ms"),
             ("aim", "Parquet (zstd) <= 20% of JSON", parquet <= 0.20, f"{parquet:.1%}"),
             ("aim", "JSON zstd <= 20% of JSON", zst <= 0.20, f"{zst:.1%}"),
-            ("aim", "JSON zstd writing >= 100 MB/s", zst_speed >= 100, f"{zst_speed:.0f} MB/s"),
+            (
+                "aim",
+                "JSON zstd writing >= 100 MB/s",
+                zst_speed >= 100,
+                f"{zst_speed:.0f} MB/s (yardstick {raw_speed:.0f})",
+            ),
             ("aim", "catalog queries < 10 ms", worst_catalog < 10, f"{worst_catalog:.2f} ms"),
             ("aim", "peak exporter RSS < 150 MB", peak < 150, f"{peak:.0f} MB"),
             ("aim", "export working memory < 150 MB", working < 150, f"{working:.0f} MB"),
