@@ -234,20 +234,30 @@ def add_batch(
             )
         try:
             outcome = repo_add.run_add(settings, registry, entry.options, show_steps=not json_out)
-        except ElysiaError as exc:
+        except (
+            Exception
+        ) as exc:  # one line's failure, even an unexpected one, must not stop the rest
+            known = isinstance(exc, ElysiaError)
+            message = (
+                exc.message if isinstance(exc, ElysiaError) else f"{type(exc).__name__}: {exc}"
+            )
+            hint = (
+                exc.hint if isinstance(exc, ElysiaError) else "unexpected error; please report it"
+            )
             results.append(
                 {
                     "line": entry.line_no,
                     "text": entry.text,
                     "ok": False,
-                    "error": exc.message,
-                    "hint": exc.hint,
+                    "error": message,
+                    "hint": hint,
+                    "unexpected": not known,
                 }
             )
             if not json_out:
-                console.print(Text(f"      failed: {exc.message}", style="red"))
-                if exc.hint:
-                    console.print(f"      hint: {exc.hint}")
+                console.print(Text(f"      failed: {message}", style="red"))
+                if hint:
+                    console.print(f"      hint: {hint}")
             continue
         ok = outcome.sync != "failed"
         results.append(
