@@ -323,3 +323,19 @@ def test_weaviate_env_points_settings_at_the_server(
     assert settings.weaviate_url == weaviate_server.url
     assert settings.weaviate_grpc_url == weaviate_server.grpc_url
     assert settings.weaviate_mode == "url"
+
+
+def test_batches_and_requests_are_observable(
+    weaviate_server: WeaviateTestServer, weaviate_client: weaviate.WeaviateClient
+) -> None:
+    collection = weaviate_client.collections.create("Obs")
+    collection.data.insert_many([{"n": i} for i in range(3)])
+    collection.data.insert_many([{"text": "x" * 1000}])
+    sizes = weaviate_server.batches
+    assert [objects for objects, _ in sizes] == [3, 1]
+    assert sizes[1][1] > 1000
+    collection.query.fetch_objects()
+    counts = weaviate_server.request_counts
+    assert counts["batch"] == 2
+    assert counts["search"] == 1
+    assert counts["schema"] >= 1

@@ -96,6 +96,10 @@ class Faults:
         with self._lock:
             self._rules.clear()
 
+    def reset_stats(self) -> None:
+        with self._lock:
+            self.stats = FaultStats()
+
     def reseed(self, seed: int) -> None:
         with self._lock:
             self._seed = seed

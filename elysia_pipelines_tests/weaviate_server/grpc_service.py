@@ -300,13 +300,20 @@ def _abort_for(context: grpc.ServicerContext, exc: Exception) -> None:
 class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
     """The four RPCs weaviate-client 4.x uses below server version 1.36."""
 
-    def __init__(self, store_getter: Callable[[], Store]) -> None:
+    def __init__(
+        self,
+        store_getter: Callable[[], Store],
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> None:
         self._store = store_getter
+        self._on_batch = on_batch
 
     def BatchObjects(
         self, request: batch_pb2.BatchObjectsRequest, context: grpc.ServicerContext
     ) -> batch_pb2.BatchObjectsReply:
         start = time.perf_counter()
+        if self._on_batch is not None:
+            self._on_batch(len(request.objects), request.ByteSize())
         store = self._store()
         errors: dict[int, str] = {}
         with store.lock:

@@ -69,6 +69,8 @@ class WeaviateTestServer:
         self._grpc: grpc.Server | None = None
         self._lifecycle = threading.Lock()
         self._started_once = False
+        self._batches: list[tuple[int, int]] = []
+        self._batches_lock = threading.Lock()
 
     # ------------------------------------------------------------ addresses
 
@@ -83,6 +85,26 @@ class WeaviateTestServer:
     @property
     def running(self) -> bool:
         return self._http is not None
+
+    # ------------------------------------------------------------ observations
+
+    def _record_batch(self, objects: int, size_bytes: int) -> None:
+        with self._batches_lock:
+            self._batches.append((objects, size_bytes))
+
+    @property
+    def batches(self) -> list[tuple[int, int]]:
+        """(objects, request bytes) of every gRPC BatchObjects call, in arrival order.
+
+        Lets ingestion tests check that batches stay under count and size caps.
+        """
+        with self._batches_lock:
+            return list(self._batches)
+
+    @property
+    def request_counts(self) -> dict[str, int]:
+        """Requests seen per operation kind (REST and gRPC, faulted or not)."""
+        return dict(self.faults.describe()["requests"])
 
     # ------------------------------------------------------------ lifecycle
 
@@ -134,7 +156,7 @@ class WeaviateTestServer:
             ],
         )
         weaviate_pb2_grpc.add_WeaviateServicer_to_server(
-            WeaviateServicer(lambda: self.store), server
+            WeaviateServicer(lambda: self.store, self._record_batch), server
         )
         health_servicer = health.HealthServicer()
         health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
@@ -192,6 +214,9 @@ class WeaviateTestServer:
         self.store.auto_schema = True
         self.faults.clear()
         self.faults.reseed(0)
+        self.faults.reset_stats()
+        with self._batches_lock:
+            self._batches.clear()
 
     def __enter__(self) -> WeaviateTestServer:
         return self.start()
