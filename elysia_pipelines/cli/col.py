@@ -22,8 +22,8 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     TextColumn,
+    TimeElapsedColumn,
     TimeRemainingColumn,
-    TransferSpeedColumn,
 )
 from rich.table import Table
 
@@ -155,7 +155,8 @@ def backup_command(
                 TextColumn(f"backing up {collection}"),
                 BarColumn(),
                 MofNCompleteColumn(),
-                TransferSpeedColumn(),
+                TextColumn("objects"),
+                TimeElapsedColumn(),
                 TimeRemainingColumn(),
             )
             with Progress(*columns, console=err_console, transient=True) as bar:
