@@ -557,12 +557,11 @@ def _run_and_report(
     json_out: bool,
     verb: str,
 ) -> None:
-    from elysia_pipelines import orchestration
 
     repo = registry.get(name)
     if not json_out:
         console.print(f"{verb} {name} through Dagster ...")
-    outcome = orchestration.run_sync(settings, name, tags=tags)
+    outcome = repo_add.sync_through_dagster(settings, name, tags=tags)
     documents = outcome.documents
     if outcome.success and documents is None:
         documents = repo_add.count_documents(settings, repo.collection)

@@ -41,6 +41,8 @@ from elysia_pipelines.weaviate.schema import ensure_collection
 if TYPE_CHECKING:
     from dagster import DagsterInstance
 
+    from elysia_pipelines.orchestration import RunOutcome
+
 TOTAL_STEPS = 6
 INTERACTIVE_SCHEDULES = ("15m", "30m", "1h", "6h", "manual", "cron")
 
@@ -239,6 +241,25 @@ def register_step(
     return instance
 
 
+def sync_through_dagster(
+    settings: Settings,
+    name: str,
+    *,
+    instance: DagsterInstance | None = None,
+    tags: dict[str, str] | None = None,
+) -> RunOutcome:
+    """The sync job for one repository, without Dagster's console log on our terminal.
+
+    Dagster would print failed steps with their stack trace; the CLI reports the
+    run's error itself, and the full log stays in the event log (`repo logs`, UI).
+    """
+    from elysia_pipelines import orchestration
+
+    return orchestration.run_job(
+        settings, orchestration.SYNC_JOB, name, instance=instance, tags=tags, log_level="CRITICAL"
+    )
+
+
 def sync_step(
     steps: Steps,
     settings: Settings,
@@ -247,10 +268,8 @@ def sync_step(
     outcome: AddOutcome,
     instance: DagsterInstance,
 ) -> None:
-    from elysia_pipelines import orchestration
-
     steps.start(5, "Running the initial sync through Dagster")
-    result = orchestration.run_sync(
+    result = sync_through_dagster(
         settings, repo.name, instance=instance, tags={"elysia/trigger": "repo-add"}
     )
     outcome.run_id = result.run_id
