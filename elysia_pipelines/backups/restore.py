@@ -32,9 +32,10 @@ Partial restores:
 
 `--incremental` compares each existing object with what would be written and skips
 identical ones (reported as `unchanged`). When the target collection has a
-`content_hash` property and the restore writes it, equal `content_hash` values mean
-equal (cheap: only that property is read). Otherwise a stable hash of the written
-properties and the vector (`restore_values.object_fingerprint`) is compared.
+`content_hash` property and the restore writes it unchanged (no rename, conversion
+or added property), equal `content_hash` values mean equal (cheap: only that
+property is read). Otherwise a stable hash of the properties and the vector
+(`restore_values.object_fingerprint`) is compared.
 Missing objects are created either way; with `skip` existing ones are skipped.
 
 Schema: a missing target collection is created from the backup's stored schema (with
@@ -293,8 +294,17 @@ class _Context:
 
     @property
     def content_hash_mode(self) -> bool:
+        """Whether equal `content_hash` values may stand for equal objects.
+
+        Only when the written properties keep their names and types in an existing
+        target: after a rename, a conversion or an added property, the existing
+        objects differ from the backup's even where the content hash is the same.
+        """
+        plan = self.plan
         return (
-            "content_hash" in self.plan.written_names and "content_hash" in self.plan.target_types
+            "content_hash" in plan.written_names
+            and "content_hash" in plan.target_types
+            and not (plan.renames or plan.conversions or plan.added)
         )
 
     def fetch_properties(self) -> list[str] | None:
@@ -455,10 +465,7 @@ def _prepare_schema(
                 client, plan.target_collection, plan.create_description or {}
             )
         return
-    for prop in plan.added:
-        report.notes.append(
-            f"property {prop.target} ({prop.target_type}) is added to {plan.target_collection}"
-        )
+    for prop in plan.added:  # listed in report.properties / added_properties
         if not dry_run:
             add_property(client, plan.target_collection, prop.target, prop.target_type)
 

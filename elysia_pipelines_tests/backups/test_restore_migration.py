@@ -187,3 +187,37 @@ def test_vector_dimension_mismatch_is_refused_with_nothing_written(
     assert _types(weaviate_client, "Small") == before_types  # no property added either
     kept = stored(weaviate_client, "Small", [existing[0][0]], vectors=True)
     assert kept[existing[0][0]] == ({"path": "keep/me.py"}, [0.5, 0.25, 0.0, 1.0])
+
+
+def test_incremental_after_a_rename_does_not_trust_content_hash(
+    weaviate_client: weaviate.WeaviateClient, settings: Settings
+) -> None:
+    """Same content_hash, but the restore adds `body`: every object must be updated."""
+    docs = source_documents(6)
+    reader = make_backup(weaviate_client, settings, docs)
+    report = restore_backup(
+        reader,
+        weaviate_client,
+        RestoreOptions(
+            strategy="merge",
+            incremental=True,
+            property_map={"content": "body"},
+            settings=settings,
+        ),
+    )
+    assert (report.updated, report.unchanged) == (6, 0)
+    after = stored(weaviate_client, "Docs", [u for u, _, _ in docs])
+    for uuid, props, _ in docs:
+        assert after[uuid]["body"] == after[uuid]["content"] == props["content"]
+
+    again = restore_backup(
+        reader,
+        weaviate_client,
+        RestoreOptions(
+            strategy="merge",
+            incremental=True,
+            property_map={"content": "body"},
+            settings=settings,
+        ),
+    )
+    assert (again.updated, again.unchanged) == (0, 6)  # compared by full hash now
