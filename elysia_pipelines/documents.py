@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 
 # A fixed namespace: changing it would orphan every existing object.
 DOCUMENT_NAMESPACE = uuid.UUID("6f1d7a52-3c1e-5b8e-9a3d-2f4b8c0e9d17")
@@ -67,5 +66,11 @@ def collection_name_for(repo_name: str) -> str:
 
 
 def file_name_and_extension(path: str) -> tuple[str, str]:
-    pure = PurePosixPath(path)
-    return pure.name, pure.suffix.lstrip(".").lower()
+    """Same answers as PurePosixPath(path).name/.suffix, without building a path object.
+
+    It runs once per ingested document; string slicing is several times faster.
+    """
+    name = path.rsplit("/", 1)[-1]
+    dot = name.rfind(".")
+    extension = name[dot + 1 :].lower() if 0 < dot < len(name) - 1 else ""
+    return name, extension

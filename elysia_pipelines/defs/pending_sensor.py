@@ -36,7 +36,9 @@ def pending_change_sets_sensor(
         run_requests.append(
             dg.RunRequest(
                 partition_key=repo.name,
-                run_key=f"ingest:{collection}:{newest_seq}",
+                # The directory version changes when an unblocked file is put back, so
+                # a retry of the same sequence is not deduplicated away.
+                run_key=f"ingest:{collection}:{newest_seq}:{scan.versions.get(collection, 0)}",
                 tags={"elysia/collection": collection},
             )
         )
