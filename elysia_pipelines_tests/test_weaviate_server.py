@@ -449,3 +449,33 @@ def test_null_state_length_and_contains_none_filters(
 def test_filtering_on_an_unknown_property_is_an_error(docs: Collection) -> None:
     with pytest.raises(weaviate.exceptions.WeaviateQueryError):
         docs.query.fetch_objects(filters=Filter.by_property("no_such_prop").equal("x"))
+
+
+def test_aggregate_property_metrics(docs: Collection) -> None:
+    from weaviate.classes.aggregate import Metrics
+
+    result = docs.aggregate.over_all(
+        filters=Filter.by_property("size_bytes").less_than(1000),
+        return_metrics=[
+            Metrics("size_bytes").integer(sum_=True, minimum=True, maximum=True, mean=True),
+            Metrics("language").text(top_occurrences_count=True, top_occurrences_value=True),
+            Metrics("binary").boolean(total_true=True, total_false=True),
+            Metrics("synced_at").date_(minimum=True, maximum=True),
+        ],
+        total_count=True,
+    )
+    assert result.total_count == 10
+    sizes = result.properties["size_bytes"]
+    assert (sizes.sum_, sizes.minimum, sizes.maximum) == (4500, 0, 900)
+    assert sizes.mean == pytest.approx(450.0)
+    top = {o.value: o.count for o in result.properties["language"].top_occurrences}
+    assert top == {"python": 6, "rust": 4}
+    flags = result.properties["binary"]
+    assert (flags.total_true, flags.total_false) == (2, 8)
+    dates = result.properties["synced_at"]
+
+    def when(value: object) -> dt.datetime:  # the client hands aggregated dates back as text
+        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+    assert when(dates.minimum) == BASE_DATE
+    assert when(dates.maximum) == BASE_DATE + dt.timedelta(days=9)
