@@ -161,8 +161,20 @@ def _start(tmp: Path) -> WeaviateTestServer:
 
 
 @pytest.fixture
-def weaviate_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WeaviateTestServer]:
-    """A fresh in-process Weaviate test server for this test."""
+def weaviate_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WeaviateTestServer]:
+    """A fresh in-process Weaviate test server for this test.
+
+    A `real_weaviate` test that asks for it while the suite targets a real Weaviate is
+    skipped: its client would talk to one server and its assertions to another.
+    """
+    real = real_weaviate(request.config)
+    if real is not None and request.node.get_closest_marker(REAL_MARKER) is not None:
+        pytest.skip(
+            f"uses the in-process test server directly; WEAVIATE_URL points at a real "
+            f"Weaviate ({real.url})"
+        )
     server = _start(tmp_path_factory.mktemp("weaviate"))
     try:
         yield server
