@@ -124,8 +124,10 @@ def documents(
         yield document_uuid(repo, inner), props, (vector_for(content, dim) if dim else None)
 
 
-def backup_objects(limit: int, *, dim: int | None = 8, seed: int = 7) -> list[BackupObject]:
-    return [BackupObject(u, p, v) for u, p, v in documents(limit, dim=dim, seed=seed)]
+def backup_objects(
+    limit: int, *, dim: int | None = 8, seed: int = 7, roots: tuple[Path, ...] | None = None
+) -> list[BackupObject]:
+    return [BackupObject(u, p, v) for u, p, v in documents(limit, dim=dim, seed=seed, roots=roots)]
 
 
 def populate(
