@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -210,7 +209,3 @@ def example_query(name: str) -> str:
         raise ElysiaError(
             f"no example query named {name!r}", f"use one of: {', '.join(EXAMPLE_QUERIES)}"
         ) from None
-
-
-def table_rows(table: pa.Table) -> list[dict[str, Any]]:
-    return table.to_pylist()
