@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -126,7 +127,7 @@ def run_job(
     *,
     instance: dg.DagsterInstance | None = None,
     tags: dict[str, str] | None = None,
-    log_level: str = "WARNING",
+    log_level: str = "CRITICAL",
 ) -> RunOutcome:
     """Execute one job for one repository in this process, recorded on the instance."""
     instance = instance or get_instance(settings)
@@ -141,7 +142,8 @@ def run_job(
             tags=run_tags,
             run_config={
                 "execution": {"config": {"in_process": {}}},
-                # The CLI prints its own progress; Dagster's DEBUG console lines would drown it.
+                # The CLI prints its own progress and RunOutcome.error; Dagster's console
+                # lines (and its stack traces) stay in the event log: `repo logs`, the UI.
                 "loggers": {"console": {"config": {"log_level": log_level}}},
             },
             raise_on_error=False,
@@ -183,18 +185,18 @@ def run_sync(
     *,
     instance: dg.DagsterInstance | None = None,
     tags: dict[str, str] | None = None,
+    log_level: str = "CRITICAL",
 ) -> RunOutcome:
     """Mirror, extract and ingest one repository now."""
-    return run_job(settings, SYNC_JOB, repo_name, instance=instance, tags=tags)
+    return run_job(settings, SYNC_JOB, repo_name, instance=instance, tags=tags, log_level=log_level)
+
+
+_EXCEPTION_PREFIX = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?(?:[A-Z]\w*)?(?:Error|Failure|Exception): ")
 
 
 def _user_message(message: str) -> str:
-    # Dagster prefixes user errors with the exception class; keep our own text only.
-    text = message.strip()
-    for prefix in ("elysia_pipelines.errors.ElysiaError: ", "ElysiaError: "):
-        if text.startswith(prefix):
-            text = text[len(prefix) :]
-    return text
+    """Our own text: Dagster prefixes it with the exception's qualified class name."""
+    return _EXCEPTION_PREFIX.sub("", message.strip(), count=1)
 
 
 def _ts(value: float | None) -> datetime | None:

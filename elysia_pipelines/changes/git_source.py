@@ -21,7 +21,8 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -334,14 +335,39 @@ def mirror_repository(
     auth = _GitAuth(source, token_env)
     mirror = Path(mirror_path)
     mirror.parent.mkdir(parents=True, exist_ok=True)
-    # One writer per mirror: a scheduled and a manual sync of the same repository
-    # would otherwise race on ref locks or on renaming the first clone into place.
-    with open(mirror.with_name(f".{mirror.name}.lock"), "a+b") as lock:
+    with _mirror_lock(mirror):
+        return _mirror_locked(source, auth, mirror, branch, timeout_s)
+
+
+def _lock_path(mirror: Path) -> Path:
+    return mirror.with_name(f".{mirror.name}.lock")
+
+
+@contextmanager
+def _mirror_lock(mirror: Path) -> Iterator[None]:
+    """One writer per mirror: a scheduled and a manual sync of the same repository
+    would otherwise race on ref locks or on renaming the first clone into place."""
+    with open(_lock_path(mirror), "a+b") as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
         try:
-            return _mirror_locked(source, auth, mirror, branch, timeout_s)
+            yield
         finally:
             fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def remove_mirror(mirror_path: Path | str) -> list[str]:
+    """Delete a mirror and its lock file, waiting for any fetch into it to finish first."""
+    mirror = Path(mirror_path)
+    lock_path = _lock_path(mirror)
+    if not mirror.exists() and not lock_path.exists():
+        return []
+    removed: list[str] = []
+    with _mirror_lock(mirror):
+        if mirror.exists():
+            shutil.rmtree(mirror)
+            removed.append(str(mirror))
+        lock_path.unlink(missing_ok=True)
+    return removed
 
 
 def _mirror_locked(

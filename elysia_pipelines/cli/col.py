@@ -2,7 +2,7 @@
 
 Commands only parse options, call the domain functions in `elysia_pipelines.backups`
 and print; `--json` prints one JSON document and nothing else. `restore` lives in
-`col_restore.py` and is registered here.
+`col_restore.py` and is registered at the end of this module.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from elysia_pipelines.backups.durations import parse_duration, parse_since
 from elysia_pipelines.backups.layout import FORMATS, PARTITION_KEYS, read_manifest
 from elysia_pipelines.backups.retention import cleanup
 from elysia_pipelines.backups.verify import verify_backup
+from elysia_pipelines.cli import col_restore
 from elysia_pipelines.cli.output import console, err_console, handle_errors, print_json
 from elysia_pipelines.errors import ElysiaError
 from elysia_pipelines.settings import Settings, format_size
@@ -473,15 +474,4 @@ def query_command(
         console.print(f"{len(rows)} row(s)")
 
 
-def _register_restore() -> None:
-    """`col restore` is written alongside, in col_restore.py."""
-    try:
-        from elysia_pipelines.cli import col_restore
-    except ModuleNotFoundError as exc:
-        if exc.name != "elysia_pipelines.cli.col_restore":
-            raise
-        return
-    col_restore.register(app)
-
-
-_register_restore()
+col_restore.register(app)

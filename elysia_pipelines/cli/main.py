@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from elysia_pipelines import __version__
+from elysia_pipelines.cli import col, repo
 
 app = typer.Typer(
     name="elysiactl",
@@ -30,25 +31,8 @@ def main(
     """elysiactl: repositories (`repo`) and collections (`col`)."""
 
 
-def _register() -> None:
-    # Sub-apps live in their own modules; importing them here keeps `main` the one place
-    # that knows the command tree.
-    import importlib
-
-    for module_name, name, help_text in (
-        ("elysia_pipelines.cli.repo", "repo", "Add, watch and operate repositories."),
-        ("elysia_pipelines.cli.col", "col", "Back up, restore, query and catalog collections."),
-    ):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        app.add_typer(module.app, name=name, help=help_text)
-
-
-_register()
+app.add_typer(repo.app, name="repo", help="Add, watch and operate repositories.")
+app.add_typer(col.app, name="col", help="Back up, restore, query and catalog collections.")
 
 if __name__ == "__main__":
     app()

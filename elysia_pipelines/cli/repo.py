@@ -8,7 +8,6 @@ user can fix become one message and a hint (via `handle_errors`), never a traceb
 
 from __future__ import annotations
 
-import fcntl
 import shutil
 import sys
 import time
@@ -21,8 +20,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-# _repo_warnings first: it must run before weaviate-client is imported.
-from elysia_pipelines.cli import _repo_warnings, repo_add, repo_render  # noqa: F401
+from elysia_pipelines.cli import repo_add, repo_render
 from elysia_pipelines.cli.output import console, fail, handle_errors, print_json
 from elysia_pipelines.errors import ElysiaError
 from elysia_pipelines.operations.batch_file import read_batch_file
@@ -681,21 +679,6 @@ def fix_auth(
         console.print(f"Run `elysiactl repo retry {name}` to re-run the failed sync.")
 
 
-def _remove_mirror(mirror: Path) -> list[str]:
-    """Delete a bare mirror and its lock file, holding the lock so no fetch runs meanwhile."""
-    lock_path = mirror.with_name(f".{mirror.name}.lock")
-    removed: list[str] = []
-    if not mirror.exists() and not lock_path.exists():
-        return removed
-    with open(lock_path, "a+b") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        if mirror.exists():
-            shutil.rmtree(mirror)
-            removed.append(str(mirror))
-        lock_path.unlink(missing_ok=True)
-    return removed
-
-
 @app.command("remove")
 @handle_errors
 def remove(
@@ -730,7 +713,9 @@ def remove(
         with open_client(settings) as client:
             collection_deleted = drop(client, repo.collection)
     orchestration.remove_partition(_instance(settings), name)
-    removed_paths = _remove_mirror(settings.mirror_path(name))
+    from elysia_pipelines.changes.git_source import remove_mirror
+
+    removed_paths = remove_mirror(settings.mirror_path(name))
     pending = settings.pending_dir / repo.collection
     if pending.exists():
         shutil.rmtree(pending)
