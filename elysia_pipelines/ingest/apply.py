@@ -20,7 +20,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -57,6 +57,7 @@ from elysia_pipelines.registry import Registry, SyncRecord
 from elysia_pipelines.settings import Settings
 from elysia_pipelines.weaviate.objects import (
     ObjectToWrite,
+    UpsertResult,
     count,
     delete_ids,
     iter_objects,
@@ -547,36 +548,55 @@ def _write_records(
         result.to_commit = last_commit
 
 
-class _Sender:
-    """Sends batches one at a time on a worker thread while the caller builds the next.
+@dataclass
+class _InFlight:
+    keys: set[str]
+    records_done: int
+    batch: WriteBatch
+    future: Future[tuple[int, UpsertResult | None]]
 
-    Exactly one batch is in flight, so writes still reach Weaviate in record order
-    (a later delete can never overtake an earlier upsert of the same document); the
-    checkpoint advances only after a batch has completed.
+
+class _Sender:
+    """Sends batches on worker threads while the caller builds the next ones.
+
+    Up to `depth` batches are in flight, so the client serialises one batch while
+    Weaviate stores the previous one; a batch that touches a document of a batch
+    still in flight waits for it, so a later delete can never overtake an earlier
+    upsert of the same document. Results are accounted, and the checkpoint advanced,
+    strictly in batch order, only for batches that completed.
     """
 
-    def __init__(self, ctx: _Context, path: Path, total: int, result: ChangeSetResult) -> None:
+    def __init__(
+        self, ctx: _Context, path: Path, total: int, result: ChangeSetResult, depth: int = 2
+    ) -> None:
         self.ctx = ctx
         self.path = path
         self.total = total
         self.result = result
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-send")
-        self.inflight: Future[None] | None = None
-        self.inflight_done = 0
+        self.depth = depth
+        self.pool = ThreadPoolExecutor(max_workers=depth, thread_name_prefix="ingest-send")
+        self.inflight: deque[_InFlight] = deque()
         self.reported = -1  # records_done of the last checkpoint written
 
     def send(self, batch: WriteBatch, records_done: int) -> None:
-        self.wait()
-        self.inflight = self.pool.submit(_flush, self.ctx, batch, self.result)
-        self.inflight_done = records_done
+        keys = set(batch.upserts) | set(batch.deletes)
+        while self.inflight and (
+            len(self.inflight) >= self.depth or any(keys & f.keys for f in self.inflight)
+        ):
+            self._complete_oldest()
+        future = self.pool.submit(_write, self.ctx, batch)
+        self.inflight.append(_InFlight(keys, records_done, batch, future))
+
+    def _complete_oldest(self) -> None:
+        done = self.inflight.popleft()
+        deleted, outcome = done.future.result()  # re-raises the worker's error here
+        _account(self.ctx, done.batch, deleted, outcome, self.result)
+        _progress(self.ctx, self.path, done.records_done, self.total)
+        self.reported = done.records_done
 
     def wait(self) -> None:
-        if self.inflight is None:
-            return
-        inflight, self.inflight = self.inflight, None
-        inflight.result()  # re-raises the worker's error here
-        _progress(self.ctx, self.path, self.inflight_done, self.total)
-        self.reported = self.inflight_done
+        while self.inflight:
+            self._complete_oldest()
 
     def __enter__(self) -> _Sender:
         return self
@@ -595,8 +615,8 @@ def _progress(ctx: _Context, path: Path, done: int, total: int) -> None:
         ctx.progress(IngestProgress(ctx.collection, path.name, done, total))
 
 
-def _flush(ctx: _Context, batch: WriteBatch, result: ChangeSetResult) -> None:
-    """Write one batch; read every per-object error; dead-letter what keeps failing.
+def _write(ctx: _Context, batch: WriteBatch) -> tuple[int, UpsertResult | None]:
+    """The network half of a batch (runs on a worker thread): deletes, then upserts.
 
     The Weaviate layer retries whole-request outages (5xx, 429, UNAVAILABLE, dropped
     connections) and objects whose error looks transient; what it still reports as
@@ -604,12 +624,11 @@ def _flush(ctx: _Context, batch: WriteBatch, result: ChangeSetResult) -> None:
     """
     settings, client, collection = ctx.settings, ctx.client, ctx.collection
     attempts = settings.weaviate_retries + 1
-    succeeded: set[str] = set()
+    deleted = 0
     if batch.deletes:
-        uuids = list(batch.deletes)
-        delete_ids(client, collection, uuids, attempts=attempts)
-        result.deleted += len(uuids)
-        succeeded.update(uuids)
+        delete_ids(client, collection, list(batch.deletes), attempts=attempts)
+        deleted = len(batch.deletes)
+    outcome = None
     if batch.upserts:
         outcome = upsert(
             client,
@@ -619,6 +638,20 @@ def _flush(ctx: _Context, batch: WriteBatch, result: ChangeSetResult) -> None:
             max_batch_bytes=settings.batch_max_bytes,
             attempts=attempts,
         )
+    return deleted, outcome
+
+
+def _account(
+    ctx: _Context,
+    batch: WriteBatch,
+    deleted: int,
+    outcome: UpsertResult | None,
+    result: ChangeSetResult,
+) -> None:
+    """The bookkeeping half (caller's thread): counts, dead letters, resolved letters."""
+    succeeded: set[str] = set(batch.deletes)
+    result.deleted += deleted
+    if outcome is not None:
         errors = {failure.uuid: failure.error for failure in outcome.failures}
         succeeded.update(uuid for uuid in batch.upserts if uuid not in errors)
         result.written += len(batch.upserts) - len(errors)
@@ -626,7 +659,7 @@ def _flush(ctx: _Context, batch: WriteBatch, result: ChangeSetResult) -> None:
             _dead_letter(ctx, batch, errors, result)
     resolved = succeeded & ctx.dead_letter_uuids
     if resolved:
-        resolve_dead_letters(settings, collection, resolved)
+        resolve_dead_letters(ctx.settings, ctx.collection, resolved)
         ctx.dead_letter_uuids -= resolved
 
 

@@ -13,7 +13,6 @@ after a timeout cannot create duplicates.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid as uuid_lib
@@ -306,9 +305,22 @@ def _vector_in(vector: Any) -> Any:
     return [float(x) for x in vector]
 
 
+def _value_bytes(value: Any) -> int:
+    if isinstance(value, str):
+        # isascii() is a C scan; encoding every file again would cost ~10% of a write.
+        return len(value) if value.isascii() else len(value.encode())
+    if isinstance(value, bool | int | float) or value is None:
+        return 8
+    if isinstance(value, Mapping):
+        return sum(len(str(k)) + _value_bytes(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return sum(_value_bytes(v) for v in value) + 2
+    return len(str(value))
+
+
 def estimate_bytes(obj: ObjectToWrite) -> int:
     """Roughly what the object costs on the wire (text as UTF-8, vectors as float32)."""
-    size = 64 + len(json.dumps(dict(obj.properties), default=str, ensure_ascii=False).encode())
+    size = 64 + sum(len(k) + 4 + _value_bytes(v) for k, v in obj.properties.items())
     vector = obj.vector
     if isinstance(vector, Mapping):
         size += sum(4 * len(v) + len(k) for k, v in vector.items())
