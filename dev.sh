@@ -45,7 +45,8 @@ case "${1:-}" in
     .venv/bin/ruff check elysia_pipelines elysia_pipelines_tests benchmarks
     echo "==> pytest"
     set +e
-    .venv/bin/python -m pytest "$@"
+    # Two workers: the suite is mostly waiting on subprocesses and sockets.
+    .venv/bin/python -m pytest -n "${PYTEST_WORKERS:-2}" "$@"
     rc=$?
     set -e
     if [ "$rc" -eq 5 ]; then

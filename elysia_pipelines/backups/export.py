@@ -46,7 +46,6 @@ from elysia_pipelines.backups.layout import (
     Manifest,
     backup_dir,
     data_file_name,
-    fsync_dir,
     new_backup_id,
     partition_dir_value,
     redact_url,
@@ -54,6 +53,7 @@ from elysia_pipelines.backups.layout import (
     tmp_backup_dir,
     utc_now,
 )
+from elysia_pipelines.disk import fsync_dir
 from elysia_pipelines.errors import ElysiaError
 from elysia_pipelines.settings import Settings
 

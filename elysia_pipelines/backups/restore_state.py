@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from elysia_pipelines.disk import atomic_write_text
 from elysia_pipelines.errors import ElysiaError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -43,24 +44,6 @@ def state_name(backup_id: str, target: str) -> str:
 def options_fingerprint(values: Mapping[str, Any]) -> str:
     payload = json.dumps(values, sort_keys=True, default=str).encode()
     return hashlib.sha256(payload).hexdigest()[:16]
-
-
-def _atomic_write(path: Path, text: str, *, durable: bool) -> None:
-    """Replace `path` atomically: a crash leaves the old or the new file, never half of one.
-
-    `durable` also fsyncs. The checkpoint skips it (it is rewritten after every batch,
-    and fsync costs ~15 ms on a busy disk): after a power loss it may be a few batches
-    behind, which only makes a resume rewrite them, harmless because writes are
-    idempotent. Dead letters are fsynced before the checkpoint that relies on them.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        if durable:
-            handle.flush()
-            os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def _to_ranges(numbers: Iterable[int]) -> list[list[int]]:
@@ -129,7 +112,9 @@ class RestoreCheckpoint:
 
     def save_locked(self) -> None:
         payload = {"fingerprint": self.fingerprint, "done": _to_ranges(self._done)}
-        _atomic_write(self.path, json.dumps(payload) + "\n", durable=False)
+        # Not fsynced: rewritten after every batch (~15 ms each on a busy disk); after a
+        # power loss it is a few batches behind, which only makes --resume redo them.
+        atomic_write_text(self.path, json.dumps(payload) + "\n", durable=False)
 
     def delete(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -210,5 +195,5 @@ class DeadLetterFile:
                 self.truncate()
                 return 0
             text = "".join(json.dumps(entry) + "\n" for entry in kept)
-            _atomic_write(self.path, text, durable=True)
+            atomic_write_text(self.path, text, durable=True)
             return len(kept)

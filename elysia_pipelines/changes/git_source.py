@@ -31,6 +31,7 @@ from urllib.parse import unquote, urlsplit
 import git
 
 from elysia_pipelines.changes.git_objects import list_tree, resolve_branch
+from elysia_pipelines.disk import dir_size
 from elysia_pipelines.documents import is_valid_repo_name
 from elysia_pipelines.errors import ConfigError, ElysiaError, NotFoundError
 
@@ -306,17 +307,6 @@ class MirrorInfo:
         return data
 
 
-def _disk_usage(path: Path) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                continue
-    return total
-
-
 def _as_source(url: str | Source) -> Source:
     """A URL to parse, or a Source built by hand (e.g. a self-hosted server we do not know)."""
     return url if isinstance(url, Source) else parse_source(url)
@@ -425,7 +415,7 @@ def _mirror_locked(
         head_commit=head,
         branch=branch_name,
         file_count=len(tree),
-        size_bytes=_disk_usage(mirror),
+        size_bytes=dir_size(mirror),
         fetched=fetched,
         previous_head=previous_head,
         tree_bytes=sum(entry.size or 0 for entry in tree.values()),

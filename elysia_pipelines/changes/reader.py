@@ -404,6 +404,23 @@ class FileChange:
     record: dict[str, Any]
     changeset_path: Path
 
+    @classmethod
+    def from_record(cls, record: dict[str, Any], line: int, changeset_path: Path) -> FileChange:
+        return cls(
+            line=line,
+            op=record["op"],
+            repo=record.get("repo", ""),
+            path=record["path"],
+            previous_path=record.get("previous_path"),
+            content_hash=record.get("content_hash"),
+            size_bytes=record.get("size_bytes"),
+            language=record.get("language"),
+            line_count=record.get("line_count"),
+            commit=record.get("commit"),
+            record=record,
+            changeset_path=changeset_path,
+        )
+
     @property
     def has_content(self) -> bool:
         return any(name in self.record for name in CONTENT_FIELDS)
@@ -465,20 +482,7 @@ def iter_file_changes(path: Path | str) -> Iterator[FileChange]:
         op = record.get("op")
         if op not in FILE_OPS:
             continue
-        yield FileChange(
-            line=number,
-            op=op,
-            repo=record.get("repo", ""),
-            path=record["path"],
-            previous_path=record.get("previous_path"),
-            content_hash=record.get("content_hash"),
-            size_bytes=record.get("size_bytes"),
-            language=record.get("language"),
-            line_count=record.get("line_count"),
-            commit=record.get("commit"),
-            record=record,
-            changeset_path=path,
-        )
+        yield FileChange.from_record(record, number, path)
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,13 @@ Both are accelerators only: a missing, unreadable or foreign file means
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from elysia_pipelines.changes.patterns import FileFilter
+from elysia_pipelines.disk import atomic_write_text
 from elysia_pipelines.errors import ConfigError
 
 KINDS_NAME = "elysia-blob-kinds"
@@ -35,12 +36,9 @@ _TRACKED_KEEP = 32  # (commit, filter) pairs remembered; a few per collection su
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)  # read-only mirror: run without the cache
+    # A cache: losing it costs only time; on a read-only mirror run without it.
+    with contextlib.suppress(OSError):
+        atomic_write_text(path, text, durable=False)
 
 
 class BlobKinds:

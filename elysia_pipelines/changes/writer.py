@@ -35,6 +35,7 @@ from elysia_pipelines.changes.format import (
     path_problem,
     temporary_name,
 )
+from elysia_pipelines.disk import fsync_dir
 from elysia_pipelines.errors import ElysiaError
 
 
@@ -48,19 +49,6 @@ def _encode(record: dict[str, Any]) -> bytes:
     # ensure_ascii=False keeps non-ASCII source readable and the file smaller; JSON
     # escapes every control character, so a record is always exactly one line.
     return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class ChangeSetWriter:
@@ -161,7 +149,7 @@ class ChangeSetWriter:
                 shutil.rmtree(self._final_blobs)
             os.replace(self._tmp_blobs, self._final_blobs)
         os.replace(self._tmp_path, self.final_path)
-        _fsync_dir(self.out_dir)
+        fsync_dir(self.out_dir)
         self._committed = True
         return self.final_path
 

@@ -10,13 +10,12 @@ deletes are keyed by deterministic UUIDs, so re-applying a batch changes nothing
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from elysia_pipelines.disk import write_json_atomic
 from elysia_pipelines.errors import ElysiaError
 from elysia_pipelines.settings import Settings
 
@@ -132,22 +131,6 @@ def load_checkpoint(settings: Settings, collection: str) -> Checkpoint:
             f"the ingestion checkpoint {path} has an unexpected shape: {exc}",
             "move it away and run again (re-applying pending change sets is idempotent)",
         ) from None
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so readers (and a process killed mid-write) never see a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_checkpoint(settings: Settings, checkpoint: Checkpoint) -> None:

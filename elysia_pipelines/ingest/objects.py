@@ -81,20 +81,7 @@ def record_size(record: dict[str, Any]) -> int:
 
 
 def to_file_change(record: dict[str, Any], index: int, changeset: Path) -> FileChange:
-    return FileChange(
-        line=index,
-        op=record["op"],
-        repo=record.get("repo", ""),
-        path=record["path"],
-        previous_path=record.get("previous_path"),
-        content_hash=record.get("content_hash"),
-        size_bytes=record.get("size_bytes"),
-        language=record.get("language"),
-        line_count=record.get("line_count"),
-        commit=record.get("commit"),
-        record=record,
-        changeset_path=changeset,
-    )
+    return FileChange.from_record(record, index, changeset)
 
 
 def add_record(

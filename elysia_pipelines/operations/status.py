@@ -8,13 +8,12 @@ keeps "healthy" meaning one thing everywhere.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
+from elysia_pipelines.disk import dir_size
 from elysia_pipelines.ingest.checkpoint import expected_document_count
 from elysia_pipelines.ingest.pending import pending_files
 from elysia_pipelines.operations.weaviate_probe import WeaviateFacts, probe
@@ -201,18 +200,6 @@ def collect_statuses(
 def worst_health(healths: Iterable[str]) -> str:
     ranked = sorted(healths, key=lambda h: HEALTH_ORDER.index(h) if h in HEALTH_ORDER else 0)
     return ranked[0] if ranked else "healthy"
-
-
-def dir_size(path: Path) -> int:
-    """Bytes used under a directory (files only, symlinks not followed); 0 if missing."""
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                continue
-    return total
 
 
 @dataclass(frozen=True)
