@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from elysia_pipelines.changes.format import (
     ALL_OPS,
     CONTENT_FIELDS,
@@ -113,14 +115,20 @@ def _raw_lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
 
 
 def _parse(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    # orjson parses a 50 MB change set several times faster; anything it refuses goes
+    # through the standard library, which accepts the same documents as before and
+    # words the error (byte of bad UTF-8, column of bad JSON) for the report.
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return None, f"not UTF-8 ({exc.reason} at byte {exc.start})"
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return None, f"invalid JSON ({exc.msg} at column {exc.colno})"
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return None, f"not UTF-8 ({exc.reason} at byte {exc.start})"
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            return None, f"invalid JSON ({exc.msg} at column {exc.colno})"
     if not isinstance(value, dict):
         return None, "not a JSON object"
     return value, None
