@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import io
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -461,7 +462,7 @@ def open_decompressed(path: Path, compression: str | None = None) -> BinaryIO:
 # ---------------------------------------------------------------- part writers
 
 
-class PartWriter:
+class PartWriter(ABC):
     """Writes one data file; `close()` returns its manifest entry."""
 
     def __init__(self, path: Path, relative_path: str) -> None:
@@ -475,11 +476,11 @@ class PartWriter:
     def bytes_written(self) -> int:
         return self._file.size
 
-    def write(self, objects: Sequence[BackupObject]) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def write(self, objects: Sequence[BackupObject]) -> None: ...
 
-    def _finish(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def _finish(self) -> None: ...
 
     def close(self) -> FileEntry:
         self._finish()
