@@ -35,8 +35,8 @@ case "${1:-}" in
     export DAGSTER_HOME="${DAGSTER_HOME:-$ELYSIA_HOME/dagster_home}"
     mkdir -p "$DAGSTER_HOME"
     [ -f "$DAGSTER_HOME/dagster.yaml" ] || cp dagster.yaml "$DAGSTER_HOME/dagster.yaml"
-    echo "==> Dagster UI on http://127.0.0.1:${PORT:-3000} (ELYSIA_HOME=$ELYSIA_HOME, DAGSTER_HOME=$DAGSTER_HOME)"
-    exec .venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p "${PORT:-3000}"
+    echo "==> Dagster UI on http://${HOST:-127.0.0.1}:${PORT:-3000} (ELYSIA_HOME=$ELYSIA_HOME, DAGSTER_HOME=$DAGSTER_HOME)"
+    exec .venv/bin/dagster dev -w workspace.yaml -h "${HOST:-127.0.0.1}" -p "${PORT:-3000}"
     ;;
   test)
     setup
