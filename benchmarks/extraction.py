@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import resource
 import shutil
@@ -37,6 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from elysia_pipelines_tests.gitrepo import git_env  # noqa: E402
+
 FULL_TARGET_RATIO = 3.0
 INCREMENTAL_TARGET_SHARE = 0.05
 RSS_TARGET_MB = 300.0
@@ -45,15 +46,8 @@ EXCLUDE = ["node_modules/**", "*.min.js"]
 MAX_FILE_SIZE = 1_000_000
 CHANGED_FILES = 10
 
-_GIT_ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.com",
-    "GIT_COMMITTER_NAME": "bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.com",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
+# Fixed identity, no user or system git config: the same repository on every machine.
+_GIT_ENV = git_env()
 
 _EXTENSIONS = [".py", ".py", ".ts", ".js", ".go", ".java", ".rs", ".md", ".yaml", ".c"]
 _WORDS = [

@@ -39,20 +39,14 @@ from elysia_pipelines.ingest import apply_pending  # noqa: E402
 from elysia_pipelines.settings import Settings  # noqa: E402
 from elysia_pipelines.weaviate.connection import WeaviateTarget, open_client  # noqa: E402
 from elysia_pipelines.weaviate.objects import count, fetch_by_ids  # noqa: E402
+from elysia_pipelines_tests.gitrepo import git_env  # noqa: E402
 from elysia_pipelines_tests.weaviate_server import start_server_process  # noqa: E402
 
 FIRST_SYNC_TARGET_OBJECTS_S = 2000.0
 INCREMENTAL_TARGET_S = 2.0
 
-_GIT_ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.com",
-    "GIT_COMMITTER_NAME": "bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.com",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
+# Fixed identity, no user or system git config: the same repository on every machine.
+_GIT_ENV = git_env()
 _WORDS = [
     "user",
     "order",
