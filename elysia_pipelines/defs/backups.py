@@ -53,8 +53,7 @@ def _preview(path: str, limit: int = 10) -> str:
 def collection_backup(
     context: dg.AssetExecutionContext, elysia: ElysiaSettings, weaviate: WeaviateResource
 ) -> dg.MaterializeResult:
-    settings = elysia.get()
-    repo = elysia.registry().get(context.partition_key)
+    settings, repo = elysia.settings_and_repo(context.partition_key)
     with weaviate.client() as client:
         live_count = count(client, repo.collection)
         result = backup_collection(client, repo.collection, settings, tags=("scheduled",))
@@ -225,17 +224,17 @@ def latest_backup_counts_match(
     settings = elysia.get()
     mismatches = []
     checked = 0
-    for repo in registry.list():
-        meta = latest_metadata(context, collection_backup.key, repo.name)
+    with open_catalog(settings) as catalog:
+        latest = {repo.name: catalog.latest(repo.collection) for repo in registry.list()}
+    for name, entry in latest.items():
+        meta = latest_metadata(context, collection_backup.key, name)
         if not meta:
             continue
-        with open_catalog(settings) as catalog:
-            entry = catalog.latest(repo.collection)
         checked += 1
         if entry is None or entry.object_count != meta.get("collection_count_at_start"):
             mismatches.append(
                 [
-                    repo.name,
+                    name,
                     entry.id if entry else "-",
                     entry.object_count if entry else "-",
                     meta.get("collection_count_at_start"),

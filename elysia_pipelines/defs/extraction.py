@@ -29,8 +29,7 @@ GIT_RETRY = dg.RetryPolicy(
 )
 @user_errors()
 def repo_mirror(context: dg.AssetExecutionContext, elysia: ElysiaSettings) -> dg.MaterializeResult:
-    settings = elysia.get()
-    repo = elysia.registry().get(context.partition_key)
+    settings, repo = elysia.settings_and_repo(context.partition_key)
     info = git_source.mirror_repository(
         repo.url,
         settings.mirror_path(repo.name),

@@ -11,19 +11,19 @@ from elysia_pipelines.defs.checks_support import latest_metadata
 from elysia_pipelines.defs.extraction import change_set
 from elysia_pipelines.defs.metadata import md_table
 from elysia_pipelines.defs.resources import ElysiaSettings
+from elysia_pipelines.registry import Repository
 from elysia_pipelines.settings import Settings
 
 
 def _this_change_set(
     context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings
-) -> tuple[Settings, Path | None, str]:
+) -> tuple[Settings, Path | None, Repository]:
     """The file the latest `change_set` materialization wrote, wherever ingestion moved it."""
-    settings = elysia.get()
-    repo = elysia.registry().get(context.partition_key)
+    settings, repo = elysia.settings_and_repo(context.partition_key)
     meta = latest_metadata(context, change_set.key, context.partition_key) or {}
     written = meta.get("change_set")
     if not written or not str(written).endswith(".jsonl"):
-        return settings, None, repo.name
+        return settings, None, repo
     path = Path(str(written))
     for candidate in (
         path,
@@ -31,8 +31,8 @@ def _this_change_set(
         settings.failed_dir / repo.collection / path.name,
     ):
         if candidate.exists():
-            return settings, candidate, repo.name
-    return settings, path, repo.name
+            return settings, candidate, repo
+    return settings, path, repo
 
 
 def _nothing_written() -> dg.AssetCheckResult:
@@ -72,10 +72,10 @@ def change_set_is_valid(
 def change_set_accounts_for_diff(
     context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings
 ) -> dg.AssetCheckResult:
-    settings, path, name = _this_change_set(context, elysia)
+    settings, path, repo = _this_change_set(context, elysia)
     if path is None:
         return _nothing_written()
-    report = audit_change_set(path, settings.mirror_path(name))
+    report = audit_change_set(path, settings.mirror_path(repo.name))
     return dg.AssetCheckResult(
         passed=report.ok,
         metadata={
@@ -95,9 +95,8 @@ def change_set_accounts_for_diff(
 def change_set_reaches_head(
     context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings
 ) -> dg.AssetCheckResult:
-    settings, path, name = _this_change_set(context, elysia)
-    repo = elysia.registry().get(name)
-    mirror = git.Repo(settings.mirror_path(name))
+    settings, path, repo = _this_change_set(context, elysia)
+    mirror = git.Repo(settings.mirror_path(repo.name))
     try:
         ref = repo.branch or mirror.head.reference.name
         head = mirror.commit(ref).hexsha

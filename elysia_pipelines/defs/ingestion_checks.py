@@ -25,8 +25,7 @@ SAMPLE_SIZE = 25
 def document_count_matches_tracked_files(
     context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings, weaviate: WeaviateResource
 ) -> dg.AssetCheckResult:
-    settings = elysia.get()
-    repo = elysia.registry().get(context.partition_key)
+    settings, repo = elysia.settings_and_repo(context.partition_key)
     expected = expected_document_count(settings, repo.collection)
     with weaviate.client() as client:
         actual = count(client, repo.collection) if client.collections.exists(repo.collection) else 0
@@ -52,8 +51,7 @@ def document_count_matches_tracked_files(
 def no_open_dead_letters(
     context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings
 ) -> dg.AssetCheckResult:
-    settings = elysia.get()
-    repo = elysia.registry().get(context.partition_key)
+    settings, repo = elysia.settings_and_repo(context.partition_key)
     letters = open_dead_letters(settings, repo.collection)
     rows = [[d.changeset, d.op, d.path, d.error[:120]] for d in letters[:20]]
     return dg.AssetCheckResult(
@@ -72,8 +70,7 @@ def no_open_dead_letters(
 def all_change_sets_applied(
     context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings
 ) -> dg.AssetCheckResult:
-    settings = elysia.get()
-    repo = elysia.registry().get(context.partition_key)
+    settings, repo = elysia.settings_and_repo(context.partition_key)
     newest = newest_pending_seq(settings, repo.collection)
     applied = last_applied_seq(settings, repo.collection)
     return dg.AssetCheckResult(
@@ -92,8 +89,7 @@ def all_change_sets_applied(
 def sample_matches_repository(
     context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings, weaviate: WeaviateResource
 ) -> dg.AssetCheckResult:
-    settings = elysia.get()
-    repo = elysia.registry().get(context.partition_key)
+    settings, repo = elysia.settings_and_repo(context.partition_key)
     last = load_checkpoint(settings, repo.collection).last_applied
     if last is None or not last.to_commit:
         return dg.AssetCheckResult(passed=True, metadata={"sampled": "nothing applied yet"})

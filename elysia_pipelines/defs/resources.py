@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from elysia_pipelines.registry import Registry
+from elysia_pipelines.registry import Registry, Repository
 from elysia_pipelines.settings import Settings
 
 
@@ -32,6 +32,11 @@ class ElysiaSettings(dg.ConfigurableResource):
 
     def registry(self) -> Registry:
         return Registry(self.get().registry_path)
+
+    def settings_and_repo(self, name: str) -> tuple[Settings, Repository]:
+        """What every per-repository asset and check starts with."""
+        settings = self.get()
+        return settings, Registry(settings.registry_path).get(name)
 
 
 class WeaviateResource(dg.ConfigurableResource):
