@@ -6,9 +6,10 @@ between the change set's `from_commit` and `to_commit` (every path of
 `to_commit` for a full snapshot), and each must be named by a record: a change,
 a rename's either side, or a skip saying why it was left out. Paths named but
 not reported by git are flagged too, except after a filter change
-(`filter_changed` in begin), when unchanged files of either commit may appear. The one deliberate gap is a mode-only change (exec bit) of a
-regular file, which changes no document and so has no record; it counts as
-accounted for.
+(`filter_changed` in begin), when unchanged files of either commit may appear (and a file deleted that the
+new rules would have taken needs no record). The one deliberate gap is a
+mode-only change (exec bit) of a regular file, which changes no document and so
+has no record; it counts as accounted for.
 """
 
 from __future__ import annotations
@@ -89,6 +90,9 @@ def audit_change_set(changeset: Path | str, mirror_path: Path | str) -> AuditRep
             expected = set(pairs)
             exempt = {p for p, (b, a) in pairs.items() if _mode_only(b, a)}
             if begin.get("filter_changed"):
+                # A file deleted while the rules changed, that the new rules would
+                # take, was never left out under them: it needs no record.
+                exempt |= {p for p, (_, after) in pairs.items() if after is None}
                 # Unchanged files may change verdict too: any path of either tree may appear.
                 allowed = set(list_tree(repository, base, sizes=False)) | set(
                     list_tree(repository, to_commit, sizes=False)

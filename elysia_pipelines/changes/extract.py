@@ -8,7 +8,7 @@ the paths whose tree entry changed (or every path, when the filter changed). Thi
 gets the awkward cases right by construction:
 
 * a file that becomes binary, too large, excluded, a symlink or a submodule is
-  deleted from the collection (plus a `skip` record saying why), and the reverse
+  deleted from the collection (a `delete` record, then a `skip` saying why), and the reverse
   is an add;
 * renames come from git's rename detection and become `rename` records (with the
   new content, so rename+edit is one record) when the old path held a document
@@ -22,8 +22,10 @@ gets the awkward cases right by construction:
   ingestible file as `add`, and the ingester deletes every document of the repo
   the snapshot does not name.
 
-Nothing changed (same commit, or only changes to files that are not ingested)
-means no file is written; the result says so.
+A file that leaves the collection is written as `delete` then `skip`, so records
+applied in order end with it skipped. Nothing changed (same commit, or only
+exec-bit changes) means no file is written; a sync whose only news is a skip
+still writes one, so every file left out on purpose is named.
 """
 
 from __future__ import annotations
@@ -227,7 +229,9 @@ def extract_change_set(
             counts = dict(result_writer.counts) if result_writer else {}
             skipped = dict((result_writer.skipped if result_writer else Counter()) + writer.unnamed)
             changed = sum(counts.get(op, 0) for op in FILE_OPS)
-            if result_writer is not None and (changed or base is None):
+            # Any record at all is news: a sync that only skips (a binary file or a
+            # submodule added) still names what it left out.
+            if result_writer is not None:
                 path: Path | None = result_writer.commit(tracked_files=tracked)
                 bytes_written = result_writer.bytes_written
             else:
@@ -439,10 +443,17 @@ def _write_diff(
                 writer.get().write_file(OP_ADD, path, data, language=language)
             continue
         if old_state == _DOC:
-            to_delete.append(path)
+            if entry is None:
+                to_delete.append(path)  # gone: may still become a rename's source
+            else:
+                # Left out from now on: delete first, then the skip saying why, so a
+                # consumer applying records in order ends with the file skipped.
+                writer.get().write_delete(path)
         # Every path git reports as changed is named: a file that was never a
-        # document and is now gone keeps the reason it was left out.
-        reason = state if state is not None else (old_state if old_state != _DOC else None)
+        # document and is now gone keeps the reason the *current* rules give.
+        reason = state
+        if state is None and old_state not in (None, _DOC):
+            reason = _gone_reason(before[path], rules, old_state, kinds)
         if reason is not None and (before[path] != entry or old_state != state):
             if reason == SKIP_BINARY and state == SKIP_BINARY:
                 size: int | None = len(data)
@@ -460,6 +471,20 @@ def _write_diff(
         kinds.save()
         return base_tracked + new_docs - old_docs
     return _count_tracked(repository, to_commit, set(candidates), new_docs, rules, kinds)
+
+
+def _gone_reason(
+    entry: TreeEntry | None, rules: FileFilter, old_state: str, kinds: BlobKinds
+) -> str | None:
+    """Why a deleted file that never was a document was left out, by today's rules.
+
+    None when today's rules would have taken it: then nothing was left out on purpose.
+    """
+    state = _static_state(entry, rules)
+    if state != _CANDIDATE:
+        return state
+    binary = old_state == SKIP_BINARY or (entry is not None and kinds.get(entry.sha))
+    return SKIP_BINARY if binary else None
 
 
 def _count_tracked(

@@ -17,12 +17,24 @@ plain JSON Lines:
   of three tiers (``content`` UTF-8 text inline, ``content_base64`` for text that
   is not valid UTF-8, ``content_ref`` a blob file inside ``<stem>.blobs/``).
 * ``skip`` records for files left out on purpose (counted, never silently dropped).
+  Records take effect in file order. A file that leaves the collection on purpose
+  (turned binary, too large, excluded, a symlink...) is written as ``delete P``
+  followed by ``skip P``: a consumer applying records in order ends with P deleted
+  *and* known as skipped. A ``delete`` of a path after a ``skip`` of the same path
+  in one file is invalid. A sync whose only news is a skip still writes a change
+  set, so every file left out on purpose is named.
 * last line: ``{"op": "end", "count": <records between begin and end>,
   "tracked_files": <documents the collection holds after applying>}``.
 
 A file whose first record is not ``begin`` is read as the flat mgit→elysiactl sync
 format: one change per line, no begin/end, no blob directory; it is valid when
 every line is.
+
+Other producers need not know our bookkeeping: ``size_bytes`` is derived from the
+content when absent, ``collection`` is compared the way Weaviate names classes
+(first letter upper-cased), and only file names of our own
+``<seq:08d>-<commit prefix>.jsonl`` form carry a sequence number; any other name is
+applied after ours, by name, and never judged stale.
 """
 
 from __future__ import annotations
@@ -73,13 +85,19 @@ BINARY_SNIFF_BYTES = 8 * 1024
 # line stays small enough to read and validate line by line.
 DEFAULT_INLINE_MAX_BYTES = 256 * 1024
 
-_SEQ_NAME_RE = re.compile(r"^(\d+)-[0-9A-Za-z]+\.jsonl$")
+# Ours: eight or more digits, a dash, a lowercase hex commit prefix (12 when we write).
+_SEQ_NAME_RE = re.compile(r"^(\d{8,})-[0-9a-f]{1,40}\.jsonl$")
 _HASH_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 def content_hash(data: bytes) -> str:
     """`sha256:<hex>` of the raw bytes; the value stored as the document's content_hash."""
     return HASH_PREFIX + hashlib.sha256(data).hexdigest()
+
+
+def weaviate_class_name(name: str) -> str:
+    """The class name Weaviate stores for `name`: it upper-cases the first letter."""
+    return name[:1].upper() + name[1:]
 
 
 def is_valid_hash(value: object) -> bool:
@@ -153,11 +171,13 @@ def path_problem(value: object) -> str | None:
         return "is empty"
     if "\0" in value:
         return "contains a NUL byte"
-    if value.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", value) or value.startswith("\\"):
+    if value.startswith("/"):
         return "is an absolute path"
-    # Backslashes count as separators here: a consumer on Windows would treat them so.
-    if any(part == ".." for part in re.split(r"[\\/]", value)):
+    # POSIX paths: only "/" separates. `x\..\y.txt` is one legal file name that git
+    # stores and checks out as such; refusing it would silently drop a real file.
+    parts = value.split("/")
+    if any(part == ".." for part in parts):
         return "contains a '..' component (path traversal)"
-    if any(part in ("", ".") for part in value.split("/")):
+    if any(part in ("", ".") for part in parts):
         return "is not a normalised path (empty or '.' component)"
     return None

@@ -51,6 +51,8 @@ KIND_FRAMED = "changeset"
 KIND_FLAT = "flat"
 KIND_EMPTY = "empty"
 
+EMPTY_REASON = "no records: the change set is empty"
+
 # A report lists every problem, but an error message shows only the first few.
 _MESSAGE_PROBLEMS = 10
 
@@ -78,6 +80,11 @@ class ValidationReport:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def empty(self) -> bool:
+        """Nothing but blank lines: nothing to apply, nothing to wait for."""
+        return self.kind == KIND_EMPTY and [p.reason for p in self.problems] == [EMPTY_REASON]
 
     @property
     def tracked_files(self) -> int | None:
@@ -115,6 +122,8 @@ def _raw_lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
 
 
 def _parse(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return None, "starts with a UTF-8 byte-order mark (BOM); write UTF-8 without one"
     # orjson parses a 50 MB change set several times faster; anything it refuses goes
     # through the standard library, which accepts the same documents as before and
     # words the error (byte of bad UTF-8, column of bad JSON) for the report.
@@ -143,6 +152,11 @@ class _Validator:
         self.skipped: Counter[str] = Counter()
         self.records_since_begin = 0
         self.after_end = False
+        # The first record decides the format; when it is unreadable the framing
+        # (begin/end/count) cannot be judged, and reporting it would only repeat
+        # the one real problem in other words.
+        self.framing_unknown = False
+        self.skipped_paths: set[str] = set()
 
     def problem(self, line: int, reason: str) -> None:
         self.report.problems.append(Problem(line, reason))
@@ -165,6 +179,8 @@ class _Validator:
             record, error = _parse(raw)
             if error:
                 self.problem(number, error)
+                if report.kind == KIND_EMPTY:
+                    self.framing_unknown = True
                 self.count_unparsed()
                 continue
             assert record is not None
@@ -176,8 +192,9 @@ class _Validator:
             self.check_record(number, record)
         report.lines = last_line
         if report.kind == KIND_EMPTY:
-            self.problem(max(last_line, 1), "no records: the change set is empty")
-        elif report.kind == KIND_FRAMED and report.end is None:
+            if not self.framing_unknown:
+                self.problem(max(last_line, 1), EMPTY_REASON)
+        elif report.kind == KIND_FRAMED and report.end is None and not self.framing_unknown:
             self.problem(last_line + 1, "missing end record: the file is incomplete")
         report.counts = dict(self.counts)
         report.skipped = dict(self.skipped)
@@ -209,6 +226,10 @@ class _Validator:
             self.problem(line, "record after the end record")
             return
         if op == OP_END:
+            if self.framing_unknown:
+                self.report.end = record
+                self.after_end = True
+                return
             if not framed:
                 self.problem(line, "end record in a file that has no begin record")
                 return
@@ -229,6 +250,8 @@ class _Validator:
                 self.problem(line, "skip: missing 'reason'")
             else:
                 self.skipped[reason] += 1
+            if framed and isinstance(record.get("path"), str):
+                self.skipped_paths.add(record["path"])
             return
         repo = record.get("repo")
         if not isinstance(repo, str) or not repo:
@@ -245,6 +268,12 @@ class _Validator:
             self.check_content(line, op, record, framed)
         elif op == OP_DELETE and any(name in record for name in CONTENT_FIELDS):
             self.problem(line, "delete: carries content")
+        if op == OP_DELETE and record.get("path") in self.skipped_paths:
+            self.problem(
+                line,
+                f"delete: {record.get('path')!r} follows its skip record; the format puts "
+                "delete first, then skip",
+            )
 
     def check_end(self, line: int, record: dict[str, Any]) -> None:
         self.report.end = record
@@ -281,10 +310,10 @@ class _Validator:
             what = "no content field" if not present else f"several content fields {present}"
             self.problem(line, f"{op}: {what} (exactly one of {', '.join(CONTENT_FIELDS)})")
             return
-        if framed:
-            for name in ("content_hash", "size_bytes"):
-                if name not in record:
-                    self.problem(line, f"{op}: missing {name!r}")
+        # size_bytes is derived from the content when absent; the hash is the
+        # framed format's integrity check and stays required there.
+        if framed and "content_hash" not in record:
+            self.problem(line, f"{op}: missing 'content_hash'")
         expected_hash = record.get("content_hash")
         if expected_hash is not None and not is_valid_hash(expected_hash):
             self.problem(line, f"{op}: content_hash {expected_hash!r} is not sha256:<64 hex>")

@@ -38,6 +38,7 @@ from elysia_pipelines.changes.format import (
     OP_END,
     OP_SKIP,
     parse_sequence,
+    weaviate_class_name,
 )
 from elysia_pipelines.changes.reader import KIND_FLAT, iter_change_set, validate_change_set
 from elysia_pipelines.documents import document_uuid
@@ -86,7 +87,9 @@ class ChangeSetResult:
 
     file: str
     seq: int | None
-    status: str  # applied | failed (moved to failed/) | stale | interrupted (still pending)
+    # applied | failed (moved to failed/, blocks) | stale / empty (moved to failed/, does
+    # not block) | interrupted (still pending)
+    status: str
     repo: str | None = None
     from_commit: str | None = None
     to_commit: str | None = None
@@ -167,11 +170,14 @@ class _Context:
 class _Rejected(Exception):
     """A change set that cannot be applied at all; it goes to failed/."""
 
-    def __init__(self, reason: str, problems: list[str], *, blocking: bool = True) -> None:
+    def __init__(
+        self, reason: str, problems: list[str], *, blocking: bool = True, status: str = ""
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.problems = problems
         self.blocking = blocking
+        self.status = status or ("failed" if blocking else "stale")
 
 
 @contextmanager
@@ -348,7 +354,7 @@ def _apply_or_reject(ctx: _Context, path: Path, *, abandoned_reason: str | None)
         result = ChangeSetResult(
             file=path.name,
             seq=seq,
-            status="failed" if rejected.blocking else "stale",
+            status=rejected.status,
             error=rejected.reason + ("".join(f"\n  {p}" for p in rejected.problems[:10])),
         )
         log.warning("change set %s rejected: %s", path.name, rejected.reason)
@@ -399,12 +405,20 @@ def _validate(ctx: _Context, path: Path, seq: int | None, abandoned_reason: str 
         )
     report = validate_change_set(path)
     problems = [str(p) for p in report.problems]
+    if report.empty:
+        # Nothing to apply means nothing later files could depend on.
+        raise _Rejected(
+            "empty change set: the file holds no records", problems, blocking=False, status="empty"
+        )
     if abandoned_reason is not None:
         raise _Rejected(abandoned_reason, problems)
     if not report.ok:
         raise _Rejected(f"invalid change set: {len(problems)} problem(s)", problems)
     begin = report.begin or {}
-    if report.kind != KIND_FLAT and begin.get("collection") != ctx.collection:
+    named = begin.get("collection")
+    if report.kind != KIND_FLAT and (
+        not isinstance(named, str) or weaviate_class_name(named) != ctx.collection
+    ):
         raise _Rejected(
             f"collection mismatch: the change set is for {begin.get('collection')!r} but lies "
             f"in pending/{ctx.collection}/",

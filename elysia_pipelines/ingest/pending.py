@@ -10,6 +10,8 @@ from the file itself, never from who wrote it:
   record. Without `end` it may still be being written (a producer that writes in
   place): it waits. If it has not changed for `INCOMPLETE_ABANDON_S` its writer is
   gone, and ingestion moves it to failed/ so the operator sees it.
+* An empty file that has not changed for `FLAT_SETTLE_S` is rejected to failed/
+  at once, without blocking the files after it: there is nothing in it to apply.
 * A flat mgit file has no end marker, so "complete" can only mean "ends with a
   newline and has not changed for `FLAT_SETTLE_S`". That is a heuristic; producers
   that care should write to a temporary name and rename.
@@ -45,6 +47,7 @@ class FileState(StrEnum):
     READY = "ready"  # complete: apply it
     WRITING = "writing"  # may still be written: wait, and hold back later files
     ABANDONED = "abandoned"  # incomplete and untouched for long: move to failed/
+    EMPTY = "empty"  # settled with no bytes: reject it, without blocking later files
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,11 @@ def file_status(path: Path, *, now: float | None = None) -> FileStatus:
         tail = handle.read(_TAIL_BYTES)
     first = _first_line(head)
     if stat.st_size == 0:
-        return _waiting_or_abandoned(age, "the file is empty", flat=False)
+        # A producer writing in place may have just created it; once it has not
+        # changed for the settle time there is nothing to wait for.
+        if age < FLAT_SETTLE_S:
+            return FileStatus(FileState.WRITING, "empty file; settling", flat=False)
+        return FileStatus(FileState.EMPTY, "the file is empty (0 bytes)", flat=False)
     if first is not None and first.get("op") == OP_BEGIN:
         last = _last_line(tail)
         if last is not None and last.get("op") == OP_END and tail.endswith(b"\n"):

@@ -180,8 +180,11 @@ def test_small_helpers() -> None:
     assert is_binary(b"abc\0def") and not is_binary(b"abc" * 10_000 + b"\0")
     assert decode_text("\u00e9".encode("latin-1")) == "\u00e9"
     assert path_problem("src/a b/\u00fc.py") is None
-    for bad in ("", "/etc/passwd", "a/../../b", "..", "C:\\x", "a//b", "./a", "a\\..\\b"):
+    for bad in ("", "/etc/passwd", "a/../../b", "..", "a//b", "./a", "a/..", "x\0y"):
         assert path_problem(bad), bad
+    # Legal POSIX names: a backslash is an ordinary character there, not a separator.
+    for good in ("x\\..\\y.txt", "C:\\x", "\\lead", "a\\..\\..\\b"):
+        assert path_problem(good) is None, good
 
 
 def test_validator_reports_every_bad_line_with_its_reason(tmp_path: Path) -> None:

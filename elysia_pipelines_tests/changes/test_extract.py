@@ -181,14 +181,23 @@ def test_full_history_of_changes_replays_exactly(source: GitRepo, tmp_path: Path
     assert records[("skip", "src/app.py")]["reason"] == "binary"
     assert records[("skip", "new/file.ts")]["reason"] == "too_large"
     assert records[("skip", "medium.txt")]["reason"] == "symlink"
+    # Applied in record order, a file that leaves the collection ends up skipped:
+    # its delete comes before its skip.
+    order = [(r["op"], r.get("path")) for r in syncer.records(third)]
+    for path in ("src/app.py", "new/file.ts", "medium.txt"):
+        assert order.index(("delete", path)) < order.index(("skip", path)), path
 
-    # only excluded or exec-bit changes, and no change at all: nothing is written
+    # only an excluded file changes: a change set that names it, and nothing else
     source.write("node_modules/with space.md", "still excluded\n")
-    source.set_executable("run.sh", True)
     source.commit()
     fourth = syncer.sync()
-    assert fourth.path is None and fourth.counts == {} and fourth.changed_files == 0
+    assert fourth.path is not None and fourth.counts == {} and fourth.changed_files == 0
     assert fourth.skipped == {"excluded": 1}
+    assert ops(syncer.records(fourth)).keys() == {("skip", "node_modules/with space.md")}
+    # exec-bit only, and no change at all: nothing is written
+    source.set_executable("run.sh", True)
+    source.commit()
+    assert syncer.sync().path is None
     fifth = syncer.sync()
     assert fifth.path is None and fifth.from_commit == fifth.to_commit
     assert sorted(p.name for p in syncer.out_dir.iterdir() if p.suffix == ".jsonl") == [
