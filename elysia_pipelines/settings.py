@@ -87,6 +87,14 @@ class Settings:
     processed_retention_days: int = 7
     backup_retention_days: int = 30
     backup_keep_last: int = 3
+    # Where backups go when no --output is given: a plain path, file://, s3://, gs://,
+    # az:// or abfs:// URI (None: `home/backups`). Credentials never live here: the
+    # providers' own chains supply them, or the variables *named* below.
+    backup_uri: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_env: str | None = None
+    s3_secret_key_env: str | None = None
     # Operations.
     alert_webhook_url: str | None = None
     git_timeout_s: float = 600.0
@@ -213,6 +221,17 @@ class Settings:
                 )
             return raw.rstrip("/")
 
+        def env_name(name: str) -> str | None:
+            raw = get(name)
+            if raw is None:
+                return None
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", raw):
+                raise ConfigError(
+                    f"{name}={raw!r} is not an environment variable name",
+                    "give the NAME of the variable that holds the secret, not the secret",
+                )
+            return raw
+
         weaviate_url = url("WEAVIATE_URL")
         grpc_raw = get("WEAVIATE_GRPC_URL")
         if grpc_raw is not None and not re.match(
@@ -261,6 +280,11 @@ class Settings:
                 "ELYSIA_BACKUP_RETENTION_DAYS", defaults.backup_retention_days
             ),
             backup_keep_last=integer("ELYSIA_BACKUP_KEEP_LAST", defaults.backup_keep_last),
+            backup_uri=get("ELYSIA_BACKUP_URI") or None,
+            s3_endpoint_url=url("ELYSIA_S3_ENDPOINT_URL"),
+            s3_region=get("ELYSIA_S3_REGION") or None,
+            s3_access_key_env=env_name("ELYSIA_S3_ACCESS_KEY_ENV"),
+            s3_secret_key_env=env_name("ELYSIA_S3_SECRET_KEY_ENV"),
             alert_webhook_url=url("ELYSIA_ALERT_WEBHOOK_URL"),
             git_timeout_s=number("ELYSIA_GIT_TIMEOUT_S", defaults.git_timeout_s),
             dagster_home_override=(

@@ -8,7 +8,10 @@ import pytest
 
 from elysia_pipelines.settings import Settings
 
-pytest_plugins: list[str] = ["elysia_pipelines_tests.weaviate_fixtures"]
+pytest_plugins: list[str] = [
+    "elysia_pipelines_tests.weaviate_fixtures",
+    "elysia_pipelines_tests.s3_server",
+]
 
 
 @pytest.fixture

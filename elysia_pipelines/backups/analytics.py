@@ -22,7 +22,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from elysia_pipelines.backups import storage
 from elysia_pipelines.backups.catalog import LIVE_STATUSES, open_catalog
+from elysia_pipelines.backups.storage import is_remote
 from elysia_pipelines.errors import ElysiaError
 from elysia_pipelines.settings import Settings
 
@@ -132,7 +134,7 @@ def latest_parquet_backups(settings: Settings) -> tuple[list[CollectionView], li
         rows = catalog.all_rows()
         for name in catalog.collections():
             for entry in catalog.list(collection=name, format="parquet", statuses=LIVE_STATUSES):
-                if (Path(entry.path) / "data").is_dir():
+                if is_remote(entry.path) or (Path(entry.path) / "data").is_dir():
                     views.append(CollectionView(name, name, entry.id, entry.path))
                     break
     return views, rows
@@ -146,12 +148,24 @@ def connect_analytics(settings: Settings) -> duckdb.DuckDBPyConnection:
         conn.execute("SET TimeZone = 'UTC'")
         views, rows = latest_parquet_backups(settings)
         selects = []
-        for view in views:
-            glob = _quote_str(str(Path(view.path) / "data" / "**" / "*.parquet"))
-            conn.execute(
-                f"CREATE VIEW {_quote_ident(view.view)} AS SELECT * FROM "
-                f"read_parquet({glob}, hive_partitioning = true, union_by_name = true)"
-            )
+        for index, view in enumerate(views):
+            if is_remote(view.path):
+                # Object storage: DuckDB scans a pyarrow dataset over pyarrow's filesystem
+                # (projection and filters pushed down), so no httpfs extension is needed.
+                dataset_name = f"_elysia_remote_{index}"
+                conn.register(
+                    dataset_name,
+                    storage.parquet_dataset(storage.open_location(view.path, settings)),
+                )
+                conn.execute(
+                    f"CREATE VIEW {_quote_ident(view.view)} AS SELECT * FROM {dataset_name}"
+                )
+            else:
+                glob = _quote_str(str(Path(view.path) / "data" / "**" / "*.parquet"))
+                conn.execute(
+                    f"CREATE VIEW {_quote_ident(view.view)} AS SELECT * FROM "
+                    f"read_parquet({glob}, hive_partitioning = true, union_by_name = true)"
+                )
             selects.append(
                 f"SELECT {_quote_str(view.collection)} AS collection, * "
                 f"FROM {_quote_ident(view.view)}"

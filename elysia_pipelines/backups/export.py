@@ -10,6 +10,8 @@ from reading Weaviate.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import itertools
 import os
 import shutil
@@ -19,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from elysia_pipelines.backups import storage
 from elysia_pipelines.backups.catalog import CatalogEntry, open_catalog
 from elysia_pipelines.backups.filters import FilterExpr, compile_filter
 from elysia_pipelines.backups.formats import (
@@ -41,18 +44,22 @@ from elysia_pipelines.backups.layout import (
     DATA_DIR,
     DEFAULT_VECTOR_NAME,
     FORMATS,
+    MANIFEST_NAME,
     PARTITION_KEYS,
     FileEntry,
     Manifest,
     backup_dir,
     data_file_name,
+    manifest_bytes,
     new_backup_id,
     partition_dir_value,
     redact_url,
     rfc3339,
     tmp_backup_dir,
     utc_now,
+    write_manifest,
 )
+from elysia_pipelines.backups.storage import RemoteLocation, is_remote, local_path, open_location
 from elysia_pipelines.disk import fsync_dir
 from elysia_pipelines.errors import ElysiaError
 from elysia_pipelines.settings import Settings
@@ -71,7 +78,7 @@ READ_PAGE_SIZE = 200
 class BackupResult:
     backup_id: str
     collection: str
-    path: Path
+    path: Path | str  # a directory, or the redacted URI of a remote backup
     format: str
     compression: str
     level: int | None
@@ -231,7 +238,7 @@ def write_backup(
     format: str = "parquet",
     compression: str = "auto",
     level: int | None = None,
-    output_dir: Path | None = None,
+    output_dir: Path | str | None = None,
     include_vectors: bool = True,
     partition_by: str | None = None,
     filter_text: str | None = None,
@@ -248,17 +255,28 @@ def write_backup(
     types = property_types(description)
     _validate_options(format, compression, level, partition_by, types)
     started = utc_now()
-    root = Path(output_dir).expanduser().resolve() if output_dir else settings.backups_dir
+    destination = output_dir if output_dir is not None else settings.backup_uri
     backup_id = new_backup_id(collection, started)
-    final_dir = backup_dir(root, collection, backup_id)
-    work_dir = tmp_backup_dir(root, collection, backup_id)
-    try:
-        work_dir.mkdir(parents=True, exist_ok=False)
-    except OSError as exc:
-        raise ElysiaError(
-            f"cannot create the backup directory {work_dir}: {exc}",
-            "check that the output directory is writable and has free space",
-        ) from None
+    remote: RemoteLocation | None = None
+    if is_remote(destination):
+        # Object store: stream the files to their final keys, publish the manifest last.
+        remote = open_location(str(destination), settings).child(collection, backup_id)
+        root = Path()
+        final_dir = work_dir = Path(remote.path)
+        if storage.exists(remote.child(MANIFEST_NAME)):
+            raise ElysiaError(f"{remote.uri} already holds a backup", "back up again")
+    else:
+        root = local_path(destination) if destination else settings.backups_dir
+        final_dir = backup_dir(root, collection, backup_id)
+        work_dir = tmp_backup_dir(root, collection, backup_id)
+        try:
+            work_dir.mkdir(parents=True, exist_ok=False)
+        except OSError as exc:
+            raise ElysiaError(
+                f"cannot create the backup directory {work_dir}: {exc}",
+                "check that the output directory is writable and has free space",
+            ) from None
+    filesystem = remote.filesystem if remote is not None else None
 
     timed = _TimedIterator(objects)
     writer: _PartitionedWriter | None = None
@@ -286,12 +304,19 @@ def write_backup(
                 if partition_by
                 else f"{DATA_DIR}/{name}"
             )
-            path = work_dir / relative
+            path = work_dir / relative if remote is None else f"{remote.path}/{relative}"
             if format == "parquet":
                 assert schema is not None
-                return ParquetPartWriter(path, relative, schema, types, codec, codec_level)
+                return ParquetPartWriter(
+                    path, relative, schema, types, codec, codec_level, filesystem
+                )
             return JsonPartWriter(
-                path, relative, array=format == "json", compression=codec, level=codec_level
+                path,
+                relative,
+                array=format == "json",
+                compression=codec,
+                level=codec_level,
+                filesystem=filesystem,
             )
 
         if format == "parquet":
@@ -357,18 +382,30 @@ def write_backup(
             tags=list(tags),
             vectors=vectors,
         )
-        from elysia_pipelines.backups.layout import write_manifest
-
-        checksum = write_manifest(work_dir, manifest)
-        for sub in {work_dir / DATA_DIR, *(work_dir / Path(f.path).parent for f in files)}:
-            if sub.is_dir():
-                fsync_dir(sub)
-        fsync_dir(work_dir)
-        os.rename(work_dir, final_dir)
-        fsync_dir(final_dir.parent)
+        if remote is not None:
+            payload = manifest_bytes(manifest)
+            storage.write_bytes(remote.child(MANIFEST_NAME), payload)
+            checksum = hashlib.sha256(payload).hexdigest()
+            manifest_size = len(payload)
+        else:
+            checksum = write_manifest(work_dir, manifest)
+            for sub in {work_dir / DATA_DIR, *(work_dir / Path(f.path).parent for f in files)}:
+                if sub.is_dir():
+                    fsync_dir(sub)
+            fsync_dir(work_dir)
+            os.rename(work_dir, final_dir)
+            fsync_dir(final_dir.parent)
+            manifest_size = (final_dir / MANIFEST_NAME).stat().st_size
     except BaseException as exc:
         if writer is not None:
             writer.abort()
+        if remote is not None:
+            # Best effort: without its manifest the prefix is never taken for a backup.
+            with contextlib.suppress(Exception):
+                storage.delete_backup(remote)
+            if isinstance(exc, OSError):
+                raise storage.storage_error(exc, remote.uri, "writing backup to") from None
+            raise
         shutil.rmtree(work_dir, ignore_errors=True)
         if isinstance(exc, OSError):
             # Disk full, permissions, a name clash: nothing half-written is left behind.
@@ -378,11 +415,11 @@ def write_backup(
             ) from None
         raise
 
-    size = sum(f.size_bytes for f in files) + (final_dir / "manifest.json").stat().st_size
+    size = sum(f.size_bytes for f in files) + manifest_size
     result = BackupResult(
         backup_id=backup_id,
         collection=collection,
-        path=final_dir,
+        path=remote.uri if remote is not None else final_dir,
         format=format,
         compression=codec,
         level=codec_level,
@@ -452,7 +489,7 @@ def backup_collection(
     compression: str = "auto",
     level: int | None = None,
     filter_expr: str | None = None,
-    output_dir: Path | None = None,
+    output_dir: Path | str | None = None,
     include_vectors: bool = True,
     partition_by: str | None = None,
     tags: Sequence[str] = (),

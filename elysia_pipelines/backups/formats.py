@@ -356,9 +356,15 @@ def choose_compression(
 class HashingFile:
     """A write-only binary file that hashes and counts what goes through it."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | str, filesystem: Any = None) -> None:
         self.path = path
-        self._handle: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed in close()
+        # Object stores get pyarrow's output stream (a streamed multipart upload).
+        self._local = filesystem is None
+        self._handle: BinaryIO = (
+            open(path, "wb")  # noqa: SIM115 - closed in close()
+            if filesystem is None
+            else filesystem.open_output_stream(str(path))
+        )
         self._digest = hashlib.sha256()
         self.size = 0
         self.closed = False
@@ -391,7 +397,8 @@ class HashingFile:
         import os
 
         self._handle.flush()
-        os.fsync(self._handle.fileno())
+        if self._local:
+            os.fsync(self._handle.fileno())
         self._handle.close()
         self.closed = True
 
@@ -439,12 +446,40 @@ class _Compressor:
             self._sink.write(self._lz4.flush())
 
 
-def open_decompressed(path: Path, compression: str | None = None) -> BinaryIO:
-    """A readable binary stream of a JSON/JSONL data file, decompressing as it reads."""
+class _NativeRaw(io.RawIOBase):
+    """A pyarrow input stream as a raw Python stream, so it can be buffered and line-read."""
+
+    def __init__(self, native: Any) -> None:
+        self._native = native
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._native.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._native.close()
+        super().close()
+
+
+def open_decompressed(
+    path: Path | str, compression: str | None = None, *, filesystem: Any = None
+) -> BinaryIO:
+    """A readable binary stream of a JSON/JSONL data file, decompressing as it reads.
+
+    With a pyarrow `filesystem` (object storage) the file is streamed from there.
+    """
     from elysia_pipelines.backups.layout import compression_of_path
 
-    compression = compression or compression_of_path(path.name)
-    raw = open(path, "rb")  # noqa: SIM115 - ownership passes to the returned stream
+    compression = compression or compression_of_path(str(path))
+    raw: BinaryIO = (
+        open(path, "rb")  # noqa: SIM115 - ownership passes to the returned stream
+        if filesystem is None
+        else io.BufferedReader(_NativeRaw(filesystem.open_input_stream(str(path))), 1 << 20)  # type: ignore[assignment]
+    )
     if compression == "none":
         return raw
     if compression == "gzip":
@@ -465,12 +500,13 @@ def open_decompressed(path: Path, compression: str | None = None) -> BinaryIO:
 class PartWriter(ABC):
     """Writes one data file; `close()` returns its manifest entry."""
 
-    def __init__(self, path: Path, relative_path: str) -> None:
+    def __init__(self, path: Path | str, relative_path: str, filesystem: Any = None) -> None:
         self.path = path
         self.relative_path = relative_path
         self.rows = 0
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = HashingFile(path)
+        if filesystem is None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._file = HashingFile(path, filesystem)
 
     @property
     def bytes_written(self) -> int:
@@ -495,14 +531,15 @@ class PartWriter(ABC):
 class ParquetPartWriter(PartWriter):
     def __init__(
         self,
-        path: Path,
+        path: Path | str,
         relative_path: str,
         schema: pa.Schema,
         types: dict[str, str],
         compression: str,
         level: int | None,
+        filesystem: Any = None,
     ) -> None:
-        super().__init__(path, relative_path)
+        super().__init__(path, relative_path, filesystem)
         self._schema = schema
         self._types = types
         # Dictionary encoding pays off for repeated values (language, repo, extension),
@@ -542,9 +579,16 @@ class JsonPartWriter(PartWriter):
     """JSONL (one object a line) or JSON (an array with one element a line)."""
 
     def __init__(
-        self, path: Path, relative_path: str, *, array: bool, compression: str, level: int | None
+        self,
+        path: Path | str,
+        relative_path: str,
+        *,
+        array: bool,
+        compression: str,
+        level: int | None,
+        filesystem: Any = None,
     ) -> None:
-        super().__init__(path, relative_path)
+        super().__init__(path, relative_path, filesystem)
         self._array = array
         self._out = _Compressor(self._file, compression, level)
         if array:

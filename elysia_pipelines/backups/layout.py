@@ -20,7 +20,9 @@ A backup is one directory::
 `myrepo-20240501T120000Z-3f2a`. The exporter writes everything into
 `<root>/<collection>/.<backup_id>.tmp/` and renames it to `<backup_id>/` only after the
 manifest is written and fsynced, so a crashed backup never looks complete; retention
-removes stale `.tmp` directories.
+removes stale `.tmp` directories. `<root>` may also be an object-store URI
+(`s3://bucket/prefix`, see `storage.py`): there the files go to their final keys and the
+manifest, written last, is what makes the backup exist.
 
 `manifest.json` (UTF-8, one JSON object)::
 

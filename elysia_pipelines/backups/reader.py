@@ -53,10 +53,19 @@ _SCAN_ROWS = 256
 class BackupReader:
     """An opened backup: manifest, description and a streaming object iterator."""
 
-    def __init__(self, root: Path, manifest: Manifest, files: list[Path]) -> None:
+    def __init__(
+        self,
+        root: Path | str,
+        manifest: Manifest,
+        files: list[Path] | list[str],
+        filesystem: Any = None,
+    ) -> None:
+        # A remote backup keeps its object store's filesystem and is read from there,
+        # file by file and batch by batch, never downloaded whole.
         self.root = root
         self.manifest = manifest
         self._files = files
+        self.filesystem = filesystem
 
     @property
     def description(self) -> dict[str, Any]:
@@ -79,7 +88,7 @@ class BackupReader:
         return list(property_types(self.description))
 
     @property
-    def data_files(self) -> list[Path]:
+    def data_files(self) -> list[Path] | list[str]:
         return list(self._files)
 
     def iter_batches(
@@ -131,7 +140,7 @@ class BackupReader:
         single_default = set(self.manifest.vectors or {}) <= {DEFAULT_VECTOR_NAME}
         for path in self._files:
             try:
-                dataset = ds.dataset(str(path), format="parquet")
+                dataset = ds.dataset(str(path), format="parquet", filesystem=self.filesystem)
             except (pa.ArrowInvalid, OSError) as exc:
                 raise ElysiaError(
                     f"cannot read {path}: {exc}",
@@ -175,7 +184,7 @@ class BackupReader:
         wanted_set = set(wanted)
         project = len(wanted_set) != len(types)
         for path in self._files:
-            for record in _json_records(path):
+            for record in _json_records(path, self.filesystem):
                 uuid = record.get("uuid")
                 if uuids is not None and uuid not in uuids:
                     continue
@@ -214,10 +223,10 @@ def _batch_objects(
         yield BackupObject(uuid, props, vector)
 
 
-def _json_records(path: Path) -> Iterator[dict[str, Any]]:
+def _json_records(path: Path | str, filesystem: Any = None) -> Iterator[dict[str, Any]]:
     """Records of a JSONL file, or of a JSON array written one element a line."""
     try:
-        with open_decompressed(path) as raw:
+        with open_decompressed(path, filesystem=filesystem) as raw:
             first = True
             array = False
             for line_number, raw_line in enumerate(raw, start=1):
@@ -325,8 +334,8 @@ def _from_directory(directory: Path) -> BackupReader:
     return BackupReader(directory, manifest, files)
 
 
-def resolve_backup_dir(ref: str, settings: Settings) -> Path:
-    """Directory of a backup id: the catalog first, then a scan of the backups root."""
+def resolve_backup_dir(ref: str, settings: Settings) -> Path | str:
+    """Directory (or object-store URI) of a backup id: the catalog first, then a scan."""
     if settings.catalog_path.exists():
         catalog = Catalog(settings.catalog_path)
         try:
@@ -339,7 +348,9 @@ def resolve_backup_dir(ref: str, settings: Settings) -> Path:
                     f"backup {ref} was deleted by retention",
                     "list the backups that still exist with `elysiactl col catalog list`",
                 )
-            return Path(entry.path)
+            from elysia_pipelines.backups.storage import is_remote
+
+            return entry.path if is_remote(entry.path) else Path(entry.path)
     root = settings.backups_dir
     if root.is_dir():
         for candidate in root.glob(f"*/{ref}"):
@@ -351,12 +362,63 @@ def resolve_backup_dir(ref: str, settings: Settings) -> Path:
     )
 
 
+def _from_remote(uri: str, settings: Settings) -> BackupReader:
+    """A backup in object storage, by its URI: the manifest is all a reader needs."""
+    import pyarrow.fs as pafs
+
+    from elysia_pipelines.backups import storage
+
+    location = storage.open_location(uri.rstrip("/"), settings)
+    if location.path.endswith("/" + MANIFEST_NAME):
+        location = storage.open_location(uri.rstrip("/")[: -len(MANIFEST_NAME) - 1], settings)
+    payload = storage.read_bytes(location.child(MANIFEST_NAME))
+    try:
+        data = json.loads(payload)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ElysiaError(
+            f"{location.uri}/{MANIFEST_NAME} is not valid JSON ({exc})",
+            "the backup is damaged; run `elysiactl col catalog verify <id>`",
+        ) from None
+    if not isinstance(data, dict):
+        raise ElysiaError(f"{location.uri}/{MANIFEST_NAME} is not a JSON object")
+    manifest = Manifest.from_dict(data)
+    files = [location.child(entry.path).path for entry in manifest.files]
+    infos = location.filesystem.get_file_info(files)
+    missing = [
+        entry.path
+        for entry, info in zip(manifest.files, infos, strict=True)
+        if info.type != pafs.FileType.File
+    ]
+    if missing:
+        raise ElysiaError(
+            f"backup {manifest.backup_id} at {location.uri} is missing {len(missing)} data "
+            f"file(s): {', '.join(missing[:3])}",
+            f"run `elysiactl col catalog verify {manifest.backup_id}`",
+        )
+    return BackupReader(location.uri, manifest, files, location.filesystem)
+
+
+def open_location_ref(location: str, settings: Settings) -> BackupReader:
+    """A catalog entry's location: a local directory or an object-store URI."""
+    from elysia_pipelines.backups.storage import is_remote
+
+    if is_remote(location):
+        return _from_remote(location, settings)
+    return _from_directory(Path(location))
+
+
 def open_backup(ref: str | Path, settings: Settings) -> BackupReader:
-    """Open a backup by id (catalog), directory, manifest.json path or lone .parquet file."""
+    """Open a backup by id (catalog), directory, manifest.json path, lone .parquet file or URI."""
+    from elysia_pipelines.backups.storage import is_remote, local_path
+
     text = str(ref)
+    if isinstance(ref, str) and is_remote(text):
+        return _from_remote(text, settings)
+    if isinstance(ref, str) and text.startswith("file://"):
+        ref = text = str(local_path(text))
     path = Path(text).expanduser()
     if isinstance(ref, str) and is_backup_id(text) and not path.exists():
-        return _from_directory(resolve_backup_dir(text, settings))
+        return open_location_ref(str(resolve_backup_dir(text, settings)), settings)
     if path.is_file() and path.suffix == ".parquet":
         return _lone_parquet(path)
     if path.is_file() and path.name == MANIFEST_NAME:
@@ -369,7 +431,7 @@ def open_backup(ref: str | Path, settings: Settings) -> BackupReader:
             )
         return _from_directory(path)
     if isinstance(ref, str) and "/" not in text and "\\" not in text:
-        return _from_directory(resolve_backup_dir(text, settings))
+        return open_location_ref(str(resolve_backup_dir(text, settings)), settings)
     raise NotFoundError(
         f"backup {text!r} not found: no such backup id, directory or .parquet file",
         "list backups with `elysiactl col catalog list`",

@@ -5,7 +5,8 @@ deliberately narrow: only catalogued backups are considered, a directory is remo
 only when its name is the backup id recorded for it, the newest `keep_last` complete
 or verified backups of each collection survive whatever their age, and `dry_run`
 reports the same plan without touching anything. Stale `.tmp` directories (crashed
-exports) are cleaned too, once nothing has written to them for `STALE_TMP_AGE`.
+exports) are cleaned too, once nothing has written to them for `STALE_TMP_AGE`; in
+object storage the same goes for backup prefixes that never got their manifest.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from elysia_pipelines.backups.catalog import LIVE_STATUSES, open_catalog
+from elysia_pipelines.backups import storage
+from elysia_pipelines.backups.catalog import LIVE_STATUSES, Catalog, CatalogEntry, open_catalog
 from elysia_pipelines.backups.layout import is_tmp_dir_name, parse_rfc3339
+from elysia_pipelines.backups.storage import is_remote
 from elysia_pipelines.errors import ElysiaError
 from elysia_pipelines.settings import Settings
 
@@ -103,19 +106,28 @@ def cleanup(
     cutoff = now - older_than
     report = CleanupReport(dry_run=dry_run, cutoff=cutoff.isoformat(), keep_last=keep_last)
     roots = {settings.backups_dir}
+    remote_roots: set[str] = set()
+    if settings.backup_uri and is_remote(settings.backup_uri):
+        remote_roots.add(settings.backup_uri.rstrip("/"))
     with open_catalog(settings) as catalog:
         names = [collection] if collection else catalog.collections()
         for name in names:
             entries = catalog.list(collection=name)  # newest first, deleted excluded
             live_seen = 0
             for entry in entries:
-                roots.add(Path(entry.path).parent.parent)
+                if is_remote(entry.path):
+                    remote_roots.add(entry.path.rstrip("/").rsplit("/", 2)[0])
+                else:
+                    roots.add(Path(entry.path).parent.parent)
                 protected = False
                 if entry.status in LIVE_STATUSES and live_seen < keep_last:
                     live_seen += 1
                     protected = True
                 if protected or parse_rfc3339(entry.created_at) >= cutoff:
                     report.kept.append(entry.id)
+                    continue
+                if is_remote(entry.path):
+                    _expire_remote(entry, report, catalog, settings, dry_run)
                     continue
                 path = Path(entry.path)
                 if path.exists() and path.name != entry.id:
@@ -141,4 +153,31 @@ def cleanup(
         report.stale_tmp_dirs.append(str(stale))
         if not dry_run:
             shutil.rmtree(stale, ignore_errors=True)
+    for root_uri in sorted(remote_roots):
+        root = storage.open_location(root_uri, settings)
+        for prefix in storage.stale_prefixes(root, STALE_TMP_AGE.total_seconds(), time.time()):
+            report.stale_tmp_dirs.append(prefix.uri)
+            if not dry_run:
+                storage.delete_backup(prefix)
     return report
+
+
+def _expire_remote(
+    entry: CatalogEntry, report: CleanupReport, catalog: Catalog, settings: Settings, dry_run: bool
+) -> None:
+    """Delete the objects of an expired remote backup (or, dry, say what would go)."""
+    location = storage.open_location(entry.path, settings)
+    if location.path.rstrip("/").rsplit("/", 1)[-1] != entry.id:
+        report.kept.append(entry.id)  # never delete a prefix we did not name ourselves
+        return
+    present = storage.exists(location)
+    report.deleted.append(
+        CleanupItem(
+            entry.id, entry.collection, entry.path, entry.created_at, entry.size_bytes, entry.status
+        )
+    )
+    report.freed_bytes += entry.size_bytes if present else 0
+    if not dry_run:
+        if present:
+            storage.delete_backup(location)
+        catalog.set_status(entry.id, "deleted")

@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from elysia_pipelines.backups import storage
 from elysia_pipelines.backups.catalog import CatalogEntry, open_catalog
 from elysia_pipelines.backups.formats import arrow_schema, open_decompressed
 from elysia_pipelines.backups.layout import (
@@ -30,6 +31,7 @@ from elysia_pipelines.backups.layout import (
     utc_now,
 )
 from elysia_pipelines.backups.reader import resolve_backup_dir
+from elysia_pipelines.backups.storage import is_remote, redact_uri
 from elysia_pipelines.errors import ElysiaError
 from elysia_pipelines.settings import Settings
 
@@ -304,6 +306,36 @@ def verify_directory(
     )
 
 
+def verify_remote(
+    uri: str, settings: Settings, *, expected_manifest_sha256: str | None = None
+) -> VerifyReport:
+    """Verify a backup in object storage: every object is read back and re-hashed.
+
+    The objects are streamed into a scratch directory and checked there with the same
+    checks as a local backup; the scratch copy is removed afterwards.
+    """
+    import tempfile
+
+    location = storage.open_location(uri, settings)
+    scratch_root = settings.home / "tmp"
+    scratch_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch_root) as scratch:
+        copy = Path(scratch) / location.path.rsplit("/", 1)[-1]
+        copy.mkdir()
+        if storage.download_tree(location, copy) == 0:
+            problem = Problem(
+                "missing_directory",
+                None,
+                f"backup {location.uri} does not exist (no objects under that prefix)",
+                expected="a backup",
+                actual="absent",
+            )
+            return VerifyReport(copy.name, location.uri, False, 0, 0, [problem], rfc3339(utc_now()))
+        report = verify_directory(copy, expected_manifest_sha256=expected_manifest_sha256)
+    report.path = location.uri
+    return report
+
+
 def verify_backup(
     ref: str | Path, settings: Settings, *, update_catalog: bool = True
 ) -> VerifyReport:
@@ -311,8 +343,14 @@ def verify_backup(
     text = str(ref)
     path = Path(text).expanduser()
     entry: CatalogEntry | None = None
+    directory: Path | str
     with open_catalog(settings) as catalog:
-        if path.is_dir():
+        if is_remote(text):
+            directory = text.rstrip("/")
+            entry = catalog.find(directory.rsplit("/", 1)[-1])
+            if entry is not None and entry.path.rstrip("/") != redact_uri(directory):
+                entry = None
+        elif path.is_dir():
             directory = path.resolve()
             entry = catalog.find(directory.name)
             if entry is not None and Path(entry.path).resolve() != directory:
@@ -324,11 +362,12 @@ def verify_backup(
                     f"backup {text} was deleted by retention; there is nothing to verify",
                     "list existing backups with `elysiactl col catalog list`",
                 )
-            directory = (
-                Path(entry.path) if entry is not None else resolve_backup_dir(text, settings)
-            )
-        report = verify_directory(
-            directory, expected_manifest_sha256=entry.checksum if entry else None
+            directory = entry.path if entry is not None else resolve_backup_dir(text, settings)
+        expected = entry.checksum if entry else None
+        report = (
+            verify_remote(str(directory), settings, expected_manifest_sha256=expected)
+            if is_remote(str(directory))
+            else verify_directory(Path(directory), expected_manifest_sha256=expected)
         )
         if entry is not None and update_catalog:
             status = "verified" if report.ok else "corrupt"

@@ -119,8 +119,12 @@ def backup_command(
     ),
     level: int | None = typer.Option(None, "--level", help="Compression level."),
     filter_expr: str | None = typer.Option(None, "--filter", metavar="EXPR", help=FILTER_HELP),
-    output: Path | None = typer.Option(
-        None, "--output", help="Write under DIR instead of ELYSIA_HOME/backups."
+    output: str | None = typer.Option(
+        None,
+        "--output",
+        metavar="DIR|URI",
+        help="Write under a directory or an s3://, gs://, az://, abfs:// or file:// URI "
+        "instead of ELYSIA_BACKUP_URI (default ELYSIA_HOME/backups).",
     ),
     include_vectors: bool = typer.Option(
         True, "--include-vectors/--no-vectors", help="Store the objects' vectors."
@@ -264,17 +268,29 @@ def catalog_show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Everything about one backup: catalog row, manifest summary and files."""
-    with open_catalog(_settings()) as catalog:
+    from elysia_pipelines.backups.storage import is_remote
+
+    settings = _settings()
+    with open_catalog(settings) as catalog:
         entry = catalog.get(backup_id)
     manifest = None
-    if entry.status != "deleted" and Path(entry.path).is_dir():
+    problem: str | None = None
+    if entry.status != "deleted" and (is_remote(entry.path) or Path(entry.path).is_dir()):
         try:
-            manifest = read_manifest(Path(entry.path))
-        except ElysiaError:
+            from elysia_pipelines.backups.reader import open_backup
+
+            manifest = (
+                open_backup(entry.path, settings).manifest
+                if is_remote(entry.path)
+                else read_manifest(Path(entry.path))
+            )
+        except ElysiaError as exc:
             manifest = None
+            problem = exc.message
     if as_json:
         data = entry.to_dict()
         data["manifest"] = manifest.to_dict() if manifest else None
+        data["problem"] = problem
         print_json(data)
         return
     console.print(f"[bold]{entry.id}[/]")
@@ -299,6 +315,8 @@ def catalog_show(
     ]
     for label, value in fields:
         console.print(f"  {label + ':':<16} {value}")
+    if problem:
+        console.print(f"  [bold red]{'problem:':<16}[/] {escape(problem)}")
     if manifest is not None:
         console.print(
             f"  {'schema:':<16} {len(manifest.schema.get('properties', []))} properties, "

@@ -10,24 +10,33 @@ from elysia_pipelines.backups.catalog import open_catalog
 from elysia_pipelines.backups.export import backup_collection
 from elysia_pipelines.backups.restore import restore_roundtrip_check
 from elysia_pipelines.backups.retention import cleanup
+from elysia_pipelines.backups.storage import is_remote, open_location, parquet_dataset
 from elysia_pipelines.backups.verify import verify_backup
 from elysia_pipelines.defs.checks_support import latest_metadata
 from elysia_pipelines.defs.ingestion import WEAVIATE_RETRY, weaviate_collection
 from elysia_pipelines.defs.metadata import md_table, user_errors
 from elysia_pipelines.defs.partitions import repositories_partitions
 from elysia_pipelines.defs.resources import ElysiaSettings, WeaviateResource
-from elysia_pipelines.settings import format_size
+from elysia_pipelines.settings import Settings, format_size
 from elysia_pipelines.weaviate.objects import count
 
 PREVIEW_COLUMNS = ("path", "language", "size_bytes", "line_count", "commit")
 
 
-def _preview(path: str, limit: int = 10) -> str:
+def _preview(path: str, settings: Settings, limit: int = 10) -> str:
     """First rows of the first Parquet file, without content (it would drown the table)."""
-    files = sorted(Path(path).rglob("*.parquet"), key=str)
-    if not files:
-        return "_(no Parquet files: JSON backup)_"
-    parquet = pq.ParquetFile(files[0])
+    if is_remote(path):
+        location = open_location(path, settings)
+        dataset = parquet_dataset(location)
+        files = sorted(dataset.files)
+        if not files:
+            return "_(no Parquet files: JSON backup)_"
+        parquet = pq.ParquetFile(location.filesystem.open_input_file(files[0]))
+    else:
+        local = sorted(Path(path).rglob("*.parquet"), key=str)
+        if not local:
+            return "_(no Parquet files: JSON backup)_"
+        parquet = pq.ParquetFile(local[0])
     columns = [c for c in PREVIEW_COLUMNS if c in parquet.schema_arrow.names]
     if not columns or parquet.metadata.num_rows == 0:
         return "_(empty)_"
@@ -74,7 +83,7 @@ def collection_backup(
             "files": dg.MetadataValue.int(len(result.files)),
             "duration_s": round(result.duration_s, 3),
             "vector_dimension": str(result.vector_dimension),
-            "preview": dg.MetadataValue.md(_preview(str(result.path))),
+            "preview": dg.MetadataValue.md(_preview(str(result.path), settings)),
         }
     )
 
