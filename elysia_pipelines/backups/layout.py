@@ -262,20 +262,27 @@ def write_manifest(directory: Path, manifest: Manifest) -> str:
 def read_manifest(directory: Path) -> Manifest:
     path = directory / MANIFEST_NAME
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        payload = path.read_bytes()
     except FileNotFoundError:
         raise ElysiaError(
             f"{path} does not exist: not a complete backup directory",
             "point at a directory containing manifest.json, or list backups with "
             "`elysiactl col catalog list`",
         ) from None
+    return parse_manifest(payload, str(path))
+
+
+def parse_manifest(payload: bytes, where: str) -> Manifest:
+    """A manifest from its bytes; `where` (a path or URI) names it in errors."""
+    try:
+        data = json.loads(payload.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ElysiaError(
-            f"{path} is not valid JSON ({exc})",
+            f"{where} is not valid JSON ({exc})",
             "the backup is damaged; run `elysiactl col catalog verify <id>`",
         ) from None
     if not isinstance(data, dict):
-        raise ElysiaError(f"{path} is not a JSON object", "the backup is damaged")
+        raise ElysiaError(f"{where} is not a JSON object", "the backup is damaged")
     return Manifest.from_dict(data)
 
 

@@ -38,6 +38,7 @@ from elysia_pipelines.backups.layout import (
     file_sha256,
     is_backup_id,
     is_tmp_dir_name,
+    parse_manifest,
     read_manifest,
 )
 from elysia_pipelines.errors import ElysiaError, NotFoundError
@@ -372,16 +373,7 @@ def _from_remote(uri: str, settings: Settings) -> BackupReader:
     if location.path.endswith("/" + MANIFEST_NAME):
         location = storage.open_location(uri.rstrip("/")[: -len(MANIFEST_NAME) - 1], settings)
     payload = storage.read_bytes(location.child(MANIFEST_NAME))
-    try:
-        data = json.loads(payload)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ElysiaError(
-            f"{location.uri}/{MANIFEST_NAME} is not valid JSON ({exc})",
-            "the backup is damaged; run `elysiactl col catalog verify <id>`",
-        ) from None
-    if not isinstance(data, dict):
-        raise ElysiaError(f"{location.uri}/{MANIFEST_NAME} is not a JSON object")
-    manifest = Manifest.from_dict(data)
+    manifest = parse_manifest(payload, f"{location.uri}/{MANIFEST_NAME}")
     files = [location.child(entry.path).path for entry in manifest.files]
     infos = location.filesystem.get_file_info(files)
     missing = [
