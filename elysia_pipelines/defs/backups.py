@@ -10,7 +10,7 @@ from elysia_pipelines.backups.catalog import open_catalog
 from elysia_pipelines.backups.export import backup_collection
 from elysia_pipelines.backups.restore import restore_roundtrip_check
 from elysia_pipelines.backups.retention import cleanup
-from elysia_pipelines.backups.storage import is_remote, open_location, parquet_dataset
+from elysia_pipelines.backups.storage import is_remote, open_location
 from elysia_pipelines.backups.verify import verify_backup
 from elysia_pipelines.defs.checks_support import latest_metadata
 from elysia_pipelines.defs.ingestion import WEAVIATE_RETRY, weaviate_collection
@@ -26,9 +26,12 @@ PREVIEW_COLUMNS = ("path", "language", "size_bytes", "line_count", "commit")
 def _preview(path: str, settings: Settings, limit: int = 10) -> str:
     """First rows of the first Parquet file, without content (it would drown the table)."""
     if is_remote(path):
+        import pyarrow.fs as pafs
+
         location = open_location(path, settings)
-        dataset = parquet_dataset(location)
-        files = sorted(dataset.files)
+        selector = pafs.FileSelector(location.child("data").path, recursive=True)
+        infos = location.filesystem.get_file_info(selector)
+        files = sorted(i.path for i in infos if i.path.endswith(".parquet"))
         if not files:
             return "_(no Parquet files: JSON backup)_"
         parquet = pq.ParquetFile(location.filesystem.open_input_file(files[0]))

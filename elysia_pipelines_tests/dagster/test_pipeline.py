@@ -127,6 +127,27 @@ def test_backup_asset_and_checks(env: dict, weaviate_client) -> None:
     assert entry is not None and entry.object_count == 2
 
 
+def test_backup_asset_writes_to_the_default_object_store_uri(
+    env: dict, weaviate_client, s3_env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ELYSIA_BACKUP_URI sends the scheduled backup to S3; its checks read it from there."""
+    bucket = s3_env.new_bucket()
+    monkeypatch.setenv("ELYSIA_BACKUP_URI", f"s3://{bucket}/scheduled")
+    assert _run(env, ASSETS).success
+    result = _run(env, [collection_backup])
+    assert result.success
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert all(e.passed for e in evaluations.values()), evaluations
+    meta = result.asset_materializations_for_node("collection_backup")[0].metadata
+    assert str(meta["dagster/uri"].value).startswith(f"s3://{bucket}/scheduled/Demo/")
+    shown = json.dumps({k: str(v.value) for k, v in meta.items()})
+    assert s3_env.secret_key not in shown and s3_env.access_key not in shown
+    assert "| path" in str(meta["preview"].value)  # the preview read the remote Parquet file
+    with open_catalog(env["settings"]) as catalog:
+        entry = catalog.latest("Demo")
+    assert entry is not None and entry.path.startswith(f"s3://{bucket}/scheduled/Demo/")
+
+
 def test_corrupt_pending_change_set_fails_the_run_and_keeps_data(
     env: dict,
     weaviate_client,
