@@ -630,6 +630,60 @@ def retry(name: str = typer.Argument(...), json_out: bool = JSON_OPTION) -> None
     _run_and_report(settings, registry, name, tags, json_out, "Retrying")
 
 
+@app.command("unblock")
+@handle_errors
+def unblock(
+    name: str = typer.Argument(...),
+    retry: bool = typer.Option(
+        False, "--retry", help="Put the change set back in pending/ (after fixing it)."
+    ),
+    discard: bool = typer.Option(
+        False, "--discard", help="Delete the change set; its changes are dropped."
+    ),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Release the failed change set that blocks a repository's collection."""
+    from elysia_pipelines.ingest.moves import unblock_collection
+
+    if retry and discard:
+        raise fail(
+            "--retry and --discard exclude each other", "choose one (--retry is the default)"
+        )
+    settings, registry = _load()
+    repo = registry.get(name)
+    released = unblock_collection(settings, repo.collection, "discard" if discard else "retry")
+    if json_out:
+        print_json(
+            {
+                "repo": name,
+                "collection": repo.collection,
+                "unblocked": released.file if released else None,
+                "action": released.action if released else None,
+                "still_blocking": released.still_blocking if released else 0,
+            }
+        )
+        return
+    if released is None:
+        console.print(f"Nothing to unblock: no failed change set blocks {repo.collection}.")
+        return
+    if released.action == "retry":
+        console.print(
+            f"Moved {released.file} back to pending/{repo.collection}/; "
+            f"`elysiactl repo sync {name}` applies it now (the pending sensor does when the "
+            "daemon runs)."
+        )
+    else:
+        console.print(
+            f"Discarded {released.file}; its changes are dropped. Later change sets apply "
+            f"without them; `elysiactl repo sync {name}` continues."
+        )
+    if released.still_blocking:
+        console.print(
+            f"{released.still_blocking} more failed change set(s) still block: run "
+            f"`elysiactl repo unblock {name}` again."
+        )
+
+
 @app.command("fix-auth")
 @handle_errors
 def fix_auth(

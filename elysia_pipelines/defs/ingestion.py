@@ -53,16 +53,19 @@ def weaviate_collection(
             count(client, repo.collection) if client.collections.exists(repo.collection) else 0
         )
     context.log.info(report.summary())
-    if report.rejected or report.blocked_by:
+    # Stale and empty files are set aside without blocking anything: not a failure.
+    blocking = [r for r in report.rejected if r.status == "failed"]
+    if blocking or report.blocked_by:
         what = (
-            f"change set {report.rejected[0].file} could not be applied: {report.rejected[0].error}"
-            if report.rejected
+            f"change set {blocking[0].file} could not be applied: {blocking[0].error}"
+            if blocking
             else f"ingestion is blocked by {report.blocked_by}"
         )
         raise ElysiaError(
             what,
-            f"read the .error.json beside it in failed/{repo.collection}/, fix or discard the "
-            f"file (`elysiactl repo diagnose {repo.name}`), then `elysiactl repo retry {repo.name}`",
+            f"read the .error.json beside it in failed/{repo.collection}/ (`elysiactl repo "
+            f"diagnose {repo.name}`), fix the file and run `elysiactl repo unblock {repo.name} "
+            f"--retry`, or drop it with `elysiactl repo unblock {repo.name} --discard`",
         )
     rows = [
         [

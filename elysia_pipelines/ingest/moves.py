@@ -78,8 +78,8 @@ def fail_changeset(
             "reason": reason,
             "problems": problems,
             "blocking": blocking,
-            "hint": "fix the file and run unblock(..., action='retry'), or discard it with "
-            "action='discard'",
+            "hint": "fix the file (or its cause) and run `elysiactl repo unblock NAME --retry`, "
+            "or drop it with `elysiactl repo unblock NAME --discard`",
         },
     )
     return move_changeset(path, dest_dir)
@@ -155,3 +155,27 @@ def unblock(
     path.unlink()
     error_file_for(path).unlink(missing_ok=True)
     return None
+
+
+@dataclass(frozen=True)
+class Unblocked:
+    file: str  # the change set released
+    action: str  # retry | discard
+    pending_path: Path | None  # where it waits again (retry)
+    still_blocking: int  # blocking failed change sets left after this one
+
+
+def unblock_collection(
+    settings: Settings, collection: str, action: Literal["retry", "discard"] = "retry"
+) -> Unblocked | None:
+    """Release the change set that blocks `collection` (the first blocking one), or None.
+
+    The operator's unblock: one call per blocking file, oldest first, because that is
+    the order ingestion needs them in.
+    """
+    blocker = blocking_failure(settings, collection)
+    if blocker is None:
+        return None
+    pending_path = unblock(settings, collection, blocker.file, action)
+    left = sum(1 for f in failed_changesets(settings, collection) if f.blocking)
+    return Unblocked(blocker.file, action, pending_path, left)

@@ -186,7 +186,8 @@ def _check_change_sets(settings: Settings, repo: Repository, out: _Findings) -> 
     if failed:
         out.recommend(
             f"read the *.error.json files beside the change sets in {failed_dir} to see why "
-            "they were rejected"
+            f"they were rejected; fix the file (or its cause) and run `elysiactl repo unblock "
+            f"{repo.name} --retry`, or drop it with `elysiactl repo unblock {repo.name} --discard`"
         )
     letters = open_dead_letters(settings, repo.collection)
     out.check(

@@ -52,6 +52,7 @@ _RATE_LIMIT_RE = re.compile(
     r"x-ratelimit-remaining\W{0,3}0\b",
     re.IGNORECASE,
 )
+_BLOCKED_RE = re.compile(r"could not be applied: |ingestion is blocked by failed/")
 _RESET_EPOCH_RE = re.compile(r"x-ratelimit-reset\W{0,3}(\d{9,12})", re.IGNORECASE)
 _RETRY_AFTER_SECONDS_RE = re.compile(r"retry[-_ ]after\W{0,3}(\d+(?:\.\d+)?)\b", re.IGNORECASE)
 _RETRY_AFTER_DATE_RE = re.compile(
@@ -106,6 +107,15 @@ def classify_failure(message: str | None, *, now: datetime | None = None) -> Fai
     """
     text = message or ""
     now = now or datetime.now(UTC)
+    if _BLOCKED_RE.search(text):
+        # Our own message: a rejected change set waits for an operator; retrying the
+        # run changes nothing until it is unblocked.
+        return FailureClass(
+            FailureKind.PERMANENT,
+            "blocked",
+            "a change set in failed/ blocks the collection: fix it and run "
+            "`elysiactl repo unblock NAME --retry`, or `elysiactl repo unblock NAME --discard`",
+        )
     if _RATE_LIMIT_RE.search(text) or _RESET_EPOCH_RE.search(text):
         reset = _rate_limit_reset(text, now)
         when = f" until {reset:%Y-%m-%d %H:%M:%S} UTC" if reset else ""

@@ -184,3 +184,58 @@ def test_remove_asks_and_cleans_up(cli: Cli, added: GitRepo) -> None:
     assert get_instance(settings).get_dynamic_partitions(PARTITIONS_NAME) == []
     assert os.listdir(settings.mirrors_dir) == []
     assert cli.registry().names() == []
+
+
+def test_blocked_collection_is_released_with_unblock(cli: Cli, added: GitRepo) -> None:
+    settings = cli.settings()
+    pending = settings.pending_dir / "Demo"
+    pending.mkdir(parents=True, exist_ok=True)
+    bad = pending / "zz-foreign.jsonl"
+    bad.write_text('{"op": "add", "repo": "demo", "path": "x.py"}\n')  # no content
+    os.utime(bad, (1_000_000_000, 1_000_000_000))  # a settled flat file
+    blocked = cli.run("sync", "demo")
+    assert blocked.exit_code == 1 and "Traceback" not in blocked.output
+    said = " ".join(blocked.output.split())  # rich wraps long lines
+    assert "could not be applied" in said and "repo unblock demo --retry" in said
+    assert "retried a few times" not in said
+    diagnosis = cli.run("diagnose", "demo", "--json")
+    assert "repo unblock demo --retry" in diagnosis.stdout
+
+    # A new commit cannot get past the blocked file: its change set waits.
+    added.write("later.py", "later = 1\n")
+    added.commit("later")
+    waiting = cli.run("sync", "demo")
+    assert waiting.exit_code == 1, waiting.output
+    assert [p.name for p in pending.glob("*.jsonl")] != []
+
+    # Fix the file where it lies, put it back, sync: both apply, in order.
+    fixed = settings.failed_dir / "Demo" / bad.name
+    fixed.write_text('{"op": "add", "repo": "demo", "path": "x.py", "content": "x = 1\\n"}\n')
+    os.utime(fixed, (1_000_000_000, 1_000_000_000))
+    released = cli.run("unblock", "demo", "--retry", "--json")
+    assert released.exit_code == 0, released.output
+    assert json.loads(released.stdout) == {
+        "repo": "demo",
+        "collection": "Demo",
+        "unblocked": bad.name,
+        "action": "retry",
+        "still_blocking": 0,
+    }
+    synced = cli.run("sync", "demo", "--json")
+    assert synced.exit_code == 0, synced.output
+    assert json.loads(synced.stdout)["documents"] == 5  # 3 files + later.py + x.py
+    assert "Nothing to unblock" in cli.run("unblock", "demo").output
+
+    # Discard drops a bad file for good.
+    bad.write_text("{not json\n")
+    os.utime(bad, (1_000_000_000, 1_000_000_000))
+    added.write("last.py", "last = 1\n")
+    added.commit("last")
+    assert cli.run("sync", "demo").exit_code == 1
+    both = cli.run("unblock", "demo", "--retry", "--discard")
+    assert both.exit_code == 1 and "error:" in both.output
+    discarded = cli.run("unblock", "demo", "--discard")
+    assert discarded.exit_code == 0
+    assert "Discarded zz-foreign.jsonl" in " ".join(discarded.output.split())
+    assert not (settings.failed_dir / "Demo" / bad.name).exists()
+    assert cli.run("sync", "demo").exit_code == 0

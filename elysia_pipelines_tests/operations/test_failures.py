@@ -39,6 +39,13 @@ NOW = datetime(2026, 1, 10, 12, 0, 0, tzinfo=UTC)
         ),
         ("Weaviate call timed out after 60s", "transient", "timeout"),
         ("UnexpectedStatusCodeError: status code: 503 Service Unavailable", "transient", "network"),
+        (
+            "change set 00000002-abc.jsonl could not be applied: invalid change set: 1 problem(s)"
+            " line 1: not found",
+            "permanent",
+            "blocked",
+        ),
+        ("ingestion is blocked by failed/Demo/x.jsonl", "permanent", "blocked"),
         ("something odd happened", "transient", "unknown"),
         ("", "transient", "unknown"),
     ],
