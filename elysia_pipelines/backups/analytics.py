@@ -24,40 +24,11 @@ import pyarrow as pa
 
 from elysia_pipelines.backups import storage
 from elysia_pipelines.backups.catalog import LIVE_STATUSES, open_catalog
+from elysia_pipelines.backups.example_queries import EXAMPLE_QUERIES
+from elysia_pipelines.backups.example_queries import example_query as example_query
 from elysia_pipelines.backups.storage import is_remote
 from elysia_pipelines.errors import ElysiaError
 from elysia_pipelines.settings import Settings
-
-# Named so the CLI (`col query --example NAME`), the README and the benchmark run the
-# same SQL. They assume the document properties (documents.DOCUMENT_PROPERTIES).
-EXAMPLE_QUERIES: dict[str, str] = {
-    "largest_files_per_language": """
-SELECT language, collection, path, size_bytes, line_count
-FROM (
-    SELECT language, collection, path, size_bytes, line_count,
-           row_number() OVER (PARTITION BY language ORDER BY size_bytes DESC, path) AS rank
-    FROM all_documents
-)
-WHERE rank <= 5
-ORDER BY language, size_bytes DESC, path
-""".strip(),
-    "files_changed_per_day": """
-SELECT CAST(synced_at AS DATE) AS day, collection,
-       count(*) AS files, sum(size_bytes) AS bytes, count(DISTINCT "commit") AS commits
-FROM all_documents
-WHERE synced_at IS NOT NULL
-GROUP BY ALL
-ORDER BY day, collection
-""".strip(),
-    "language_mix_per_repo": """
-SELECT repo, language, count(*) AS files,
-       round(100.0 * count(*) / sum(count(*)) OVER (PARTITION BY repo), 1) AS pct_files,
-       sum(line_count) AS lines, sum(size_bytes) AS bytes
-FROM all_documents
-GROUP BY repo, language
-ORDER BY repo, files DESC, language
-""".strip(),
-}
 
 
 @dataclass(frozen=True)
@@ -214,12 +185,3 @@ def run_query(settings: Settings, sql: str) -> pa.Table:
                 f"query failed: {str(exc).splitlines()[0]}",
                 f"views: all_documents, catalog, {views}; examples: {', '.join(EXAMPLE_QUERIES)}",
             ) from None
-
-
-def example_query(name: str) -> str:
-    try:
-        return EXAMPLE_QUERIES[name]
-    except KeyError:
-        raise ElysiaError(
-            f"no example query named {name!r}", f"use one of: {', '.join(EXAMPLE_QUERIES)}"
-        ) from None

@@ -83,6 +83,7 @@ import weaviate
 from elysia_pipelines.backups.reader import BackupObject, BackupReader, open_backup
 from elysia_pipelines.backups.restore_migration import MigrationPlan, plan_migration
 from elysia_pipelines.backups.restore_state import (
+    STRATEGIES,
     DeadLetter,
     DeadLetterFile,
     RestoreCheckpoint,
@@ -114,7 +115,6 @@ __all__ = [
 ]
 
 Strategy = Literal["overwrite", "skip", "merge"]
-STRATEGIES: tuple[str, ...] = ("overwrite", "skip", "merge")
 ProgressCallback = Callable[[int, int], None]
 
 _COLLECTION_RE = re.compile(r"^[A-Z][_0-9A-Za-z]{0,230}$")

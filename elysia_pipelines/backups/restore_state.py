@@ -33,6 +33,10 @@ from typing import Any
 from elysia_pipelines.disk import atomic_write_text
 from elysia_pipelines.errors import ElysiaError
 
+# How a restore treats objects that already exist; part of the state's fingerprint.
+# Here rather than in `restore` so that the CLI's help text needs no client import.
+STRATEGIES: tuple[str, ...] = ("overwrite", "skip", "merge")
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 

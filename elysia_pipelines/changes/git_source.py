@@ -31,6 +31,7 @@ from urllib.parse import unquote, urlsplit
 import git
 
 from elysia_pipelines.changes.git_objects import list_tree, resolve_branch
+from elysia_pipelines.changes.redact import redact_url as redact_url
 from elysia_pipelines.disk import dir_size
 from elysia_pipelines.documents import is_valid_repo_name
 from elysia_pipelines.errors import ConfigError, ElysiaError, NotFoundError
@@ -41,7 +42,6 @@ PROVIDER_BITBUCKET = "bitbucket"
 PROVIDER_FILE = "file"
 
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_USERINFO_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]*@")
 _SUPPORTED = "GitHub, Azure DevOps or Bitbucket https URLs, file:// URLs or local paths"
 
 # Basic-auth user names the providers expect in front of a token.
@@ -59,11 +59,6 @@ class Source:
     url: str  # canonical, never with credentials
     name: str  # default short name (registry key, partition key, collection base)
     host: str | None = None
-
-
-def redact_url(text: str) -> str:
-    """Hide any `user:password@` in URLs inside `text` (for logs and messages)."""
-    return _USERINFO_RE.sub(r"\1***@", text)
 
 
 def _invalid(url: str, why: str, hint: str = f"use {_SUPPORTED}") -> ElysiaError:

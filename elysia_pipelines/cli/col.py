@@ -27,12 +27,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from elysia_pipelines.backups.analytics import EXAMPLE_QUERIES, example_query, run_query
 from elysia_pipelines.backups.catalog import CatalogEntry, open_catalog
 from elysia_pipelines.backups.durations import parse_duration, parse_since
+from elysia_pipelines.backups.example_queries import EXAMPLE_QUERIES, example_query
 from elysia_pipelines.backups.layout import FORMATS, PARTITION_KEYS, read_manifest
 from elysia_pipelines.backups.retention import cleanup
-from elysia_pipelines.backups.verify import verify_backup
 from elysia_pipelines.cli import col_restore
 from elysia_pipelines.cli.output import console, err_console, handle_errors, print_json
 from elysia_pipelines.errors import ElysiaError
@@ -338,6 +337,8 @@ def catalog_verify(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Re-hash every file, check rows and schema; exit 1 when anything is wrong."""
+    from elysia_pipelines.backups.verify import verify_backup  # pyarrow
+
     report = verify_backup(backup, _settings())
     if as_json:
         print_json(report.to_dict())
@@ -467,6 +468,8 @@ def query_command(
     if show_sql:
         console.print(statement, markup=False)
         return
+    from elysia_pipelines.backups.analytics import run_query  # DuckDB and pyarrow
+
     table = run_query(_settings(), statement)
     rows = table.to_pylist()
     if as_json:

@@ -7,24 +7,20 @@ prints the report; every decision lives in `elysia_pipelines.backups.restore`.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from elysia_pipelines.backups.reader import open_backup
-from elysia_pipelines.backups.restore import (
-    STRATEGIES,
-    RestoreOptions,
-    RestoreReport,
-    restore_backup,
-)
-from elysia_pipelines.backups.restore_migration import parse_property_map, plan_migration
+from elysia_pipelines.backups.restore_state import STRATEGIES
 from elysia_pipelines.cli.output import console, err_console, handle_errors, print_json
 from elysia_pipelines.errors import ConfigError
 from elysia_pipelines.settings import Settings
-from elysia_pipelines.weaviate.connection import WeaviateTarget, open_client
+from elysia_pipelines.weaviate.target import WeaviateTarget
+
+if TYPE_CHECKING:
+    from elysia_pipelines.backups.restore import RestoreReport
 
 
 def _split(values: list[str] | None) -> tuple[str, ...] | None:
@@ -130,6 +126,12 @@ def restore_command(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Restore a backup into Weaviate (same or another collection, same or another cluster)."""
+    # pyarrow and weaviate-client load here, not when `elysiactl` starts.
+    from elysia_pipelines.backups.reader import open_backup
+    from elysia_pipelines.backups.restore import RestoreOptions, restore_backup
+    from elysia_pipelines.backups.restore_migration import parse_property_map, plan_migration
+    from elysia_pipelines.weaviate.connection import open_client
+
     settings = Settings.from_env()
     options = RestoreOptions(
         target_collection=target_collection,

@@ -20,11 +20,10 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from elysia_pipelines.cli import repo_add, repo_render
+from elysia_pipelines.cli import repo_render
 from elysia_pipelines.cli.output import console, fail, handle_errors, print_json
 from elysia_pipelines.errors import ElysiaError
 from elysia_pipelines.operations.batch_file import read_batch_file
-from elysia_pipelines.operations.diagnose import diagnose_repository
 from elysia_pipelines.operations.failures import classify_failure
 from elysia_pipelines.operations.repo_options import (
     RepoOptions,
@@ -157,6 +156,8 @@ def add(
     Without --watch or --schedule the schedule is `manual`: nothing runs
     unattended until `repo update NAME --watch`. Without URL, asks interactively.
     """
+    from elysia_pipelines.cli import repo_add  # git and weaviate-client: only when adding
+
     settings, registry = _load()
     options = _options(
         url,
@@ -209,6 +210,8 @@ def add_batch(
     Each line is `URL [options]` with the options of `repo add` (e.g. `--schedule 1h
     --branch dev`). Exits non-zero if any line failed.
     """
+    from elysia_pipelines.cli import repo_add  # git and weaviate-client: only when adding
+
     settings, registry = _load()
     defaults = RepoOptions(watch=watch, schedule=schedule, sync=not no_sync)
     batch = read_batch_file(file, defaults)
@@ -555,6 +558,7 @@ def _run_and_report(
     json_out: bool,
     verb: str,
 ) -> None:
+    from elysia_pipelines.cli import repo_add  # git and weaviate-client: only when syncing
 
     repo = registry.get(name)
     if not json_out:
@@ -795,6 +799,8 @@ def remove(
 @handle_errors
 def diagnose(name: str = typer.Argument(...), json_out: bool = JSON_OPTION) -> None:
     """Check remote, auth, Weaviate, disk, change sets and errors; recommend fixes."""
+    from elysia_pipelines.operations.diagnose import diagnose_repository
+
     settings, registry = _load()
     result = diagnose_repository(settings, registry, name)
     if json_out:

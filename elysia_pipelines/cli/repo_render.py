@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Group, RenderableType
@@ -18,10 +19,12 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from elysia_pipelines.operations.diagnose import Diagnosis
 from elysia_pipelines.operations.status import DashboardData, RecentChange, RepoStatus
 from elysia_pipelines.registry import Repository
 from elysia_pipelines.settings import format_size
+
+if TYPE_CHECKING:
+    from elysia_pipelines.operations.diagnose import Diagnosis
 
 HEALTH_STYLES = {
     "healthy": "green",

@@ -13,71 +13,53 @@ Import from here; the modules are split by concern and none of them imports Dags
 
 State on disk, all under ELYSIA_HOME: pending/<collection>/ (input), processed/ and
 failed/<collection>/ (output, blobs move with their file), checkpoints/, dead_letter/.
+
+The names below are loaded on first use (PEP 562 `__getattr__`): importing one light
+submodule, or this package for a command that never talks to Weaviate, must not pull
+in weaviate-client.
 """
 
 from __future__ import annotations
 
-from elysia_pipelines.ingest.apply import (
-    ChangeSetResult,
-    IngestProgress,
-    IngestReport,
-    apply_pending,
-    spec_for,
-)
-from elysia_pipelines.ingest.checkpoint import (
-    Checkpoint,
-    expected_document_count,
-    last_applied_seq,
-    load_checkpoint,
-)
-from elysia_pipelines.ingest.dead_letter import (
-    DeadLetter,
-    DeadLetterRetry,
-    open_dead_letters,
-    retry_dead_letters,
-)
-from elysia_pipelines.ingest.moves import (
-    FailedChangeSet,
-    blocking_failure,
-    failed_changesets,
-    unblock,
-)
-from elysia_pipelines.ingest.pending import (
-    FileState,
-    ScanResult,
-    file_status,
-    newest_pending_seq,
-    pending_files,
-    scan_pending,
-)
-from elysia_pipelines.ingest.retention import prune_processed
-from elysia_pipelines.ingest.verify import Mismatch, sample_documents_match
+import importlib
+from typing import Any
 
-__all__ = [
-    "ChangeSetResult",
-    "Checkpoint",
-    "DeadLetter",
-    "DeadLetterRetry",
-    "FailedChangeSet",
-    "FileState",
-    "IngestProgress",
-    "IngestReport",
-    "Mismatch",
-    "ScanResult",
-    "apply_pending",
-    "blocking_failure",
-    "expected_document_count",
-    "failed_changesets",
-    "file_status",
-    "last_applied_seq",
-    "load_checkpoint",
-    "newest_pending_seq",
-    "open_dead_letters",
-    "pending_files",
-    "prune_processed",
-    "retry_dead_letters",
-    "sample_documents_match",
-    "scan_pending",
-    "spec_for",
-    "unblock",
-]
+_EXPORTS: dict[str, str] = {
+    "ChangeSetResult": "apply",
+    "Checkpoint": "checkpoint",
+    "DeadLetter": "dead_letter",
+    "DeadLetterRetry": "dead_letter",
+    "FailedChangeSet": "moves",
+    "FileState": "pending",
+    "IngestProgress": "apply",
+    "IngestReport": "apply",
+    "Mismatch": "verify",
+    "ScanResult": "pending",
+    "apply_pending": "apply",
+    "blocking_failure": "moves",
+    "expected_document_count": "checkpoint",
+    "failed_changesets": "moves",
+    "file_status": "pending",
+    "last_applied_seq": "checkpoint",
+    "load_checkpoint": "checkpoint",
+    "newest_pending_seq": "pending",
+    "open_dead_letters": "dead_letter",
+    "pending_files": "pending",
+    "prune_processed": "retention",
+    "retry_dead_letters": "dead_letter",
+    "sample_documents_match": "verify",
+    "scan_pending": "pending",
+    "spec_for": "apply",
+    "unblock": "moves",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

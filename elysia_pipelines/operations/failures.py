@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
-from elysia_pipelines.weaviate.retry import is_transient_message
+from elysia_pipelines.weaviate.messages import is_transient_message
 
 
 class FailureKind(StrEnum):

@@ -10,14 +10,16 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from elysia_pipelines.documents import collection_name_for, is_valid_repo_name
 from elysia_pipelines.errors import ConfigError
 from elysia_pipelines.registry import Repository, new_repository
 from elysia_pipelines.schedules import parse_schedule
 from elysia_pipelines.settings import Settings, parse_size
-from elysia_pipelines.weaviate.schema import SUPPORTED_VECTORIZERS, CollectionSpec
+
+if TYPE_CHECKING:
+    from elysia_pipelines.weaviate.schema import CollectionSpec
 
 # "none" stores no vectors (BM25 keyword search only), needs no model server, and is
 # therefore the default; the modules the CLI accepts are the ones provisioning knows.
@@ -102,6 +104,10 @@ def suggest_vectorizer(language: str | None, available: set[str]) -> tuple[str, 
 
 
 def validate_vectorizer(vectorizer: str) -> str:
+    # Imported here: the schema module pulls in weaviate-client, which commands that
+    # only read options (repo list, status) must not pay for.
+    from elysia_pipelines.weaviate.schema import SUPPORTED_VECTORIZERS
+
     value = vectorizer.strip().lower()
     if value not in SUPPORTED_VECTORIZERS:
         raise ConfigError(
@@ -187,6 +193,8 @@ def build_repository(options: RepoOptions, settings: Settings, default_name: str
 def collection_spec(
     collection: str, vectorizer: str, model: str | None, replicas: int
 ) -> CollectionSpec:
+    from elysia_pipelines.weaviate.schema import CollectionSpec
+
     return CollectionSpec(
         name=collection, vectorizer=vectorizer, model=model, replication_factor=replicas
     )

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from elysia_pipelines.changes.redact import redact_url
 from elysia_pipelines.disk import dir_size
 from elysia_pipelines.ingest.checkpoint import expected_document_count
 from elysia_pipelines.ingest.pending import pending_files
@@ -25,13 +26,6 @@ from elysia_pipelines.settings import Settings
 HEALTH_ORDER = ("failing", "degraded", "overdue", "unknown", "pending", "paused", "healthy")
 # A scheduled sync this late means the scheduler (daemon) is probably not running.
 OVERDUE_GRACE = timedelta(minutes=15)
-
-
-def redact_url(url: str) -> str:
-    """Hide credentials embedded in a URL (https://user:token@host/...)."""
-    from elysia_pipelines.changes.git_source import redact_url as _redact
-
-    return _redact(url)
 
 
 @dataclass(frozen=True)

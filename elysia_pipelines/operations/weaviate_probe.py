@@ -2,9 +2,10 @@
 
 `status`, `dashboard` and `diagnose` must answer in a second or two even when
 Weaviate is down, and must never start an embedded server (or download one) just
-to count documents. So they connect with at most one retry, ask everything in one
-connection, and turn "unreachable" into a message shown next to the data they
-could still read from the registry.
+to count documents. So they ask over plain REST (`weaviate.rest`: no client import,
+no gRPC channel, which would cost more than the whole answer), with a short
+timeout, and turn "unreachable" into a message shown next to the data they could
+still read from the registry.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from dataclasses import dataclass, field, replace
 
 from elysia_pipelines.errors import ElysiaError
 from elysia_pipelines.settings import Settings
-from elysia_pipelines.weaviate import connection
-from elysia_pipelines.weaviate.objects import count as count_objects
-from elysia_pipelines.weaviate.retry import short_error
-from elysia_pipelines.weaviate.schema import collection_exists
+from elysia_pipelines.weaviate import rest
+from elysia_pipelines.weaviate import target as connection
+from elysia_pipelines.weaviate.messages import short_error
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def _listening(host: str, port: int) -> bool:
 
 
 def probe(settings: Settings, collections: Iterable[str]) -> WeaviateFacts:
-    """Existence and object count of each collection, in one short-lived connection."""
+    """Existence and object count of each collection, two REST calls each."""
     names = list(dict.fromkeys(collections))
     target = quick_target(settings)
     described = connection.describe_target(target)
@@ -70,18 +70,16 @@ def probe(settings: Settings, collections: Iterable[str]) -> WeaviateFacts:
             hint="it starts with the next sync; or run a Weaviate server and set WEAVIATE_URL",
         )
     try:
-        with connection.open_client(target) as client:
-            facts: dict[str, CollectionFacts] = {}
-            for name in names:
-                exists = collection_exists(client, name)
-                facts[name] = CollectionFacts(
-                    exists=exists,
-                    documents=count_objects(client, name, attempts=2) if exists else None,
-                )
-            return WeaviateFacts(reachable=True, target=described, collections=facts)
+        facts: dict[str, CollectionFacts] = {}
+        for name in names:
+            exists = rest.collection_exists(target, name)
+            facts[name] = CollectionFacts(
+                exists=exists, documents=rest.count(target, name) if exists else None
+            )
+        return WeaviateFacts(reachable=True, target=described, collections=facts)
     except ElysiaError as exc:
         return WeaviateFacts(reachable=False, target=described, error=exc.message, hint=exc.hint)
-    except Exception as exc:  # the client raises many types mid-call; status must still render
+    except Exception as exc:  # e.g. a malformed answer; status must still render
         return WeaviateFacts(
             reachable=False,
             target=described,

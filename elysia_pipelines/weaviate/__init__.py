@@ -3,74 +3,56 @@
 Ingestion, backup and restore import from this package rather than from
 weaviate-client directly, so retries, batching limits and error messages stay
 consistent across the pipeline.
+
+The names below are loaded on first use (PEP 562 `__getattr__`): importing one light
+submodule, or this package for a command that never talks to Weaviate, must not pull
+in weaviate-client.
 """
 
-from elysia_pipelines.weaviate.connection import (
-    WeaviateTarget,
-    connect,
-    describe_target,
-    open_client,
-    server_version,
-)
-from elysia_pipelines.weaviate.objects import (
-    ObjectFailure,
-    ObjectToWrite,
-    StoredObject,
-    UpsertResult,
-    count,
-    delete_ids,
-    delete_where,
-    fetch_by_ids,
-    iter_objects,
-    upsert,
-)
-from elysia_pipelines.weaviate.retry import (
-    WeaviateUnavailableError,
-    is_transient,
-    transient_retry,
-)
-from elysia_pipelines.weaviate.schema import (
-    SUPPORTED_VECTORIZERS,
-    CollectionSpec,
-    ProvisionResult,
-    SchemaMismatchError,
-    collection_exists,
-    compare_schema,
-    create_collection_from_description,
-    delete_collection,
-    describe_collection,
-    ensure_collection,
-    spec_from_description,
-)
+from __future__ import annotations
 
-__all__ = [
-    "SUPPORTED_VECTORIZERS",
-    "CollectionSpec",
-    "ObjectFailure",
-    "ObjectToWrite",
-    "ProvisionResult",
-    "SchemaMismatchError",
-    "StoredObject",
-    "UpsertResult",
-    "WeaviateTarget",
-    "WeaviateUnavailableError",
-    "collection_exists",
-    "compare_schema",
-    "connect",
-    "count",
-    "create_collection_from_description",
-    "delete_collection",
-    "delete_ids",
-    "delete_where",
-    "describe_collection",
-    "describe_target",
-    "ensure_collection",
-    "fetch_by_ids",
-    "is_transient",
-    "iter_objects",
-    "open_client",
-    "server_version",
-    "spec_from_description",
-    "transient_retry",
-    "upsert",
-]
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "CollectionSpec": "schema",
+    "ObjectFailure": "objects",
+    "ObjectToWrite": "objects",
+    "ProvisionResult": "schema",
+    "SUPPORTED_VECTORIZERS": "schema",
+    "SchemaMismatchError": "schema",
+    "StoredObject": "objects",
+    "UpsertResult": "objects",
+    "WeaviateTarget": "connection",
+    "WeaviateUnavailableError": "retry",
+    "collection_exists": "schema",
+    "compare_schema": "schema",
+    "connect": "connection",
+    "count": "objects",
+    "create_collection_from_description": "schema",
+    "delete_collection": "schema",
+    "delete_ids": "objects",
+    "delete_where": "objects",
+    "describe_collection": "schema",
+    "describe_target": "connection",
+    "ensure_collection": "schema",
+    "fetch_by_ids": "objects",
+    "is_transient": "retry",
+    "iter_objects": "objects",
+    "open_client": "connection",
+    "server_version": "connection",
+    "spec_from_description": "schema",
+    "transient_retry": "retry",
+    "upsert": "objects",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

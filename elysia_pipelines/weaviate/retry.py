@@ -42,6 +42,9 @@ from weaviate.exceptions import (
 )
 
 from elysia_pipelines.errors import ElysiaError
+from elysia_pipelines.weaviate.messages import PERMANENT_TEXT
+from elysia_pipelines.weaviate.messages import is_transient_message as is_transient_message
+from elysia_pipelines.weaviate.messages import short_error as short_error
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +56,6 @@ TRANSIENT_GRPC_CODES = frozenset(
         grpc.StatusCode.RESOURCE_EXHAUSTED,
         grpc.StatusCode.ABORTED,
     }
-)
-# gRPC reports an oversized message as RESOURCE_EXHAUSTED too; retrying never helps.
-_PERMANENT_TEXT = re.compile(r"larger than max|message too large|too large", re.IGNORECASE)
-# Phrases that identify an outage when only an error *message* survived (gRPC
-# details copied into a WeaviateQueryError, per-object batch errors, all-failed text).
-_TRANSIENT_TEXT = re.compile(
-    r"UNAVAILABLE|DEADLINE_EXCEEDED|Deadline Exceeded|RESOURCE_EXHAUSTED|"
-    r"Service Unavailable|Too Many Requests|status code: 50[0234]\b|status code: 429\b|"
-    r"connection (?:reset|refused|aborted|closed|lost)|Socket closed|broken pipe|"
-    r"failed to connect|timed? ?out|temporarily|try again|Retry-After|"
-    r"server closed|Stream removed|GOAWAY",
-    re.IGNORECASE,
 )
 _RETRY_AFTER_TEXT = re.compile(r"retry[-_ ]after\W{0,3}(\d+(?:\.\d+)?)", re.IGNORECASE)
 
@@ -98,11 +89,6 @@ def _grpc_details(exc: BaseException) -> str:
     return ""
 
 
-def is_transient_message(message: str) -> bool:
-    """True when an error text (e.g. a per-object batch error) describes an outage."""
-    return bool(_TRANSIENT_TEXT.search(message)) and not _PERMANENT_TEXT.search(message)
-
-
 def _single_is_transient(exc: BaseException) -> bool | None:
     """True/False when this one exception decides it; None to look further down the chain."""
     if isinstance(exc, ElysiaError | WeaviateClosedClientError | WeaviateInvalidInputError):
@@ -114,13 +100,13 @@ def _single_is_transient(exc: BaseException) -> bool | None:
         if status < 100:  # built from a gRPC call: the gRPC status code number
             codes = {c.value[0]: c for c in grpc.StatusCode}
             code = codes.get(status)
-            return code in TRANSIENT_GRPC_CODES and not _PERMANENT_TEXT.search(str(exc))
+            return code in TRANSIENT_GRPC_CODES and not PERMANENT_TEXT.search(str(exc))
         return status in TRANSIENT_HTTP_STATUS
     if isinstance(exc, WeaviateStartUpError) and "not supported" in str(exc):
         return False  # server too old or platform unsupported: waiting will not fix it
     code = _grpc_code(exc)
     if code is not None:
-        return code in TRANSIENT_GRPC_CODES and not _PERMANENT_TEXT.search(_grpc_details(exc))
+        return code in TRANSIENT_GRPC_CODES and not PERMANENT_TEXT.search(_grpc_details(exc))
     if isinstance(
         exc,
         WeaviateTimeoutError
@@ -239,12 +225,6 @@ def transient_retry(
         before_sleep=_log_retry(what),
         reraise=True,
     )
-
-
-def short_error(exc: BaseException) -> str:
-    """First line of an exception, with its type: enough for a log line or a failure record."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 class WeaviateUnavailableError(ElysiaError):

@@ -1,0 +1,34 @@
+"""Reading failures from their text alone: what survives in logs, batch errors, history.
+
+Kept apart from `retry` (which needs weaviate-client, httpx and grpc for its
+exception types) so that classifying a stored error message, e.g. in `repo status`
+or `repo list`, costs no client import.
+"""
+
+from __future__ import annotations
+
+import re
+
+# gRPC reports an oversized message as RESOURCE_EXHAUSTED too; retrying never helps.
+PERMANENT_TEXT = re.compile(r"larger than max|message too large|too large", re.IGNORECASE)
+# Phrases that identify an outage when only an error *message* survived (gRPC
+# details copied into a WeaviateQueryError, per-object batch errors, all-failed text).
+TRANSIENT_TEXT = re.compile(
+    r"UNAVAILABLE|DEADLINE_EXCEEDED|Deadline Exceeded|RESOURCE_EXHAUSTED|"
+    r"Service Unavailable|Too Many Requests|status code: 50[0234]\b|status code: 429\b|"
+    r"connection (?:reset|refused|aborted|closed|lost)|Socket closed|broken pipe|"
+    r"failed to connect|timed? ?out|temporarily|try again|Retry-After|"
+    r"server closed|Stream removed|GOAWAY",
+    re.IGNORECASE,
+)
+
+
+def is_transient_message(message: str) -> bool:
+    """True when an error text (e.g. a per-object batch error) describes an outage."""
+    return bool(TRANSIENT_TEXT.search(message)) and not PERMANENT_TEXT.search(message)
+
+
+def short_error(exc: BaseException) -> str:
+    """First line of an exception, with its type: enough for a log line or a failure record."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")

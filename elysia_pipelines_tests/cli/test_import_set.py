@@ -1,0 +1,116 @@
+"""The commands people type to look around must start fast: no heavy library behind them.
+
+weaviate-client, pyarrow, pandas, duckdb, dagster (and git, grpc) together take
+seconds to import. Each command below runs in a fresh interpreter (as the console
+script does) and reports at exit which of them ended up in `sys.modules`, so one
+stray top-level import anywhere under `elysia_pipelines.cli` fails here by name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import weaviate
+from weaviate.classes.config import Configure
+
+from elysia_pipelines.registry import Registry, new_repository
+from elysia_pipelines.settings import Settings
+from elysia_pipelines_tests.weaviate_fixtures import WeaviateEndpoint
+
+FORBIDDEN = ("weaviate", "pyarrow", "pandas", "duckdb", "dagster", "git", "grpc", "numpy")
+
+# Runs the real Typer app the console script runs, then prints the top-level
+# packages of every forbidden module loaded, whatever the exit status.
+WRAPPER = """
+import atexit, json, sys
+forbidden = set(json.loads(sys.argv[1]))
+def report():
+    loaded = sorted({name.split(".")[0] for name in sys.modules} & forbidden)
+    sys.stderr.write("LOADED " + json.dumps(loaded) + "\\n")
+atexit.register(report)
+from elysia_pipelines.cli.main import app
+sys.argv = ["elysiactl", *sys.argv[2:]]
+app()
+"""
+
+COMMANDS = [
+    ["--help"],
+    ["--version"],
+    ["repo", "--help"],
+    ["col", "--help"],
+    ["repo", "list"],
+    ["repo", "list", "--json"],
+    ["repo", "status"],
+    ["repo", "status", "--json"],
+    ["col", "catalog", "list"],
+    ["col", "catalog", "list", "--json"],
+]
+
+
+def run_command(
+    args: list[str], env: dict[str, str]
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    proc = subprocess.run(
+        [sys.executable, "-c", WRAPPER, json.dumps(FORBIDDEN), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("LOADED ")]
+    assert lines, f"no import report from {args}: {proc.stderr[-2000:]}"
+    return proc, json.loads(lines[-1].removeprefix("LOADED "))
+
+
+@pytest.fixture
+def ten_repos(
+    settings: Settings, weaviate_env: WeaviateEndpoint, weaviate_client: weaviate.WeaviateClient
+) -> list[str]:
+    """Ten registered repositories; the first one's collection exists and holds objects."""
+    registry = Registry(settings.registry_path)
+    names = [f"demo{i}" for i in range(10)]
+    for name in names:
+        registry.add(new_repository(name, f"https://example.com/{name}.git", max_file_size=1 << 20))
+    first = registry.get(names[0]).collection
+    weaviate_client.collections.create(first, vector_config=Configure.Vectors.self_provided())
+    weaviate_client.collections.get(first).data.insert_many(
+        [{"path": f"f{i}.py"} for i in range(3)]
+    )
+    return names
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=[" ".join(c) for c in COMMANDS])
+def test_command_imports_no_heavy_library(args: list[str], ten_repos: list[str]) -> None:
+    proc, loaded = run_command(args, dict(os.environ))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert loaded == [], f"`elysiactl {' '.join(args)}` imported {loaded}"
+
+
+def test_status_reads_weaviate_counts_over_rest(ten_repos: list[str]) -> None:
+    """The REST probe still answers the real questions: existence and object counts."""
+    proc, loaded = run_command(["repo", "status", "--json"], dict(os.environ))
+    assert proc.returncode == 0, proc.stderr
+    assert loaded == []
+    data = json.loads(proc.stdout)
+    assert data["weaviate_error"] is None
+    by_name = {r["name"]: r for r in data["repositories"]}
+    assert set(by_name) == set(ten_repos)
+    assert by_name["demo0"]["documents"] == 3
+    assert by_name["demo1"]["documents"] is None
+
+
+def test_status_without_weaviate_still_renders(settings: Settings, tmp_path: Path) -> None:
+    """An unreachable server is a message next to the registry's data, not a traceback."""
+    Registry(settings.registry_path).add(
+        new_repository("demo", "https://example.com/demo.git", max_file_size=1 << 20)
+    )
+    env = dict(os.environ, WEAVIATE_MODE="url", WEAVIATE_URL="http://127.0.0.1:9")
+    proc, loaded = run_command(["repo", "status", "--json"], env)
+    assert proc.returncode == 0, proc.stderr
+    assert loaded == []
+    assert "cannot reach Weaviate" in json.loads(proc.stdout)["weaviate_error"]
