@@ -1,14 +1,61 @@
-"""Entry point of the `elysiactl` console script."""
+"""Entry point of the `elysiactl` console script.
+
+`repo` and `col` are registered as stand-ins that import their command module only
+when one of their commands runs (or their own help is asked for): `elysiactl --help`
+and `--version` load neither, and `repo list` never loads the backup commands.
+Each command module in turn imports weaviate-client, pyarrow, DuckDB or Dagster only
+inside the commands that need them; `elysia_pipelines_tests/cli/test_import_set.py`
+keeps it that way.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 import typer
+from typer.core import TyperGroup
 
 from elysia_pipelines import __version__
-from elysia_pipelines.cli import col, repo
+
+# name -> (module with a Typer `app`, one-line help shown by `elysiactl --help`)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "repo": ("elysia_pipelines.cli.repo", "Add, watch and operate repositories."),
+    "col": ("elysia_pipelines.cli.col", "Back up, restore, query and catalog collections."),
+}
+
+
+class _LazySubcommand(TyperGroup):
+    """Lists like the real group; builds it from its module only when invoked."""
+
+    def __init__(self, name: str, module: str, help: str) -> None:
+        super().__init__(name=name, help=help)
+        self.module = module
+
+    def load(self) -> TyperGroup:
+        app = importlib.import_module(self.module).app
+        command = typer.main.get_command(app)
+        command.name = self.name
+        command.help = command.help or self.help
+        assert isinstance(command, TyperGroup)
+        return command
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+    ) -> Any:
+        return self.load().make_context(info_name, args, parent=parent, **extra)
+
+
+class _Root(TyperGroup):
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        for name, (module, text) in SUBCOMMANDS.items():
+            self.add_command(_LazySubcommand(name, module, text))
+
 
 app = typer.Typer(
     name="elysiactl",
+    cls=_Root,
     help="Keep git repositories searchable in Weaviate and every collection backed up.",
     no_args_is_help=True,
     add_completion=False,
@@ -30,9 +77,6 @@ def main(
 ) -> None:
     """elysiactl: repositories (`repo`) and collections (`col`)."""
 
-
-app.add_typer(repo.app, name="repo", help="Add, watch and operate repositories.")
-app.add_typer(col.app, name="col", help="Back up, restore, query and catalog collections.")
 
 if __name__ == "__main__":
     app()
