@@ -11,8 +11,7 @@ in weaviate-client.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from elysia_pipelines.lazy import lazy_getattr
 
 _EXPORTS: dict[str, str] = {
     "CollectionSpec": "schema",
@@ -48,11 +47,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
