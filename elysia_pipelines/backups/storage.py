@@ -133,6 +133,13 @@ def open_location(uri: str, settings: Settings) -> RemoteLocation:
     shown = redact_uri(uri)
     if not parts.netloc:
         raise ConfigError(f"{shown} names no bucket", f"use e.g. {scheme}://bucket/prefix")
+    if (parts.username or parts.password) and scheme not in ("abfs", "abfss"):
+        raise ConfigError(
+            f"{shown}: credentials in the URI are not accepted (they would end up in logs "
+            "and the catalog)",
+            "remove them from the URI; use the provider's credential chain or "
+            "ELYSIA_S3_ACCESS_KEY_ENV/ELYSIA_S3_SECRET_KEY_ENV",
+        )
     prefix = parts.path.strip("/")
     try:
         if scheme == "s3":

@@ -358,6 +358,9 @@ def test_uris_are_redacted_and_parsed_for_every_provider(
     assert storage.is_remote("gs://b/p") and storage.is_remote("az://c/p")
     assert not storage.is_remote("file:///tmp/x") and not storage.is_remote("/tmp/x")
     assert storage.local_path("file:///tmp/x%20y") == Path("/tmp/x y")
+    with pytest.raises(ElysiaError, match="credentials in the URI") as refused:
+        storage.open_location("s3://AKIDEXAMPLE:hunter2@bucket/p", env)
+    assert "hunter2" not in str(refused.value) and "AKIDEXAMPLE" not in str(refused.value)
     with pytest.raises(ElysiaError, match="names no bucket"):
         storage.open_location("s3:///nothing", env)
     for name in ("AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_ACCOUNT"):
@@ -366,3 +369,37 @@ def test_uris_are_redacted_and_parsed_for_every_provider(
         storage.open_location("az://container/prefix", env)
     gcs = storage.open_location("gs://bucket/prefix/x", env)
     assert gcs.path == "bucket/prefix/x" and type(gcs.filesystem).__name__ == "GcsFileSystem"
+
+
+class _Interrupt(KeyboardInterrupt):
+    """Ctrl-C in the middle of a restore, delivered through the progress callback."""
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_interrupted_restore_from_s3_resumes_without_duplicates(
+    env: Settings, bucket: str, weaviate_client: weaviate.WeaviateClient, fmt: str
+) -> None:
+    from dataclasses import replace
+
+    from elysia_pipelines.backups.restore import RestoreOptions, restore_backup
+
+    uuids = _docs_collection(weaviate_client, 20)
+    backup = _backup(bucket, "--format", fmt, "--compression", "zstd")
+    reader = open_backup(backup["path"], env)  # by URI: streamed from the bucket
+    assert reader.filesystem is not None
+    options = RestoreOptions(target_collection="Again", batch_size=3, workers=1, settings=env)
+    seen: list[int] = []
+
+    def interrupt(done: int, total: int) -> None:
+        seen.append(done)
+        if len(seen) == 3:
+            raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        restore_backup(reader, weaviate_client, options, progress=interrupt)
+    assert 0 < count(weaviate_client, "Again") < 20
+    report = restore_backup(reader, weaviate_client, replace(options, resume=True))
+    assert report.batches_already_done >= 3 and count(weaviate_client, "Again") == 20
+    assert stored(weaviate_client, "Again", uuids, vectors=True) == stored(
+        weaviate_client, "Docs", uuids, vectors=True
+    )
