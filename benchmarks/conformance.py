@@ -161,7 +161,10 @@ def suite_requirements(suite: Path, version: str) -> list[str]:
             for line in member.read().decode().splitlines():
                 requirement = line.split("#")[0].strip()
                 for package in pins:
-                    if requirement.startswith(package) and requirement[len(package) :][:1] in "=<>!~":
+                    if (
+                        requirement.startswith(package)
+                        and requirement[len(package) :][:1] in "=<>!~"
+                    ):
                         pins[package] = requirement
     return list(pins.values())
 
@@ -233,14 +236,20 @@ def run_suite(suite: Path, version: str, modules: list[str], args: argparse.Name
     ]
     if args.k:
         command += ["-k", args.k]
-    with tempfile.TemporaryDirectory() as backups, start_server_process(backup_dir=Path(backups)) as server:
+    with (
+        tempfile.TemporaryDirectory() as backups,
+        start_server_process(backup_dir=Path(backups)) as server,
+    ):
         env = {
             **os.environ,
             "CONFORMANCE_HTTP_PORT": str(server.http_port),
             "CONFORMANCE_GRPC_PORT": str(server.grpc_port),
             "PYTHONPATH": str(HERE),
         }
-        print(f"==> running {len(modules)} modules against the test server on {server.url}", flush=True)
+        print(
+            f"==> running {len(modules)} modules against the test server on {server.url}",
+            flush=True,
+        )
         log = CACHE / "pytest.log"
         with log.open("w") as out:
             subprocess.run(command, cwd=suite, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -251,7 +260,9 @@ def run_suite(suite: Path, version: str, modules: list[str], args: argparse.Name
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--modules", default=",".join(RELEVANT), help="comma-separated module names")
+    parser.add_argument(
+        "--modules", default=",".join(RELEVANT), help="comma-separated module names"
+    )
     parser.add_argument("-k", default="", help="pytest -k expression")
     parser.add_argument("--workers", type=int, default=2, help="pytest-xdist workers")
     parser.add_argument("--timeout", type=int, default=120, help="seconds per test")
@@ -269,7 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.monotonic() - started
     divergences = load_divergences()
 
-    print(f"\nweaviate-client {version} integration suite against the test server ({elapsed:.0f} s)")
+    print(
+        f"\nweaviate-client {version} integration suite against the test server ({elapsed:.0f} s)"
+    )
     print(f"{'module':<32} {'passed':>7} {'failed':>7} {'skipped':>8} {'pass %':>7}")
     totals: Counter[str] = Counter()
     unexpected: list[str] = []
@@ -289,17 +302,23 @@ def main(argv: list[str] | None = None) -> int:
     present = {p.stem for p in (suite / "integration").glob("test_*.py")}
     print("\nnot run (not modelled by the test server):")
     for module in sorted(present - set(modules)):
-        print(f"  {module:<34} {NOT_MODELLED.get(module, 'not classified: add it to RELEVANT or NOT_MODELLED')}")
+        print(
+            f"  {module:<34} {NOT_MODELLED.get(module, 'not classified: add it to RELEVANT or NOT_MODELLED')}"
+        )
     failed_ids = {t for r in results.values() for t in r.failures}
     stale = sorted(t for t in divergences if t not in failed_ids and t.split("::")[0] in modules)
     if stale and not args.k:
-        print(f"\n{len(stale)} listed divergences passed or did not run (remove them from the list):")
+        print(
+            f"\n{len(stale)} listed divergences passed or did not run (remove them from the list):"
+        )
         for test_id in stale:
             print(f"  {test_id}")
     ok = True
     if unexpected:
         ok = False
-        print(f"\nFAILED: {len(unexpected)} failures not listed in {DIVERGENCES.relative_to(ROOT)}:")
+        print(
+            f"\nFAILED: {len(unexpected)} failures not listed in {DIVERGENCES.relative_to(ROOT)}:"
+        )
         for test_id in unexpected:
             print(f"  {test_id}")
     if rate < TARGET_PASS_RATE and not args.k:

@@ -26,7 +26,8 @@ matches. A missing value satisfies only `!=` and `not in` (and `not like`).
 The exporter evaluates the expression in Python over the cursor stream
 (`FilterExpr.matches`) because Weaviate rejects a cursor combined with a `where`
 filter; `FilterExpr.to_weaviate()` gives the same condition as a weaviate-client
-`Filter` for server-side use (counting, deleting). Note Weaviate applies `like` and
+`Filter` for server-side use (counting, deleting), with negation pushed down to the
+leaves because Weaviate 1.32 has no `not` filter (None when it cannot be said exactly). Note Weaviate applies `like` and
 `=` on text to tokens for `word`-tokenized properties, so the server-side form can be
 broader than the exact, whole-value Python semantics used for backups.
 """
@@ -36,7 +37,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any, Union
 
@@ -480,32 +481,68 @@ def evaluate(node: Node, properties: Mapping[str, Any]) -> bool:
 # ---------------------------------------------------------------- weaviate Filter
 
 
-def to_weaviate(node: Node) -> Any:
-    """The same condition as a weaviate-client `Filter` (for server-side use)."""
+_NEGATED_OP = {"=": "!=", "!=": "="}
+
+
+def push_down_negation(node: Node, negate: bool = False) -> Node | None:
+    """`node` (negated if asked) without `Not`, or None when Weaviate 1.32 cannot say it exactly.
+
+    Weaviate before 1.33 has no `not` filter and no `contains_none`, so negation is moved
+    down to the leaves (De Morgan). A leaf has an exact complement only for `=`/`!=`
+    (`!=` matches objects without the value, as `evaluate` does); `not <`, `not like`
+    and `not in` differ on missing values and arrays, so the caller filters on its side.
+    """
+    if isinstance(node, Not):
+        return push_down_negation(node.item, not negate)
+    if isinstance(node, And | Or):
+        items = [push_down_negation(i, negate) for i in node.items]
+        if any(i is None for i in items):
+            return None
+        kind = (Or if isinstance(node, And) else And) if negate else type(node)
+        return kind(tuple(i for i in items if i is not None))
+    if isinstance(node, Like | In):
+        return None if node.negated != negate else replace(node, negated=False)
+    if not negate:
+        return node
+    op = _NEGATED_OP.get(node.op)
+    return None if op is None else replace(node, op=op)
+
+
+def to_weaviate(node: Node) -> Any | None:
+    """The same condition as a weaviate-client `Filter`, or None when 1.32 cannot express it.
+
+    Never emits `Filter.not_` or `contains_none` (refused before Weaviate 1.33); on None
+    the caller reads unfiltered and applies `evaluate`.
+    """
     from weaviate.classes.query import Filter
 
-    if isinstance(node, And):
-        return Filter.all_of([to_weaviate(i) for i in node.items])
-    if isinstance(node, Or):
-        return Filter.any_of([to_weaviate(i) for i in node.items])
-    if isinstance(node, Not):
-        return Filter.not_(to_weaviate(node.item))
-    prop = Filter.by_property(node.prop)
-    if isinstance(node, Like):
-        condition = prop.like(node.pattern)
-        return Filter.not_(condition) if node.negated else condition
-    if isinstance(node, In):
-        condition = prop.contains_any(list(node.values))
-        return Filter.not_(condition) if node.negated else condition
-    method = {
-        "=": prop.equal,
-        "!=": prop.not_equal,
-        "<": prop.less_than,
-        "<=": prop.less_or_equal,
-        ">": prop.greater_than,
-        ">=": prop.greater_or_equal,
-    }[node.op]
-    return method(node.value)
+    pushed = push_down_negation(node)
+    if pushed is None:
+        return None
+
+    def build(item: Node) -> Any:
+        if isinstance(item, And):
+            return Filter.all_of([build(i) for i in item.items])
+        if isinstance(item, Or):
+            return Filter.any_of([build(i) for i in item.items])
+        if isinstance(item, Not):
+            raise TypeError("push_down_negation leaves no Not")
+        prop = Filter.by_property(item.prop)
+        if isinstance(item, Like):
+            return prop.like(item.pattern)
+        if isinstance(item, In):
+            return prop.contains_any(list(item.values))
+        method = {
+            "=": prop.equal,
+            "!=": prop.not_equal,
+            "<": prop.less_than,
+            "<=": prop.less_or_equal,
+            ">": prop.greater_than,
+            ">=": prop.greater_or_equal,
+        }[item.op]
+        return method(item.value)
+
+    return build(pushed)
 
 
 # ---------------------------------------------------------------- public entry
@@ -521,7 +558,7 @@ class FilterExpr:
     def matches(self, properties: Mapping[str, Any]) -> bool:
         return evaluate(self.ast, properties)
 
-    def to_weaviate(self) -> Any:
+    def to_weaviate(self) -> Any | None:
         return to_weaviate(self.ast)
 
 

@@ -179,7 +179,7 @@ def test_matches_python_side_selection(real_objects: list[BackupObject]) -> None
 
 def test_to_weaviate_filter_structure() -> None:
     expr = compile_filter(
-        "language in ('python','go') and not size_bytes <= 10 or path like '*.md'", TYPES
+        "language in ('python','go') and not not size_bytes <= 10 or path like '*.md'", TYPES
     )
     flt = expr.to_weaviate()
     assert type(flt).__name__ == "_FilterOr"
@@ -190,3 +190,33 @@ def test_to_weaviate_filter_structure() -> None:
     assert flt.filters[1].operator.name == "LIKE" and flt.filters[1].value == "*.md"
     dated = compile_filter("synced_at > '2024-01-01'", TYPES).to_weaviate()
     assert dated.value == datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def _operators(flt: Any) -> set[str]:
+    found = {flt.operator.name} if hasattr(flt, "operator") else set()
+    for child in getattr(flt, "filters", []) or []:
+        found |= _operators(child)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("not (language = 'go' or repo != 'a')", {"AND", "NOT_EQUAL", "EQUAL"}),
+        ("not (language = 'go' and not archived = true)", {"OR", "NOT_EQUAL", "EQUAL"}),
+        ("not language != 'go'", {"EQUAL"}),
+        ("not (path != 'a.md' or tags not in ('x'))", {"AND", "EQUAL", "CONTAINS_ANY"}),
+    ],
+)
+def test_to_weaviate_pushes_negation_down_without_not(text: str, expected: set[str]) -> None:
+    """Weaviate 1.32 refuses `Filter.not_` and `contains_none`: negation goes to the leaves."""
+    flt = compile_filter(text, TYPES).to_weaviate()
+    assert _operators(flt) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["not size_bytes <= 10", "path not like '*.md'", "language not in ('go')"]
+)
+def test_to_weaviate_refuses_negations_without_an_exact_1_32_form(text: str) -> None:
+    """`not <`, `not like`, `not in` differ on missing values and arrays: evaluated locally."""
+    assert compile_filter(text, TYPES).to_weaviate() is None

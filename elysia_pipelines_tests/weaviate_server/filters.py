@@ -56,6 +56,9 @@ _GRPC_OPERATORS = {
     15: "Not",
 }
 
+# Operators the claimed version (1.32) does not know yet: Weaviate 1.33 added them.
+_NEWER_THAN_CLAIMED = {"Not", "ContainsNone"}
+
 _WORD_RE = re.compile(r"[^\W_]+|_", re.UNICODE)
 
 
@@ -78,8 +81,8 @@ Filter = Condition | Combination
 def from_grpc(message: Any) -> Filter:
     """Translate a `base_pb2.Filters` message."""
     operator = _GRPC_OPERATORS.get(message.operator)
-    if operator is None:
-        raise SchemaError(f"unsupported filter operator {message.operator}")
+    if operator is None or operator in _NEWER_THAN_CLAIMED:
+        raise SchemaError(f"extract filters: unknown filter operator {message.operator}")
     if operator in COMBINATORS:
         return Combination(operator, tuple(from_grpc(f) for f in message.filters))
     target = message.target
@@ -123,6 +126,8 @@ def from_rest(where: dict[str, Any]) -> Filter:
     if not isinstance(where, dict):
         raise SchemaError("where filter must be an object")
     operator = where.get("operator")
+    if operator in _NEWER_THAN_CLAIMED:
+        raise SchemaError(f"unrecognized operator: {operator}")
     if operator in COMBINATORS:
         operands = where.get("operands") or []
         return Combination(operator, tuple(from_rest(o) for o in operands))

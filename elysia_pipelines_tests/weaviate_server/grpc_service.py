@@ -233,6 +233,17 @@ def encode_value(value: Any, data_type: str | None) -> properties_pb2.Value:
     return _plain_value(value)
 
 
+_ALL_METADATA = search_get_pb2.MetadataRequest(
+    creation_time_unix=True,
+    last_update_time_unix=True,
+    distance=True,
+    certainty=True,
+    score=True,
+    explain_score=True,
+    is_consistent=True,
+)
+
+
 def _result(
     collection: str,
     obj: StoredObject,
@@ -250,23 +261,31 @@ def _result(
         if prop is not None and not prop["dataType"][0][:1].islower():
             continue  # cross-references are only returned when asked for as references
         fields[name] = encode_value(obj.properties[name], prop["dataType"][0] if prop else None)
-    meta = search_get_pb2.MetadataResult(
-        id=obj.uuid,
-        id_as_bytes=uuid_lib.UUID(obj.uuid).bytes,
-        creation_time_unix=obj.created_ms,
-        creation_time_unix_present=True,
-        last_update_time_unix=obj.updated_ms,
-        last_update_time_unix_present=True,
-    )
-    if distance is not None:
+    # Like Weaviate, only the metadata asked for comes back; asked-for scores that this
+    # search does not compute are present with their zero value (score 0, empty explanation).
+    asked = metadata if metadata is not None else _ALL_METADATA
+    meta = search_get_pb2.MetadataResult(id=obj.uuid, id_as_bytes=uuid_lib.UUID(obj.uuid).bytes)
+    if asked.creation_time_unix:
+        meta.creation_time_unix = obj.created_ms
+        meta.creation_time_unix_present = True
+    if asked.last_update_time_unix:
+        meta.last_update_time_unix = obj.updated_ms
+        meta.last_update_time_unix_present = True
+    if distance is not None and asked.distance:
         meta.distance = distance
         meta.distance_present = True
-        if metric == "cosine":
-            meta.certainty = 1.0 - distance / 2.0
-            meta.certainty_present = True
-    if score is not None:
-        meta.score = score
+    if distance is not None and asked.certainty and metric == "cosine":
+        meta.certainty = 1.0 - distance / 2.0
+        meta.certainty_present = True
+    if asked.score:
+        meta.score = score or 0.0
         meta.score_present = True
+    if asked.explain_score:
+        meta.explain_score = "" if score is None else f", BM25F_score:{score:.6f}"
+        meta.explain_score_present = True
+    if asked.is_consistent:
+        meta.is_consistent = True
+        meta.is_consistent_present = True
     if metadata is not None and (metadata.vector or len(metadata.vectors) > 0):
         names_wanted = set(metadata.vectors)
         for vname, data in (obj.vectors or {}).items():
