@@ -12,7 +12,7 @@ from elysia_pipelines.ingest.checkpoint import (
 )
 from elysia_pipelines.ingest.dead_letter import open_dead_letters
 from elysia_pipelines.ingest.pending import newest_pending_seq
-from elysia_pipelines.ingest.verify import sample_documents_match
+from elysia_pipelines.ingest.verify import sample_documents_match, sample_precondition
 from elysia_pipelines.weaviate.objects import count
 
 SAMPLE_SIZE = 25
@@ -93,11 +93,17 @@ def sample_matches_repository(
     last = load_checkpoint(settings, repo.collection).last_applied
     if last is None or not last.to_commit:
         return dg.AssetCheckResult(passed=True, metadata={"sampled": "nothing applied yet"})
+    mirror = settings.mirror_path(repo.name)
+    unusable = sample_precondition(mirror, last.to_commit)
+    if unusable is not None:  # a state to describe, not an error to raise
+        return dg.AssetCheckResult(
+            passed=False, severity=dg.AssetCheckSeverity.WARN, metadata={"skipped": unusable}
+        )
     with weaviate.client() as client:
         if not client.collections.exists(repo.collection):
             return dg.AssetCheckResult(passed=False, metadata={"error": "collection is missing"})
         mismatches = sample_documents_match(
-            client, repo.collection, settings.mirror_path(repo.name), last.to_commit, SAMPLE_SIZE
+            client, repo.collection, mirror, last.to_commit, SAMPLE_SIZE
         )
     rows = [[m.path, m.problem, m.weaviate_hash, m.git_hash] for m in mismatches[:20]]
     return dg.AssetCheckResult(

@@ -47,6 +47,7 @@ _EXPORTS: dict[str, str] = {
     "prune_processed": "retention",
     "retry_dead_letters": "dead_letter",
     "sample_documents_match": "verify",
+    "sample_precondition": "verify",
     "scan_pending": "pending",
     "spec_for": "apply",
     "unblock": "moves",

@@ -54,6 +54,33 @@ def _sample(
     return objects
 
 
+def sample_precondition(mirror_path: Path, commit: str) -> str | None:
+    """Why the sample cannot be compared with git at all, or None when it can.
+
+    A check must describe these states rather than raise: the mirror is re-created
+    by the next sync, and a foreign producer's change set may name a commit our
+    mirror never had.
+    """
+    missing = f"the mirror {Path(mirror_path).name} is missing (the next sync re-creates it)"
+    if not Path(mirror_path).is_dir():
+        return missing
+    try:
+        found = subprocess.run(
+            ["git", "-C", str(mirror_path), "cat-file", "-e", f"{commit}^{{commit}}"],
+            capture_output=True,
+        )
+    except OSError as exc:
+        return f"cannot run git on the mirror: {exc}"
+    if found.returncode != 0 and b"not a git repository" in found.stderr:
+        return missing
+    if found.returncode != 0:
+        return (
+            f"the last applied commit {commit[:12]} is not in the mirror (a change set from "
+            "another producer?): nothing to compare with"
+        )
+    return None
+
+
 def git_blob_hashes(mirror_path: Path, commit: str, paths: list[str]) -> dict[str, str | None]:
     """`sha256:` of each path's blob at `commit` (None if absent), via one `git cat-file --batch`."""
     if not paths:

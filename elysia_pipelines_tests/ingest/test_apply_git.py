@@ -20,6 +20,7 @@ from elysia_pipelines.ingest import (
     open_dead_letters,
     pending_files,
     sample_documents_match,
+    sample_precondition,
 )
 from elysia_pipelines.registry import Registry, new_repository
 from elysia_pipelines.settings import Settings
@@ -153,6 +154,15 @@ def test_syncs_follow_the_repository_exactly(
     upsert(client, "Demo", [ObjectToWrite(doc[0], tampered)])
     mismatches = sample_documents_match(client, "Demo", repo.path, head, 50, seed=1)
     assert [(m.path, m.problem) for m in mismatches] == [(doc[1]["path"], "content differs")]
+
+    # States the check describes instead of raising: a good commit, a commit the
+    # mirror never had (another producer's change set), no mirror at all.
+    assert sample_precondition(repo.path, head) is None
+    assert "not in the mirror" in (sample_precondition(repo.path, "b" * 40) or "")
+    assert "is missing" in (sample_precondition(repo.path.parent / "no-such-mirror", head) or "")
+    not_git = repo.path.parent / "plain-dir"
+    not_git.mkdir()
+    assert "is missing" in (sample_precondition(not_git, head) or "")
 
 
 def _copy_back(changeset: Path, pending: Path) -> None:
