@@ -35,7 +35,17 @@ CHUNK_BYTES = 4 * 1024 * 1024
 
 
 class StorageError(ElysiaError):
-    """Object storage refused or failed a request (credentials, bucket, network)."""
+    """Object storage refused or failed a request."""
+
+
+class StorageAccessDenied(StorageError):
+    """The store refused our credentials: user-fixable, retrying cannot help."""
+
+
+class StorageUnavailable(StorageError):
+    """The store failed or could not be reached (network, timeouts, 5xx): transient."""
+
+    transient = True
 
 
 def is_remote(location: str | Path | None) -> bool:
@@ -199,13 +209,13 @@ def storage_error(exc: BaseException, uri: str, action: str) -> ElysiaError:
             "HTTP STATUS 401",
         )
     ):
-        return StorageError(
+        return StorageAccessDenied(
             f"{action} {uri}: access denied (the credentials were refused)",
             "check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the provider's profile, or the "
             "variables named by ELYSIA_S3_ACCESS_KEY_ENV/ELYSIA_S3_SECRET_KEY_ENV",
         )
     first = text.splitlines()[0] if text else type(exc).__name__
-    return StorageError(
+    return StorageUnavailable(
         f"{action} {uri} failed: {first[:300]}",
         "check the URI, the endpoint (ELYSIA_S3_ENDPOINT_URL) and the network; nothing "
         "incomplete is ever taken for a backup",

@@ -334,6 +334,20 @@ def test_wrong_credentials_give_one_clear_error(
         assert catalog.count() == 0
 
 
+def test_unreachable_endpoint_is_a_transient_storage_error(
+    env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("ELYSIA_S3_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    with pytest.raises(storage.StorageUnavailable) as raised:
+        open_backup("s3://bucket/p/Docs/docs-20240101T000000Z-abcd", Settings.from_env())
+    assert raised.value.transient and raised.value.hint
+
+
 def test_missing_bucket_gives_one_clear_error(
     env: Settings, s3_env: S3Server, weaviate_client: weaviate.WeaviateClient
 ) -> None:
