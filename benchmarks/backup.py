@@ -225,8 +225,12 @@ def writer_only(work: Path, objects: int = 3000) -> list[tuple[str, float, float
 
     from elysia_pipelines.backups.export import write_backup
     from elysia_pipelines.settings import Settings
-    from elysia_pipelines_tests.backups.conftest import document_description
-    from elysia_pipelines_tests.backups.sources import backup_objects, site_packages, stdlib
+    from elysia_pipelines_tests.backups.sources import (
+        backup_objects,
+        document_description,
+        site_packages,
+        stdlib,
+    )
 
     settings = Settings().with_home(work / "writer_home").ensure_dirs()
     docs = sorted(

@@ -192,3 +192,19 @@ def forget_unreachable(git_dir: Path) -> None:
     """Expire reflogs and prune now, in a work tree or a bare repository."""
     run_git(git_dir, "reflog", "expire", "--expire=now", "--all")
     run_git(git_dir, "gc", "-q", "--prune=now")
+
+
+def make_repo(path: Path, files: dict[str, str] | None = None) -> GitRepo:
+    """A fresh repository with one commit: `files`, or a three-file demo project."""
+    repo = GitRepo.init(path)
+    for name, content in (
+        files
+        or {
+            "README.md": "# Demo\n\nA small demo project.\n",
+            "app/main.py": "def main() -> None:\n    print('hello')\n",
+            "app/util.py": "def add(a: int, b: int) -> int:\n    return a + b\n",
+        }
+    ).items():
+        repo.write(name, content)
+    repo.commit("initial")
+    return repo

@@ -17,7 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from elysia_pipelines.backups.formats import BackupObject
-from elysia_pipelines.documents import document_uuid, file_name_and_extension
+from elysia_pipelines.documents import (
+    DOCUMENT_PROPERTIES,
+    document_uuid,
+    file_name_and_extension,
+)
 
 LANGUAGES = {
     "py": "python",
@@ -161,3 +165,19 @@ def _upsert(upsert: Any, client: Any, collection: str, batch: list[Any]) -> int:
     if result.failures:
         raise RuntimeError(f"test data rejected: {result.failures[0].error}")
     return result.written
+
+
+def document_description(name: str = "Docs", dim: int = 8) -> dict[str, Any]:
+    """The shape `weaviate.schema.describe_collection` returns, for offline writer tests."""
+    return {
+        "format": 1,
+        "name": name,
+        "properties": [
+            {"name": p.name, "data_type": p.data_type, "filterable": p.filterable}
+            for p in DOCUMENT_PROPERTIES
+        ],
+        "vectorizer": "none",
+        "vectors": [{"name": None, "vectorizer": "none", "dimension": dim}],
+        "vector_dimension": dim,
+        "replication_factor": 1,
+    }

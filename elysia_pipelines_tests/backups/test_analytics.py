@@ -12,7 +12,7 @@ from elysia_pipelines.backups.export import write_backup
 from elysia_pipelines.backups.formats import BackupObject
 from elysia_pipelines.errors import ElysiaError
 from elysia_pipelines.settings import Settings
-from elysia_pipelines_tests.backups.conftest import document_description
+from elysia_pipelines_tests.backups.sources import document_description
 
 
 @pytest.fixture

@@ -11,19 +11,18 @@ from typing import Any
 
 import pytest
 from click.testing import Result
-from typer.testing import CliRunner
 
 from elysia_pipelines.backups.catalog import open_catalog
-from elysia_pipelines.cli.main import app
 from elysia_pipelines.settings import Settings
 from elysia_pipelines_tests.backups.sources import populate
+from elysia_pipelines_tests.support import run_cli
 from elysia_pipelines_tests.weaviate_fixtures import WeaviateEndpoint
 
 COUNT = 120
 
 
 def run(*args: str, input: str | None = None) -> Result:
-    return CliRunner().invoke(app, ["col", *args], input=input, catch_exceptions=False)
+    return run_cli("col", *args, input=input)
 
 
 def run_json(*args: str) -> Any:

@@ -21,26 +21,25 @@ from pathlib import Path
 import pytest
 import weaviate
 from click.testing import Result
-from typer.testing import CliRunner
 
 from elysia_pipelines.backups import storage
 from elysia_pipelines.backups.catalog import open_catalog
 from elysia_pipelines.backups.reader import open_backup
 from elysia_pipelines.backups.retention import cleanup
 from elysia_pipelines.backups.verify import verify_backup
-from elysia_pipelines.cli.main import app
 from elysia_pipelines.errors import ElysiaError, NotFoundError
 from elysia_pipelines.settings import Settings
 from elysia_pipelines.weaviate.connection import WeaviateTarget, open_client
 from elysia_pipelines.weaviate.objects import count
 from elysia_pipelines_tests.backups.test_restore import source_documents, stored, write_docs
 from elysia_pipelines_tests.s3_server import S3Server
+from elysia_pipelines_tests.support import run_cli
 from elysia_pipelines_tests.weaviate_fixtures import WeaviateEndpoint
 from elysia_pipelines_tests.weaviate_server import WeaviateTestServer
 
 
 def run(*args: str) -> Result:
-    return CliRunner().invoke(app, ["col", *args], catch_exceptions=False)
+    return run_cli("col", *args)
 
 
 @pytest.fixture
@@ -224,7 +223,7 @@ _SLOW_UPLOAD = """
 import sys, time
 from elysia_pipelines.backups.export import write_backup
 from elysia_pipelines.settings import Settings
-from elysia_pipelines_tests.backups.conftest import document_description
+from elysia_pipelines_tests.backups.sources import document_description
 from elysia_pipelines_tests.backups.sources import backup_objects
 
 objects = sorted(backup_objects(300, dim=8), key=lambda o: o.uuid)

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
 import weaviate
 from click.testing import Result
-from typer.testing import CliRunner
 
-from elysia_pipelines.cli.main import app
 from elysia_pipelines.settings import Settings
 from elysia_pipelines.weaviate.connection import WeaviateTarget, open_client
 from elysia_pipelines.weaviate.objects import count
@@ -23,24 +20,19 @@ from elysia_pipelines_tests.backups.test_restore import (
     source_documents,
     stored,
 )
+from elysia_pipelines_tests.support import free_port, run_cli
 from elysia_pipelines_tests.weaviate_fixtures import WeaviateEndpoint
 from elysia_pipelines_tests.weaviate_server import WeaviateTestServer
 
 
 def run(*args: str) -> Result:
-    return CliRunner().invoke(app, ["col", "restore", *args], catch_exceptions=False)
+    return run_cli("col", "restore", *args)
 
 
 @pytest.fixture
 def env(weaviate_env: WeaviateEndpoint, settings: Settings) -> Settings:
     """ELYSIA_HOME and WEAVIATE_URL point at this test's home and server."""
     return Settings.from_env()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_restore_json_into_new_collection(
@@ -172,13 +164,13 @@ def test_unreachable_target(
 ) -> None:
     reader = make_backup(weaviate_client, env, source_documents(3))
     monkeypatch.setenv("WEAVIATE_RETRIES", "0")
-    port = _free_port()
+    port = free_port()
     result = run(
         reader.backup_id,
         "--target-url",
         f"http://127.0.0.1:{port}",
         "--target-grpc-url",
-        f"127.0.0.1:{_free_port()}",
+        f"127.0.0.1:{free_port()}",
     )
     assert result.exit_code == 1
     assert "Cannot reach" in result.output and "Traceback" not in result.output

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import socket
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +25,7 @@ from elysia_pipelines.errors import ConfigError, ElysiaError, NotFoundError
 from elysia_pipelines_tests.changes.http_git_server import GitHttpServer
 from elysia_pipelines_tests.changes.replay import replay
 from elysia_pipelines_tests.gitrepo import GitRepo, forget_unreachable, init_bare
+from elysia_pipelines_tests.support import free_port
 
 TOKEN = "tok-3f9a1c77-never-on-disk"
 
@@ -408,9 +408,7 @@ def test_refused_or_missing_token_names_the_variable(
 
 
 def test_unreachable_and_hanging_remotes(upstream: GitRepo, tmp_path: Path) -> None:
-    with socket.socket() as probe:  # a port that nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     closed = check_access(Source("github", f"http://127.0.0.1:{port}/x.git", "x"), timeout_s=30)
     assert not closed.ok and "remote unreachable" in (closed.error or "")
     assert "network" in (closed.hint or "")

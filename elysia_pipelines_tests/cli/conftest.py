@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from click.testing import Result
-from typer.testing import CliRunner
 
-from elysia_pipelines.cli.main import app
 from elysia_pipelines.registry import Registry
 from elysia_pipelines.settings import Settings
-from elysia_pipelines_tests.gitrepo import GitRepo
-
-ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+from elysia_pipelines_tests.gitrepo import GitRepo, make_repo
+from elysia_pipelines_tests.support import run_cli
 
 
 @dataclass
@@ -25,7 +20,7 @@ class Cli:
     dagster_home: Path
 
     def run(self, *args: str, input: str | None = None) -> Result:
-        return CliRunner().invoke(app, ["repo", *args], input=input, catch_exceptions=False)
+        return run_cli("repo", *args, input=input)
 
     def settings(self) -> Settings:
         return Settings.from_env()
@@ -46,25 +41,6 @@ def cli(
     return Cli(home=elysia_home, dagster_home=dagster_home)
 
 
-def make_repo(path: Path, files: dict[str, str] | None = None) -> GitRepo:
-    repo = GitRepo.init(path)
-    for name, content in (
-        files
-        or {
-            "README.md": "# Demo\n\nA small demo project.\n",
-            "app/main.py": "def main() -> None:\n    print('hello')\n",
-            "app/util.py": "def add(a: int, b: int) -> int:\n    return a + b\n",
-        }
-    ).items():
-        repo.write(name, content)
-    repo.commit("initial")
-    return repo
-
-
 @pytest.fixture
 def source(tmp_path: Path) -> GitRepo:
     return make_repo(tmp_path / "sources" / "demo")
-
-
-def output_lines(text: str) -> Sequence[str]:
-    return ANSI_RE.sub("", text).splitlines()

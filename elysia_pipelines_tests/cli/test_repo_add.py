@@ -8,8 +8,8 @@ from pathlib import Path
 import dagster as dg
 
 from elysia_pipelines.orchestration import PARTITIONS_NAME
-from elysia_pipelines_tests.cli.conftest import Cli, make_repo
-from elysia_pipelines_tests.gitrepo import GitRepo
+from elysia_pipelines_tests.cli.conftest import Cli
+from elysia_pipelines_tests.gitrepo import GitRepo, make_repo
 
 
 def _partitions(cli: Cli) -> list[str]:

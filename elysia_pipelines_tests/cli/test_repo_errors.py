@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 
 from elysia_pipelines_tests.cli.conftest import Cli
 from elysia_pipelines_tests.gitrepo import GitRepo
+from elysia_pipelines_tests.support import free_port
 
 
 def _assert_clean_error(result, *fragments: str) -> None:  # type: ignore[no-untyped-def]
@@ -72,9 +72,7 @@ def test_missing_token_variable(cli: Cli, source: GitRepo, monkeypatch: pytest.M
 def test_missing_weaviate_leaves_nothing_behind(
     cli: Cli, source: GitRepo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     monkeypatch.setenv("WEAVIATE_URL", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("WEAVIATE_GRPC_URL", f"127.0.0.1:{port}")
     monkeypatch.setenv("WEAVIATE_RETRIES", "0")
@@ -96,9 +94,7 @@ def test_status_without_weaviate_still_renders(
     cli: Cli, source: GitRepo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert cli.run("add", source.url, "--no-sync").exit_code == 0
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     monkeypatch.setenv("WEAVIATE_URL", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("WEAVIATE_GRPC_URL", f"127.0.0.1:{port}")
     monkeypatch.setenv("WEAVIATE_RETRIES", "0")

@@ -9,16 +9,15 @@ the interactive prompts like a person, and checks that no rendered line is wider
 from __future__ import annotations
 
 import os
-import re
 import sys
 from pathlib import Path
 
 import pexpect
 import pytest
 
-from elysia_pipelines_tests.cli.conftest import make_repo
+from elysia_pipelines_tests.gitrepo import make_repo
+from elysia_pipelines_tests.support import strip_ansi
 
-ANSI_RE = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07]*\x07|[()][A-Z0-9]|[=>])")
 WIDTH = 80
 
 pytestmark = pytest.mark.slow
@@ -54,7 +53,7 @@ def _spawn(args: list[str], env: dict[str, str], cwd: Path) -> pexpect.spawn:
 
 def _screen_lines(raw: str) -> list[str]:
     # "^C" is the terminal echoing our Ctrl-C, not program output.
-    text = ANSI_RE.sub("", raw).replace("^C", "").replace("\r\n", "\n").replace("\r", "\n")
+    text = strip_ansi(raw).replace("^C", "").replace("\r\n", "\n").replace("\r", "\n")
     return [line.rstrip() for line in text.split("\n")]
 
 

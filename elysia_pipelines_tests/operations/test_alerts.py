@@ -12,6 +12,7 @@ import pytest
 
 from elysia_pipelines.operations.alerts import build_alert, post_alert, send_failure_alert
 from elysia_pipelines.settings import Settings
+from elysia_pipelines_tests.support import free_port
 
 
 @dataclass
@@ -97,12 +98,7 @@ def test_client_error_is_not_retried(receiver: Receiver) -> None:
 
 
 def test_unreachable_webhook_is_reported(receiver: Receiver) -> None:
-    # A port nobody listens on: bind and close to get one.
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     result = post_alert(
         f"http://127.0.0.1:{port}/", build_alert("web", "x"), attempts=2, initial_wait_s=0
     )

@@ -9,7 +9,8 @@ from elysia_pipelines.ingest.dead_letter import DeadLetter, record_dead_letters
 from elysia_pipelines.operations.diagnose import diagnose_repository
 from elysia_pipelines.registry import Registry, SyncRecord, new_repository
 from elysia_pipelines.settings import Settings
-from elysia_pipelines_tests.cli.conftest import make_repo
+from elysia_pipelines_tests.gitrepo import make_repo
+from elysia_pipelines_tests.support import free_port
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -87,11 +88,7 @@ def test_findings_become_recommendations(
 def test_unreachable_weaviate_is_a_failed_check(
     tmp_path: Path, elysia_home: Path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     monkeypatch.setenv("WEAVIATE_URL", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("WEAVIATE_GRPC_URL", f"127.0.0.1:{port}")
     monkeypatch.setenv("WEAVIATE_RETRIES", "0")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -10,12 +9,7 @@ import pytest
 from elysia_pipelines.errors import ConfigError, ElysiaError
 from elysia_pipelines.settings import Settings
 from elysia_pipelines.weaviate import WeaviateTarget, connect, describe_target, open_client
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from elysia_pipelines_tests.support import free_port
 
 
 def test_grpc_address_defaults_to_http_host_on_50051() -> None:
@@ -71,7 +65,7 @@ def test_describe_target_from_settings_embedded(settings: Settings) -> None:
 
 @pytest.mark.timeout(60)  # bounded by the retry budget, not by a hanging socket
 def test_unreachable_server_raises_one_clear_error_in_bounded_time() -> None:
-    http_port, grpc_port = _closed_port(), _closed_port()
+    http_port, grpc_port = free_port(), free_port()
     target = WeaviateTarget.for_url(
         f"http://127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}", retries=1, timeout_s=5
     )
@@ -102,7 +96,7 @@ def test_embedded_mode_offline_says_download_failed_and_suggests_weaviate_url(
     # A download URL on a closed local port stands in for "no internet access".
     target = WeaviateTarget(
         mode="embedded",
-        embedded_version=f"http://127.0.0.1:{_closed_port()}/weaviate-v1.32.0.tar.gz",
+        embedded_version=f"http://127.0.0.1:{free_port()}/weaviate-v1.32.0.tar.gz",
         embedded_dir=tmp_path / "weaviate",
         retries=0,
     )
