@@ -141,7 +141,6 @@ def run_job(
             instance=instance,
             tags=run_tags,
             run_config={
-                "execution": {"config": {"in_process": {}}},
                 # The CLI prints its own progress and RunOutcome.error; Dagster's console
                 # lines (and its stack traces) stay in the event log: `repo logs`, the UI.
                 "loggers": {"console": {"config": {"log_level": log_level}}},

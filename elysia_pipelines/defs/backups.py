@@ -98,6 +98,7 @@ def _backup_id(context: dg.AssetCheckExecutionContext) -> tuple[str | None, dict
 
 @dg.asset_check(
     asset=collection_backup,
+    partitions_def=repositories_partitions,
     blocking=True,
     description="The backup re-hashes to its manifest, row counts and schema check out.",
 )
@@ -122,6 +123,7 @@ def backup_verifies(
 
 @dg.asset_check(
     asset=collection_backup,
+    partitions_def=repositories_partitions,
     description="Objects in the backup equal the collection's count when the backup started.",
 )
 def backup_count_matches(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
@@ -135,6 +137,7 @@ def backup_count_matches(context: dg.AssetCheckExecutionContext) -> dg.AssetChec
 
 @dg.asset_check(
     asset=collection_backup,
+    partitions_def=repositories_partitions,
     description="Restoring the backup into a scratch collection gives back every object.",
 )
 def restore_roundtrip(

@@ -10,7 +10,9 @@ from elysia_pipelines.changes.reader import read_header, validate_change_set
 from elysia_pipelines.defs.checks_support import latest_metadata
 from elysia_pipelines.defs.extraction import change_set
 from elysia_pipelines.defs.metadata import md_table
+from elysia_pipelines.defs.partitions import repositories_partitions
 from elysia_pipelines.defs.resources import ElysiaSettings
+from elysia_pipelines.ingest.moves import fail_changeset
 from elysia_pipelines.registry import Repository
 from elysia_pipelines.settings import Settings
 
@@ -35,37 +37,86 @@ def _this_change_set(
     return settings, path, repo
 
 
+def _gate(
+    result: dg.AssetCheckResult,
+    settings: Settings,
+    repo: Repository,
+    path: Path | None,
+    check: str,
+    problems: list[str],
+) -> dg.AssetCheckResult:
+    """Quarantine a change set that failed a blocking check while it still waits in pending/.
+
+    The blocking flag only stops the rest of *this* run; the pending sensor would still
+    ingest the file on its own. Moving it to failed/ (with the check's findings in its
+    `.error.json`) makes the gate hold on every path; the pending sensor does not look at
+    a repository while its extraction run is in progress, so it never sees the file
+    before this check has decided.
+    """
+    if result.passed or path is None or not path.exists():
+        return result
+    if path.parent != settings.pending_dir / repo.collection:
+        return result
+    dest = fail_changeset(
+        settings,
+        repo.collection,
+        path,
+        reason=f"blocking check {check} failed",
+        problems=problems or [f"{check} failed"],
+    )
+    metadata = dict(result.metadata or {})
+    metadata["quarantined"] = dg.MetadataValue.path(str(dest))
+    return dg.AssetCheckResult(
+        passed=False,
+        metadata=metadata,
+        description=(
+            f"{path.name} moved to failed/: `elysiactl repo unblock {repo.name}` "
+            "--retry or --discard once the cause is fixed"
+        ),
+    )
+
+
 def _nothing_written() -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=True, metadata={"change_set": "none: nothing changed"})
 
 
 @dg.asset_check(
     asset=change_set,
+    partitions_def=repositories_partitions,
     blocking=True,
     description="The change set parses and validates against the format (every line).",
 )
 def change_set_is_valid(
     context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings
 ) -> dg.AssetCheckResult:
-    _, path, _ = _this_change_set(context, elysia)
+    settings, path, repo = _this_change_set(context, elysia)
     if path is None:
         return _nothing_written()
     if not path.exists():
         return dg.AssetCheckResult(passed=False, metadata={"missing": str(path)})
     report = validate_change_set(path)
     rows = [[p.line, p.reason] for p in report.problems[:20]]
-    return dg.AssetCheckResult(
-        passed=report.ok,
-        metadata={
-            "change_set": dg.MetadataValue.path(str(path)),
-            "problems": dg.MetadataValue.int(len(report.problems)),
-            "details": dg.MetadataValue.md(md_table(["line", "problem"], rows)),
-        },
+    problems = [f"line {p.line}: {p.reason}" for p in report.problems[:100]]
+    return _gate(
+        dg.AssetCheckResult(
+            passed=report.ok,
+            metadata={
+                "change_set": dg.MetadataValue.path(str(path)),
+                "problems": dg.MetadataValue.int(len(report.problems)),
+                "details": dg.MetadataValue.md(md_table(["line", "problem"], rows)),
+            },
+        ),
+        settings,
+        repo,
+        path,
+        "change_set_is_valid",
+        problems,
     )
 
 
 @dg.asset_check(
     asset=change_set,
+    partitions_def=repositories_partitions,
     blocking=True,
     description="Records and skips account for every path git reports between the commits.",
 )
@@ -76,19 +127,29 @@ def change_set_accounts_for_diff(
     if path is None:
         return _nothing_written()
     report = audit_change_set(path, settings.mirror_path(repo.name))
-    return dg.AssetCheckResult(
-        passed=report.ok,
-        metadata={
-            "diff_paths": dg.MetadataValue.int(report.diff_paths),
-            "covered": dg.MetadataValue.int(report.covered),
-            "missing": dg.MetadataValue.json(report.missing[:50]),
-            "unexpected": dg.MetadataValue.json(report.unexpected[:50]),
-        },
+    problems = [f"not in the change set: {m}" for m in report.missing[:50]]
+    problems += [f"not in git's diff: {u}" for u in report.unexpected[:50]]
+    return _gate(
+        dg.AssetCheckResult(
+            passed=report.ok,
+            metadata={
+                "diff_paths": dg.MetadataValue.int(report.diff_paths),
+                "covered": dg.MetadataValue.int(report.covered),
+                "missing": dg.MetadataValue.json(report.missing[:50]),
+                "unexpected": dg.MetadataValue.json(report.unexpected[:50]),
+            },
+        ),
+        settings,
+        repo,
+        path,
+        "change_set_accounts_for_diff",
+        problems,
     )
 
 
 @dg.asset_check(
     asset=change_set,
+    partitions_def=repositories_partitions,
     blocking=True,
     description="The change set's to_commit is the mirror's head (nothing fetched was left out).",
 )
@@ -103,7 +164,14 @@ def change_set_reaches_head(
     finally:
         mirror.close()
     to_commit = read_header(path).to_commit if path is not None else repo.last_synced_commit
-    return dg.AssetCheckResult(
-        passed=to_commit == head,
-        metadata={"to_commit": str(to_commit), "mirror_head": head},
+    return _gate(
+        dg.AssetCheckResult(
+            passed=to_commit == head,
+            metadata={"to_commit": str(to_commit), "mirror_head": head},
+        ),
+        settings,
+        repo,
+        path,
+        "change_set_reaches_head",
+        [f"change set ends at {to_commit}, the mirror's head is {head}"],
     )

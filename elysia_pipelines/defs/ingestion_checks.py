@@ -4,6 +4,7 @@ import dagster as dg
 
 from elysia_pipelines.defs.ingestion import weaviate_collection
 from elysia_pipelines.defs.metadata import md_table
+from elysia_pipelines.defs.partitions import repositories_partitions
 from elysia_pipelines.defs.resources import ElysiaSettings, WeaviateResource
 from elysia_pipelines.ingest.checkpoint import (
     expected_document_count,
@@ -20,6 +21,7 @@ SAMPLE_SIZE = 25
 
 @dg.asset_check(
     asset=weaviate_collection,
+    partitions_def=repositories_partitions,
     description="Documents in the collection equal the tracked files after the last change set.",
 )
 def document_count_matches_tracked_files(
@@ -46,6 +48,7 @@ def document_count_matches_tracked_files(
 
 @dg.asset_check(
     asset=weaviate_collection,
+    partitions_def=repositories_partitions,
     description="No dead letters are open (every record of every change set was applied).",
 )
 def no_open_dead_letters(
@@ -65,6 +68,7 @@ def no_open_dead_letters(
 
 @dg.asset_check(
     asset=weaviate_collection,
+    partitions_def=repositories_partitions,
     description="The last applied change set is the newest one written (nothing left pending).",
 )
 def all_change_sets_applied(
@@ -84,6 +88,7 @@ def all_change_sets_applied(
 
 @dg.asset_check(
     asset=weaviate_collection,
+    partitions_def=repositories_partitions,
     description=f"A sample of {SAMPLE_SIZE} documents matches the blobs in git at the synced commit.",
 )
 def sample_matches_repository(

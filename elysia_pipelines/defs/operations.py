@@ -11,15 +11,13 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from elysia_pipelines.defs.jobs import extract_repository, ingest_pending, sync_repository
+from elysia_pipelines.defs.jobs import extract_repository, sync_repository
 from elysia_pipelines.defs.resources import ElysiaSettings
+from elysia_pipelines.defs.runs import busy_partitions
 from elysia_pipelines.operations.alerts import send_failure_alert
 from elysia_pipelines.operations.failures import classify_failure, next_retry_at
 from elysia_pipelines.registry import Registry, Repository, SyncRecord
 from elysia_pipelines.schedules import parse_schedule
-
-ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
-OUR_JOBS = [extract_repository, ingest_pending, sync_repository]
 
 
 def _consecutive_failures(registry: Registry, repo: str) -> int:
@@ -96,12 +94,7 @@ def due_syncs_sensor(
     context: dg.SensorEvaluationContext, elysia: ElysiaSettings
 ) -> dg.SensorResult | dg.SkipReason:
     registry = elysia.registry()
-    records = context.instance.get_run_records(filters=dg.RunsFilter(statuses=ACTIVE), limit=1000)
-    busy = {
-        r.dagster_run.tags["dagster/partition"]
-        for r in records
-        if "dagster/partition" in r.dagster_run.tags
-    }
+    busy = busy_partitions(context.instance)
     requests, notes = due_run_requests(registry, datetime.now(UTC), busy)
     for note in notes:
         context.log.info(note)
@@ -124,7 +117,6 @@ def _failure_message(instance: dg.DagsterInstance, run_id: str, fallback: str) -
 
 
 @dg.run_failure_sensor(
-    monitored_jobs=OUR_JOBS,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Records failed syncs for automatic retry and posts an alert to the webhook.",
 )
@@ -157,11 +149,26 @@ def sync_failure_sensor(context: dg.RunFailureSensorContext, elysia: ElysiaSetti
         context.log.warning(f"alert for {repo_name} not delivered: {result.error}")
 
 
+def _failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """'asset/check' of every check this run evaluated as failed."""
+    failed = []
+    for record in instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records:
+        event = record.event_log_entry.dagster_event
+        data = event.event_specific_data if event else None
+        if data is not None and not data.passed:
+            failed.append(f"{data.asset_key.to_user_string()}/{data.check_name}")
+    return failed
+
+
 @dg.run_status_sensor(
     run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=OUR_JOBS,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Records successful runs so retry backoff restarts from zero.",
+    description=(
+        "Records successful runs so retry backoff restarts from zero; a run whose "
+        "non-blocking checks failed is recorded and alerted as a failure instead."
+    ),
 )
 def sync_success_sensor(context: dg.RunStatusSensorContext, elysia: ElysiaSettings) -> None:
     run = context.dagster_run
@@ -169,12 +176,39 @@ def sync_success_sensor(context: dg.RunStatusSensorContext, elysia: ElysiaSettin
     registry = elysia.registry()
     if not repo_name or registry.find(repo_name) is None:
         return
+    now = datetime.now(UTC)
+    failed = _failed_checks(context.instance, run.run_id)
+    if failed:
+        # A non-blocking check does not fail the run, but it is still a problem with
+        # this repository: it shows in `repo status` and alerts like a failed sync.
+        message = (
+            f"asset check(s) failed: {', '.join(failed)}; see run {run.run_id} in the "
+            "Dagster UI, or `elysiactl repo diagnose " + repo_name + "`"
+        )
+        registry.mark_failed(repo_name, message, at=now)
+        registry.record_sync(
+            SyncRecord(
+                repo=repo_name,
+                stage="check",
+                status="failed",
+                started_at=now,
+                duration_s=0.0,
+                error=message,
+                run_id=run.run_id,
+            )
+        )
+        result = send_failure_alert(
+            elysia.get(), repo_name, message, run_id=run.run_id, job=run.job_name
+        )
+        if result is not None and not result.delivered:
+            context.log.warning(f"alert for {repo_name} not delivered: {result.error}")
+        return
     registry.record_sync(
         SyncRecord(
             repo=repo_name,
             stage="run",
             status="success",
-            started_at=datetime.now(UTC),
+            started_at=now,
             duration_s=0.0,
             run_id=run.run_id,
         )

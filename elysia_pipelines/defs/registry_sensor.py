@@ -29,5 +29,13 @@ def registry_partitions_sensor(
         requests.append(repositories_partitions.build_add_request(to_add))
     if to_delete:
         requests.append(repositories_partitions.build_delete_request(to_delete))
-    context.log.info(f"partitions: +{to_add} -{to_delete}")
+    for name in to_delete:
+        # Also what happens to a partition added with the UI's "Add a partition": the
+        # registry, not the partition list, is what makes a repository.
+        context.log.warning(
+            f"removed partition {name!r}: no repository of that name is registered; "
+            f"register it with `elysiactl repo add URL --name {name}`"
+        )
+    if to_add:
+        context.log.info(f"added partitions for {to_add}")
     return dg.SensorResult(dynamic_partitions_requests=requests)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -221,6 +222,19 @@ def _load_cursor(cursor: str | None) -> dict[str, _DirState]:
 def _dump_cursor(states: dict[str, _DirState]) -> str:
     dirs = {name: state.to_json() for name, state in sorted(states.items())}
     return json.dumps({"v": _CURSOR_VERSION, "dirs": dirs}, separators=(",", ":"))
+
+
+def forget_collections(cursor: str, collections: Iterable[str]) -> str:
+    """The cursor without these collections, so the next scan lists them again.
+
+    The sensor holds back a collection whose repository has a run in progress (its
+    change set may not have passed its blocking checks yet); forgetting it makes the
+    files count as new once the run is over instead of being lost to the cursor.
+    """
+    states = _load_cursor(cursor)
+    for name in collections:
+        states.pop(name, None)
+    return _dump_cursor(states)
 
 
 def scan_pending(settings: Settings, cursor: str | None) -> ScanResult:
