@@ -19,6 +19,8 @@ from elysia_pipelines.errors import ConfigError
 SCHEDULE_CHOICES = ("15m", "30m", "1h", "2h", "6h", "12h", "24h", "manual")
 _INTERVAL_RE = re.compile(r"^(\d+)\s*(m|min|mins|minutes?|h|hr|hours?|d|days?)$", re.IGNORECASE)
 MIN_INTERVAL = timedelta(minutes=5)
+# Beyond this `last_run + interval` approaches datetime's range; a year is plenty.
+MAX_INTERVAL = timedelta(days=365)
 
 
 @dataclass(frozen=True)
@@ -74,9 +76,13 @@ def parse_schedule(text: str) -> Schedule:
     match = _INTERVAL_RE.match(raw)
     if match:
         amount, unit = int(match.group(1)), match.group(2)[0].lower()
-        delta = {"m": timedelta(minutes=amount), "h": timedelta(hours=amount)}.get(
-            unit, timedelta(days=amount)
-        )
+        minutes = amount * {"m": 1, "h": 60}.get(unit, 24 * 60)
+        if minutes > MAX_INTERVAL // timedelta(minutes=1):
+            raise ConfigError(
+                f"schedule {raw!r} is longer than a year",
+                "use an interval of at most 365d, a cron expression, or 'manual'",
+            )
+        delta = timedelta(minutes=minutes)
         if delta < MIN_INTERVAL:
             raise ConfigError(
                 f"schedule {raw!r} is shorter than 5 minutes",

@@ -39,6 +39,9 @@ _SIZE_UNITS = {
 WEAVIATE_MODES = ("embedded", "url", "cloud")
 
 
+MAX_SIZE_BYTES = 2**62
+
+
 def parse_size(text: str, *, what: str = "size") -> int:
     """Parse '1MB', '512k', '2MiB' or a plain byte count into bytes."""
     match = _SIZE_RE.match(str(text))
@@ -51,7 +54,14 @@ def parse_size(text: str, *, what: str = "size") -> int:
     factor = _SIZE_UNITS.get((unit or "").lower())
     if factor is None:
         raise ConfigError(f"{what}: unknown unit in {text!r}", "use B, KB, MB, GB, KiB or MiB")
-    return int(float(number) * factor)
+    value = float(number) * factor
+    # SQLite stores signed 64-bit integers; anything near that is no real limit either.
+    if not value < MAX_SIZE_BYTES:
+        raise ConfigError(
+            f"{what}: {text!r} is too large",
+            "a file-size limit is a few MB; use e.g. 1MB, 100MB or 1GB",
+        )
+    return int(value)
 
 
 def format_size(num_bytes: float) -> str:
@@ -151,17 +161,29 @@ class Settings:
         return self.home / "weaviate"
 
     def ensure_dirs(self) -> Settings:
-        for path in (
-            self.home,
-            self.mirrors_dir,
-            self.pending_dir,
-            self.processed_dir,
-            self.failed_dir,
-            self.dead_letter_dir,
-            self.checkpoints_dir,
-            self.backups_dir,
-        ):
-            path.mkdir(parents=True, exist_ok=True)
+        """Create the state directories, or say in one ConfigError why ELYSIA_HOME is unusable."""
+        try:
+            for path in (
+                self.home,
+                self.mirrors_dir,
+                self.pending_dir,
+                self.processed_dir,
+                self.failed_dir,
+                self.dead_letter_dir,
+                self.checkpoints_dir,
+                self.backups_dir,
+            ):
+                path.mkdir(parents=True, exist_ok=True)
+            # Permission bits alone do not tell (read-only mounts, ACLs): try a write.
+            probe = self.home / f".write-probe-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            what = "is not a directory" if self.home.is_file() else "is not usable"
+            raise ConfigError(
+                f"ELYSIA_HOME {self.home} {what}: {exc.strerror or exc}",
+                "point ELYSIA_HOME to a writable directory (it is created if missing)",
+            ) from None
         return self
 
     def with_home(self, home: Path | str) -> Settings:

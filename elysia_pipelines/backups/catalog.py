@@ -171,7 +171,10 @@ def _connect(path: Path) -> sqlite3.Connection:
     try:
         conn = sqlite3.connect(path, timeout=10.0, isolation_level=None)
     except sqlite3.Error as exc:
-        raise ElysiaError(f"cannot open the backup catalog {path}: {exc}") from None
+        raise ElysiaError(
+            f"cannot open the backup catalog {path}: {exc}",
+            "it must be a readable, writable SQLite file; move whatever is there aside",
+        ) from None
     try:
         conn.execute("PRAGMA busy_timeout = 10000")
         conn.execute("PRAGMA journal_mode = WAL")

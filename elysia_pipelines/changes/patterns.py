@@ -20,8 +20,42 @@ import pathspec
 from elysia_pipelines.errors import ConfigError
 
 
+def _unclosed_bracket(pattern: str) -> bool:
+    """True when a `[` opens a character class that never closes.
+
+    pathspec takes such a pattern silently, git's wildmatch matches nothing with it:
+    either way the user's rule does not do what it says.
+    """
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char == "[":
+            j = i + 1
+            if j < len(pattern) and pattern[j] in "!^":
+                j += 1
+            if j < len(pattern) and pattern[j] == "]":
+                j += 1  # a leading ] is a member, not the end
+            close = pattern.find("]", j)
+            if close < 0:
+                return True
+            i = close + 1
+            continue
+        i += 1
+    return False
+
+
 def _compile(patterns: Sequence[str], what: str) -> pathspec.GitIgnoreSpec:
     cleaned = [p.strip() for p in patterns if p and p.strip()]
+    for pattern in cleaned:
+        if _unclosed_bracket(pattern):
+            raise ConfigError(
+                f"invalid {what} pattern {pattern!r}: '[' opens a character class that never "
+                "closes",
+                "close it (e.g. *.[ch]) or escape a literal bracket as \\[",
+            )
     try:
         return pathspec.GitIgnoreSpec.from_lines(cleaned)
     except (ValueError, TypeError) as exc:

@@ -27,6 +27,7 @@ from elysia_pipelines.operations.batch_file import read_batch_file
 from elysia_pipelines.operations.failures import classify_failure
 from elysia_pipelines.operations.repo_options import (
     RepoOptions,
+    check_new_source,
     update_changes,
     validate_token_env,
 )
@@ -506,6 +507,7 @@ def update(
 
         parse_source(url)
     changes = update_changes(options, current, settings)
+    check_new_source(changes, current)
     if not changes:
         raise fail(
             f"nothing to change for {name}",

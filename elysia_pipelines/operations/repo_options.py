@@ -227,6 +227,15 @@ def update_changes(options: RepoOptions, current: Repository, settings: Settings
         changes["exclude_patterns"] = tuple(options.exclude_patterns)
     if options.max_file_size:
         changes["max_file_size"] = parse_size(options.max_file_size, what="--max-file-size")
+    if options.include_patterns or options.exclude_patterns:
+        from elysia_pipelines.changes.patterns import FileFilter
+
+        # Compiled as the next sync will, so a bad rule fails here, not there.
+        FileFilter.of(
+            changes.get("include_patterns", current.include_patterns),
+            changes.get("exclude_patterns", current.exclude_patterns),
+            changes.get("max_file_size", current.max_file_size),
+        )
     if options.token_env:
         changes["token_env"] = validate_token_env(options.token_env)
     for option, column in (
@@ -244,3 +253,26 @@ def update_changes(options: RepoOptions, current: Repository, settings: Settings
                 "and add it again with the new value",
             )
     return changes
+
+
+def check_new_source(changes: dict[str, Any], current: Repository) -> None:
+    """`repo update --url/--branch`: reachable, and the branch exists, as `repo add` checks."""
+    if "url" not in changes and "branch" not in changes:
+        return
+    from elysia_pipelines.changes import git_source
+
+    url = changes.get("url", current.url)
+    token_env = changes.get("token_env", current.token_env)
+    report = git_source.check_access(url, token_env)
+    if not report.ok:
+        raise ConfigError(
+            f"cannot access {git_source.redact_url(url)}: {report.error}",
+            report.hint or "check the URL (nothing was changed)",
+        )
+    branch = changes.get("branch", current.branch)
+    if branch and branch not in report.branches:
+        known = ", ".join(sorted(report.branches)[:10]) or "none"
+        raise ConfigError(
+            f"branch {branch!r} does not exist in {git_source.redact_url(url)}",
+            f"branches there: {known} (nothing was changed)",
+        )
