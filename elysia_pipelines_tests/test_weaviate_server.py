@@ -277,7 +277,7 @@ def test_delete_many_dry_run_verbose_then_for_real(docs: Collection) -> None:
     where = Filter.by_property("size_bytes").less_than(1000)
     dry = docs.data.delete_many(where=where, dry_run=True, verbose=True)
     assert dry.matches == 10
-    assert dry.successful == 0
+    assert dry.successful == 10  # as Weaviate: nothing failed
     assert dry.objects is not None
     assert {o.uuid for o in dry.objects} == {_doc_uuid(i) for i in range(10)}
     assert docs.aggregate.over_all(total_count=True).total_count == 40

@@ -114,6 +114,32 @@ def test_vector_dimension_mismatch_is_rejected_per_object(
     assert "vector with length 3" in result.errors[1].message
 
 
+@pytest.mark.weaviate_test_server_only
+def test_dates_without_an_offset_and_non_base64_blobs_are_refused_per_object(
+    weaviate_client: weaviate.WeaviateClient,
+) -> None:
+    """Weaviate wants RFC 3339 date-times with an offset and base64 blobs; the rest lands."""
+    collection = weaviate_client.collections.create(
+        "Strict",
+        properties=[
+            Property(name="when", data_type=DataType.DATE),
+            Property(name="data", data_type=DataType.BLOB),
+        ],
+    )
+    result = collection.data.insert_many(
+        [
+            {"when": "2024-05-01T10:00:00+02:00", "data": "aGVsbG8="},
+            {"when": "2024-05-01"},
+            {"when": "2024-05-01T10:00:00"},
+            {"data": "not base64!"},
+        ]
+    )
+    assert sorted(result.errors) == [1, 2, 3]
+    assert "RFC3339" in result.errors[1].message and "RFC3339" in result.errors[2].message
+    assert "base64" in result.errors[3].message
+    assert len(collection) == 1
+
+
 def test_named_vectors_are_searched_by_target(weaviate_client: weaviate.WeaviateClient) -> None:
     collection = weaviate_client.collections.create(
         "Named",

@@ -388,7 +388,9 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
         reply = batch_delete_pb2.BatchDeleteReply(
             took=time.perf_counter() - start,
             matches=matches,
-            successful=0 if request.dry_run else matches,
+            # Weaviate's gRPC answer counts every object without an error as successful,
+            # dry-run matches included (its REST answer marks them DRYRUN instead).
+            successful=matches,
             failed=0,
         )
         if request.verbose:

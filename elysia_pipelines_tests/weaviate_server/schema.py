@@ -9,6 +9,8 @@ the wire, decides whether a value is an `int` or a `number`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import re
 import uuid as uuid_lib
@@ -241,6 +243,11 @@ def _is_uuid(text: str) -> bool:
     return True
 
 
+# Weaviate stores dates given as RFC 3339 date-times with an offset (`Z` or +hh:mm);
+# a date alone or a local time without an offset is refused.
+_RFC3339_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
 def parse_date(text: str) -> datetime:
     """RFC 3339 with optional fraction and `Z`; naive values count as UTC like Weaviate."""
     value = text.strip()
@@ -361,6 +368,8 @@ def coerce_value(class_name: str, prop: dict[str, Any], value: Any) -> Any:
                 "date", f"requires a string with a RFC3339 formatted date, but {_type_name(value)}"
             )
         try:
+            if not _RFC3339_RE.match(value.strip()):
+                raise ValueError(f"{value!r} has no time or no UTC offset")
             parse_date(value)
         except ValueError as exc:
             raise fail("date", f"requires a string with a RFC3339 formatted date: {exc}") from None
@@ -380,6 +389,10 @@ def coerce_value(class_name: str, prop: dict[str, Any], value: Any) -> Any:
     if data_type == "blob":
         if not isinstance(value, str):
             raise fail("blob", f"not a base64 string, but {_type_name(value)}")
+        try:
+            base64.b64decode(value, validate=True)
+        except binascii.Error:
+            raise fail("blob", "value is not a valid base64 string") from None
         return value
     # A cross-reference: stored as given (beacon list), never validated here.
     return value
