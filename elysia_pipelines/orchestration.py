@@ -178,18 +178,6 @@ def run_job(
         )
 
 
-def run_sync(
-    settings: Settings,
-    repo_name: str,
-    *,
-    instance: dg.DagsterInstance | None = None,
-    tags: dict[str, str] | None = None,
-    log_level: str = "CRITICAL",
-) -> RunOutcome:
-    """Mirror, extract and ingest one repository now."""
-    return run_job(settings, SYNC_JOB, repo_name, instance=instance, tags=tags, log_level=log_level)
-
-
 _EXCEPTION_PREFIX = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?(?:[A-Z]\w*)?(?:Error|Failure|Exception): ")
 
 

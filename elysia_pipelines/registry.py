@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from elysia_pipelines.clock import utc_now
 from elysia_pipelines.documents import collection_name_for, is_valid_repo_name
 from elysia_pipelines.errors import ElysiaError, NotFoundError
 
@@ -83,10 +84,6 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value else None
 
@@ -117,8 +114,8 @@ class Repository:
     last_error: str | None = None
     last_error_at: datetime | None = None
     last_synced_filter: dict[str, Any] | None = None
-    created_at: datetime = field(default_factory=utcnow)
-    updated_at: datetime = field(default_factory=utcnow)
+    created_at: datetime = field(default_factory=utc_now)
+    updated_at: datetime = field(default_factory=utc_now)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -250,8 +247,8 @@ class Registry:
             last_synced_filter=(
                 json.loads(data["last_synced_filter"]) if data.get("last_synced_filter") else None
             ),
-            created_at=_dt(data["created_at"]) or utcnow(),
-            updated_at=_dt(data["updated_at"]) or utcnow(),
+            created_at=_dt(data["created_at"]) or utc_now(),
+            updated_at=_dt(data["updated_at"]) or utc_now(),
         )
 
     @staticmethod
@@ -336,7 +333,7 @@ class Registry:
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
         current = self.get(name)
-        updated = replace(current, **changes, updated_at=utcnow())
+        updated = replace(current, **changes, updated_at=utc_now())
         row = self._to_row(updated)
         assignments = ", ".join(f"{c} = :{c}" for c in [*changes, "updated_at"])
         with self._write() as conn:
@@ -356,7 +353,7 @@ class Registry:
     ) -> Repository:
         changes: dict[str, Any] = {
             "last_synced_commit": commit,
-            "last_sync_at": at or utcnow(),
+            "last_sync_at": at or utc_now(),
             "last_error": None,
         }
         if file_filter is not None:
@@ -364,7 +361,7 @@ class Registry:
         return self.update(name, **changes)
 
     def mark_failed(self, name: str, error: str, at: datetime | None = None) -> Repository:
-        return self.update(name, last_error=error[:4000], last_error_at=at or utcnow())
+        return self.update(name, last_error=error[:4000], last_error_at=at or utc_now())
 
     def remove(self, name: str) -> Repository:
         repo = self.get(name)
@@ -389,7 +386,7 @@ class Registry:
 
     # --- sync history -------------------------------------------------------------
     def record_sync(self, record: SyncRecord) -> int:
-        finished = record.finished_at or utcnow()
+        finished = record.finished_at or utc_now()
         duration = (
             record.duration_s
             if record.duration_s is not None
@@ -444,7 +441,7 @@ class Registry:
                 repo=r["repo"],
                 stage=r["stage"],
                 status=r["status"],
-                started_at=_dt(r["started_at"]) or utcnow(),
+                started_at=_dt(r["started_at"]) or utc_now(),
                 finished_at=_dt(r["finished_at"]),
                 duration_s=r["duration_s"],
                 from_commit=r["from_commit"],

@@ -315,7 +315,3 @@ class Settings:
                 else None
             ),
         )
-
-
-def load_settings() -> Settings:
-    return Settings.from_env()

@@ -53,15 +53,15 @@ from elysia_pipelines.backups.layout import (
     manifest_bytes,
     new_backup_id,
     partition_dir_value,
-    redact_url,
     rfc3339,
     tmp_backup_dir,
-    utc_now,
     write_manifest,
 )
 from elysia_pipelines.backups.storage import RemoteLocation, is_remote, local_path, open_location
+from elysia_pipelines.clock import utc_now
 from elysia_pipelines.disk import fsync_dir
 from elysia_pipelines.errors import ElysiaError
+from elysia_pipelines.redaction import redact_url
 from elysia_pipelines.settings import Settings
 
 ProgressCallback = Callable[[int, int | None], None]
@@ -477,7 +477,7 @@ def _source_info(client: Any, settings: Settings) -> dict[str, Any]:
     except Exception:  # the version is informational; a backup must not fail on it
         version = None
     url = settings.weaviate_url if settings.weaviate_mode != "embedded" else "embedded://"
-    return {"url": redact_url(url) or url, "weaviate_version": version}
+    return {"url": (redact_url(url) if url else None) or url, "weaviate_version": version}
 
 
 def backup_collection(

@@ -69,8 +69,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
+from elysia_pipelines.clock import utc_now
 from elysia_pipelines.errors import ElysiaError
 
 FORMAT_VERSION = 1
@@ -90,10 +91,6 @@ DEFAULT_VECTOR_NAME = "default"
 
 BACKUP_ID_RE = re.compile(r"^[a-z0-9_]+-\d{8}T\d{6}Z-[0-9a-f]{4}$")
 HIVE_DEFAULT_PARTITION = "__HIVE_DEFAULT_PARTITION__"
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def rfc3339(moment: datetime) -> str:
@@ -158,17 +155,6 @@ def compression_of_path(path: str) -> str:
         if suffix and path.endswith(suffix):
             return name
     return "none"
-
-
-def redact_url(url: str | None) -> str | None:
-    """Drop credentials and query strings: the manifest and catalog are shared freely."""
-    if not url:
-        return None
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 @dataclass

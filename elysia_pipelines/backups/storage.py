@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from elysia_pipelines.backups.layout import MANIFEST_NAME
 from elysia_pipelines.errors import ConfigError, ElysiaError, NotFoundError
+from elysia_pipelines.redaction import redact_url
 from elysia_pipelines.settings import Settings
 
 if TYPE_CHECKING:
@@ -68,14 +69,7 @@ def redact_uri(uri: str) -> str:
     parts = urlsplit(uri)
     if not parts.scheme or parts.scheme.lower() not in (*REMOTE_SCHEMES, "file"):
         return uri
-    host = parts.hostname or ""
-    if "@" in parts.netloc and parts.scheme.lower() in ("abfs", "abfss"):
-        # abfs://container@account.dfs...: the part before @ is the container, not a secret.
-        user = parts.netloc.split("@", 1)[0].split(":", 1)[0]
-        host = f"{user}@{host}"
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return redact_url(uri)
 
 
 def join_uri(base: str, *parts: str) -> str:

@@ -28,10 +28,10 @@ from elysia_pipelines.backups.layout import (
     file_sha256,
     read_manifest,
     rfc3339,
-    utc_now,
 )
 from elysia_pipelines.backups.reader import resolve_backup_dir
 from elysia_pipelines.backups.storage import is_remote, redact_uri
+from elysia_pipelines.clock import utc_now
 from elysia_pipelines.errors import ElysiaError
 from elysia_pipelines.settings import Settings
 

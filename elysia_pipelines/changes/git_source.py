@@ -31,10 +31,10 @@ from urllib.parse import unquote, urlsplit
 import git
 
 from elysia_pipelines.changes.git_objects import list_tree, resolve_branch
-from elysia_pipelines.changes.redact import redact_url as redact_url
 from elysia_pipelines.disk import dir_size
 from elysia_pipelines.documents import is_valid_repo_name
 from elysia_pipelines.errors import ConfigError, ElysiaError, NotFoundError
+from elysia_pipelines.redaction import redact_credentials
 
 PROVIDER_GITHUB = "github"
 PROVIDER_AZURE = "azure_devops"
@@ -62,7 +62,7 @@ class Source:
 
 
 def _invalid(url: str, why: str, hint: str = f"use {_SUPPORTED}") -> ElysiaError:
-    return ElysiaError(f"invalid repository URL {redact_url(url)!r}: {why}", hint)
+    return ElysiaError(f"invalid repository URL {redact_credentials(url)!r}: {why}", hint)
 
 
 def _short_name(raw: str) -> str:
@@ -201,7 +201,7 @@ class _GitAuth:
     def scrub(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, "***")
-        return redact_url(text)
+        return redact_credentials(text)
 
 
 def _classify(
@@ -215,7 +215,7 @@ def _classify(
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     fatal = [line for line in lines if line.lower().startswith(("fatal:", "error:", "remote:"))]
     detail = (fatal or lines or ["no output"])[0]
-    where = redact_url(source.url)
+    where = redact_credentials(source.url)
     if low.startswith("timeout:") or "did not complete in" in low:
         return ElysiaError(
             f"{action} {where} timed out after {timeout_s:g} s",
@@ -469,7 +469,7 @@ def check_access(
     except ElysiaError as exc:
         return AccessReport(
             ok=False,
-            url=redact_url(url.url if isinstance(url, Source) else url),
+            url=redact_credentials(url.url if isinstance(url, Source) else url),
             provider=None,
             error=exc.message,
             hint=exc.hint,

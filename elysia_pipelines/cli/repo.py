@@ -36,8 +36,8 @@ from elysia_pipelines.operations.status import (
     RecentChange,
     collect_statuses,
     dashboard_data,
-    redact_url,
 )
+from elysia_pipelines.redaction import redact_credentials
 from elysia_pipelines.registry import Registry, Repository
 from elysia_pipelines.settings import Settings
 
@@ -232,7 +232,10 @@ def add_batch(
     for entry in batch.entries:
         if not json_out:
             console.print(
-                Text(f"line {entry.line_no}: {redact_url(entry.options.url or '')}", style="bold")
+                Text(
+                    f"line {entry.line_no}: {redact_credentials(entry.options.url or '')}",
+                    style="bold",
+                )
             )
         try:
             outcome = repo_add.run_add(settings, registry, entry.options, show_steps=not json_out)
@@ -311,7 +314,7 @@ def list_repos(json_out: bool = JSON_OPTION) -> None:
 
 def _repo_json(repo: Repository) -> dict[str, Any]:
     data = repo.to_dict()
-    data["url"] = redact_url(repo.url)
+    data["url"] = redact_credentials(repo.url)
     return data
 
 
@@ -519,7 +522,7 @@ def update(
         return
     for key in changes:
         value = getattr(updated, key)
-        shown = redact_url(value) if key == "url" else value
+        shown = redact_credentials(value) if key == "url" else value
         console.print(
             f"{key}: {getattr(current, key)!s} -> {shown!s}" if key != "url" else f"url: {shown}"
         )
@@ -714,7 +717,7 @@ def fix_auth(
             report = check_access(repo.url, candidate)
     if not report.ok:
         raise fail(
-            f"access to {redact_url(repo.url)} still fails"
+            f"access to {redact_credentials(repo.url)} still fails"
             + (f" with ${candidate}" if candidate else " without a token")
             + f": {report.error}",
             (report.hint or "")
@@ -731,7 +734,9 @@ def fix_auth(
         return
     via = f"the token from ${candidate}" if candidate else "no token"
     console.print(
-        Text.assemble(("ok ", "green"), f"access to {redact_url(repo.url)} works with {via}")
+        Text.assemble(
+            ("ok ", "green"), f"access to {redact_credentials(repo.url)} works with {via}"
+        )
     )
     if changed:
         console.print(f"Saved: {name} now reads its token from ${candidate}.")

@@ -32,6 +32,7 @@ from elysia_pipelines.operations.repo_options import (
     validate_collection,
     validate_name,
 )
+from elysia_pipelines.redaction import redact_credentials
 from elysia_pipelines.registry import Registry, Repository
 from elysia_pipelines.schedules import parse_schedule
 from elysia_pipelines.settings import Settings, format_size
@@ -145,7 +146,7 @@ def _check_free(registry: Registry, name: str, collection: str | None) -> None:
     existing = registry.find(name)
     if existing is not None:
         raise ElysiaError(
-            f"repository {name!r} is already registered ({git_source.redact_url(existing.url)})",
+            f"repository {name!r} is already registered ({redact_credentials(existing.url)})",
             f"pick another name with --name, or change it with `elysiactl repo update {name}`",
         )
     if collection:
@@ -158,11 +159,11 @@ def _check_free(registry: Registry, name: str, collection: str | None) -> None:
 
 
 def check_access_step(steps: Steps, url: str, token_env: str | None) -> None:
-    steps.start(1, f"Checking access to {git_source.redact_url(url)}")
+    steps.start(1, f"Checking access to {redact_credentials(url)}")
     report = git_source.check_access(url, token_env)
     if not report.ok:
         raise ElysiaError(
-            f"cannot access {git_source.redact_url(url)}: {report.error}",
+            f"cannot access {redact_credentials(url)}: {report.error}",
             report.hint
             or (
                 f"check the URL; for a private repository export a token and pass "
@@ -326,7 +327,7 @@ def run_add(
             _check_free(registry, repo.name, repo.collection)
         outcome = AddOutcome(
             name=repo.name,
-            url=git_source.redact_url(repo.url),
+            url=redact_credentials(repo.url),
             collection=repo.collection,
             schedule=repo.schedule,
             token_env=repo.token_env,
@@ -467,7 +468,7 @@ def interactive_refine(
         )
         console.print(Text("Summary", style="bold"))
         for label, value in (
-            ("Repository", f"{updated.name} ({git_source.redact_url(updated.url)})"),
+            ("Repository", f"{updated.name} ({redact_credentials(updated.url)})"),
             ("Collection", updated.collection),
             ("Schedule", updated.schedule),
             ("Vectorizer", updated.vectorizer + (f" ({updated.model})" if updated.model else "")),

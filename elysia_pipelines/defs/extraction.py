@@ -7,10 +7,12 @@ import dagster as dg
 
 from elysia_pipelines.changes import extract, git_source, reader
 from elysia_pipelines.changes.patterns import FileFilter
+from elysia_pipelines.clock import utc_now
 from elysia_pipelines.defs.metadata import counts_table, md_table, user_errors
 from elysia_pipelines.defs.partitions import repositories_partitions
 from elysia_pipelines.defs.resources import ElysiaSettings
-from elysia_pipelines.registry import SyncRecord, utcnow
+from elysia_pipelines.redaction import redact_credentials
+from elysia_pipelines.registry import SyncRecord
 from elysia_pipelines.settings import format_size
 
 GIT_RETRY = dg.RetryPolicy(
@@ -38,12 +40,12 @@ def repo_mirror(context: dg.AssetExecutionContext, elysia: ElysiaSettings) -> dg
         timeout_s=settings.git_timeout_s,
     )
     context.log.info(
-        f"{'fetched' if info.fetched else 'cloned'} {git_source.redact_url(repo.url)} "
+        f"{'fetched' if info.fetched else 'cloned'} {redact_credentials(repo.url)} "
         f"at {info.head_commit[:12]} ({info.file_count} files)"
     )
     return dg.MaterializeResult(
         metadata={
-            "url": git_source.redact_url(repo.url),
+            "url": redact_credentials(repo.url),
             "head_commit": info.head_commit,
             "branch": info.branch,
             "file_count": dg.MetadataValue.int(info.file_count),
@@ -72,7 +74,7 @@ def change_set(context: dg.AssetExecutionContext, elysia: ElysiaSettings) -> dg.
     settings = elysia.get()
     registry = elysia.registry()
     repo = registry.get(context.partition_key)
-    started, t0 = utcnow(), time.perf_counter()
+    started, t0 = utc_now(), time.perf_counter()
     seq = registry.allocate_sequence(repo.collection)
     result = extract.extract_change_set(
         settings.mirror_path(repo.name),

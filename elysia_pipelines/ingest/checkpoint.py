@@ -11,19 +11,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from elysia_pipelines.clock import utc_now_iso
 from elysia_pipelines.disk import write_json_atomic
 from elysia_pipelines.errors import ElysiaError
 from elysia_pipelines.settings import Settings
 
 Phase = Literal["applying", "applied"]
-
-
-def utc_now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)

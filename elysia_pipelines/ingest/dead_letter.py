@@ -21,8 +21,8 @@ from typing import Any
 
 import weaviate
 
+from elysia_pipelines.clock import utc_now_iso
 from elysia_pipelines.errors import ElysiaError
-from elysia_pipelines.ingest.checkpoint import utc_now_iso
 from elysia_pipelines.settings import Settings
 from elysia_pipelines.weaviate.objects import ObjectToWrite, upsert
 

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from elysia_pipelines.changes.format import blob_dir_for
+from elysia_pipelines.clock import utc_now_iso
 from elysia_pipelines.disk import write_json_atomic
 from elysia_pipelines.errors import ElysiaError, NotFoundError
-from elysia_pipelines.ingest.checkpoint import utc_now_iso
 from elysia_pipelines.ingest.pending import apply_order_key, is_changeset_name
 from elysia_pipelines.settings import Settings
 

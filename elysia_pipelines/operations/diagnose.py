@@ -24,6 +24,7 @@ from elysia_pipelines.ingest.dead_letter import open_dead_letters
 from elysia_pipelines.ingest.pending import pending_files
 from elysia_pipelines.operations.failures import FailureKind, classify_failure
 from elysia_pipelines.operations.weaviate_probe import probe
+from elysia_pipelines.redaction import redact_credentials
 from elysia_pipelines.registry import Registry, Repository
 from elysia_pipelines.settings import Settings, format_size
 
@@ -76,7 +77,7 @@ class _Findings:
 
 
 def _check_remote(repo: Repository, out: _Findings) -> None:
-    url = git_source.redact_url(repo.url)
+    url = redact_credentials(repo.url)
     via = f" (token from ${repo.token_env})" if repo.token_env else " (no token)"
     if repo.token_env and not os.environ.get(repo.token_env, "").strip():
         out.check("remote", SKIP, f"{url}: not checked, the token is missing")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from elysia_pipelines.documents import collection_name_for, is_valid_repo_name
 from elysia_pipelines.errors import ConfigError
+from elysia_pipelines.redaction import redact_credentials
 from elysia_pipelines.registry import Repository, new_repository
 from elysia_pipelines.schedules import parse_schedule
 from elysia_pipelines.settings import Settings, parse_size
@@ -266,13 +267,13 @@ def check_new_source(changes: dict[str, Any], current: Repository) -> None:
     report = git_source.check_access(url, token_env)
     if not report.ok:
         raise ConfigError(
-            f"cannot access {git_source.redact_url(url)}: {report.error}",
+            f"cannot access {redact_credentials(url)}: {report.error}",
             report.hint or "check the URL (nothing was changed)",
         )
     branch = changes.get("branch", current.branch)
     if branch and branch not in report.branches:
         known = ", ".join(sorted(report.branches)[:10]) or "none"
         raise ConfigError(
-            f"branch {branch!r} does not exist in {git_source.redact_url(url)}",
+            f"branch {branch!r} does not exist in {redact_credentials(url)}",
             f"branches there: {known} (nothing was changed)",
         )

@@ -13,11 +13,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from elysia_pipelines.changes.redact import redact_url
 from elysia_pipelines.disk import dir_size
 from elysia_pipelines.ingest.checkpoint import expected_document_count
 from elysia_pipelines.ingest.pending import pending_files
 from elysia_pipelines.operations.weaviate_probe import WeaviateFacts, probe
+from elysia_pipelines.redaction import redact_credentials
 from elysia_pipelines.registry import Registry, Repository, SyncRecord
 from elysia_pipelines.schedules import parse_schedule
 from elysia_pipelines.settings import Settings
@@ -154,7 +154,7 @@ def repo_status(
     )
     return RepoStatus(
         name=repo.name,
-        url=redact_url(repo.url),
+        url=redact_credentials(repo.url),
         collection=repo.collection,
         schedule=repo.schedule,
         paused=repo.paused,

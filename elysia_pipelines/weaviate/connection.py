@@ -49,7 +49,6 @@ from elysia_pipelines.weaviate.target import (
     MODULE_KEY_HEADERS,
     WeaviateTarget,
     _as_target,
-    _redact_url,
 )
 from elysia_pipelines.weaviate.target import (
     Endpoint as Endpoint,
@@ -93,7 +92,7 @@ def _connect_once(target: WeaviateTarget) -> weaviate.WeaviateClient:
         key = target.api_key()
         if key is None:
             raise ConfigError(
-                f"Weaviate Cloud at {_redact_url(target.http_url or '')} needs an API key, "
+                f"Weaviate Cloud at {target.shown_url} needs an API key, "
                 f"but ${target.api_key_env or 'WEAVIATE_API_KEY'} is not set",
                 f"export {target.api_key_env or 'WEAVIATE_API_KEY'}=<your cluster's API key> "
                 "(WEAVIATE_API_KEY_ENV names a different variable)",
@@ -182,7 +181,7 @@ def _unreachable(target: WeaviateTarget, attempts: int, exc: BaseException) -> E
     if target.mode == "embedded":
         where = f"embedded Weaviate at http://{target.http_endpoint}"
     else:
-        where = f"Weaviate at {_redact_url(target.http_url or '')}"
+        where = f"Weaviate at {target.shown_url}"
     grpc_ = target.grpc_endpoint
     if isinstance(exc, WeaviateGRPCUnavailableError):
         return ElysiaError(
@@ -224,8 +223,7 @@ def connect(target: Settings | WeaviateTarget) -> weaviate.WeaviateClient:
         if is_transient(exc):
             raise _unreachable(resolved, attempts, exc) from exc
         raise ElysiaError(
-            f"Weaviate at {_redact_url(resolved.http_url or '')} refused the connection: "
-            f"{short_error(exc)}",
+            f"Weaviate at {resolved.shown_url} refused the connection: {short_error(exc)}",
             "check that WEAVIATE_URL points at a Weaviate server (not a proxy or another service)",
         ) from exc
     except WeaviateStartUpError as exc:
@@ -244,8 +242,7 @@ def _auth_error(target: WeaviateTarget, exc: BaseException) -> ElysiaError:
     var = target.api_key_env or "WEAVIATE_API_KEY"
     state = "is set" if target.api_key() else "is not set"
     return ElysiaError(
-        f"Weaviate at {_redact_url(target.http_url or '')} rejected our credentials: "
-        f"{short_error(exc)}",
+        f"Weaviate at {target.shown_url} rejected our credentials: {short_error(exc)}",
         f"${var} {state}; put a valid API key for this cluster in it "
         "(WEAVIATE_API_KEY_ENV names a different variable)",
     )

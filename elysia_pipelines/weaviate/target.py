@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from elysia_pipelines.errors import ConfigError
+from elysia_pipelines.redaction import redact_url
 from elysia_pipelines.settings import WEAVIATE_MODES, Settings
 
 DEFAULT_GRPC_PORT = 50051
@@ -155,6 +156,11 @@ class WeaviateTarget:
         value = os.environ.get(self.api_key_env, "").strip()
         return value or None
 
+    @property
+    def shown_url(self) -> str:
+        """The HTTP address without credentials or query, for messages."""
+        return redact_url(self.http_url or "").rstrip("/")
+
     def describe(self) -> str:
         """For logs and asset metadata: addresses and the key's variable name, no secrets."""
         if self.mode == "embedded":
@@ -168,16 +174,7 @@ class WeaviateTarget:
             if self.api_key_env and self.api_key()
             else ", anonymous"
         )
-        return f"{self.mode} {_redact_url(self.http_url or '')} (gRPC {self.grpc_endpoint}){auth}"
-
-
-def _redact_url(url: str) -> str:
-    """Drop user:password and query strings, which is where URLs carry secrets."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return f"{parts.scheme}://{host}{parts.path}".rstrip("/")
+        return f"{self.mode} {self.shown_url} (gRPC {self.grpc_endpoint}){auth}"
 
 
 def describe_target(target: Settings | WeaviateTarget) -> str:

@@ -19,9 +19,9 @@ from elysia_pipelines.changes.git_source import (
     default_mirror_path,
     mirror_repository,
     parse_source,
-    redact_url,
 )
 from elysia_pipelines.errors import ConfigError, ElysiaError, NotFoundError
+from elysia_pipelines.redaction import redact_credentials
 from elysia_pipelines_tests.changes.http_git_server import GitHttpServer
 from elysia_pipelines_tests.changes.replay import replay
 from elysia_pipelines_tests.gitrepo import GitRepo, forget_unreachable, init_bare
@@ -113,12 +113,12 @@ def test_token_in_url_is_rejected_and_never_echoed() -> None:
     assert "--token-env" in (info.value.hint or "")
 
 
-def test_redact_url() -> None:
-    assert redact_url(f"https://x:{TOKEN}@github.com/a/b") == "https://***@github.com/a/b"
-    assert redact_url("see https://org@dev.azure.com/o/p/_git/r now") == (
+def test_redact_credentials() -> None:
+    assert redact_credentials(f"https://x:{TOKEN}@github.com/a/b") == "https://***@github.com/a/b"
+    assert redact_credentials("see https://org@dev.azure.com/o/p/_git/r now") == (
         "see https://***@dev.azure.com/o/p/_git/r now"
     )
-    assert redact_url("https://github.com/a/b") == "https://github.com/a/b"
+    assert redact_credentials("https://github.com/a/b") == "https://github.com/a/b"
 
 
 def test_provider_auth_headers() -> None:

@@ -18,7 +18,7 @@ def settings(tmp_path: Path, elysia_home: Path, weaviate_env: object, monkeypatc
     return Settings.from_env().ensure_dirs()
 
 
-def test_run_sync_is_recorded_on_the_instance(settings: Settings, tmp_path: Path) -> None:
+def test_sync_job_run_is_recorded_on_the_instance(settings: Settings, tmp_path: Path) -> None:
     source = GitRepo.init(tmp_path / "src")
     source.write("a.py", "A = 1\n")
     source.write("b.md", "# b\n")
@@ -26,7 +26,7 @@ def test_run_sync_is_recorded_on_the_instance(settings: Settings, tmp_path: Path
     Registry(settings.registry_path).add(new_repository("demo", source.url, max_file_size=10_000))
 
     instance = orchestration.get_instance(settings)
-    outcome = orchestration.run_sync(settings, "demo", instance=instance)
+    outcome = orchestration.run_job(settings, orchestration.SYNC_JOB, "demo", instance=instance)
     assert outcome.success, outcome.error
     assert outcome.documents == 2
     assert (settings.dagster_home / "dagster.yaml").exists()
@@ -47,7 +47,7 @@ def test_failed_sync_reports_the_user_message(settings: Settings, tmp_path: Path
     Registry(settings.registry_path).add(
         new_repository("ghost", str(tmp_path / "does-not-exist"), max_file_size=10_000)
     )
-    outcome = orchestration.run_sync(settings, "ghost")
+    outcome = orchestration.run_job(settings, orchestration.SYNC_JOB, "ghost")
     assert not outcome.success
     assert outcome.error and "Traceback" not in outcome.error
     assert "does-not-exist" in outcome.error
