@@ -453,6 +453,7 @@ def test_null_state_length_and_contains_none_filters(
     ],
     ids=["not", "contains_none"],
 )
+@pytest.mark.weaviate_test_server_only
 def test_operators_newer_than_the_claimed_version_are_refused(
     docs: Collection, flt: object
 ) -> None:
