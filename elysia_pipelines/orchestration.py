@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import shutil
+import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -132,7 +133,12 @@ def run_job(
     """Execute one job for one repository in this process, recorded on the instance."""
     instance = instance or get_instance(settings)
     register_partition(instance, partition)
-    run_tags = {"dagster/partition": partition, "elysia/source": "elysiactl", **(tags or {})}
+    run_tags = {
+        "dagster/partition": partition,
+        "elysia/source": "elysiactl",
+        **owner_tags(),
+        **(tags or {}),
+    }
     env_home = os.environ.get("ELYSIA_HOME")
     os.environ["ELYSIA_HOME"] = str(settings.home)
     try:
@@ -205,17 +211,76 @@ def _summary(record: dg.RunRecord) -> RunSummary:
 def recent_runs(
     instance: dg.DagsterInstance, repo_name: str | None = None, limit: int = 20
 ) -> list[RunSummary]:
+    fail_dead_runs(instance)
     filters = dg.RunsFilter(tags={"dagster/partition": repo_name}) if repo_name else None
     return [_summary(r) for r in instance.get_run_records(filters=filters, limit=limit)]
 
 
+_ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+OWNER_PID_TAG = "elysia/pid"
+OWNER_HOST_TAG = "elysia/host"
+OWNER_START_TAG = "elysia/pid_start"
+
+
+def _process_start(pid: int) -> str | None:
+    """Start time of `pid` in clock ticks since boot (Linux), so a reused pid is told apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def owner_tags() -> dict[str, str]:
+    """Who executes an in-process run: a SIGKILL leaves its run STARTED, and these say
+    whose death to look for."""
+    tags = {OWNER_PID_TAG: str(os.getpid()), OWNER_HOST_TAG: socket.gethostname()}
+    start = _process_start(os.getpid())
+    if start is not None:
+        tags[OWNER_START_TAG] = start
+    return tags
+
+
+def _owner_alive(tags: dict[str, str]) -> bool:
+    """False only when the run's owner provably died on this host; unknown means alive."""
+    pid_text = tags.get(OWNER_PID_TAG)
+    if not pid_text or tags.get(OWNER_HOST_TAG) != socket.gethostname():
+        return True  # launched by the daemon or another host: its monitoring decides
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    recorded = tags.get(OWNER_START_TAG)
+    return recorded is None or _process_start(pid) in (None, recorded)
+
+
+def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark runs whose owning process is gone as failed; returns their run ids.
+
+    A killed `repo sync` cannot report its own end, so without this its run stays
+    STARTED forever for the UI, `repo status` and the busy-partition logic.
+    """
+    records = instance.get_run_records(filters=dg.RunsFilter(statuses=_ACTIVE), limit=100)
+    dead = []
+    for record in records:
+        run = record.dagster_run
+        if run.status == dg.DagsterRunStatus.QUEUED or _owner_alive(dict(run.tags)):
+            continue
+        instance.report_run_failed(
+            run,
+            message=f"the process that ran it (pid {run.tags.get(OWNER_PID_TAG)}) is gone "
+            "(killed?); the next sync repeats its work exactly",
+        )
+        dead.append(run.run_id)
+    return dead
+
+
 def active_runs(instance: dg.DagsterInstance) -> list[RunSummary]:
-    statuses = [
-        dg.DagsterRunStatus.QUEUED,
-        dg.DagsterRunStatus.STARTING,
-        dg.DagsterRunStatus.STARTED,
-    ]
-    records = instance.get_run_records(filters=dg.RunsFilter(statuses=statuses), limit=100)
+    fail_dead_runs(instance)
+    records = instance.get_run_records(filters=dg.RunsFilter(statuses=_ACTIVE), limit=100)
     return [_summary(r) for r in records]
 
 

@@ -51,3 +51,49 @@ def test_failed_sync_reports_the_user_message(settings: Settings, tmp_path: Path
     assert not outcome.success
     assert outcome.error and "Traceback" not in outcome.error
     assert "does-not-exist" in outcome.error
+
+
+_OWNER_SCRIPT = """
+import sys, time
+import dagster as dg
+from elysia_pipelines import orchestration
+from elysia_pipelines.settings import Settings
+
+settings = Settings.from_env().ensure_dirs()
+instance = orchestration.get_instance(settings)
+run = instance.create_run_for_job(
+    job_def=orchestration.sync_job(),
+    status=dg.DagsterRunStatus.STARTED,
+    tags={"dagster/partition": sys.argv[1], **orchestration.owner_tags()},
+)
+print(run.run_id, flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_killed_owner_leaves_no_run_started(settings: Settings) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from elysia_pipelines.defs.runs import busy_partitions
+
+    owner = subprocess.Popen(
+        [sys.executable, "-c", _OWNER_SCRIPT, "demo"], stdout=subprocess.PIPE, text=True
+    )
+    assert owner.stdout is not None
+    run_id = owner.stdout.readline().strip()
+    instance = orchestration.get_instance(settings)
+    # Alive: the run stays in progress, the repository busy.
+    assert [r.run_id for r in orchestration.active_runs(instance)] == [run_id]
+    assert busy_partitions(instance) == {"demo"}
+    owner.send_signal(signal.SIGKILL)
+    owner.wait(timeout=30)
+    assert busy_partitions(instance) == set()
+    assert orchestration.active_runs(instance) == []
+    run = orchestration.recent_runs(instance, "demo")[0]
+    assert (run.run_id, run.status) == (run_id, "FAILURE")
+    lines = " ".join(line.message for line in orchestration.run_log_lines(instance, run_id))
+    assert "is gone (killed?)" in lines
+    # Runs without an owner on this host (the daemon's) are left to Dagster's monitoring.
+    assert orchestration.fail_dead_runs(instance) == []
