@@ -16,6 +16,7 @@ from elysia_pipelines.defs.backups import collection_backup
 from elysia_pipelines.defs.extraction import change_set, repo_mirror
 from elysia_pipelines.defs.ingestion import weaviate_collection
 from elysia_pipelines.defs.operations import due_run_requests, due_syncs_sensor, sync_failure_sensor
+from elysia_pipelines.defs.partitions import repositories_partitions
 from elysia_pipelines.defs.pending_sensor import pending_change_sets_sensor
 from elysia_pipelines.defs.registry_sensor import registry_partitions_sensor
 from elysia_pipelines.defs.resources import ElysiaSettings, WeaviateResource
@@ -280,3 +281,59 @@ def test_changed_exclude_pattern_removes_documents_on_next_sync(env: dict, weavi
     assert result.success
     assert all(e.passed for e in result.get_asset_check_evaluations())
     assert set(_documents(env, weaviate_client)) == {"app/main.py"}
+
+
+def test_change_set_failing_a_blocking_check_never_reaches_weaviate_on_the_sensor_path(
+    env: dict, weaviate_client
+) -> None:
+    """Extraction alone (the scheduled path) writes into pending/; the pending sensor,
+    not this run, would ingest it. A failed blocking check must stop that too."""
+    assert _run(env, ASSETS).success
+    before = _documents(env, weaviate_client)
+    source: GitRepo = env["source"]
+    source.write("app/new.py", "print('new')\n")
+    source.commit("new file")
+    extract = dg.materialize(
+        [repo_mirror, change_set],
+        partition_key="demo",
+        instance=env["instance"],
+        resources=env["resources"],
+    )
+    assert extract.success
+    pending = env["settings"].pending_dir / "Demo"
+    [written] = list(pending.glob("*.jsonl"))
+    # The mirror moves on before the checks run: the change set no longer reaches head.
+    source.write("app/later.py", "print('later')\n")
+    source.commit("later")
+    assert dg.materialize(
+        [repo_mirror], partition_key="demo", instance=env["instance"], resources=env["resources"]
+    ).success
+    checks = [c for c in _checks() if {k.asset_key for k in c.check_keys} == {change_set.key}]
+    # What the UI's Checks tab launches: a checks-only run of one partition.
+    checks_only = dg.define_asset_job(
+        "change_set_checks_only",
+        selection=dg.AssetSelection.checks_for_assets(change_set),
+        partitions_def=repositories_partitions,
+    )
+    job = dg.Definitions(
+        assets=[change_set], asset_checks=checks, jobs=[checks_only], resources=env["resources"]
+    ).resolve_job_def("change_set_checks_only")
+    # Tagged like the UI tags it (execute_in_process's partition_key insists on an asset).
+    result = job.execute_in_process(
+        tags={"dagster/partition": "demo"}, instance=env["instance"], raise_on_error=False
+    )
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not evaluations["change_set_reaches_head"].passed
+    assert evaluations["change_set_reaches_head"].partition == "demo"
+    assert not written.exists()
+    error = json.loads(
+        (env["settings"].failed_dir / "Demo" / f"{written.stem}.error.json").read_text()
+    )
+    assert "change_set_reaches_head" in error["reason"]
+
+    ctx = dg.build_sensor_context(instance=env["instance"], resources=env["resources"])
+    tick = pending_change_sets_sensor(ctx)
+    assert not tick.run_requests
+    assert tick.skip_reason is not None and "pending" in str(tick.skip_reason.skip_message)
+    _run(env, [weaviate_collection])  # the collection is blocked: nothing is applied
+    assert _documents(env, weaviate_client) == before
