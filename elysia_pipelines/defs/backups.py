@@ -14,7 +14,7 @@ from elysia_pipelines.backups.storage import is_remote, open_location
 from elysia_pipelines.backups.verify import verify_backup
 from elysia_pipelines.defs.checks_support import latest_metadata
 from elysia_pipelines.defs.ingestion import WEAVIATE_RETRY, weaviate_collection
-from elysia_pipelines.defs.metadata import md_table, user_errors
+from elysia_pipelines.defs.metadata import CODE_VERSION, OWNERS, md_table, user_errors
 from elysia_pipelines.defs.partitions import repositories_partitions
 from elysia_pipelines.defs.resources import ElysiaSettings, WeaviateResource
 from elysia_pipelines.settings import Settings, format_size
@@ -49,6 +49,8 @@ def _preview(path: str, settings: Settings, limit: int = 10) -> str:
 
 
 @dg.asset(
+    owners=OWNERS,
+    code_version=CODE_VERSION,
     partitions_def=repositories_partitions,
     deps=[weaviate_collection],
     group_name="backups",
@@ -131,7 +133,10 @@ def backup_count_matches(context: dg.AssetCheckExecutionContext) -> dg.AssetChec
     rows, live = meta.get("dagster/row_count"), meta.get("collection_count_at_start")
     return dg.AssetCheckResult(
         passed=backup_id is not None and rows == live,
-        metadata={"backup_rows": str(rows), "collection_count": str(live)},
+        metadata={
+            "backup_rows": dg.MetadataValue.int(rows) if rows is not None else "not recorded",
+            "collection_count": dg.MetadataValue.int(live) if live is not None else "not recorded",
+        },
     )
 
 
@@ -160,6 +165,8 @@ def restore_roundtrip(
 
 
 @dg.asset(
+    owners=OWNERS,
+    code_version=CODE_VERSION,
     deps=[collection_backup],
     group_name="backups",
     kinds={"sqlite"},

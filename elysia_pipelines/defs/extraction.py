@@ -8,7 +8,7 @@ import dagster as dg
 from elysia_pipelines.changes import extract, git_source, reader
 from elysia_pipelines.changes.patterns import FileFilter
 from elysia_pipelines.clock import utc_now
-from elysia_pipelines.defs.metadata import counts_table, md_table, user_errors
+from elysia_pipelines.defs.metadata import CODE_VERSION, OWNERS, counts_table, md_table, user_errors
 from elysia_pipelines.defs.partitions import repositories_partitions
 from elysia_pipelines.defs.resources import ElysiaSettings
 from elysia_pipelines.redaction import redact_credentials
@@ -21,6 +21,8 @@ GIT_RETRY = dg.RetryPolicy(
 
 
 @dg.asset(
+    owners=OWNERS,
+    code_version=CODE_VERSION,
     partitions_def=repositories_partitions,
     group_name="extraction",
     kinds={"git"},
@@ -58,6 +60,8 @@ def repo_mirror(context: dg.AssetExecutionContext, elysia: ElysiaSettings) -> dg
 
 
 @dg.asset(
+    owners=OWNERS,
+    code_version=CODE_VERSION,
     partitions_def=repositories_partitions,
     deps=[repo_mirror],
     group_name="extraction",
@@ -66,7 +70,7 @@ def repo_mirror(context: dg.AssetExecutionContext, elysia: ElysiaSettings) -> dg
     tags={"elysia/stage": "extract"},
     description=(
         "JSONL change set from the last synced commit to the mirror's head, written "
-        "atomically into ELYSIA_HOME/pending/<collection>/ (nothing when nothing changed)."
+        "atomically into `ELYSIA_HOME/pending/{Collection}/` (nothing when nothing changed)."
     ),
 )
 @user_errors()

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from elysia_pipelines.defs.extraction import change_set
-from elysia_pipelines.defs.metadata import md_table, user_errors
+from elysia_pipelines.defs.metadata import CODE_VERSION, OWNERS, md_table, user_errors
 from elysia_pipelines.defs.partitions import repositories_partitions
 from elysia_pipelines.defs.resources import ElysiaSettings, WeaviateResource
 from elysia_pipelines.errors import ElysiaError
@@ -16,6 +16,8 @@ WEAVIATE_RETRY = dg.RetryPolicy(
 
 
 @dg.asset(
+    owners=OWNERS,
+    code_version=CODE_VERSION,
     partitions_def=repositories_partitions,
     deps=[change_set],
     group_name="ingestion",

@@ -7,6 +7,11 @@ import dagster as dg
 
 from elysia_pipelines.errors import ElysiaError
 
+# Who the UI names as responsible for every asset of this project.
+OWNERS = ["team:data-platform"]
+# Bumped when an asset's logic changes in a way that makes earlier materializations stale.
+CODE_VERSION = "2"
+
 
 def md_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A Markdown table; pipes in cells are escaped so paths cannot break the layout."""
