@@ -37,19 +37,43 @@ def counts_table(
     return dg.MetadataValue.md(md_table(["change", "files"], rows))
 
 
+def is_worth_retrying(exc: BaseException) -> bool:
+    """Transient failures only (timeouts, 5xx, UNAVAILABLE, dropped connections).
+
+    Anything else (a bug, an invariant violation, a corrupt file) fails the same way
+    on every attempt, so re-running it only hides the first error under two more.
+    """
+    from elysia_pipelines.operations.failures import classify_failure
+    from elysia_pipelines.weaviate.retry import is_transient
+
+    if isinstance(exc, ConnectionError | TimeoutError) or is_transient(exc):
+        return True
+    return classify_failure(str(exc)).reason in {"timeout", "network", "rate_limit"}
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Show an ElysiaError as a clean failure, and do not retry it.
+    """Show an ElysiaError as a clean failure; let only transient errors be retried.
 
     Our domain code raises ElysiaError for problems retrying cannot fix (bad input,
     missing repository, corrupt change set) and has already retried the transient
-    ones itself; the RetryPolicy is left for unexpected errors.
+    ones itself; the asset's RetryPolicy is left for transient errors that escaped.
     """
     try:
         yield
     except ElysiaError as exc:
         raise dg.Failure(
             description=str(exc),
-            metadata={"error": exc.message, "hint": exc.hint or ""},
+            metadata={"error": exc.message, "hint": exc.hint or "-"},
             allow_retries=False,
         ) from None
+    except dg.Failure:
+        raise
+    except Exception as exc:
+        if is_worth_retrying(exc):
+            raise
+        raise dg.Failure(
+            description=f"{type(exc).__name__}: {exc}",
+            metadata={"error": str(exc), "retried": "no: the failure is not transient"},
+            allow_retries=False,
+        ) from exc

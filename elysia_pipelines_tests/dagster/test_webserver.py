@@ -98,3 +98,134 @@ def test_webserver_serves_assets_partitions_and_checks(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+_LAUNCH = """
+mutation Launch($params: ExecutionParams!) {
+  launchPipelineExecution(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+    ... on InvalidSubsetError { message }
+  }
+}
+"""
+
+
+def _graphql_vars(port: int, query: str, variables: dict) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query, "variables": variables}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        body = json.loads(response.read())
+    assert "errors" not in body, body
+    return body["data"]
+
+
+def _launch(port: int, job: str, partition: str, **selection: list) -> str:
+    params = {
+        "selector": {
+            "repositoryLocationName": "elysia_pipelines",
+            "repositoryName": "__repository__",
+            "pipelineName": job,
+            **selection,
+        },
+        "runConfigData": "{}",
+        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
+    }
+    launched = _graphql_vars(port, _LAUNCH, {"params": params})["launchPipelineExecution"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    return launched["run"]["runId"]
+
+
+def _wait_for_run(port: int, run_id: str, timeout: float = 240) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        run = _graphql(port, f'{{ runOrError(runId: "{run_id}") {{ ... on Run {{ status }} }} }}')
+        status = run["runOrError"]["status"]
+        if status in {"SUCCESS", "FAILURE", "CANCELED"} or time.monotonic() > deadline:
+            return status
+        time.sleep(1)
+
+
+@pytest.mark.slow
+def test_checks_only_run_of_one_partition_from_the_checks_tab(
+    tmp_path: Path, elysia_home: Path, weaviate_env: object
+) -> None:
+    """What the Checks tab's "Execute all" launches: a checks-only run with a partition tag."""
+    from dagster import DagsterInstance
+
+    from elysia_pipelines.registry import Registry, new_repository
+    from elysia_pipelines.settings import Settings
+    from elysia_pipelines_tests.gitrepo import GitRepo
+
+    settings = Settings.from_env().ensure_dirs()
+    registry = Registry(settings.registry_path)
+    for name in ("alpha", "beta"):
+        source = GitRepo.init(tmp_path / f"src-{name}")
+        source.write("main.py", f"print('{name}')\n")
+        source.commit("initial")
+        registry.add(new_repository(name, source.url, max_file_size=100_000))
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    # The webserver launches runs itself (no daemon in this test), as `dagster dev` would
+    # with the queued coordinator's daemon; everything else is the project's instance config.
+    config = (ROOT / "dagster.yaml").read_text()
+    config = config.replace("QueuedRunCoordinator", "DefaultRunCoordinator")
+    (home / "dagster.yaml").write_text(config)
+    with DagsterInstance.from_config(str(home)) as instance:
+        instance.add_dynamic_partitions("repositories", ["alpha", "beta"])
+    port = free_port()
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    exe = Path(sys.executable).with_name("dagster-webserver")
+    proc = subprocess.Popen(
+        [str(exe), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2):
+                    break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "no webserver"
+                time.sleep(0.5)
+        for name in ("alpha", "beta"):
+            run_id = _launch(port, "sync_repository", name)
+            assert _wait_for_run(port, run_id) == "SUCCESS", name
+        checks = [
+            {"assetKey": {"path": ["change_set"]}, "name": "change_set_is_valid"},
+            {"assetKey": {"path": ["change_set"]}, "name": "change_set_reaches_head"},
+            {"assetKey": {"path": ["weaviate_collection"]}, "name": "no_open_dead_letters"},
+        ]
+        run_id = _launch(
+            port, "__ASSET_JOB", "alpha", assetSelection=[], assetCheckSelection=checks
+        )
+        assert _wait_for_run(port, run_id) == "SUCCESS"
+        for check in checks:
+            key = json.dumps(check["assetKey"]["path"])
+            data = _graphql(
+                port,
+                f'{{ assetCheckExecutions(assetKey: {{path: {key}}}, checkName: "{check["name"]}",'
+                " limit: 10) { runId status partition } }",
+            )
+            executions = data["assetCheckExecutions"]
+            ours = [e for e in executions if e["runId"] == run_id]
+            assert [(e["partition"], e["status"]) for e in ours] == [("alpha", "SUCCEEDED")]
+            # The two syncs recorded one result per repository, not one for all.
+            assert {e["partition"] for e in executions} == {"alpha", "beta"}
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
