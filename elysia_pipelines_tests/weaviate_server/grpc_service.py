@@ -310,10 +310,13 @@ def _result(
 
 
 def _abort_for(context: grpc.ServicerContext, exc: Exception) -> None:
-    if isinstance(exc, StoreError):
-        code = grpc.StatusCode.NOT_FOUND if exc.status == 404 else grpc.StatusCode.INVALID_ARGUMENT
-        context.abort(code, exc.message)
-    context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+    """Weaviate's gRPC handlers return request errors as plain errors: status UNKNOWN.
+
+    So clients (and our retry classification) see a permanent error with a message,
+    never INVALID_ARGUMENT/NOT_FOUND, exactly as against a real 1.32 node.
+    """
+    message = exc.message if isinstance(exc, StoreError) else str(exc)
+    context.abort(grpc.StatusCode.UNKNOWN, message)
 
 
 class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
@@ -502,9 +505,7 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
         return aggregate_pb2.AggregateReply(took=time.perf_counter() - start, single_result=single)
 
     def TenantsGet(self, request: Any, context: grpc.ServicerContext) -> Any:
-        context.abort(
-            grpc.StatusCode.INVALID_ARGUMENT, "multi-tenancy is not enabled in the test server"
-        )
+        context.abort(grpc.StatusCode.UNKNOWN, "multi-tenancy is not enabled in the test server")
 
 
 def _near_vector_args(request: Any) -> tuple[bytes | None, str | None, float | None]:
