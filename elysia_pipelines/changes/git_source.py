@@ -33,7 +33,7 @@ import git
 from elysia_pipelines.changes.git_objects import list_tree, resolve_branch
 from elysia_pipelines.disk import dir_size
 from elysia_pipelines.documents import is_valid_repo_name
-from elysia_pipelines.errors import ConfigError, ElysiaError, NotFoundError
+from elysia_pipelines.errors import ConfigError, ElysiaError, NotFoundError, TransientError
 from elysia_pipelines.redaction import redact_credentials
 
 PROVIDER_GITHUB = "github"
@@ -217,7 +217,7 @@ def _classify(
     detail = (fatal or lines or ["no output"])[0]
     where = redact_credentials(source.url)
     if low.startswith("timeout:") or "did not complete in" in low:
-        return ElysiaError(
+        return TransientError(
             f"{action} {where} timed out after {timeout_s:g} s",
             "the remote is slow or unreachable; raise ELYSIA_GIT_TIMEOUT_S or retry later",
         )
@@ -252,7 +252,7 @@ def _classify(
             else "; private repositories also answer 'not found' without a token"
         )
         return NotFoundError(f"repository {where} not found: {detail}", hint)
-    return ElysiaError(
+    return TransientError(
         f"{action} {where} failed: remote unreachable or refused ({detail})",
         "check the URL, the network and proxy settings, then retry",
     )

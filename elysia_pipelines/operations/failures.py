@@ -14,15 +14,12 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from enum import StrEnum
 
+from elysia_pipelines.errors import ErrorKind
 from elysia_pipelines.weaviate.messages import is_transient_message
 
-
-class FailureKind(StrEnum):
-    TRANSIENT = "transient"
-    RATE_LIMITED = "rate_limited"
-    PERMANENT = "permanent"
+# One vocabulary for raised errors and for verdicts on stored messages.
+FailureKind = ErrorKind
 
 
 @dataclass(frozen=True)
@@ -36,7 +33,7 @@ class FailureClass:
 
     @property
     def retryable(self) -> bool:
-        return self.kind is not FailureKind.PERMANENT
+        return self.kind in (FailureKind.TRANSIENT, FailureKind.RATE_LIMITED)
 
     def to_dict(self) -> dict[str, str | None]:
         return {

@@ -20,7 +20,7 @@ from elysia_pipelines.changes.git_source import (
     mirror_repository,
     parse_source,
 )
-from elysia_pipelines.errors import ConfigError, ElysiaError, NotFoundError
+from elysia_pipelines.errors import ConfigError, ElysiaError, NotFoundError, TransientError
 from elysia_pipelines.redaction import redact_credentials
 from elysia_pipelines_tests.changes.http_git_server import GitHttpServer
 from elysia_pipelines_tests.changes.replay import replay
@@ -305,10 +305,10 @@ def test_mirror_then_extract_across_a_collected_force_push(
         (
             "stderr: 'fatal: unable to access 'https://github.com/acme/repo.git/': "
             "Failed to connect to github.com port 443: Connection refused'",
-            ElysiaError,
+            TransientError,
             "network",
         ),
-        ('Timeout: the command "git fetch" did not complete in 5 secs.', ElysiaError, "raise"),
+        ('Timeout: the command "git fetch" did not complete in 5 secs.', TransientError, "raise"),
     ],
 )
 def test_git_failures_become_actionable_errors(
