@@ -45,11 +45,11 @@ _EXPORTS: dict[str, str] = {
     "open_dead_letters": "dead_letter",
     "pending_files": "pending",
     "prune_processed": "retention",
+    "registered_spec": "apply",
     "retry_dead_letters": "dead_letter",
     "sample_documents_match": "verify",
     "sample_precondition": "verify",
     "scan_pending": "pending",
-    "spec_for": "apply",
     "unblock": "moves",
 }
 

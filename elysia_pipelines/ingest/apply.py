@@ -203,7 +203,7 @@ def collection_lock(settings: Settings, collection: str) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def spec_for(
+def registered_spec(
     collection: str, registry: Registry | None, repo: str | None
 ) -> tuple[CollectionSpec, str | None]:
     """The collection's provisioning settings and expected repository, from the registry."""
@@ -218,13 +218,9 @@ def spec_for(
             f"not {collection!r}",
             "pass the repository's own collection, or fix it with `elysiactl repo update`",
         )
-    spec = CollectionSpec(
-        name=collection,
-        vectorizer=entry.vectorizer,
-        model=entry.model,
-        replication_factor=entry.replicas,
-    )
-    return spec, entry.name
+    from elysia_pipelines.operations.repo_options import spec_for
+
+    return spec_for(entry), entry.name
 
 
 def apply_pending(
@@ -249,7 +245,7 @@ def apply_pending(
     """
     started = time.monotonic()
     settings.ensure_dirs()
-    registry_spec, expected_repo = spec_for(collection, registry, repo)
+    registry_spec, expected_repo = registered_spec(collection, registry, repo)
     spec = spec or registry_spec
     if spec.name != collection:
         raise ElysiaError(
@@ -740,5 +736,5 @@ __all__ = [
     "IngestReport",
     "apply_pending",
     "collection_lock",
-    "spec_for",
+    "registered_spec",
 ]
