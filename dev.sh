@@ -34,7 +34,7 @@ case "${1:-}" in
     setup
     export DAGSTER_HOME="${DAGSTER_HOME:-$ELYSIA_HOME/dagster_home}"
     mkdir -p "$DAGSTER_HOME"
-    [ -f "$DAGSTER_HOME/dagster.yaml" ] || cp dagster_instance.yaml "$DAGSTER_HOME/dagster.yaml"
+    [ -f "$DAGSTER_HOME/dagster.yaml" ] || cp dagster.yaml "$DAGSTER_HOME/dagster.yaml"
     echo "==> Dagster UI on http://${HOST:-127.0.0.1}:${PORT:-3000} (ELYSIA_HOME=$ELYSIA_HOME, DAGSTER_HOME=$DAGSTER_HOME)"
     # dg compares the project's .venv with the activated one; this is the project's.
     export VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH"

@@ -28,7 +28,7 @@ EXTRACT_JOB = "extract_repository"
 INGEST_JOB = "ingest_pending"
 BACKUP_JOB = "backup_collection"
 
-_TEMPLATE = Path(__file__).resolve().parent.parent / "dagster_instance.yaml"
+_TEMPLATE = Path(__file__).resolve().parent.parent / "dagster.yaml"
 
 
 @dataclass(frozen=True)

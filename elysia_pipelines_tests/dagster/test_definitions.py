@@ -42,7 +42,7 @@ def test_definitions_are_loadable_and_complete() -> None:
 def test_dagster_and_dg_clis_load_the_project(tmp_path: Path) -> None:
     bindir = Path(sys.executable).parent
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "ELYSIA_HOME": str(tmp_path / "home")}
-    (tmp_path / "dagster.yaml").write_text((ROOT / "dagster_instance.yaml").read_text())
+    (tmp_path / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
     commands = [
         [str(bindir / "dagster"), "definitions", "validate"],
         [str(bindir / "dg"), "check", "defs"],

@@ -39,7 +39,7 @@ def test_webserver_serves_assets_partitions_and_checks(tmp_path: Path) -> None:
         "ELYSIA_HOME": str(tmp_path / "home"),
     }
     (tmp_path / "dagster_home").mkdir()
-    (tmp_path / "dagster_home" / "dagster.yaml").write_text((ROOT / "dagster_instance.yaml").read_text())
+    (tmp_path / "dagster_home" / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
     exe = Path(sys.executable).with_name("dagster-webserver")
     proc = subprocess.Popen(
         [str(exe), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
@@ -173,7 +173,7 @@ def test_checks_only_run_of_one_partition_from_the_checks_tab(
     home.mkdir()
     # The webserver launches runs itself (no daemon in this test), as `dagster dev` would
     # with the queued coordinator's daemon; everything else is the project's instance config.
-    config = (ROOT / "dagster_instance.yaml").read_text()
+    config = (ROOT / "dagster.yaml").read_text()
     config = config.replace("QueuedRunCoordinator", "DefaultRunCoordinator")
     (home / "dagster.yaml").write_text(config)
     with DagsterInstance.from_config(str(home)) as instance:
