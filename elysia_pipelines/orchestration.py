@@ -2,7 +2,9 @@
 
 `elysiactl` runs a sync *through Dagster* (not by calling the domain functions itself)
 so every sync, whoever started it, shows up in the UI with its logs, metadata and
-checks. Runs started here execute in this process on the same instance storage the
+checks. When a Dagster daemon serves the instance's run queue the runs are submitted
+to it (`run_queue`), so the deployment decides where they execute and how many at
+once; otherwise they execute in this process on the same instance storage the
 webserver and daemon read, which is what makes them visible there.
 """
 
@@ -13,9 +15,11 @@ import os
 import re
 import shutil
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -48,6 +52,10 @@ class RunOutcome:
     status: str
     error: str | None
     documents: int | None = None
+    # Went through the daemon's run queue (False: executed in the CLI's process).
+    queued: bool = False
+    # False only for `--no-wait` submissions: the run is still queued or running.
+    finished: bool = True
 
 
 @dataclass(frozen=True)
@@ -129,16 +137,39 @@ def run_job(
     instance: dg.DagsterInstance | None = None,
     tags: dict[str, str] | None = None,
     log_level: str = "CRITICAL",
+    wait: bool = True,
+    on_progress: Callable[[str], None] | None = None,
 ) -> RunOutcome:
-    """Execute one job for one repository in this process, recorded on the instance."""
+    """Run one job for one repository: through the run queue when a daemon serves it.
+
+    With a daemon the deployment's coordinator, launcher and executor run it (limits and
+    pools apply) and this follows it to the end unless `wait` is false; without one it
+    executes in this process. Either way it is recorded on the instance and the outcome
+    is read back from the event log, so both give the same result and error text.
+    """
+    from elysia_pipelines import run_queue
+
     instance = instance or get_instance(settings)
     register_partition(instance, partition)
-    run_tags = {
-        "dagster/partition": partition,
-        "elysia/source": "elysiactl",
-        **owner_tags(),
-        **(tags or {}),
-    }
+    run_tags = {"dagster/partition": partition, "elysia/source": "elysiactl", **(tags or {})}
+    if _use_queue(settings, instance):
+        # No owner tags: the run worker, not this process, owns a queued run.
+        run_id = run_queue.submit(
+            instance, job_name, tags=run_tags, run_config=_pinned_config(settings)
+        )
+        if on_progress is not None:
+            on_progress(f"run {run_id[:8]} submitted to the run queue")
+        if not wait:
+            return RunOutcome(run_id, False, "QUEUED", None, queued=True, finished=False)
+        run_queue.follow(instance, run_id, on_progress)
+        return outcome_of(instance, run_id, queued=True)
+    if on_progress is not None:
+        on_progress(
+            "running in this process (ELYSIA_RUN_MODE=in-process)"
+            if settings.run_mode == "in-process"
+            else "no Dagster daemon serves the run queue: running in this process"
+        )
+    run_tags = {**run_tags, **owner_tags()}
     env_home = os.environ.get("ELYSIA_HOME")
     os.environ["ELYSIA_HOME"] = str(settings.home)
     try:
@@ -159,29 +190,94 @@ def run_job(
         else:
             os.environ["ELYSIA_HOME"] = env_home
     with result:
-        error = None
-        documents = None
-        if not result.success:
-            failure = next(
-                (e for e in result.all_events if e.event_type_value == "STEP_FAILURE"), None
-            )
-            if failure is not None and failure.step_failure_data is not None:
-                err = failure.step_failure_data.error
-                error = _user_message(err.message if err else "step failed")
-            else:
-                error = "the run failed; see `elysiactl repo logs` or the Dagster UI"
-        if result.success:
-            for mat in result.asset_materializations_for_node("weaviate_collection"):
-                value = mat.metadata.get("documents")
-                documents = int(value.value) if value is not None else documents
-        run = result.dagster_run
-        return RunOutcome(
-            run_id=run.run_id,
-            success=result.success,
-            status=str(run.status.value if run.status else "UNKNOWN"),
-            error=error,
-            documents=documents,
+        run_id = result.dagster_run.run_id
+    return outcome_of(instance, run_id, queued=False)
+
+
+def _use_queue(settings: Settings, instance: dg.DagsterInstance) -> bool:
+    from elysia_pipelines import run_queue
+
+    if settings.run_mode == "in-process":
+        return False
+    if run_queue.daemon_serves_queue(instance):
+        return True
+    if settings.run_mode == "queue":
+        age = run_queue.daemon_heartbeat_age(instance)
+        seen = "never ran" if age is None else f"last heartbeat {age:.0f} s ago"
+        raise ElysiaError(
+            f"ELYSIA_RUN_MODE=queue but no Dagster daemon serves the run queue of "
+            f"{settings.dagster_home} ({seen})",
+            "start `dagster-daemon run` (or `./dev.sh ui`) for this DAGSTER_HOME, "
+            "or unset ELYSIA_RUN_MODE to run in this process",
         )
+    return False
+
+
+def _pinned_config(settings: Settings) -> dict[str, Any]:
+    """Run config that makes a queued run use this CLI's state directory and Weaviate.
+
+    The run worker's environment is the daemon's (or a pod's); pinning what the CLI
+    was pointed at keeps "same results either way". Only the *name* of the API key
+    variable travels, never the key.
+    """
+    resources: dict[str, Any] = {"elysia": {"config": {"home": str(settings.home)}}}
+    if settings.weaviate_mode != "embedded" and settings.weaviate_url:
+        weaviate = {"url": settings.weaviate_url, "api_key_env": settings.weaviate_api_key_env}
+        if settings.weaviate_grpc_url:
+            weaviate["grpc_url"] = settings.weaviate_grpc_url
+        resources["weaviate"] = {"config": weaviate}
+    return {"resources": resources}
+
+
+def outcome_of(instance: dg.DagsterInstance, run_id: str, *, queued: bool) -> RunOutcome:
+    """The finished run's outcome from its event log (the same for both ways of running)."""
+    run = instance.get_run_by_id(run_id)
+    status = run.status if run is not None else dg.DagsterRunStatus.FAILURE
+    success = status == dg.DagsterRunStatus.SUCCESS
+    error = None
+    documents = None
+    records = instance.get_records_for_run(
+        run_id,
+        of_type={
+            dg.DagsterEventType.STEP_FAILURE,
+            dg.DagsterEventType.ASSET_MATERIALIZATION,
+            dg.DagsterEventType.RUN_FAILURE,
+        },
+    ).records
+    events = [r.event_log_entry.dagster_event for r in records]
+    if not success:
+        failure = next(
+            (e for e in events if e and e.event_type == dg.DagsterEventType.STEP_FAILURE), None
+        )
+        if failure is not None and failure.step_failure_data is not None:
+            err = failure.step_failure_data.error
+            error = _user_message(err.message if err else "step failed")
+        elif status == dg.DagsterRunStatus.CANCELED:
+            error = "the run was canceled"
+        elif run_failure := next(
+            (e for e in events if e and e.event_type == dg.DagsterEventType.RUN_FAILURE), None
+        ):
+            # Failed before any step ran (e.g. the launcher could not start it).
+            error = _user_message(run_failure.message or "the run failed")
+        else:
+            error = "the run failed; see `elysiactl repo logs` or the Dagster UI"
+    else:
+        for event in events:
+            if event is None or event.event_type != dg.DagsterEventType.ASSET_MATERIALIZATION:
+                continue
+            materialization = event.step_materialization_data.materialization
+            if materialization.asset_key != dg.AssetKey("weaviate_collection"):
+                continue
+            value = materialization.metadata.get("documents")
+            documents = int(value.value) if value is not None else documents
+    return RunOutcome(
+        run_id=run_id,
+        success=success,
+        status=str(status.value),
+        error=error,
+        documents=documents,
+        queued=queued,
+    )
 
 
 _EXCEPTION_PREFIX = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?(?:[A-Z]\w*)?(?:Error|Failure|Exception): ")

@@ -37,6 +37,7 @@ _SIZE_UNITS = {
 }
 
 WEAVIATE_MODES = ("embedded", "url", "cloud")
+RUN_MODES = ("auto", "queue", "in-process")
 
 
 MAX_SIZE_BYTES = 2**62
@@ -110,6 +111,9 @@ class Settings:
     git_timeout_s: float = 600.0
     # Dagster instance the CLI talks to; DAGSTER_HOME wins, else a folder under `home`.
     dagster_home_override: Path | None = None
+    # Where `elysiactl` runs its syncs: auto (the run queue when a daemon serves it,
+    # else in this process), queue (refuse without a daemon) or in-process.
+    run_mode: str = "auto"
 
     # --- derived paths (all state lives under `home`) ---
     @property
@@ -281,6 +285,12 @@ class Settings:
                 "give the NAME of the variable that holds the key, e.g. WEAVIATE_API_KEY",
             )
         home = Path(get("ELYSIA_HOME") or ".elysia").expanduser().resolve()
+        run_mode = (get("ELYSIA_RUN_MODE") or defaults.run_mode).lower()
+        if run_mode not in RUN_MODES:
+            raise ConfigError(
+                f"ELYSIA_RUN_MODE={run_mode!r} is not a known mode",
+                f"use one of: {', '.join(RUN_MODES)}",
+            )
         return cls(
             home=home,
             weaviate_mode=mode,
@@ -309,6 +319,7 @@ class Settings:
             s3_secret_key_env=env_name("ELYSIA_S3_SECRET_KEY_ENV"),
             alert_webhook_url=url("ELYSIA_ALERT_WEBHOOK_URL"),
             git_timeout_s=number("ELYSIA_GIT_TIMEOUT_S", defaults.git_timeout_s),
+            run_mode=run_mode,
             dagster_home_override=(
                 Path(dagster_home).expanduser().resolve()
                 if (dagster_home := get("DAGSTER_HOME"))

@@ -52,6 +52,12 @@ app = typer.Typer(
 )
 
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document for scripts.")
+NO_WAIT_OPTION = typer.Option(
+    False,
+    "--no-wait",
+    help="When a Dagster daemon serves the run queue, print the run id once it is queued "
+    "instead of following the run (without a daemon the run executes here anyway).",
+)
 
 
 def _load() -> tuple[Settings, Registry]:
@@ -149,6 +155,7 @@ def add(
     max_file_size: str | None = SIZE_OPT,
     token_env: str | None = TOKEN_OPT,
     no_sync: bool = typer.Option(False, "--no-sync", help="Register only; sync later."),
+    no_wait: bool = NO_WAIT_OPTION,
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Add a repository: check access, discover, create the collection, register, sync.
@@ -183,7 +190,12 @@ def add(
         options = repo_add.interactive_options(settings, registry, options)
         refine = repo_add.interactive_refine(settings, registry)
     outcome = repo_add.run_add(
-        settings, registry, options, show_steps=not json_out, before_provision=refine
+        settings,
+        registry,
+        options,
+        show_steps=not json_out,
+        before_provision=refine,
+        wait=not no_wait,
     )
     if json_out:
         print_json(outcome.to_dict())
@@ -562,13 +574,37 @@ def _run_and_report(
     tags: dict[str, str],
     json_out: bool,
     verb: str,
+    wait: bool = True,
 ) -> None:
     from elysia_pipelines.cli import repo_add  # git and weaviate-client: only when syncing
 
     repo = registry.get(name)
     if not json_out:
         console.print(f"{verb} {name} through Dagster ...")
-    outcome = repo_add.sync_through_dagster(settings, name, tags=tags)
+    outcome = repo_add.sync_through_dagster(
+        settings,
+        name,
+        tags=tags,
+        wait=wait,
+        progress=None if json_out else lambda line: console.print(f"  {line}"),
+    )
+    executed = repo_add.executed_where(outcome)
+    if not outcome.finished:
+        if json_out:
+            print_json(
+                {
+                    "repo": name,
+                    "run_id": outcome.run_id,
+                    "status": outcome.status,
+                    "executed": executed,
+                    "finished": False,
+                }
+            )
+        else:
+            console.print(
+                f"queued run {outcome.run_id}; follow it with `elysiactl repo logs {name} --follow`"
+            )
+        return
     documents = outcome.documents
     if outcome.success and documents is None:
         documents = repo_add.count_documents(settings, repo.collection)
@@ -586,6 +622,8 @@ def _run_and_report(
                 "documents": documents,
                 "error": outcome.error,
                 "failure": failure.to_dict() if failure else None,
+                "executed": executed,
+                "finished": True,
             }
         )
     elif outcome.success:
@@ -602,15 +640,31 @@ def _run_and_report(
 
 @app.command("sync")
 @handle_errors
-def sync(name: str = typer.Argument(...), json_out: bool = JSON_OPTION) -> None:
+def sync(
+    name: str = typer.Argument(...),
+    no_wait: bool = NO_WAIT_OPTION,
+    json_out: bool = JSON_OPTION,
+) -> None:
     """Sync a repository now (mirror, change set, ingest) through Dagster."""
     settings, registry = _load()
-    _run_and_report(settings, registry, name, {"elysia/trigger": "repo-sync"}, json_out, "Syncing")
+    _run_and_report(
+        settings,
+        registry,
+        name,
+        {"elysia/trigger": "repo-sync"},
+        json_out,
+        "Syncing",
+        wait=not no_wait,
+    )
 
 
 @app.command("retry")
 @handle_errors
-def retry(name: str = typer.Argument(...), json_out: bool = JSON_OPTION) -> None:
+def retry(
+    name: str = typer.Argument(...),
+    no_wait: bool = NO_WAIT_OPTION,
+    json_out: bool = JSON_OPTION,
+) -> None:
     """Re-run the last failed sync of a repository."""
     from elysia_pipelines import orchestration
 
@@ -636,7 +690,7 @@ def retry(name: str = typer.Argument(...), json_out: bool = JSON_OPTION) -> None
     tags = {"elysia/trigger": "repo-retry"}
     if last_run_failed:
         tags["elysia/retry_of"] = runs[0].run_id
-    _run_and_report(settings, registry, name, tags, json_out, "Retrying")
+    _run_and_report(settings, registry, name, tags, json_out, "Retrying", wait=not no_wait)
 
 
 @app.command("unblock")

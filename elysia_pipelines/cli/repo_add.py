@@ -62,8 +62,10 @@ class AddOutcome:
     discovery: dict[str, Any] = field(default_factory=dict)
     collection_created: bool = False
     registered: bool = False
-    sync: str = "skipped"  # skipped | success | failed
+    sync: str = "skipped"  # skipped | success | failed | submitted (--no-wait)
     run_id: str | None = None
+    # "run queue" (a daemon's coordinator/launcher ran it) or "in-process" (no daemon).
+    executed: str | None = None
     documents: int | None = None
     next_sync_at: datetime | None = None
     error: str | None = None
@@ -248,17 +250,32 @@ def sync_through_dagster(
     *,
     instance: DagsterInstance | None = None,
     tags: dict[str, str] | None = None,
+    wait: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> RunOutcome:
     """The sync job for one repository, without Dagster's console log on our terminal.
 
     Dagster would print failed steps with their stack trace; the CLI reports the
     run's error itself, and the full log stays in the event log (`repo logs`, UI).
+    With a daemon serving the run queue the run goes there (`progress` hears where
+    it is); `wait=False` returns once it is submitted.
     """
     from elysia_pipelines import orchestration
 
     return orchestration.run_job(
-        settings, orchestration.SYNC_JOB, name, instance=instance, tags=tags, log_level="CRITICAL"
+        settings,
+        orchestration.SYNC_JOB,
+        name,
+        instance=instance,
+        tags=tags,
+        log_level="CRITICAL",
+        wait=wait,
+        on_progress=progress,
     )
+
+
+def executed_where(outcome: RunOutcome) -> str:
+    return "run queue" if outcome.queued else "in-process"
 
 
 def sync_step(
@@ -268,12 +285,24 @@ def sync_step(
     repo: Repository,
     outcome: AddOutcome,
     instance: DagsterInstance,
+    *,
+    wait: bool = True,
 ) -> None:
     steps.start(5, "Running the initial sync through Dagster")
     result = sync_through_dagster(
-        settings, repo.name, instance=instance, tags={"elysia/trigger": "repo-add"}
+        settings,
+        repo.name,
+        instance=instance,
+        tags={"elysia/trigger": "repo-add"},
+        wait=wait,
+        progress=steps.note,
     )
     outcome.run_id = result.run_id
+    outcome.executed = executed_where(result)
+    if not result.finished:
+        outcome.sync = "submitted"
+        steps.done(f"run {result.run_id[:8]} is in the run queue (--no-wait)")
+        return
     if result.success:
         outcome.sync = "success"
         outcome.documents = result.documents
@@ -306,6 +335,7 @@ def run_add(
     show_steps: bool,
     before_provision: Callable[[Repository, Any], Repository] | None = None,
     name_hint: str | None = None,
+    wait: bool = True,
 ) -> AddOutcome:
     """The whole add sequence; raises ElysiaError before registration, else reports."""
     if not options.url:
@@ -344,7 +374,7 @@ def run_add(
         if not registered and mirror_created:
             shutil.rmtree(settings.mirror_path(name), ignore_errors=True)
     if options.sync:
-        sync_step(steps, settings, registry, repo, outcome, instance)
+        sync_step(steps, settings, registry, repo, outcome, instance, wait=wait)
     else:
         steps.start(5, "Initial sync")
         steps.done("skipped (--no-sync); run `elysiactl repo sync " + repo.name + "` later")
@@ -371,6 +401,11 @@ def print_outcome(outcome: AddOutcome) -> None:
         console.print(f"      {outcome.hint}")
         return
     docs = "?" if outcome.documents is None else f"{outcome.documents:,}"
+    if outcome.sync == "submitted":
+        console.print(
+            f"      First sync queued as run {outcome.run_id}; follow it with "
+            f"`elysiactl repo logs {outcome.name} --follow`"
+        )
     if outcome.sync == "success":
         console.print(
             Text.assemble(("      ok ", "green"), f"{docs} documents in {outcome.collection}")

@@ -1,0 +1,67 @@
+"""A real `dagster-daemon run` process for one DAGSTER_HOME (tests and benchmarks).
+
+The daemon loads the project's workspace.yaml (location `elysia_pipelines`), dequeues
+runs with the instance's QueuedRunCoordinator and launches them with its run launcher,
+exactly as on a deployment; its environment is the caller's plus the given overrides.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class DaemonDidNotStart(RuntimeError):
+    pass
+
+
+@contextmanager
+def running_daemon(
+    dagster_home: Path, env: Mapping[str, str] | None = None, *, timeout_s: float = 180.0
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start the daemon, wait until its queue heartbeat is on the instance, stop it after."""
+    import dagster as dg
+
+    from elysia_pipelines import run_queue
+
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    config = dagster_home / "dagster.yaml"
+    if not config.exists():
+        config.write_text((ROOT / "dagster.yaml").read_text())
+    log = (dagster_home / "daemon.log").open("ab")
+    full_env = {**os.environ, **(env or {}), "DAGSTER_HOME": str(dagster_home)}
+    exe = Path(sys.executable).with_name("dagster-daemon")
+    proc = subprocess.Popen(
+        [str(exe), "run", "-w", "workspace.yaml"],
+        cwd=ROOT,
+        env=full_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        instance = dg.DagsterInstance.from_config(str(dagster_home))
+        deadline = time.monotonic() + timeout_s
+        while not run_queue.daemon_serves_queue(instance):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = (dagster_home / "daemon.log").read_text(errors="replace")[-4000:]
+                raise DaemonDidNotStart(f"dagster-daemon did not start:\n{tail}")
+            time.sleep(0.5)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        log.close()
