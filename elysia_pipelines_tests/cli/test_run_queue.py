@@ -17,8 +17,9 @@ import dagster as dg
 import pytest
 
 from elysia_pipelines import orchestration, run_queue
-from elysia_pipelines_tests.cli.conftest import Cli, make_repo
+from elysia_pipelines_tests.cli.conftest import Cli
 from elysia_pipelines_tests.daemon import running_daemon
+from elysia_pipelines_tests.gitrepo import make_repo
 
 
 def _heartbeat(instance: dg.DagsterInstance, age_s: float) -> None:
