@@ -13,8 +13,9 @@ unless ELYSIA_DUCKDB_INSTALL_EXTENSIONS=1.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +28,11 @@ from elysia_pipelines.backups.catalog import LIVE_STATUSES, open_catalog
 from elysia_pipelines.backups.example_queries import EXAMPLE_QUERIES
 from elysia_pipelines.backups.example_queries import example_query as example_query
 from elysia_pipelines.backups.storage import is_remote
+from elysia_pipelines.backups.verify import check_before_query
 from elysia_pipelines.errors import ElysiaError
 from elysia_pipelines.settings import Settings
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,36 @@ class CollectionView:
     view: str
     backup_id: str
     path: str
+
+
+@dataclass(frozen=True)
+class SkippedBackup:
+    """A backup a query passed over because `verify` would reject it."""
+
+    collection: str
+    backup_id: str
+    problems: tuple[str, ...]
+    instead: str | None  # the older backup read in its place, if any
+
+    def __str__(self) -> str:
+        first = self.problems[0] if self.problems else "it failed verification"
+        more = f" (+{len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+        fallback = (
+            f"reading the older backup {self.instead} instead"
+            if self.instead
+            else f"no view {self.collection!r} (no other intact Parquet backup)"
+        )
+        return (
+            f"skipped backup {self.backup_id} of {self.collection}: {first}{more}; {fallback}; "
+            f"see `elysiactl col catalog verify {self.backup_id}`"
+        )
+
+
+OnSkip = Callable[[SkippedBackup], None]
+
+
+def _log_skip(skipped: SkippedBackup) -> None:
+    _log.warning("%s", skipped)
 
 
 def _quote_ident(name: str) -> str:
@@ -98,26 +132,50 @@ def _catalog_view(conn: duckdb.DuckDBPyConnection, settings: Settings, rows: lis
     return "snapshot"
 
 
-def latest_parquet_backups(settings: Settings) -> tuple[list[CollectionView], list[dict]]:
-    """The newest live Parquet backup of each collection, and every catalog row."""
+def latest_parquet_backups(
+    settings: Settings, *, check: bool = False, on_skip: OnSkip | None = None
+) -> tuple[list[CollectionView], list[dict]]:
+    """The newest live Parquet backup of each collection, and every catalog row.
+
+    With `check`, each backup is first checked as `verify` would check it
+    (`check_before_query`); one that fails is reported to `on_skip` (default: a logged
+    warning), marked corrupt in the catalog, and the next older one is tried, so a query
+    never reads a backup `verify` rejects.
+    """
     views: list[CollectionView] = []
+    report = on_skip or _log_skip
     with open_catalog(settings) as catalog:
-        rows = catalog.all_rows()
         for name in catalog.collections():
+            rejected: list[tuple[str, tuple[str, ...]]] = []
+            chosen: str | None = None
             for entry in catalog.list(collection=name, format="parquet", statuses=LIVE_STATUSES):
-                if is_remote(entry.path) or (Path(entry.path) / "data").is_dir():
-                    views.append(CollectionView(name, name, entry.id, entry.path))
-                    break
+                if not (is_remote(entry.path) or (Path(entry.path) / "data").is_dir()):
+                    continue
+                problems = check_before_query(entry, settings, catalog) if check else []
+                if problems:
+                    rejected.append((entry.id, tuple(p.message for p in problems)))
+                    continue
+                views.append(CollectionView(name, name, entry.id, entry.path))
+                chosen = entry.id
+                break
+            for backup_id, messages in rejected:
+                report(SkippedBackup(name, backup_id, messages, chosen))
+        rows = catalog.all_rows()  # after the checks, so `catalog` shows their outcome
     return views, rows
 
 
-def connect_analytics(settings: Settings) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the collection views, `all_documents` and `catalog`."""
+def connect_analytics(
+    settings: Settings, *, on_skip: OnSkip | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the collection views, `all_documents` and `catalog`.
+
+    Every backup behind a view is checked first; see `latest_parquet_backups`.
+    """
     conn = duckdb.connect(":memory:")
     try:
         conn.execute("SET autoinstall_known_extensions = false")
         conn.execute("SET TimeZone = 'UTC'")
-        views, rows = latest_parquet_backups(settings)
+        views, rows = latest_parquet_backups(settings, check=True, on_skip=on_skip)
         selects = []
         for index, view in enumerate(views):
             if is_remote(view.path):
@@ -158,8 +216,10 @@ def connect_analytics(settings: Settings) -> duckdb.DuckDBPyConnection:
 
 
 @contextmanager
-def analytics_connection(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
-    conn = connect_analytics(settings)
+def analytics_connection(
+    settings: Settings, *, on_skip: OnSkip | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    conn = connect_analytics(settings, on_skip=on_skip)
     try:
         yield conn
     finally:
@@ -171,11 +231,14 @@ def view_names(settings: Settings) -> list[str]:
     return [v.view for v in views]
 
 
-def run_query(settings: Settings, sql: str) -> pa.Table:
-    """Run one SQL statement over the backups; errors become ElysiaError with the views."""
+def run_query(settings: Settings, sql: str, *, on_skip: OnSkip | None = None) -> pa.Table:
+    """Run one SQL statement over the backups; errors become ElysiaError with the views.
+
+    Backups that fail the pre-query check are skipped and reported to `on_skip`.
+    """
     if not sql or not sql.strip():
         raise ElysiaError("the query is empty", "pass SQL, or --example NAME")
-    with analytics_connection(settings) as conn:
+    with analytics_connection(settings, on_skip=on_skip) as conn:
         try:
             relation = conn.sql(sql)
             return relation.to_arrow_table() if relation is not None else pa.table({})

@@ -10,7 +10,9 @@ expected and the actual value. The catalog status becomes `verified` or `corrupt
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import sqlite3
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,13 +21,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from elysia_pipelines.backups import storage
-from elysia_pipelines.backups.catalog import CatalogEntry, open_catalog
+from elysia_pipelines.backups.catalog import Catalog, CatalogEntry, open_catalog
 from elysia_pipelines.backups.formats import arrow_schema, open_decompressed
 from elysia_pipelines.backups.layout import (
     MANIFEST_NAME,
     PARQUET_METADATA_KEY,
     Manifest,
     file_sha256,
+    parse_rfc3339,
     read_manifest,
     rfc3339,
 )
@@ -371,8 +374,67 @@ def verify_backup(
         )
         if entry is not None and update_catalog:
             status = "verified" if report.ok else "corrupt"
-            from elysia_pipelines.backups.layout import parse_rfc3339
-
             catalog.set_status(entry.id, status, verified_at=parse_rfc3339(report.verified_at))
             report.catalog_status = status
     return report
+
+
+# A file whose mtime is this close to the last verification may have been rewritten in
+# the same coarse clock tick after it was hashed ("racily clean", as git calls it), so
+# it is hashed again rather than trusted.
+_RACY_SECONDS = 2.0
+
+
+def _unchanged_since_verified(directory: Path, entry: CatalogEntry) -> bool:
+    """True when the catalog says `verified` and nothing in the backup changed since.
+
+    Sizes, mtimes and the manifest's own checksum are compared and every Parquet footer
+    is opened (a cheap read of the file's tail); only when all of that agrees is the
+    earlier full re-hash trusted.
+    """
+    if entry.status != "verified" or not entry.verified_at:
+        return False
+    cutoff = parse_rfc3339(entry.verified_at).timestamp() - _RACY_SECONDS
+    manifest_path = directory / MANIFEST_NAME
+    try:
+        if hashlib.sha256(manifest_path.read_bytes()).hexdigest() != entry.checksum:
+            return False
+        manifest = read_manifest(directory)
+        for item in manifest.files:
+            stat = (directory / item.path).stat()
+            if stat.st_size != item.size_bytes or stat.st_mtime >= cutoff:
+                return False
+            if pq.read_metadata(directory / item.path).num_rows != item.rows:
+                return False
+    except (ElysiaError, OSError, pa.ArrowException, ValueError):
+        return False
+    return manifest_path.stat().st_mtime < cutoff
+
+
+def check_before_query(entry: CatalogEntry, settings: Settings, catalog: Catalog) -> list[Problem]:
+    """The problems `verify` would report for a backup a query is about to read.
+
+    A backup verified earlier and unchanged since (same sizes, mtimes older than that
+    verification, footers readable) is trusted without re-hashing; any other is verified
+    in full, and the outcome is recorded in the catalog as `verify` records it, so the
+    next query over an unchanged backup is cheap and a corrupt one is never offered
+    again. Remote backups are verified in full unless the catalog already says
+    `verified` (object storage gives no cheap mtime to compare).
+    """
+    if is_remote(entry.path):
+        if entry.status == "verified":
+            return []
+        report = verify_remote(entry.path, settings, expected_manifest_sha256=entry.checksum)
+    else:
+        directory = Path(entry.path)
+        if _unchanged_since_verified(directory, entry):
+            return []
+        report = verify_directory(directory, expected_manifest_sha256=entry.checksum)
+    # A read-only catalog still gets a checked query, just not a cheaper next one.
+    with contextlib.suppress(ElysiaError, OSError, sqlite3.Error):
+        catalog.set_status(
+            entry.id,
+            "verified" if report.ok else "corrupt",
+            verified_at=parse_rfc3339(report.verified_at),
+        )
+    return report.problems

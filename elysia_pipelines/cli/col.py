@@ -33,7 +33,7 @@ from elysia_pipelines.backups.example_queries import EXAMPLE_QUERIES, example_qu
 from elysia_pipelines.backups.layout import FORMATS, PARTITION_KEYS, read_manifest
 from elysia_pipelines.backups.retention import cleanup
 from elysia_pipelines.cli import col_restore
-from elysia_pipelines.cli.output import console, err_console, handle_errors, print_json
+from elysia_pipelines.cli.output import console, err_console, handle_errors, print_json, warn
 from elysia_pipelines.errors import ElysiaError
 from elysia_pipelines.settings import Settings, format_size
 
@@ -470,7 +470,11 @@ def query_command(
         return
     from elysia_pipelines.backups.analytics import run_query  # DuckDB and pyarrow
 
-    table = run_query(_settings(), statement)
+    table = run_query(
+        _settings(),
+        statement,
+        on_skip=lambda skipped: warn(str(skipped)),
+    )
     rows = table.to_pylist()
     if as_json:
         print_json(rows)

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from elysia_pipelines.errors import ElysiaError
 
@@ -49,6 +50,11 @@ def print_json(data: Any) -> None:
     """Machine-readable output: one JSON document on stdout, nothing else."""
     sys.stdout.write(json.dumps(data, indent=2, default=_json_default) + "\n")
     sys.stdout.flush()
+
+
+def warn(message: str) -> None:
+    """One `warning:` line on stderr; the text is printed as is (no Rich markup)."""
+    err_console.print(f"[yellow]warning:[/] {escape(message)}")
 
 
 def fail(message: str, hint: str | None = None, code: int = 1) -> typer.Exit:

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from elysia_pipelines.backups.analytics import EXAMPLE_QUERIES, connect_analytics, run_query
+from elysia_pipelines.backups.analytics import (
+    EXAMPLE_QUERIES,
+    SkippedBackup,
+    connect_analytics,
+    run_query,
+)
+from elysia_pipelines.backups.catalog import open_catalog
 from elysia_pipelines.backups.export import write_backup
 from elysia_pipelines.backups.formats import BackupObject
+from elysia_pipelines.backups.verify import verify_backup
 from elysia_pipelines.errors import ElysiaError
 from elysia_pipelines.settings import Settings
 from elysia_pipelines_tests.backups.sources import document_description
@@ -128,3 +139,78 @@ def test_partition_values_round_trip_through_duckdb(
     rows = run_query(settings, 'SELECT language, count(*) AS n FROM "Odd" GROUP BY 1').to_pylist()
     got = {r["language"]: r["n"] for r in rows}
     assert got == {"c#/x": 10, "objective-c++": 10, "a b": 10, "100%": 10, None: 20}
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 100])
+
+
+def _flip_middle_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", [_truncate, _flip_middle_byte], ids=["truncated", "bit-flip"])
+def test_query_skips_a_corrupt_latest_backup_and_names_it(
+    settings: Settings, real_objects: list[BackupObject], damage: Callable[[Path], None]
+) -> None:
+    """Issue 14.11: the query reads the older intact backup, never the corrupt one."""
+    older = write_backup(
+        real_objects[:10], document_description("Alpha"), settings, collection="Alpha"
+    )
+    newer = write_backup(
+        real_objects[:180], document_description("Alpha"), settings, collection="Alpha"
+    )
+    damage(newer.path / newer.files[0].path)
+
+    skipped: list[SkippedBackup] = []
+    rows = run_query(settings, 'SELECT count(*) AS n FROM "Alpha"', on_skip=skipped.append)
+    assert rows.to_pylist() == [{"n": 10}]
+    assert [(s.backup_id, s.instead) for s in skipped] == [(newer.backup_id, older.backup_id)]
+    assert newer.backup_id in str(skipped[0]) and "col catalog verify" in str(skipped[0])
+    assert any(newer.files[0].path in problem for problem in skipped[0].problems)
+    with open_catalog(settings) as catalog:
+        assert catalog.get(newer.backup_id).status == "corrupt"
+        assert catalog.get(older.backup_id).status == "verified"
+
+    # Recorded as corrupt, it is not offered again; the older one is still read.
+    again: list[SkippedBackup] = []
+    rows = run_query(settings, 'SELECT count(*) AS n FROM "Alpha"', on_skip=again.append)
+    assert rows.to_pylist() == [{"n": 10}] and again == []
+
+
+def test_query_without_an_intact_backup_has_no_view(
+    settings: Settings, real_objects: list[BackupObject]
+) -> None:
+    only = write_backup(
+        real_objects[:50], document_description("Beta"), settings, collection="Beta"
+    )
+    _flip_middle_byte(only.path / only.files[0].path)
+    skipped: list[SkippedBackup] = []
+    rows = run_query(settings, "SELECT count(*) AS n FROM all_documents", on_skip=skipped.append)
+    assert rows.to_pylist() == [{"n": 0}]
+    assert [(s.backup_id, s.instead) for s in skipped] == [(only.backup_id, None)]
+    with pytest.raises(ElysiaError, match="query failed"):
+        run_query(settings, 'SELECT count(*) FROM "Beta"', on_skip=skipped.append)
+
+
+def test_a_verified_backup_changed_later_is_still_caught(
+    settings: Settings, real_objects: list[BackupObject]
+) -> None:
+    """The cheap path (catalog `verified`, files older than that) notices later writes."""
+    made = write_backup(
+        real_objects[:40], document_description("Gamma"), settings, collection="Gamma"
+    )
+    hour_ago = time.time() - 3600
+    for path in made.path.rglob("*"):
+        os.utime(path, (hour_ago, hour_ago))
+    assert verify_backup(made.backup_id, settings).ok
+    assert run_query(settings, 'SELECT count(*) AS n FROM "Gamma"').to_pylist() == [{"n": 40}]
+
+    _flip_middle_byte(made.path / made.files[0].path)  # same size, new mtime
+    skipped: list[SkippedBackup] = []
+    rows = run_query(settings, "SELECT count(*) AS n FROM all_documents", on_skip=skipped.append)
+    assert rows.to_pylist() == [{"n": 0}]
+    assert [s.backup_id for s in skipped] == [made.backup_id]

@@ -118,6 +118,20 @@ def test_verify_exits_non_zero_on_corruption(env: Settings) -> None:
     assert run_json("catalog", "show", made["backup_id"])["status"] == "corrupt"
 
 
+def test_query_warns_about_a_corrupt_latest_backup(env: Settings) -> None:
+    """Issue 14.11 end to end: the truncated newest backup is named on stderr and skipped."""
+    older = run_json("backup", "Docs")
+    newer = run_json("backup", "Docs", "--filter", "language = 'python'")
+    data = Path(newer["path"]) / newer["files"][0]["path"]
+    data.write_bytes(data.read_bytes()[:-64])
+    result = run("query", "SELECT count(*) AS n FROM Docs", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == [{"n": COUNT}]  # the older, complete backup
+    assert f"warning: skipped backup {newer['backup_id']} of Docs" in result.stderr
+    assert older["backup_id"] in result.stderr and "truncated" in result.stderr
+    assert run_json("catalog", "show", newer["backup_id"])["status"] == "corrupt"
+
+
 def test_cleanup_dry_run_confirm_and_yes(env: Settings) -> None:
     ids = [run_json("backup", "Docs", "--no-vectors")["backup_id"] for _ in range(3)]
     plan = run_json("catalog", "cleanup", "--older-than", "0s", "--keep-last", "1", "--dry-run")
