@@ -54,3 +54,16 @@ def test_dagster_and_dg_clis_load_the_project(tmp_path: Path) -> None:
     for command, proc in zip(commands, procs, strict=True):
         output = proc.communicate(timeout=300)[0].decode(errors="replace")
         assert proc.returncode == 0, f"{' '.join(command)} failed:\n{output[-3000:]}"
+
+
+def test_shipped_dagster_yaml_turns_on_run_monitoring(tmp_path: Path) -> None:
+    """Issue 14.12: the daemon runs the MonitoringDaemon; the default launcher never resumes."""
+    (tmp_path / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert instance.run_monitoring_enabled
+        assert "MONITORING" in instance.get_required_daemon_types()
+        assert instance.run_monitoring_start_timeout_seconds == 180
+        assert instance.run_monitoring_cancel_timeout_seconds == 180
+        assert instance.run_monitoring_max_resume_run_attempts == 0
+        assert instance.run_monitoring_max_runtime_seconds == 0
+        assert not instance.run_launcher.supports_resume_run
