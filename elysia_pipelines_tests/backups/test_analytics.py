@@ -18,7 +18,7 @@ from elysia_pipelines.backups.analytics import (
     run_query,
 )
 from elysia_pipelines.backups.catalog import open_catalog
-from elysia_pipelines.backups.export import write_backup
+from elysia_pipelines.backups.export import BackupResult, write_backup
 from elysia_pipelines.backups.formats import BackupObject
 from elysia_pipelines.backups.verify import verify_backup
 from elysia_pipelines.errors import ElysiaError
@@ -152,22 +152,27 @@ def _flip_middle_byte(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+def _backup(settings: Settings, objects: list[BackupObject], collection: str) -> BackupResult:
+    return write_backup(objects, document_description(collection), settings, collection=collection)
+
+
+def _query(settings: Settings, sql: str) -> tuple[list[dict[str, Any]], list[SkippedBackup]]:
+    """Rows of `sql` and the backups the query skipped."""
+    skipped: list[SkippedBackup] = []
+    return run_query(settings, sql, on_skip=skipped.append).to_pylist(), skipped
+
+
 @pytest.mark.parametrize("damage", [_truncate, _flip_middle_byte], ids=["truncated", "bit-flip"])
 def test_query_skips_a_corrupt_latest_backup_and_names_it(
     settings: Settings, real_objects: list[BackupObject], damage: Callable[[Path], None]
 ) -> None:
     """Issue 14.11: the query reads the older intact backup, never the corrupt one."""
-    older = write_backup(
-        real_objects[:10], document_description("Alpha"), settings, collection="Alpha"
-    )
-    newer = write_backup(
-        real_objects[:180], document_description("Alpha"), settings, collection="Alpha"
-    )
+    older = _backup(settings, real_objects[:10], "Alpha")
+    newer = _backup(settings, real_objects[:180], "Alpha")
     damage(newer.path / newer.files[0].path)
 
-    skipped: list[SkippedBackup] = []
-    rows = run_query(settings, 'SELECT count(*) AS n FROM "Alpha"', on_skip=skipped.append)
-    assert rows.to_pylist() == [{"n": 10}]
+    rows, skipped = _query(settings, 'SELECT count(*) AS n FROM "Alpha"')
+    assert rows == [{"n": 10}]
     assert [(s.backup_id, s.instead) for s in skipped] == [(newer.backup_id, older.backup_id)]
     assert newer.backup_id in str(skipped[0]) and "col catalog verify" in str(skipped[0])
     assert any(newer.files[0].path in problem for problem in skipped[0].problems)
@@ -176,33 +181,26 @@ def test_query_skips_a_corrupt_latest_backup_and_names_it(
         assert catalog.get(older.backup_id).status == "verified"
 
     # Recorded as corrupt, it is not offered again; the older one is still read.
-    again: list[SkippedBackup] = []
-    rows = run_query(settings, 'SELECT count(*) AS n FROM "Alpha"', on_skip=again.append)
-    assert rows.to_pylist() == [{"n": 10}] and again == []
+    assert _query(settings, 'SELECT count(*) AS n FROM "Alpha"') == ([{"n": 10}], [])
 
 
 def test_query_without_an_intact_backup_has_no_view(
     settings: Settings, real_objects: list[BackupObject]
 ) -> None:
-    only = write_backup(
-        real_objects[:50], document_description("Beta"), settings, collection="Beta"
-    )
+    only = _backup(settings, real_objects[:50], "Beta")
     _flip_middle_byte(only.path / only.files[0].path)
-    skipped: list[SkippedBackup] = []
-    rows = run_query(settings, "SELECT count(*) AS n FROM all_documents", on_skip=skipped.append)
-    assert rows.to_pylist() == [{"n": 0}]
+    rows, skipped = _query(settings, "SELECT count(*) AS n FROM all_documents")
+    assert rows == [{"n": 0}]
     assert [(s.backup_id, s.instead) for s in skipped] == [(only.backup_id, None)]
     with pytest.raises(ElysiaError, match="query failed"):
-        run_query(settings, 'SELECT count(*) FROM "Beta"', on_skip=skipped.append)
+        _query(settings, 'SELECT count(*) FROM "Beta"')
 
 
 def test_a_verified_backup_changed_later_is_still_caught(
     settings: Settings, real_objects: list[BackupObject]
 ) -> None:
     """The cheap path (catalog `verified`, files older than that) notices later writes."""
-    made = write_backup(
-        real_objects[:40], document_description("Gamma"), settings, collection="Gamma"
-    )
+    made = _backup(settings, real_objects[:40], "Gamma")
     hour_ago = time.time() - 3600
     for path in made.path.rglob("*"):
         os.utime(path, (hour_ago, hour_ago))
@@ -210,7 +208,5 @@ def test_a_verified_backup_changed_later_is_still_caught(
     assert run_query(settings, 'SELECT count(*) AS n FROM "Gamma"').to_pylist() == [{"n": 40}]
 
     _flip_middle_byte(made.path / made.files[0].path)  # same size, new mtime
-    skipped: list[SkippedBackup] = []
-    rows = run_query(settings, "SELECT count(*) AS n FROM all_documents", on_skip=skipped.append)
-    assert rows.to_pylist() == [{"n": 0}]
-    assert [s.backup_id for s in skipped] == [made.backup_id]
+    rows, skipped = _query(settings, "SELECT count(*) AS n FROM all_documents")
+    assert rows == [{"n": 0}] and [s.backup_id for s in skipped] == [made.backup_id]
