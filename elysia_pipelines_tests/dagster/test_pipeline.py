@@ -15,11 +15,15 @@ from elysia_pipelines.backups.catalog import open_catalog
 from elysia_pipelines.defs.backups import collection_backup
 from elysia_pipelines.defs.extraction import change_set, repo_mirror
 from elysia_pipelines.defs.ingestion import weaviate_collection
-from elysia_pipelines.defs.operations import due_run_requests, due_syncs_sensor, sync_failure_sensor
 from elysia_pipelines.defs.partitions import repositories_partitions
 from elysia_pipelines.defs.pending_sensor import pending_change_sets_sensor
 from elysia_pipelines.defs.registry_sensor import registry_partitions_sensor
 from elysia_pipelines.defs.resources import ElysiaSettings, WeaviateResource
+from elysia_pipelines.defs.sync_sensors import (
+    due_run_requests,
+    due_syncs_sensor,
+    sync_failure_sensor,
+)
 from elysia_pipelines.registry import Registry, new_repository
 from elysia_pipelines.settings import Settings
 from elysia_pipelines.weaviate.objects import iter_objects

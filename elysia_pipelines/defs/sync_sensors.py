@@ -1,10 +1,10 @@
-"""Continuous sync: launch due syncs per repository schedule, retry failures, alert.
+"""Continuous sync sensors: launch due syncs, record failures and successes, alert.
 
 Dagster cannot attach a schedule to each dynamic partition, so one sensor reads the
-registry at every tick and asks `schedules` which repositories are due (any interval
-or cron, pause-aware). Failed syncs are retried by the same sensor with backoff (and
-after a provider's rate-limit reset), because the decision needs the failure's class,
-which `run_failure_sensor` records in the registry when the run fails.
+registry at every tick and asks the domain planner (`operations.planner`) which
+repositories are due or due for a retry; it only turns the planned syncs into run
+requests. The retry decision needs the failure's class, which `sync_failure_sensor`
+records in the registry when the run fails.
 """
 
 from datetime import UTC, datetime
@@ -15,70 +15,28 @@ from elysia_pipelines.defs.jobs import extract_repository, sync_repository
 from elysia_pipelines.defs.resources import ElysiaSettings
 from elysia_pipelines.defs.runs import busy_partitions
 from elysia_pipelines.operations.alerts import send_failure_alert
-from elysia_pipelines.operations.failures import classify_failure, next_retry_at
-from elysia_pipelines.registry import Registry, Repository, SyncRecord
-from elysia_pipelines.schedules import parse_schedule
-
-
-def _consecutive_failures(registry: Registry, repo: str) -> int:
-    failures = 0
-    for record in registry.history(repo, stage="run", limit=20):
-        if record.status != "failed":
-            break
-        failures += 1
-    return failures
-
-
-def _retry_request(
-    registry: Registry, repo: Repository, now: datetime
-) -> tuple[dg.RunRequest | None, str]:
-    """A retry of the failed sync when its backoff (or rate-limit reset) has passed."""
-    assert repo.last_error_at is not None
-    failure = classify_failure(repo.last_error, now=repo.last_error_at)
-    attempt = max(_consecutive_failures(registry, repo.name) - 1, 0)
-    retry_at = next_retry_at(failure, attempt, repo.last_error_at)
-    if retry_at is None:
-        return None, f"{repo.name}: not retrying ({failure.kind.value}: {failure.reason})"
-    if retry_at > now:
-        return None, f"{repo.name}: retry {attempt + 1} at {retry_at.isoformat()}"
-    request = dg.RunRequest(
-        job_name=sync_repository.name,
-        partition_key=repo.name,
-        run_key=f"retry:{repo.name}:{repo.last_error_at.isoformat()}",
-        tags={"elysia/trigger": "retry", "elysia/attempt": str(attempt + 1)},
-    )
-    return request, f"{repo.name}: retry {attempt + 1} now ({failure.reason})"
+from elysia_pipelines.operations.failures import classify_failure
+from elysia_pipelines.operations.planner import Trigger, plan_due_syncs
+from elysia_pipelines.registry import Registry, SyncRecord
 
 
 def due_run_requests(
     registry: Registry, now: datetime, busy: set[str]
 ) -> tuple[list[dg.RunRequest], list[str]]:
-    """What the sensor launches at `now`; separated from the sensor so tests can call it."""
-    requests: list[dg.RunRequest] = []
-    notes: list[str] = []
-    for repo in registry.list():
-        if repo.paused or repo.name in busy:
-            continue
-        failing = repo.last_error is not None and repo.last_error_at is not None
-        if failing:
-            request, note = _retry_request(registry, repo, now)
-            notes.append(note)
-            if request is not None:
-                requests.append(request)
-                continue
-            if "not retrying" not in note:
-                continue  # a retry is planned: the regular schedule waits for it
-        schedule = parse_schedule(repo.schedule)
-        if schedule.is_due(repo.last_sync_at, now):
-            requests.append(
-                dg.RunRequest(
-                    job_name=extract_repository.name,
-                    partition_key=repo.name,
-                    run_key=f"sync:{repo.name}:{schedule.slot(now)}",
-                    tags={"elysia/trigger": "schedule", "elysia/schedule": repo.schedule},
-                )
-            )
-    return requests, notes
+    """The planner's due syncs as run requests (a retry re-runs the whole sync)."""
+    plan = plan_due_syncs(registry, now, busy)
+    requests = [
+        dg.RunRequest(
+            job_name=(
+                sync_repository.name if sync.trigger is Trigger.RETRY else extract_repository.name
+            ),
+            partition_key=sync.repo,
+            run_key=sync.run_key,
+            tags=sync.tags,
+        )
+        for sync in plan.syncs
+    ]
+    return requests, plan.notes
 
 
 @dg.sensor(
