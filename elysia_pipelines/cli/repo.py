@@ -8,7 +8,6 @@ user can fix become one message and a hint (via `handle_errors`), never a traceb
 
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 from datetime import UTC
@@ -808,7 +807,7 @@ def remove(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Unregister a repository: registry row, partition, mirror and pending change sets.
+    """Unregister a repository: registry row, partition, mirror, change sets and checkpoint.
 
     The collection stays (searchable, restorable) unless --delete-collection is given.
     """
@@ -816,7 +815,10 @@ def remove(
 
     settings, registry = _load()
     repo = registry.get(name)
-    what = "registry row, Dagster partition, mirror and pending change sets"
+    what = (
+        "registry row, Dagster partition, mirror, change sets (pending, processed, failed), "
+        "dead letters and ingest checkpoint"
+    )
     if delete_collection:
         what += f", and the collection {repo.collection} with all its documents"
     if not yes:
@@ -832,13 +834,9 @@ def remove(
         with open_client(settings) as client:
             collection_deleted = drop(client, repo.collection)
     orchestration.remove_partition(_instance(settings), name)
-    from elysia_pipelines.changes.git_source import remove_mirror
+    from elysia_pipelines.operations.removal import remove_repository_files
 
-    removed_paths = remove_mirror(settings.mirror_path(name))
-    pending = settings.pending_dir / repo.collection
-    if pending.exists():
-        shutil.rmtree(pending)
-        removed_paths.append(str(pending))
+    removed_paths = remove_repository_files(settings, repo)
     registry.remove(name)
     if json_out:
         print_json(

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from elysia_pipelines.ingest.checkpoint import checkpoint_path
+from elysia_pipelines.ingest.dead_letter import dead_letter_dir
+from elysia_pipelines.operations.removal import collection_state_paths
 from elysia_pipelines.orchestration import PARTITIONS_NAME, get_instance
 from elysia_pipelines.weaviate.connection import open_client
 from elysia_pipelines.weaviate.schema import collection_exists
@@ -169,10 +172,21 @@ def test_remove_asks_and_cleans_up(cli: Cli, added: GitRepo) -> None:
     again = cli.run("add", added.url, "--name", "demo2", "--collection", "Demo2", "--no-sync")
     assert again.exit_code == 0, again.output
 
+    # What the pipeline keeps for the collection: a synced repository has processed change
+    # sets and a checkpoint; a failed change set and a dead letter are written as ingestion
+    # writes them.
+    state = collection_state_paths(settings, "Demo")
+    assert (settings.processed_dir / "Demo").is_dir() and checkpoint_path(settings, "Demo").exists()
+    (settings.failed_dir / "Demo").mkdir(parents=True, exist_ok=True)
+    (settings.failed_dir / "Demo" / "00000009-abc.jsonl").write_text("{}\n")
+    dead_letter_dir(settings, "Demo").mkdir(parents=True, exist_ok=True)
+    (dead_letter_dir(settings, "Demo") / "00000009-abc.jsonl").write_text("{}\n")
+
     kept = cli.run("remove", "demo", "--yes")
     assert kept.exit_code == 0, kept.output
     assert cli.registry().names() == ["demo2"]
     assert not mirror.exists()
+    assert [p for p in state if p.exists()] == []
     with open_client(settings) as client:
         assert collection_exists(client, "Demo")
 
