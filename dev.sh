@@ -24,6 +24,28 @@ setup() {
   UV_PYTHON="$(command -v "$PY")" UV_PYTHON_DOWNLOADS=never .tools/bin/uv sync --frozen --quiet
 }
 
+# The browser end-to-end test drives Debian's chromium (Playwright cannot download browsers
+# here). Install it when missing and we may (root + apt-get, as in CI); else say it is skipped.
+ensure_chromium() {
+  if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then
+    return 0
+  fi
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing chromium (Debian package) for the browser test"
+    if ! apt-cache show chromium >/dev/null 2>&1; then
+      DEBIAN_FRONTEND=noninteractive apt-get update -q
+    fi
+    # A stale package list gives 404s: refresh once and retry before giving up.
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
+      && ! { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }; then
+      echo "==> installing chromium failed (see apt-get above): the browser test will be skipped"
+    fi
+  else
+    echo "==> chromium not found and cannot install it (needs root and apt-get):" \
+      "the browser test will be skipped; install the 'chromium' package to run it"
+  fi
+}
+
 export ELYSIA_HOME="${ELYSIA_HOME:-$PWD/.elysia}"
 
 case "${1:-}" in
@@ -42,6 +64,7 @@ case "${1:-}" in
     ;;
   test)
     setup
+    ensure_chromium
     shift
     echo "==> ruff"
     .venv/bin/ruff check elysia_pipelines elysia_pipelines_tests benchmarks
