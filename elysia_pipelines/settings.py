@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from elysia_pipelines.disk import MOUNTINFO, network_mount
 from elysia_pipelines.errors import ConfigError
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
@@ -114,6 +115,9 @@ class Settings:
     # Where `elysiactl` runs its syncs: auto (the run queue when a daemon serves it,
     # else in this process), queue (refuse without a daemon) or in-process.
     run_mode: str = "auto"
+    # ELYSIA_HOME on a network filesystem is refused (SQLite registry and catalog are per
+    # host) unless this says exactly one host uses it.
+    allow_network_fs: bool = False
 
     # --- derived paths (all state lives under `home`) ---
     @property
@@ -164,8 +168,13 @@ class Settings:
     def embedded_weaviate_dir(self) -> Path:
         return self.home / "weaviate"
 
-    def ensure_dirs(self) -> Settings:
-        """Create the state directories, or say in one ConfigError why ELYSIA_HOME is unusable."""
+    def ensure_dirs(self, mountinfo: Path = MOUNTINFO) -> Settings:
+        """Create the state directories, or say in one ConfigError why ELYSIA_HOME is unusable.
+
+        Every command and run that opens the registry or the catalog comes through here,
+        and all of them write (WAL, migrations, dead-run marks), so this is where a home
+        on a network filesystem is refused: see `check_local_home`.
+        """
         try:
             for path in (
                 self.home,
@@ -188,7 +197,30 @@ class Settings:
                 f"ELYSIA_HOME {self.home} {what}: {exc.strerror or exc}",
                 "point ELYSIA_HOME to a writable directory (it is created if missing)",
             ) from None
+        self.check_local_home(mountinfo)
         return self
+
+    def check_local_home(self, mountinfo: Path = MOUNTINFO) -> None:
+        """Refuse an ELYSIA_HOME on NFS/SMB/sshfs/...: its SQLite files are one host's.
+
+        SQLite's POSIX locks are unreliable over network filesystems and its WAL index is
+        shared memory of one machine, so run workers of two hosts writing one
+        `registry.sqlite` corrupt it silently. A home that only one host ever uses is safe;
+        ELYSIA_ALLOW_NETWORK_FS=1 says so.
+        """
+        if self.allow_network_fs:
+            return
+        mount = network_mount(self.home, mountinfo)
+        if mount is None:
+            return
+        raise ConfigError(
+            f"ELYSIA_HOME {self.home} is on a network filesystem ({mount.fs_type} "
+            f"{mount.source} at {mount.mount_point}); its SQLite registry and catalog "
+            "must not be shared between hosts",
+            "give every host a local ELYSIA_HOME (share Dagster's Postgres storage, "
+            "Weaviate and the backup storage instead), or set ELYSIA_ALLOW_NETWORK_FS=1 "
+            "if only this one host ever uses this directory",
+        )
 
     def with_home(self, home: Path | str) -> Settings:
         return replace(self, home=Path(home).resolve())
@@ -291,8 +323,15 @@ class Settings:
                 f"ELYSIA_RUN_MODE={run_mode!r} is not a known mode",
                 f"use one of: {', '.join(RUN_MODES)}",
             )
+        allow_raw = (get("ELYSIA_ALLOW_NETWORK_FS") or "0").lower()
+        if allow_raw not in ("0", "1", "true", "false", "yes", "no"):
+            raise ConfigError(
+                f"ELYSIA_ALLOW_NETWORK_FS={allow_raw!r} is not a yes/no value",
+                "set ELYSIA_ALLOW_NETWORK_FS=1 (one host uses this ELYSIA_HOME) or unset it",
+            )
         return cls(
             home=home,
+            allow_network_fs=allow_raw in ("1", "true", "yes"),
             weaviate_mode=mode,
             weaviate_url=weaviate_url,
             weaviate_grpc_url=grpc_raw,
