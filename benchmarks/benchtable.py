@@ -1,0 +1,55 @@
+"""What every benchmark reports, in one shape, so `benchmarks/run_all.py` can make one table.
+
+Each benchmark keeps printing its own human table; at the end it also calls `report()`
+with its measures. When `run_all.py` runs it, the environment variable
+`ELYSIA_BENCH_RESULTS` names a JSON-lines file and every measure is appended there as
+one line; run alone, `report()` only returns whether every target was met. Parsing the
+human tables instead would break whenever a column moves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+RESULTS_ENV = "ELYSIA_BENCH_RESULTS"
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One measured value against its target.
+
+    `ratio` is the value in units of its target or yardstick (e.g. 1.7 = 1.7x the
+    yardstick's time); `ok` is None for context rows that have no target.
+    """
+
+    benchmark: str
+    measure: str
+    value: float
+    unit: str
+    target: str = "-"
+    ratio: float | None = None
+    ok: bool | None = None
+
+
+def report(measures: list[Measure]) -> bool:
+    """Append `measures` to the results file if one is set; True when none missed."""
+    path = os.environ.get(RESULTS_ENV)
+    if path:
+        with Path(path).open("a", encoding="utf-8") as out:
+            for measure in measures:
+                out.write(json.dumps(asdict(measure)) + "\n")
+    return all(m.ok is not False for m in measures)
+
+
+def read_results(path: Path) -> list[Measure]:
+    """The measures a run appended to `path` (none when the file is missing)."""
+    if not path.exists():
+        return []
+    return [
+        Measure(**json.loads(line))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
