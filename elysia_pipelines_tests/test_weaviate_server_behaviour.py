@@ -189,7 +189,10 @@ def test_rest_where_filters_accept_weaviate_value_keys(
     weaviate_server: WeaviateTestServer, weaviate_client: weaviate.WeaviateClient
 ) -> None:
     collection = weaviate_client.collections.create(
-        "Rest", properties=[Property(name="name", data_type=DataType.TEXT)]
+        "Rest",
+        properties=[Property(name="name", data_type=DataType.TEXT)],
+        # Weaviate filters on _creationTimeUnix only when timestamps are indexed.
+        inverted_index_config=Configure.inverted_index(index_timestamps=True),
     )
     collection.data.insert_many([{"name": n} for n in ("alpha", "beta", "gamma")])
     where = {

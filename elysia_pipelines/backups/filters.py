@@ -27,7 +27,8 @@ The exporter evaluates the expression in Python over the cursor stream
 (`FilterExpr.matches`) because Weaviate rejects a cursor combined with a `where`
 filter; `FilterExpr.to_weaviate()` gives the same condition as a weaviate-client
 `Filter` for server-side use (counting, deleting), with negation pushed down to the
-leaves because Weaviate 1.32 has no `not` filter (None when it cannot be said exactly). Note Weaviate applies `like` and
+leaves because Weaviate 1.32 has no `not` filter, and no text literal holding one of
+Weaviate's stopwords (None when it cannot be said exactly). Note Weaviate applies `like` and
 `=` on text to tokens for `word`-tokenized properties, so the server-side form can be
 broader than the exact, whole-value Python semantics used for backups.
 """
@@ -483,6 +484,69 @@ def evaluate(node: Node, properties: Mapping[str, Any]) -> bool:
 
 _NEGATED_OP = {"=": "!=", "!=": "="}
 
+# Weaviate's default (`en`) stopword preset. Weaviate 1.32 drops these from a text
+# filter's value whatever the tokenization (weaviate#9054: even a field-tokenized
+# 'a') and refuses a value of stopwords only, so such literals are not sent.
+WEAVIATE_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "such",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "will",
+        "with",
+    ]
+)
+_WORD_RE = re.compile(r"[^\W_]+")
+
+
+def _loses_stopwords(value: Any) -> bool:
+    """Would Weaviate drop (part of) this text literal as stopwords?"""
+    if not isinstance(value, str):
+        return False
+    words = _WORD_RE.findall(value.lower().replace("*", " ").replace("?", " "))
+    return value.strip() in WEAVIATE_STOPWORDS or any(w in WEAVIATE_STOPWORDS for w in words)
+
+
+def _sayable(node: Node) -> bool:
+    """No text literal of `node` would be changed or refused by Weaviate's stopwords."""
+    if isinstance(node, And | Or):
+        return all(_sayable(i) for i in node.items)
+    if isinstance(node, Not):
+        return _sayable(node.item)
+    if isinstance(node, Like):
+        return not _loses_stopwords(node.pattern)
+    if isinstance(node, In):
+        return not any(_loses_stopwords(v) for v in node.values)
+    return not _loses_stopwords(node.value)
+
 
 def push_down_negation(node: Node, negate: bool = False) -> Node | None:
     """`node` (negated if asked) without `Not`, or None when Weaviate 1.32 cannot say it exactly.
@@ -511,13 +575,14 @@ def push_down_negation(node: Node, negate: bool = False) -> Node | None:
 def to_weaviate(node: Node) -> Any | None:
     """The same condition as a weaviate-client `Filter`, or None when 1.32 cannot express it.
 
-    Never emits `Filter.not_` or `contains_none` (refused before Weaviate 1.33); on None
-    the caller reads unfiltered and applies `evaluate`.
+    Never emits `Filter.not_` or `contains_none` (refused before Weaviate 1.33), nor a
+    text literal holding a stopword (Weaviate drops it, or refuses a value of stopwords
+    only); on None the caller reads unfiltered and applies `evaluate`.
     """
     from weaviate.classes.query import Filter
 
     pushed = push_down_negation(node)
-    if pushed is None:
+    if pushed is None or not _sayable(pushed):
         return None
 
     def build(item: Node) -> Any:

@@ -202,10 +202,10 @@ def _operators(flt: Any) -> set[str]:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("not (language = 'go' or repo != 'a')", {"AND", "NOT_EQUAL", "EQUAL"}),
+        ("not (language = 'go' or repo != 'b')", {"AND", "NOT_EQUAL", "EQUAL"}),
         ("not (language = 'go' and not archived = true)", {"OR", "NOT_EQUAL", "EQUAL"}),
         ("not language != 'go'", {"EQUAL"}),
-        ("not (path != 'a.md' or tags not in ('x'))", {"AND", "EQUAL", "CONTAINS_ANY"}),
+        ("not (path != 'b.md' or tags not in ('x'))", {"AND", "EQUAL", "CONTAINS_ANY"}),
     ],
 )
 def test_to_weaviate_pushes_negation_down_without_not(text: str, expected: set[str]) -> None:

@@ -3,11 +3,16 @@
 Text matching follows the property's tokenization the way Weaviate's inverted index
 does (`word`: lowercase alphanumeric tokens, `field`: the whole trimmed value), so a
 filter that would match loosely against a real server matches loosely here too.
+As in Weaviate's searcher (`adapters/repos/db/inverted/searcher.go`), the filter
+value's terms lose their stopwords (the class's `invertedIndexConfig.stopwords`:
+preset `en` plus additions minus removals) whatever the tokenization, and a value of
+stopwords only is an error; `like` knows only `*` and `?` (everything else, `[` and
+`]` included, is literal), and a property without a filterable (or searchable, for
+text) index cannot be filtered on.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import operator
 import re
 import uuid as uuid_lib
@@ -60,6 +65,75 @@ _GRPC_OPERATORS = {
 _NEWER_THAN_CLAIMED = {"Not", "ContainsNone"}
 
 _WORD_RE = re.compile(r"[^\W_]+|_", re.UNICODE)
+_WORD_WILDCARD_RE = re.compile(r"(?:[^\W_]|[*?])+", re.UNICODE)
+
+# Weaviate's stopword presets (adapters/repos/db/inverted/stopwords/presets.go).
+STOPWORD_PRESETS: dict[str, frozenset[str]] = {
+    "en": frozenset(
+        [
+            "a",
+            "an",
+            "and",
+            "are",
+            "as",
+            "at",
+            "be",
+            "but",
+            "by",
+            "for",
+            "if",
+            "in",
+            "into",
+            "is",
+            "it",
+            "no",
+            "not",
+            "of",
+            "on",
+            "or",
+            "such",
+            "that",
+            "the",
+            "their",
+            "then",
+            "there",
+            "these",
+            "they",
+            "this",
+            "to",
+            "was",
+            "will",
+            "with",
+        ]
+    ),
+    "none": frozenset(),
+}
+ONLY_STOPWORDS = (
+    "invalid search term, only stopwords provided. "
+    "Stopwords can be configured in class.invertedIndexConfig.stopwords"
+)
+
+
+def stopwords_of(schema: dict[str, Any]) -> frozenset[str]:
+    """The class's stopword set: its preset, plus additions, minus removals."""
+    config = (schema.get("invertedIndexConfig") or {}).get("stopwords") or {}
+    words = set(STOPWORD_PRESETS.get(config.get("preset") or "en", frozenset()))
+    words |= set(config.get("additions") or [])
+    words -= set(config.get("removals") or [])
+    return frozenset(words)
+
+
+def like_regex(pattern: str) -> re.Pattern[str]:
+    """Weaviate's like: `*` any run, `?` one character, everything else literal."""
+    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile("".join(parts))
+
+
+def missing_filterable_index(name: str) -> str:
+    return (
+        f"Filtering by property '{name}' requires inverted index. "
+        f"Is `indexFilterable` option of property '{name}' enabled? Set it to `true` or leave empty"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +246,8 @@ def id_candidates(flt: Filter) -> set[str] | None:
     return None
 
 
-def tokenize(text: str, tokenization: str) -> list[str]:
+def tokenize(text: str, tokenization: str, *, wildcards: bool = False) -> list[str]:
+    """Weaviate's `helpers.Tokenize` (`TokenizeWithWildcards` for a like pattern)."""
     if tokenization == "field":
         return [text.strip()]
     if tokenization == "whitespace":
@@ -180,6 +255,8 @@ def tokenize(text: str, tokenization: str) -> list[str]:
     if tokenization == "lowercase":
         return text.lower().split()
     # "word" and anything we do not model: alphanumeric runs, lowercased.
+    if wildcards:
+        return _WORD_WILDCARD_RE.findall(text.lower())
     return [t for t in _WORD_RE.findall(text.lower()) if t != "_"]
 
 
@@ -200,9 +277,17 @@ class Evaluator:
     filtered fetch over ten thousand objects in the low milliseconds.
     """
 
-    def __init__(self, props: dict[str, dict[str, Any]], class_name: str = "") -> None:
+    def __init__(
+        self,
+        props: dict[str, dict[str, Any]],
+        class_name: str = "",
+        schema: dict[str, Any] | None = None,
+    ) -> None:
         self._props = props
         self._class_name = class_name
+        self._inverted = (schema or {}).get("invertedIndexConfig") or {}
+        self._stopwords = stopwords_of(schema or {})
+        self._check_indexes = schema is not None
 
     def compile(self, flt: Filter) -> Matcher:
         if isinstance(flt, Combination):
@@ -228,6 +313,11 @@ class Evaluator:
         elif path in ("_creationTimeUnix", "_lastUpdateTimeUnix"):
             data_type = "timestamp"
             created = path == "_creationTimeUnix"
+            if self._check_indexes and not self._inverted.get("indexTimestamps"):
+                raise SchemaError(
+                    "Timestamps must be indexed to be filterable! Add `IndexTimestamps: true` "
+                    f"to the InvertedIndexConfig in {self._class_name}"
+                )
 
             def getter(o: StoredObject) -> list[Any] | None:
                 return [o.created_ms if created else o.updated_ms]
@@ -235,6 +325,13 @@ class Evaluator:
         elif path.startswith("len(") and path.endswith(")"):
             data_type = "int"
             inner = path[4:-1]
+            if self._check_indexes and not self._inverted.get("indexPropertyLength"):
+                raise SchemaError(
+                    "Property length must be indexed to be filterable! add "
+                    "`IndexPropertyLength: true` to the invertedIndexConfig in "
+                    f"{self._class_name}.  Geo-coordinates, phone numbers and data blobs "
+                    "are not supported by property length."
+                )
 
             def getter(o: StoredObject) -> list[Any] | None:
                 value = o.properties.get(inner)
@@ -251,6 +348,11 @@ class Evaluator:
             data_type = prop["dataType"][0].removesuffix("[]")
             tokenization = prop.get("tokenization") or "word"
             if op == "IsNull":
+                if self._check_indexes and not self._inverted.get("indexNullState"):
+                    raise SchemaError(
+                        "Nullstate must be indexed to be filterable! Add `indexNullState: true` "
+                        "to the invertedIndexConfig"
+                    )
                 want_null = bool(cond.value)
 
                 def is_null(o: StoredObject) -> bool:
@@ -258,6 +360,11 @@ class Evaluator:
                     return (value is None or value == []) == want_null
 
                 return is_null
+            indexed = prop.get("indexFilterable", True) or prop.get("indexRangeFilters", False)
+            if data_type == "text":
+                indexed = indexed or prop.get("indexSearchable", True)
+            if not indexed:
+                raise SchemaError(missing_filterable_index(path))
 
             def getter(o: StoredObject) -> list[Any] | None:
                 value = o.properties.get(path)
@@ -270,10 +377,12 @@ class Evaluator:
             return lambda o: (not getter(o)) == want_null
         try:
             test = (
-                _text_test(op, wanted, tokenization)
+                _text_test(op, wanted, tokenization, self._stopwords)
                 if data_type == "text"
                 else _typed_test(op, wanted, data_type)
             )
+        except SchemaError:
+            raise
         except (ValueError, TypeError) as exc:
             raise SchemaError(
                 f"invalid 'where' filter: value {cond.value!r} does not fit {data_type} "
@@ -290,50 +399,43 @@ class Evaluator:
         return matcher
 
 
-def _text_test(op: str, wanted: list[Any], tokenization: str) -> Callable[[list[Any]], bool]:
+def _terms(value: Any, tokenization: str, stopwords: frozenset[str], like: bool) -> list[str]:
+    """A filter value's terms without stopwords; stopwords only is Weaviate's error."""
+    terms = [t for t in tokenize(str(value), tokenization, wildcards=like) if t not in stopwords]
+    if not terms:
+        raise SchemaError(ONLY_STOPWORDS)
+    return terms
+
+
+def _text_test(
+    op: str, wanted: list[Any], tokenization: str, stopwords: frozenset[str] = frozenset()
+) -> Callable[[list[Any]], bool]:
+    """One term per token, combined with And, as Weaviate's searcher builds it."""
+
     def token_set(values: list[Any]) -> set[str]:
         return {t for v in values for t in tokenize(str(v), tokenization)}
 
     if op == "Like":
-        pattern = str(wanted[0])
-        if tokenization == "field":
-            regex = re.compile(fnmatch.translate(pattern))
-            return lambda values: any(regex.match(str(v).strip()) for v in values)
-        if tokenization == "word":
-            pats = re.findall(r"[\w*?]+", pattern.lower())
-        elif tokenization == "lowercase":
-            pats = pattern.lower().split()
-        else:
-            pats = pattern.split()
-        regexes = [re.compile(fnmatch.translate(p)) for p in pats]
-        if not regexes:
-            return lambda values: False
+        regexes = [like_regex(t) for t in _terms(wanted[0], tokenization, stopwords, True)]
 
         def like(values: list[Any]) -> bool:
             tokens = token_set(values)
-            return all(any(rx.match(t) for t in tokens) for rx in regexes)
+            return all(any(rx.fullmatch(t) for t in tokens) for rx in regexes)
 
         return like
     if op in ("Equal", "NotEqual"):
-        want_tokens = {t for w in wanted for t in tokenize(str(w), tokenization)}
-        if tokenization == "field":
-            want = next(iter(want_tokens), None)
-
-            def hit(values: list[Any]) -> bool:
-                return any(str(v).strip() == want for v in values)
-
-        else:
-
-            def hit(values: list[Any]) -> bool:
-                return bool(want_tokens) and want_tokens <= token_set(values)
-
-        return hit if op == "Equal" else (lambda values: not hit(values))
+        want = {t for w in wanted for t in _terms(w, tokenization, stopwords, False)}
+        if op == "Equal":
+            return lambda values: want <= token_set(values)
+        # And of NotEqual terms: objects holding none of them.
+        return lambda values: not (want & token_set(values))
     if op in ("ContainsAny", "ContainsAll", "ContainsNone"):
-        groups = [set(tokenize(str(w), tokenization)) for w in wanted]
+        # Each element is an Equal clause of its own (and so an And of its terms).
+        groups = [set(_terms(w, tokenization, stopwords, False)) for w in wanted]
 
         def contains(values: list[Any]) -> bool:
             have = token_set(values)
-            return _contains(op, [bool(g) and g <= have for g in groups])
+            return _contains(op, [g <= have for g in groups])
 
         return contains
     if op in _ORDER:
@@ -343,6 +445,12 @@ def _text_test(op: str, wanted: list[Any], tokenization: str) -> Callable[[list[
 
 
 def _typed_test(op: str, wanted: list[Any], data_type: str) -> Callable[[list[Any]], bool]:
+    if data_type == "int":
+        for w in wanted:
+            if isinstance(w, float) and not w.is_integer():
+                raise SchemaError(
+                    f"filtering for integer, but received a floating point number {w:g}"
+                )
     want_keys = [_key(w, data_type) for w in wanted]
     first = want_keys[0]
     have_key = _HAVE_KEYS.get(data_type, lambda v: v)
@@ -353,8 +461,8 @@ def _typed_test(op: str, wanted: list[Any], data_type: str) -> Callable[[list[An
     if op in ("ContainsAny", "ContainsAll", "ContainsNone"):
         return lambda values: _contains(op, [w in {have_key(v) for v in values} for w in want_keys])
     if op == "Like":
-        regex = re.compile(fnmatch.translate(str(wanted[0])))
-        return lambda values: any(regex.match(str(v)) for v in values)
+        regex = like_regex(str(wanted[0]))
+        return lambda values: any(regex.fullmatch(str(v)) for v in values)
     if op in _ORDER:
         compare = _ORDER[op]
 

@@ -141,8 +141,12 @@ def _index_defaults(index_type: str) -> dict[str, Any]:
     return HNSW_DEFAULTS
 
 
-def complete_property(prop: dict[str, Any]) -> dict[str, Any]:
-    """Fill the index flags and tokenization Weaviate adds to every property."""
+def complete_property(prop: dict[str, Any], *, top_level: bool = True) -> dict[str, Any]:
+    """Fill the index flags and tokenization Weaviate adds to every property.
+
+    A top-level property name loses its capital first letter, as Weaviate's
+    `schema.LowercaseFirstLetter` does (`Name` is stored, filtered and read as `name`).
+    """
     name = prop.get("name")
     if not isinstance(name, str) or not PROPERTY_NAME_RE.match(name):
         raise SchemaError(f"'{name}' is not a valid property name")
@@ -150,6 +154,8 @@ def complete_property(prop: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(data_type, list) or not data_type:
         raise SchemaError(f"property '{name}': dataType must be a non-empty list")
     out = dict(prop)
+    if top_level:
+        out["name"] = name[:1].lower() + name[1:]
     primitive = data_type[0] in PRIMITIVE_TYPES
     out.setdefault("indexFilterable", True)
     searchable = primitive and data_type[0] in ("text", "text[]")
@@ -163,7 +169,7 @@ def complete_property(prop: dict[str, Any]) -> dict[str, Any]:
 
 
 def complete_nested(prop: dict[str, Any]) -> dict[str, Any]:
-    out = complete_property(prop)
+    out = complete_property(prop, top_level=False)
     out.pop("indexRangeFilters", None)
     return out
 

@@ -97,7 +97,7 @@ class Collection:
         """Objects matching `flt`, in uuid order (a filter on `_id` is a direct lookup)."""
         if flt is None:
             return [self.objects[uid] for uid in self.sorted_ids()]
-        match = Evaluator(self.props, self.name).compile(flt)
+        match = Evaluator(self.props, self.name, self.schema).compile(flt)
         ids = id_candidates(flt)
         if ids is not None:
             picked = sorted(uid for uid in ids if uid in self.objects)
