@@ -26,14 +26,21 @@ class ErrorKind(StrEnum):
 
 
 class ElysiaError(Exception):
-    """A problem the user can fix; `hint` says how. Subclasses name other kinds."""
+    """A problem the user can fix; `hint` says how. Subclasses name other kinds.
+
+    `reason` is a short label (auth, not_found, timeout, blocked, ...) that the
+    registry stores beside the kind, so `diagnose`, alerts and `fix-auth` can branch on
+    what the raiser knew instead of re-reading the message text.
+    """
 
     kind: ClassVar[ErrorKind] = ErrorKind.USER_FIXABLE
+    default_reason: ClassVar[str] = "user_input"
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None, *, reason: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.reason = reason or self.default_reason
 
     def __str__(self) -> str:
         return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
@@ -42,27 +49,46 @@ class ElysiaError(Exception):
 class ConfigError(ElysiaError):
     """A setting (environment variable or option) has a value we cannot use."""
 
+    default_reason = "config"
+
 
 class NotFoundError(ElysiaError):
     """A named thing (repository, collection, backup) does not exist."""
+
+    default_reason = "not_found"
+
+
+class AuthError(ElysiaError):
+    """A remote refused our credentials: waits for a person to give a valid token."""
+
+    default_reason = "auth"
 
 
 class TransientError(ElysiaError):
     """A failure that heals without anyone acting: a timeout, an unreachable remote."""
 
     kind = ErrorKind.TRANSIENT
+    default_reason = "network"
 
 
 class RateLimitedError(ElysiaError):
     """The remote throttles us; retrying before it says so only extends the limit."""
 
     kind = ErrorKind.RATE_LIMITED
+    default_reason = "rate_limit"
 
 
 class PermanentError(ElysiaError):
     """Neither a retry nor a setting changes the outcome (corrupt data, a blocked collection)."""
 
     kind = ErrorKind.PERMANENT
+    default_reason = "permanent"
+
+
+class BlockedError(PermanentError):
+    """A rejected change set in failed/ holds back its collection until an operator acts."""
+
+    default_reason = "blocked"
 
 
 def error_kind(error: BaseException) -> ErrorKind | None:

@@ -23,7 +23,7 @@ from typing import Any
 
 import dagster as dg
 
-from elysia_pipelines.errors import ElysiaError
+from elysia_pipelines.errors import ElysiaError, ErrorKind
 from elysia_pipelines.settings import Settings
 
 PARTITIONS_NAME = "repositories"
@@ -56,6 +56,46 @@ class RunOutcome:
     queued: bool = False
     # False only for `--no-wait` submissions: the run is still queued or running.
     finished: bool = True
+    # What the raiser of the failing step's error said it was (errors.ElysiaError).
+    error_kind: ErrorKind | None = None
+    error_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class StepFailure:
+    """The failed steps' own messages, and the kind and reason our code gave the first."""
+
+    message: str
+    kind: ErrorKind | None = None
+    reason: str | None = None
+
+
+def step_failure(instance: dg.DagsterInstance, run_id: str) -> StepFailure | None:
+    """Read from the event log, so the CLI and the failure sensor see the same failure.
+
+    `defs.metadata.user_errors` puts the raised error's kind and reason into the
+    `dg.Failure` metadata; failures from outside our code have none and are
+    classified from their text later.
+    """
+    messages: list[str] = []
+    kind: ErrorKind | None = None
+    reason: str | None = None
+    for record in instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.STEP_FAILURE
+    ).records:
+        event = record.event_log_entry.dagster_event
+        data = event.step_failure_data if event else None
+        if data is None:
+            continue
+        messages.append(_user_message(data.error.message if data.error else "step failed"))
+        metadata = data.user_failure_data.metadata if data.user_failure_data else {}
+        if kind is None and "kind" in metadata:
+            kind = ErrorKind(getattr(metadata["kind"], "value", metadata["kind"]))
+            raw_reason = metadata.get("reason")
+            reason = str(getattr(raw_reason, "value", raw_reason)) if raw_reason else None
+    if not messages:
+        return None
+    return StepFailure("\n".join(dict.fromkeys(messages)), kind, reason)
 
 
 @dataclass(frozen=True)
@@ -236,22 +276,16 @@ def outcome_of(instance: dg.DagsterInstance, run_id: str, *, queued: bool) -> Ru
     success = status == dg.DagsterRunStatus.SUCCESS
     error = None
     documents = None
+    failure = None
     records = instance.get_records_for_run(
         run_id,
-        of_type={
-            dg.DagsterEventType.STEP_FAILURE,
-            dg.DagsterEventType.ASSET_MATERIALIZATION,
-            dg.DagsterEventType.RUN_FAILURE,
-        },
+        of_type={dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.RUN_FAILURE},
     ).records
     events = [r.event_log_entry.dagster_event for r in records]
     if not success:
-        failure = next(
-            (e for e in events if e and e.event_type == dg.DagsterEventType.STEP_FAILURE), None
-        )
-        if failure is not None and failure.step_failure_data is not None:
-            err = failure.step_failure_data.error
-            error = _user_message(err.message if err else "step failed")
+        failure = step_failure(instance, run_id)
+        if failure is not None:
+            error = failure.message
         elif status == dg.DagsterRunStatus.CANCELED:
             error = "the run was canceled"
         elif run_failure := next(
@@ -277,6 +311,8 @@ def outcome_of(instance: dg.DagsterInstance, run_id: str, *, queued: bool) -> Ru
         error=error,
         documents=documents,
         queued=queued,
+        error_kind=failure.kind if failure else None,
+        error_reason=failure.reason if failure else None,
     )
 
 

@@ -21,9 +21,9 @@ from typing import Any
 
 from elysia_pipelines.clock import utc_now
 from elysia_pipelines.documents import collection_name_for, is_valid_repo_name
-from elysia_pipelines.errors import ElysiaError, NotFoundError
+from elysia_pipelines.errors import ElysiaError, ErrorKind, NotFoundError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Each entry migrates from version N-1 to N. Never edit a released step; append one.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -80,6 +80,14 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # the next extraction re-evaluate every file (newly excluded files get deleted).
         "ALTER TABLE repositories ADD COLUMN last_synced_filter TEXT",
     ),
+    (
+        # v4: the kind and reason the raiser gave the last failure (errors.ElysiaError),
+        # so retries, alerts and `diagnose` need not guess them from the message text.
+        "ALTER TABLE repositories ADD COLUMN last_error_kind TEXT",
+        "ALTER TABLE repositories ADD COLUMN last_error_reason TEXT",
+        # A run's outcome is recorded once, whoever reports it (bookkeeping.record_failure).
+        "CREATE INDEX sync_history_run ON sync_history (run_id)",
+    ),
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
@@ -116,6 +124,17 @@ class Repository:
     last_synced_filter: dict[str, Any] | None = None
     created_at: datetime = field(default_factory=utc_now)
     updated_at: datetime = field(default_factory=utc_now)
+    last_error_kind: ErrorKind | None = None
+    last_error_reason: str | None = None
+
+    @property
+    def failing(self) -> bool:
+        """The last sync failed: the one definition the CLI, status and the planner share."""
+        if not self.last_error:
+            return False
+        return self.last_sync_at is None or (
+            self.last_error_at is not None and self.last_error_at >= self.last_sync_at
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -249,6 +268,10 @@ class Registry:
             ),
             created_at=_dt(data["created_at"]) or utc_now(),
             updated_at=_dt(data["updated_at"]) or utc_now(),
+            last_error_kind=(
+                ErrorKind(data["last_error_kind"]) if data.get("last_error_kind") else None
+            ),
+            last_error_reason=data.get("last_error_reason"),
         )
 
     @staticmethod
@@ -355,13 +378,32 @@ class Registry:
             "last_synced_commit": commit,
             "last_sync_at": at or utc_now(),
             "last_error": None,
+            "last_error_kind": None,
+            "last_error_reason": None,
         }
         if file_filter is not None:
             changes["last_synced_filter"] = file_filter
         return self.update(name, **changes)
 
-    def mark_failed(self, name: str, error: str, at: datetime | None = None) -> Repository:
-        return self.update(name, last_error=error[:4000], last_error_at=at or utc_now())
+    def mark_failed(
+        self,
+        name: str,
+        error: str,
+        at: datetime | None = None,
+        *,
+        kind: ErrorKind | None = None,
+        reason: str | None = None,
+    ) -> Repository:
+        return self.update(
+            name,
+            last_error=error[:4000],
+            last_error_at=at or utc_now(),
+            last_error_kind=kind,
+            last_error_reason=reason,
+        )
+
+    def clear_failure(self, name: str) -> Repository:
+        return self.update(name, last_error=None, last_error_kind=None, last_error_reason=None)
 
     def remove(self, name: str) -> Repository:
         repo = self.get(name)
@@ -415,6 +457,17 @@ class Registry:
                 ),
             )
         return int(cursor.lastrowid or 0)
+
+    def has_record(self, run_id: str, *, stage: str, status: str) -> bool:
+        row = (
+            self._connect()
+            .execute(
+                "SELECT 1 FROM sync_history WHERE run_id = ? AND stage = ? AND status = ? LIMIT 1",
+                (run_id, stage, status),
+            )
+            .fetchone()
+        )
+        return row is not None
 
     def history(
         self, repo: str | None = None, *, stage: str | None = None, limit: int = 50

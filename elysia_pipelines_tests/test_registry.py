@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from elysia_pipelines.errors import ElysiaError, NotFoundError
+from elysia_pipelines.errors import ElysiaError, ErrorKind, NotFoundError
 from elysia_pipelines.registry import SCHEMA_VERSION, Registry, SyncRecord, new_repository
 
 
@@ -83,16 +83,27 @@ def test_migrates_a_version_1_file_in_place(tmp_path: Path) -> None:
     conn.execute("ALTER TABLE repositories DROP COLUMN last_error")
     conn.execute("ALTER TABLE repositories DROP COLUMN last_error_at")
     conn.execute("ALTER TABLE repositories DROP COLUMN last_synced_filter")
+    conn.execute("ALTER TABLE repositories DROP COLUMN last_error_kind")
+    conn.execute("ALTER TABLE repositories DROP COLUMN last_error_reason")
+    conn.execute("DROP INDEX sync_history_run")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
     reg = Registry(path)
     assert reg.schema_version == SCHEMA_VERSION
     assert reg.get("my-repo").last_error is None
-    reg.mark_failed("my-repo", "boom")
-    assert reg.get("my-repo").last_error == "boom"
+    reg.mark_failed("my-repo", "boom", kind=ErrorKind.PERMANENT, reason="permanent")
+    failed = reg.get("my-repo")
+    assert (failed.last_error, failed.last_error_kind, failed.last_error_reason) == (
+        "boom",
+        ErrorKind.PERMANENT,
+        "permanent",
+    )
+    assert failed.failing
     reg.mark_synced("my-repo", "c0ffee", file_filter={"include": ["*.py"], "exclude": []})
-    assert reg.get("my-repo").last_synced_filter == {"include": ["*.py"], "exclude": []}
+    synced = reg.get("my-repo")
+    assert synced.last_synced_filter == {"include": ["*.py"], "exclude": []}
+    assert (synced.last_error, synced.last_error_kind, synced.failing) == (None, None, False)
 
 
 def test_newer_schema_is_refused_untouched(tmp_path: Path) -> None:

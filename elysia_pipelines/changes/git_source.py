@@ -33,7 +33,14 @@ import git
 from elysia_pipelines.changes.git_objects import list_tree, resolve_branch
 from elysia_pipelines.disk import dir_size
 from elysia_pipelines.documents import is_valid_repo_name
-from elysia_pipelines.errors import ConfigError, ElysiaError, NotFoundError, TransientError
+from elysia_pipelines.errors import (
+    AuthError,
+    ConfigError,
+    ElysiaError,
+    ErrorKind,
+    NotFoundError,
+    TransientError,
+)
 from elysia_pipelines.redaction import redact_credentials
 
 PROVIDER_GITHUB = "github"
@@ -220,6 +227,7 @@ def _classify(
         return TransientError(
             f"{action} {where} timed out after {timeout_s:g} s",
             "the remote is slow or unreachable; raise ELYSIA_GIT_TIMEOUT_S or retry later",
+            reason="timeout",
         )
     auth_markers = (
         "authentication failed",
@@ -237,7 +245,7 @@ def _classify(
             hint = f"the token in {auth.token_env} was refused: check it is valid, not expired, and can read this repository"
         else:
             hint = "the repository needs a token: store one in an environment variable and pass its name (--token-env)"
-        return ElysiaError(f"authentication failed for {where}: {detail}", hint)
+        return AuthError(f"authentication failed for {where}: {detail}", hint)
     not_found_markers = (
         "repository not found",
         "not found",
@@ -445,8 +453,20 @@ class AccessReport:
     error: str | None = None
     hint: str | None = None
     token_env: str | None = None
+    # The error as raised, so callers branch on its kind and reason, not on `error`'s text.
+    cause: ElysiaError | None = field(default=None, compare=False)
+
+    @property
+    def reason(self) -> str | None:
+        return self.cause.reason if self.cause is not None else None
+
+    @property
+    def kind(self) -> ErrorKind | None:
+        return self.cause.kind if self.cause is not None else None
 
     def raise_for_error(self) -> None:
+        if self.cause is not None:
+            raise self.cause
         if not self.ok:
             raise ElysiaError(self.error or "repository not accessible", self.hint)
 
@@ -474,6 +494,7 @@ def check_access(
             error=exc.message,
             hint=exc.hint,
             token_env=token_env,
+            cause=exc,
         )
     default_branch: str | None = None
     branches: list[str] = []

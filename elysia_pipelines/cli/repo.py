@@ -23,7 +23,7 @@ from elysia_pipelines.cli import repo_render
 from elysia_pipelines.cli.output import console, fail, handle_errors, print_json
 from elysia_pipelines.errors import ElysiaError
 from elysia_pipelines.operations.batch_file import read_batch_file
-from elysia_pipelines.operations.failures import classify_failure
+from elysia_pipelines.operations.bookkeeping import stored_failure
 from elysia_pipelines.operations.repo_options import (
     RepoOptions,
     check_new_source,
@@ -609,8 +609,7 @@ def _run_and_report(
         documents = repo_add.count_documents(settings, repo.collection)
     failure = None
     if not outcome.success:
-        repo_add.record_failure(registry, name, outcome.error or "the sync run failed")
-        failure = classify_failure(outcome.error)
+        failure = repo_add.record_failure(registry, name, outcome)
     if json_out:
         print_json(
             {
@@ -671,11 +670,7 @@ def retry(
     repo = registry.get(name)
     runs = orchestration.recent_runs(_instance(settings), name, 1)
     last_run_failed = bool(runs) and runs[0].status == "FAILURE"
-    registry_failed = bool(repo.last_error) and (
-        repo.last_sync_at is None
-        or (repo.last_error_at is not None and repo.last_error_at >= repo.last_sync_at)
-    )
-    if not (last_run_failed or registry_failed):
+    if not (last_run_failed or repo.failing):
         message = (
             f"nothing to retry: the last sync of {name} did not fail"
             if runs or repo.last_sync_at
@@ -781,7 +776,8 @@ def fix_auth(
     changed = candidate != repo.token_env
     if changed:
         registry.update(name, token_env=candidate)
-    cleared = repo.last_error is not None and classify_failure(repo.last_error).reason == "auth"
+    last_failure = stored_failure(repo)
+    cleared = last_failure is not None and last_failure.reason == "auth"
     if json_out:
         print_json({"repo": name, "ok": True, "token_env": candidate, "saved": changed})
         return

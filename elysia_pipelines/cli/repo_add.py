@@ -42,6 +42,7 @@ from elysia_pipelines.weaviate.schema import ensure_collection
 if TYPE_CHECKING:
     from dagster import DagsterInstance
 
+    from elysia_pipelines.operations.failures import FailureClass
     from elysia_pipelines.orchestration import RunOutcome
 
 TOTAL_STEPS = 6
@@ -310,15 +311,22 @@ def sync_step(
         return
     outcome.sync = "failed"
     outcome.error = result.error or "the sync run failed"
-    record_failure(registry, repo.name, outcome.error)
+    record_failure(registry, repo.name, result)
     steps.note(f"run {result.run_id[:8]} failed: {outcome.error}", style="red")
 
 
-def record_failure(registry: Registry, name: str, error: str) -> None:
+def record_failure(registry: Registry, name: str, result: RunOutcome) -> FailureClass:
     """Make sure the registry shows the failure even when no failure sensor runs."""
-    current = registry.find(name)
-    if current is not None and current.last_error != error:
-        registry.mark_failed(name, error)
+    from elysia_pipelines.operations import bookkeeping
+
+    return bookkeeping.record_failure(
+        registry,
+        name,
+        result.error or "the sync run failed",
+        kind=result.error_kind,
+        reason=result.error_reason,
+        run_id=result.run_id,
+    )
 
 
 def count_documents(settings: Settings, collection: str) -> int | None:

@@ -11,8 +11,8 @@ from elysia_pipelines.clock import utc_now
 from elysia_pipelines.defs.metadata import CODE_VERSION, OWNERS, counts_table, md_table, user_errors
 from elysia_pipelines.defs.partitions import repositories_partitions
 from elysia_pipelines.defs.resources import ElysiaSettings
+from elysia_pipelines.operations import bookkeeping
 from elysia_pipelines.redaction import redact_credentials
-from elysia_pipelines.registry import SyncRecord
 from elysia_pipelines.settings import format_size
 
 GIT_RETRY = dg.RetryPolicy(
@@ -79,7 +79,7 @@ def change_set(context: dg.AssetExecutionContext, elysia: ElysiaSettings) -> dg.
     registry = elysia.registry()
     repo = registry.get(context.partition_key)
     started, t0 = utc_now(), time.perf_counter()
-    seq = registry.allocate_sequence(repo.collection)
+    seq = bookkeeping.next_sequence(registry, repo)
     result = extract.extract_change_set(
         settings.mirror_path(repo.name),
         repo=repo.name,
@@ -96,23 +96,22 @@ def change_set(context: dg.AssetExecutionContext, elysia: ElysiaSettings) -> dg.
         ),
     )
     duration = time.perf_counter() - t0
-    registry.record_sync(
-        SyncRecord(
-            repo=repo.name,
-            stage="extract",
-            status="success" if result.path else "noop",
-            started_at=started,
-            duration_s=duration,
+    current_filter = FileFilter.of(repo.include_patterns, repo.exclude_patterns, repo.max_file_size)
+    bookkeeping.record_extraction(
+        registry,
+        repo,
+        bookkeeping.Extraction(
             from_commit=result.from_commit,
             to_commit=result.to_commit,
             seq=seq if result.path else None,
             counts=dict(result.counts),
             skipped=dict(result.skipped),
-            run_id=context.run.run_id,
-        )
+            file_filter=current_filter.to_dict(),
+        ),
+        started_at=started,
+        duration_s=duration,
+        run_id=context.run.run_id,
     )
-    current_filter = FileFilter.of(repo.include_patterns, repo.exclude_patterns, repo.max_file_size)
-    registry.mark_synced(repo.name, result.to_commit, file_filter=current_filter.to_dict())
     metadata: dict[str, object] = {
         "from_commit": result.from_commit or "(full snapshot)",
         "to_commit": result.to_commit,

@@ -6,7 +6,7 @@ from elysia_pipelines.defs.extraction import change_set
 from elysia_pipelines.defs.metadata import CODE_VERSION, OWNERS, md_table, user_errors
 from elysia_pipelines.defs.partitions import repositories_partitions
 from elysia_pipelines.defs.resources import ElysiaSettings, WeaviateResource
-from elysia_pipelines.errors import ElysiaError
+from elysia_pipelines.errors import BlockedError
 from elysia_pipelines.ingest.apply import IngestProgress, apply_pending
 from elysia_pipelines.weaviate.objects import count
 
@@ -63,7 +63,7 @@ def weaviate_collection(
             if blocking
             else f"ingestion is blocked by {report.blocked_by}"
         )
-        raise ElysiaError(
+        raise BlockedError(
             what,
             f"read the .error.json beside it in failed/{repo.collection}/ (`elysiactl repo "
             f"diagnose {repo.name}`), fix the file and run `elysiactl repo unblock {repo.name} "

@@ -64,7 +64,12 @@ def user_errors() -> Iterator[None]:
     except ElysiaError as exc:
         raise dg.Failure(
             description=str(exc),
-            metadata={"error": exc.message, "hint": exc.hint or "-", "kind": exc.kind.value},
+            metadata={
+                "error": exc.message,
+                "hint": exc.hint or "-",
+                "kind": exc.kind.value,
+                "reason": exc.reason,
+            },
             allow_retries=False,
         ) from None
     except dg.Failure:

@@ -14,10 +14,13 @@ import dagster as dg
 from elysia_pipelines.defs.jobs import extract_repository, sync_repository
 from elysia_pipelines.defs.resources import ElysiaSettings
 from elysia_pipelines.defs.runs import busy_partitions
+from elysia_pipelines.errors import ErrorKind
+from elysia_pipelines.operations import bookkeeping
 from elysia_pipelines.operations.alerts import send_failure_alert
-from elysia_pipelines.operations.failures import classify_failure
+from elysia_pipelines.operations.failures import FailureClass
 from elysia_pipelines.operations.planner import Trigger, plan_due_syncs
-from elysia_pipelines.registry import Registry, SyncRecord
+from elysia_pipelines.orchestration import step_failure
+from elysia_pipelines.registry import Registry
 
 
 def due_run_requests(
@@ -61,19 +64,6 @@ def due_syncs_sensor(
     return dg.SensorResult(run_requests=requests)
 
 
-def _failure_message(instance: dg.DagsterInstance, run_id: str, fallback: str) -> str:
-    """The failed steps' own error messages: more useful than 'steps failed: [...]'."""
-    messages = []
-    for record in instance.get_records_for_run(
-        run_id, of_type=dg.DagsterEventType.STEP_FAILURE
-    ).records:
-        event = record.event_log_entry.dagster_event
-        data = event.step_failure_data if event else None
-        if data is not None and data.error is not None:
-            messages.append(data.error.message.strip())
-    return "\n".join(messages) or fallback
-
-
 @dg.run_failure_sensor(
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Records failed syncs for automatic retry and posts an alert to the webhook.",
@@ -83,26 +73,31 @@ def sync_failure_sensor(context: dg.RunFailureSensorContext, elysia: ElysiaSetti
     repo_name = run.tags.get("dagster/partition")
     if not repo_name:
         return
-    settings = elysia.get()
-    registry = elysia.registry()
-    message = _failure_message(context.instance, run.run_id, context.failure_event.message or "")
-    failure = classify_failure(message)
-    now = datetime.now(UTC)
-    if registry.find(repo_name) is not None:
-        registry.mark_failed(repo_name, message, at=now)
-        registry.record_sync(
-            SyncRecord(
-                repo=repo_name,
-                stage="run",
-                status="failed",
-                started_at=now,
-                duration_s=0.0,
-                error=message[:4000],
-                run_id=run.run_id,
-            )
-        )
+    step = step_failure(context.instance, run.run_id)
+    message = step.message if step else (context.failure_event.message or "the run failed")
+    failure = bookkeeping.record_failure(
+        elysia.registry(),
+        repo_name,
+        message,
+        kind=step.kind if step else None,
+        reason=step.reason if step else None,
+        run_id=run.run_id,
+    )
     context.log.info(f"{repo_name}: {failure.kind.value} failure ({failure.reason})")
-    result = send_failure_alert(settings, repo_name, message, run_id=run.run_id, job=run.job_name)
+    _alert(context, elysia, repo_name, message, failure)
+
+
+def _alert(
+    context: dg.RunStatusSensorContext,
+    elysia: ElysiaSettings,
+    repo_name: str,
+    message: str,
+    failure: FailureClass,
+) -> None:
+    run = context.dagster_run
+    result = send_failure_alert(
+        elysia.get(), repo_name, message, run_id=run.run_id, job=run.job_name, failure=failure
+    )
     if result is not None and not result.delivered:
         context.log.warning(f"alert for {repo_name} not delivered: {result.error}")
 
@@ -134,41 +129,24 @@ def sync_success_sensor(context: dg.RunStatusSensorContext, elysia: ElysiaSettin
     registry = elysia.registry()
     if not repo_name or registry.find(repo_name) is None:
         return
-    now = datetime.now(UTC)
     failed = _failed_checks(context.instance, run.run_id)
-    if failed:
-        # A non-blocking check does not fail the run, but it is still a problem with
-        # this repository: it shows in `repo status` and alerts like a failed sync.
-        message = (
-            f"asset check(s) failed: {', '.join(failed)}; see run {run.run_id} in the "
-            "Dagster UI, or `elysiactl repo diagnose " + repo_name + "`"
-        )
-        registry.mark_failed(repo_name, message, at=now)
-        registry.record_sync(
-            SyncRecord(
-                repo=repo_name,
-                stage="check",
-                status="failed",
-                started_at=now,
-                duration_s=0.0,
-                error=message,
-                run_id=run.run_id,
-            )
-        )
-        result = send_failure_alert(
-            elysia.get(), repo_name, message, run_id=run.run_id, job=run.job_name
-        )
-        if result is not None and not result.delivered:
-            context.log.warning(f"alert for {repo_name} not delivered: {result.error}")
+    if not failed:
+        bookkeeping.record_success(registry, repo_name, run_id=run.run_id)
         return
-    registry.record_sync(
-        SyncRecord(
-            repo=repo_name,
-            stage="run",
-            status="success",
-            started_at=now,
-            duration_s=0.0,
-            run_id=run.run_id,
-        )
+    # A non-blocking check does not fail the run, but it is still a problem with this
+    # repository: it shows in `repo status` and alerts like a failed sync. Re-running
+    # the same sync gives the same verdict, so it is not retried automatically.
+    message = (
+        f"asset check(s) failed: {', '.join(failed)}; see run {run.run_id} in the "
+        "Dagster UI, or `elysiactl repo diagnose " + repo_name + "`"
     )
-    registry.update(repo_name, last_error=None)
+    failure = bookkeeping.record_failure(
+        registry,
+        repo_name,
+        message,
+        kind=ErrorKind.USER_FIXABLE,
+        reason="check_failed",
+        stage=bookkeeping.Stage.CHECK,
+        run_id=run.run_id,
+    )
+    _alert(context, elysia, repo_name, message, failure)

@@ -54,6 +54,8 @@ from elysia_pipelines.ingest.dead_letter import (
 from elysia_pipelines.ingest.moves import blocking_failure, fail_changeset, move_changeset
 from elysia_pipelines.ingest.objects import RecordRef, WriteBatch, add_record
 from elysia_pipelines.ingest.pending import FileState, file_status, pending_files
+from elysia_pipelines.operations import bookkeeping
+from elysia_pipelines.operations.bookkeeping import Stage, Status
 from elysia_pipelines.registry import Registry, SyncRecord
 from elysia_pipelines.settings import Settings
 from elysia_pipelines.weaviate.objects import (
@@ -366,13 +368,14 @@ def _record_history(ctx: _Context, result: ChangeSetResult, started_at: datetime
     if ctx.registry is None or repo is None:
         return
     if result.status == "applied":
-        status = "success" if result.failed == 0 else "partial"
+        status = Status.SUCCESS if result.failed == 0 else Status.PARTIAL
     else:
-        status = "failed"
-    ctx.registry.record_sync(
+        status = Status.FAILED
+    bookkeeping.record_ingestion(
+        ctx.registry,
         SyncRecord(
             repo=repo,
-            stage="ingest",
+            stage=Stage.INGEST,
             status=status,
             started_at=started_at,
             finished_at=datetime.now(UTC),
@@ -385,7 +388,7 @@ def _record_history(ctx: _Context, result: ChangeSetResult, started_at: datetime
             failed=result.failed,
             error=result.error,
             run_id=ctx.run_id,
-        )
+        ),
     )
 
 

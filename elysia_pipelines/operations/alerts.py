@@ -25,7 +25,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from elysia_pipelines.operations.failures import classify_failure
+from elysia_pipelines.operations.failures import FailureClass, classify_failure
 from elysia_pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class Alert:
     error: str
     time: str
     hint: str
-    kind: str  # transient | rate_limited | permanent
+    kind: str  # errors.ErrorKind: transient | rate_limited | user_fixable | permanent
 
     def to_dict(self) -> dict[str, str | None]:
         return asdict(self)
@@ -67,9 +67,14 @@ def build_alert(
     job: str | None = None,
     at: datetime | None = None,
     hint: str | None = None,
+    failure: FailureClass | None = None,
 ) -> Alert:
-    """An alert whose hint comes from the failure classification unless one is given."""
-    failure = classify_failure(error)
+    """An alert whose hint comes from the failure's verdict unless one is given.
+
+    Pass the `failure` recorded for the run (it knows the kind its raiser gave it);
+    without one the verdict comes from the message text.
+    """
+    failure = failure or classify_failure(error)
     return Alert(
         repo=repo,
         run_id=run_id,
@@ -139,9 +144,10 @@ def send_failure_alert(
     run_id: str | None = None,
     job: str | None = None,
     attempts: int = 3,
+    failure: FailureClass | None = None,
 ) -> AlertResult | None:
     """Alert on a failed sync if ELYSIA_ALERT_WEBHOOK_URL is set; None when alerts are off."""
     if not settings.alert_webhook_url:
         return None
-    alert = build_alert(repo, error, run_id=run_id, job=job)
+    alert = build_alert(repo, error, run_id=run_id, job=job, failure=failure)
     return post_alert(settings.alert_webhook_url, alert, attempts=attempts)

@@ -22,7 +22,8 @@ from elysia_pipelines.changes import git_source
 from elysia_pipelines.ingest.checkpoint import expected_document_count
 from elysia_pipelines.ingest.dead_letter import open_dead_letters
 from elysia_pipelines.ingest.pending import pending_files
-from elysia_pipelines.operations.failures import FailureKind, classify_failure
+from elysia_pipelines.operations.bookkeeping import stored_failure
+from elysia_pipelines.operations.failures import classify_failure
 from elysia_pipelines.operations.weaviate_probe import probe
 from elysia_pipelines.redaction import redact_credentials
 from elysia_pipelines.registry import Registry, Repository
@@ -92,7 +93,7 @@ def _check_remote(repo: Repository, out: _Findings) -> None:
         out.check("remote", OK, f"{url} is reachable")
         out.check("authentication", OK, f"access granted{via}")
         return
-    failure = classify_failure(report.error)
+    failure = classify_failure(report.error, kind=report.kind, reason=report.reason)
     if failure.reason == "auth":
         out.check("remote", OK, f"{url} answered, but refused access")
         out.check("authentication", FAIL, f"{report.error}{via}")
@@ -225,6 +226,9 @@ def _check_history(
         latest = errors[0].strip().splitlines()[0][:200]
         out.check("recent errors", WARN, f"{len(errors)} error(s); latest: {latest}")
     kinds = {}
+    last = stored_failure(repo)
+    if last is not None:
+        kinds[last.reason] = last
     for error in errors:
         failure = classify_failure(error)
         kinds.setdefault(failure.reason, failure)
@@ -250,7 +254,7 @@ def _check_history(
             f"the repository or branch was not found: check the URL and branch "
             f"(`elysiactl repo update {repo.name} --branch NAME`)"
         )
-    permanent = [f for f in kinds.values() if f.kind is FailureKind.PERMANENT]
+    permanent = [f for f in kinds.values() if not f.retryable]
     if permanent and repo.schedule != "manual" and not repo.paused:
         out.recommend(
             "this error will not go away by itself; scheduled syncs keep failing until it is "

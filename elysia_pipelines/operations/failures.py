@@ -1,11 +1,11 @@
 """What kind of failure a sync hit, and when (if ever) it is worth trying again.
 
-A failed sync only leaves an error *message* behind (in the registry, the Dagster
-event log, an alert), and the right reaction differs by kind: a dropped connection
-heals by itself, a rate limit heals at a time the server told us, and a revoked
-token or a deleted repository never heals until a person acts. Retrying the last
-kind only burns the rate limit and buries the real message, so the retry logic and
-the recommendations in `diagnose` both start from `classify_failure`.
+A failed sync leaves its message and, when our code raised it, the kind and reason
+the raiser gave it (stored in the registry beside the message). The right reaction
+differs by kind: a dropped connection heals by itself, a rate limit heals at a time
+the server told us, and a revoked token or a deleted repository never heals until a
+person acts. Retrying the last kind only burns the rate limit and buries the real
+message, so the retry planner, alerts and `diagnose` all start from `classify_failure`.
 """
 
 from __future__ import annotations
@@ -94,67 +94,93 @@ def _rate_limit_reset(message: str, now: datetime) -> datetime | None:
     return None
 
 
-def classify_failure(message: str | None, *, now: datetime | None = None) -> FailureClass:
-    """Sort an error message into transient / rate-limited / permanent.
+_BLOCKED_HINT = (
+    "a change set in failed/ blocks the collection: fix it and run "
+    "`elysiactl repo unblock NAME --retry`, or `elysiactl repo unblock NAME --discard`"
+)
+_AUTH_HINT = (
+    "the remote refused our credentials: point to a valid token with "
+    "`elysiactl repo fix-auth NAME --token-env VAR`"
+)
+_NOT_FOUND_HINT = (
+    "the repository, branch or path does not exist (or is private): check the URL and "
+    "--branch, or give a token with `elysiactl repo fix-auth NAME --token-env VAR`"
+)
+_TIMEOUT_HINT = (
+    "a call timed out; it is retried automatically. If it keeps happening raise "
+    "WEAVIATE_TIMEOUT_S (Weaviate) or ELYSIA_GIT_TIMEOUT_S (git)"
+)
+_NETWORK_HINT = "a network or server error; it is retried automatically with backoff"
+_UNKNOWN_HINT = "unrecognised error; it is retried a few times. Run `elysiactl repo diagnose NAME`"
 
-    Order matters: a 429 body often also says "forbidden" or "try again", and the
-    rate-limit verdict (with its reset time) is the useful one. Unknown messages are
-    treated as transient: one more automatic attempt is cheap, and `diagnose` still
-    shows the text.
+# What each reason a raiser can give means for retries, and what to tell the user.
+_REASONS: dict[str, tuple[FailureKind, str]] = {
+    "blocked": (FailureKind.PERMANENT, _BLOCKED_HINT),
+    "auth": (FailureKind.USER_FIXABLE, _AUTH_HINT),
+    "not_found": (FailureKind.USER_FIXABLE, _NOT_FOUND_HINT),
+    "timeout": (FailureKind.TRANSIENT, _TIMEOUT_HINT),
+    "network": (FailureKind.TRANSIENT, _NETWORK_HINT),
+}
+_KIND_HINTS: dict[FailureKind, str] = {
+    FailureKind.TRANSIENT: _NETWORK_HINT,
+    FailureKind.USER_FIXABLE: "fix the cause named in the error, then `elysiactl repo retry NAME`",
+    FailureKind.PERMANENT: "retrying changes nothing; run `elysiactl repo diagnose NAME`",
+}
+
+
+def _rate_limited(text: str, now: datetime) -> FailureClass:
+    reset = _rate_limit_reset(text, now)
+    when = f" until {reset:%Y-%m-%d %H:%M:%S} UTC" if reset else ""
+    return FailureClass(
+        FailureKind.RATE_LIMITED,
+        "rate_limit",
+        f"the remote is rate limiting requests; automatic retries wait{when or ' and back off'}"
+        " (a token raises the limit: --token-env VAR)",
+        retry_at=reset,
+    )
+
+
+def classify_failure(
+    message: str | None,
+    *,
+    kind: FailureKind | str | None = None,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> FailureClass:
+    """The verdict on a failure: from the kind its raiser gave it, else from its text.
+
+    Our own errors carry `kind` and `reason` (see `errors.ElysiaError`) and the
+    registry stores them, so those decide. The text rules remain for failures from
+    outside our code (a Dagster-wrapped exception, rows written by an older release).
+    Order matters there: a 429 body often also says "forbidden" or "try again", and
+    the rate-limit verdict (with its reset time) is the useful one. Unknown messages
+    are treated as transient: one more automatic attempt is cheap, and `diagnose`
+    still shows the text.
     """
     text = message or ""
     now = now or datetime.now(UTC)
+    if kind is not None:
+        kind = FailureKind(kind)
+        if kind is FailureKind.RATE_LIMITED:
+            return _rate_limited(text, now)
+        known = _REASONS.get(reason or "")
+        hint = known[1] if known is not None and known[0] is kind else _KIND_HINTS[kind]
+        return FailureClass(kind, reason or kind.value, hint)
     if _BLOCKED_RE.search(text):
         # Our own message: a rejected change set waits for an operator; retrying the
         # run changes nothing until it is unblocked.
-        return FailureClass(
-            FailureKind.PERMANENT,
-            "blocked",
-            "a change set in failed/ blocks the collection: fix it and run "
-            "`elysiactl repo unblock NAME --retry`, or `elysiactl repo unblock NAME --discard`",
-        )
+        return FailureClass(FailureKind.PERMANENT, "blocked", _BLOCKED_HINT)
     if _RATE_LIMIT_RE.search(text) or _RESET_EPOCH_RE.search(text):
-        reset = _rate_limit_reset(text, now)
-        when = f" until {reset:%Y-%m-%d %H:%M:%S} UTC" if reset else ""
-        return FailureClass(
-            FailureKind.RATE_LIMITED,
-            "rate_limit",
-            f"the remote is rate limiting requests; automatic retries wait{when or ' and back off'}"
-            " (a token raises the limit: --token-env VAR)",
-            retry_at=reset,
-        )
+        return _rate_limited(text, now)
     if _AUTH_RE.search(text):
-        return FailureClass(
-            FailureKind.PERMANENT,
-            "auth",
-            "the remote refused our credentials: point to a valid token with "
-            "`elysiactl repo fix-auth NAME --token-env VAR`",
-        )
+        return FailureClass(FailureKind.USER_FIXABLE, "auth", _AUTH_HINT)
     if _NOT_FOUND_RE.search(text):
-        return FailureClass(
-            FailureKind.PERMANENT,
-            "not_found",
-            "the repository, branch or path does not exist (or is private): check the URL and "
-            "--branch, or give a token with `elysiactl repo fix-auth NAME --token-env VAR`",
-        )
+        return FailureClass(FailureKind.USER_FIXABLE, "not_found", _NOT_FOUND_HINT)
     if _TIMEOUT_RE.search(text):
-        return FailureClass(
-            FailureKind.TRANSIENT,
-            "timeout",
-            "a call timed out; it is retried automatically. If it keeps happening raise "
-            "WEAVIATE_TIMEOUT_S (Weaviate) or ELYSIA_GIT_TIMEOUT_S (git)",
-        )
+        return FailureClass(FailureKind.TRANSIENT, "timeout", _TIMEOUT_HINT)
     if _NETWORK_RE.search(text) or is_transient_message(text):
-        return FailureClass(
-            FailureKind.TRANSIENT,
-            "network",
-            "a network or server error; it is retried automatically with backoff",
-        )
-    return FailureClass(
-        FailureKind.TRANSIENT,
-        "unknown",
-        "unrecognised error; it is retried a few times. Run `elysiactl repo diagnose NAME`",
-    )
+        return FailureClass(FailureKind.TRANSIENT, "network", _NETWORK_HINT)
+    return FailureClass(FailureKind.TRANSIENT, "unknown", _UNKNOWN_HINT)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from elysia_pipelines.operations.failures import classify_failure, next_retry_at
+from elysia_pipelines.operations.bookkeeping import consecutive_failures, stored_failure
+from elysia_pipelines.operations.failures import next_retry_at
 from elysia_pipelines.registry import Registry, Repository
 from elysia_pipelines.schedules import parse_schedule
 
@@ -41,22 +42,12 @@ class SyncPlan:
     notes: list[str] = field(default_factory=list)  # why a repository waits or is retried
 
 
-def consecutive_failures(registry: Registry, repo: str) -> int:
-    """Failed runs since the last success (at most 20 looked at): the retry attempt."""
-    failures = 0
-    for record in registry.history(repo, stage="run", limit=20):
-        if record.status != "failed":
-            break
-        failures += 1
-    return failures
-
-
 def _plan_retry(
     registry: Registry, repo: Repository, now: datetime
 ) -> tuple[PlannedSync | None, str, bool]:
     """The retry of a failed sync if its time has come; the note; whether one is planned."""
-    assert repo.last_error_at is not None
-    failure = classify_failure(repo.last_error, now=repo.last_error_at)
+    failure = stored_failure(repo)
+    assert failure is not None and repo.last_error_at is not None
     attempt = max(consecutive_failures(registry, repo.name) - 1, 0)
     retry_at = next_retry_at(failure, attempt, repo.last_error_at)
     if retry_at is None:
@@ -78,7 +69,7 @@ def plan_due_syncs(registry: Registry, now: datetime, busy: set[str]) -> SyncPla
     for repo in registry.list():
         if repo.paused or repo.name in busy:
             continue
-        if repo.last_error is not None and repo.last_error_at is not None:
+        if repo.failing and repo.last_error_at is not None:
             retry, note, retrying = _plan_retry(registry, repo, now)
             plan.notes.append(note)
             if retry is not None:

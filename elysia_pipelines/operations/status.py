@@ -92,14 +92,6 @@ class RepoStatus:
         return asdict(self)
 
 
-def _failing(repo: Repository) -> bool:
-    if not repo.last_error:
-        return False
-    return repo.last_sync_at is None or (
-        repo.last_error_at is not None and repo.last_error_at >= repo.last_sync_at
-    )
-
-
 def assess_health(
     repo: Repository,
     *,
@@ -111,7 +103,7 @@ def assess_health(
     now: datetime,
 ) -> tuple[str, str]:
     """(health, why) for one repository; the first matching rule wins."""
-    if _failing(repo):
+    if repo.failing:
         return "failing", (repo.last_error or "").strip().splitlines()[0][:200]
     if repo.paused:
         return "paused", "paused by the user; `elysiactl repo resume` restarts syncing"

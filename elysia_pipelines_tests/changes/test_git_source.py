@@ -20,7 +20,13 @@ from elysia_pipelines.changes.git_source import (
     mirror_repository,
     parse_source,
 )
-from elysia_pipelines.errors import ConfigError, ElysiaError, NotFoundError, TransientError
+from elysia_pipelines.errors import (
+    AuthError,
+    ConfigError,
+    ElysiaError,
+    NotFoundError,
+    TransientError,
+)
 from elysia_pipelines.redaction import redact_credentials
 from elysia_pipelines_tests.changes.http_git_server import GitHttpServer
 from elysia_pipelines_tests.changes.replay import replay
@@ -287,13 +293,13 @@ def test_mirror_then_extract_across_a_collected_force_push(
             "stderr: 'remote: Invalid username or token. Password authentication is not "
             "supported for Git operations.\nfatal: Authentication failed for "
             "'https://github.com/acme/repo.git/''",
-            ElysiaError,
+            AuthError,
             "the token in GH_TOKEN was refused",
         ),
         (
             "stderr: 'fatal: could not read Username for 'https://dev.azure.com': "
             "terminal prompts disabled'",
-            ElysiaError,
+            AuthError,
             "the token in GH_TOKEN was refused",
         ),
         (
@@ -322,6 +328,11 @@ def test_git_failures_become_actionable_errors(
         source, _GitAuth(source, "GH_TOKEN"), stderr + TOKEN, action="fetching", timeout_s=5
     )
     assert type(error) is kind
+    assert error.reason == {
+        AuthError: "auth",
+        NotFoundError: "not_found",
+        TransientError: "timeout" if "Timeout" in stderr else "network",
+    }[kind]
     assert fragment in str(error)
     assert TOKEN not in str(error)
 

@@ -125,7 +125,11 @@ def test_failed_sync_retry_and_fix_auth(
     failed = cli.run("sync", "demo")
     assert failed.exit_code == 1
     assert "sync of demo failed" in failed.output and "Traceback" not in failed.output
-    assert cli.registry().get("demo").last_error
+    repo = cli.registry().get("demo")
+    assert repo.last_error and repo.last_error_reason == "not_found"
+    assert (
+        len([r for r in cli.registry().history("demo", stage="run") if r.status == "failed"]) == 1
+    )
     status = json.loads(cli.run("status", "demo", "--json").stdout)
     assert status["health"] == "failing"
     diagnosis = cli.run("diagnose", "demo", "--json")

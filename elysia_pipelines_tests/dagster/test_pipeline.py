@@ -270,11 +270,14 @@ def test_failed_sync_alerts_webhook_and_schedules_retry(
     alert = _Hook.received[0]
     assert alert["repo"] == "demo" and alert["run_id"] == result.run_id
     assert alert["error"] and alert["hint"]
+    assert alert["kind"] == "user_fixable"
     repo = registry.get("demo")
     assert repo.last_error
-    # A permanent failure (repository not found) is not retried automatically.
+    # The kind git_source gave the error travelled through dg.Failure into the registry.
+    assert (repo.last_error_kind, repo.last_error_reason) == ("user_fixable", "not_found")
+    # A user-fixable failure (repository not found) is not retried automatically.
     _, notes = due_run_requests(registry, datetime.now(UTC), busy=set())
-    assert any("demo" in n for n in notes)
+    assert any(n.startswith("demo: not retrying (user_fixable: not_found)") for n in notes)
 
 
 def test_changed_exclude_pattern_removes_documents_on_next_sync(env: dict, weaviate_client) -> None:

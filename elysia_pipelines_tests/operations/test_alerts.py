@@ -70,7 +70,7 @@ def test_alert_is_posted_as_json(receiver: Receiver) -> None:
             "error": "fatal: Authentication failed for 'https://example.com/org/api.git/'",
             "time": "2026-03-01T08:30:00+00:00",
             "hint": alert.hint,
-            "kind": "permanent",
+            "kind": "user_fixable",
         }
     ]
     assert "elysiactl repo fix-auth api" in alert.hint

@@ -17,20 +17,20 @@ NOW = datetime(2026, 1, 10, 12, 0, 0, tzinfo=UTC)
 @pytest.mark.parametrize(
     ("message", "kind", "reason"),
     [
-        ("fatal: Authentication failed for 'https://github.com/o/r.git/'", "permanent", "auth"),
-        ("remote: Invalid username or password.", "permanent", "auth"),
+        ("fatal: Authentication failed for 'https://github.com/o/r.git/'", "user_fixable", "auth"),
+        ("remote: Invalid username or password.", "user_fixable", "auth"),
         (
             "fatal: could not read Username for 'https://github.com': terminal prompts disabled",
-            "permanent",
+            "user_fixable",
             "auth",
         ),
-        ("The requested URL returned error: 403", "permanent", "auth"),
+        ("The requested URL returned error: 403", "user_fixable", "auth"),
         (
             "remote: Repository not found.\nfatal: repository 'https://x/y.git/' not found",
-            "permanent",
+            "user_fixable",
             "not_found",
         ),
-        ("fatal: '/tmp/nope' does not appear to be a git repository", "permanent", "not_found"),
+        ("fatal: '/tmp/nope' does not appear to be a git repository", "user_fixable", "not_found"),
         ("fatal: unable to access 'https://h/': Could not resolve host: h", "transient", "network"),
         (
             "error: RPC failed; curl 56 Recv failure: Connection reset by peer",
@@ -54,8 +54,33 @@ def test_classify(message: str, kind: str, reason: str) -> None:
     failure = classify_failure(message, now=NOW)
     assert failure.kind == FailureKind(kind)
     assert failure.reason == reason
-    assert failure.retryable == (kind != "permanent")
+    assert failure.retryable == (kind in ("transient", "rate_limited"))
     assert failure.hint
+
+
+@pytest.mark.parametrize(
+    ("message", "kind", "reason", "retryable"),
+    [
+        # The raiser's kind wins over text that would read otherwise.
+        ("the call timed out? no: bad option --x", "user_fixable", "user_input", False),
+        ("fatal: Authentication failed", "transient", "network", True),
+        ("corrupt file", "permanent", "permanent", False),
+        ("asset check(s) failed: change_set/is_valid", "user_fixable", "check_failed", False),
+    ],
+)
+def test_the_raisers_kind_decides(message: str, kind: str, reason: str, retryable: bool) -> None:
+    failure = classify_failure(message, kind=kind, reason=reason, now=NOW)
+    assert (failure.kind, failure.reason, failure.retryable) == (
+        FailureKind(kind),
+        reason,
+        retryable,
+    )
+    assert failure.hint
+
+
+def test_a_raised_auth_error_gets_the_fix_auth_hint() -> None:
+    failure = classify_failure("authentication failed for x", kind="user_fixable", reason="auth")
+    assert "fix-auth" in failure.hint
 
 
 def test_rate_limit_reset_from_header_epoch() -> None:

@@ -60,4 +60,4 @@ def test_permanent_failure_is_not_retried_but_the_schedule_runs(tmp_path: Path) 
     _fail(registry, "due", "fatal: Authentication failed for 'https://example.com/due.git/'", NOW)
     plan = plan_due_syncs(registry, NOW, busy={"busy"})
     assert [(s.repo, s.trigger) for s in plan.syncs] == [("due", Trigger.SCHEDULE)]
-    assert any(n.startswith("due: not retrying (permanent") for n in plan.notes)
+    assert any(n.startswith("due: not retrying (user_fixable") for n in plan.notes)
