@@ -102,9 +102,10 @@ def record_failure(
 ) -> FailureClass:
     """Record a failed run once, whoever reports it first; return the verdict on it.
 
-    A repository removed while its run was failing has nothing to record. Both the CLI (after an in-process run) and the daemon's failure sensor may report
-    the same run; a second report of one run changes nothing, so retry attempts are
-    not counted twice.
+    A repository removed while its run was failing has nothing to record. Both the
+    CLI (after an in-process run) and the daemon's failure sensor may report the same
+    run; a second report of one run changes nothing, so retry attempts are not
+    counted twice.
     """
     at = at or utc_now()
     failure = classify_failure(message, kind=kind, reason=reason, now=at)
