@@ -28,12 +28,14 @@ from weaviate.proto.v1 import (
 )
 
 from elysia_pipelines_tests.weaviate_server import filters as flt
+from elysia_pipelines_tests.weaviate_server.references import BEACON_PREFIX, is_reference
 from elysia_pipelines_tests.weaviate_server.schema import SchemaError, parse_date
 from elysia_pipelines_tests.weaviate_server.store import (
     IncomingObject,
     Store,
     StoredObject,
     StoreError,
+    normalize_class_name,
 )
 
 if TYPE_CHECKING:
@@ -199,12 +201,51 @@ def _list_value(values: list[Any], inner: str) -> properties_pb2.Value:
     return properties_pb2.Value(list_value=lv)
 
 
-def encode_value(value: Any, data_type: str | None) -> properties_pb2.Value:
+def encode_nested(
+    value: dict[str, Any],
+    nested: list[dict[str, Any]] | None,
+    wanted: search_get_pb2.ObjectPropertiesRequest | None = None,
+) -> properties_pb2.Properties:
+    """A nested object typed by its nestedProperties, cut down to what `wanted` asks for."""
+    by_name = {p["name"]: p for p in nested or []}
+    names: list[str] = list(value)
+    sub: dict[str, search_get_pb2.ObjectPropertiesRequest] = {}
+    if wanted is not None:
+        sub = {o.prop_name: o for o in wanted.object_properties}
+        names = [n for n in [*wanted.primitive_properties, *sub] if n in value]
+    fields = {}
+    for name in names:
+        prop = by_name.get(name)
+        fields[name] = encode_value(
+            value[name],
+            prop["dataType"][0] if prop else None,
+            prop.get("nestedProperties") if prop else None,
+            sub.get(name),
+        )
+    return properties_pb2.Properties(fields=fields)
+
+
+def encode_value(
+    value: Any,
+    data_type: str | None,
+    nested: list[dict[str, Any]] | None = None,
+    wanted: search_get_pb2.ObjectPropertiesRequest | None = None,
+) -> properties_pb2.Value:
     """Encode a stored value as the schema's type (ints were doubles on the way in)."""
     if value is None:
         return properties_pb2.Value(null_value=struct_pb2.NULL_VALUE)
     if data_type is None:
         return _plain_value(value)
+    if data_type == "object":
+        return properties_pb2.Value(object_value=encode_nested(value, nested, wanted))
+    if data_type == "object[]":
+        return properties_pb2.Value(
+            list_value=properties_pb2.ListValue(
+                object_values=properties_pb2.ObjectValues(
+                    values=[encode_nested(v, nested, wanted) for v in value]
+                )
+            )
+        )
     if data_type.endswith("[]"):
         return _list_value(list(value), data_type[:-2])
     if data_type == "text":
@@ -228,8 +269,6 @@ def encode_value(value: Any, data_type: str | None) -> properties_pb2.Value:
                 longitude=float(value.get("longitude", 0.0)),
             )
         )
-    if data_type == "object":
-        return properties_pb2.Value(object_value=_plain_properties(value))
     return _plain_value(value)
 
 
@@ -245,22 +284,120 @@ _ALL_METADATA = search_get_pb2.MetadataRequest(
 
 
 def _result(
+    store: Store,
     collection: str,
     obj: StoredObject,
     props: dict[str, dict[str, Any]],
-    wanted: list[str] | None,
+    wanted: search_get_pb2.PropertiesRequest | None,
     metadata: search_get_pb2.MetadataRequest | None,
     distance: float | None,
     score: float | None,
     metric: str,
 ) -> search_get_pb2.SearchResult:
-    names = list(obj.properties) if wanted is None else [n for n in wanted if n in obj.properties]
+    """One hit: its properties as asked for (references resolved) and its metadata."""
+    return search_get_pb2.SearchResult(
+        properties=_properties_result(store, collection, obj, props, wanted),
+        metadata=_metadata_result(obj, metadata, distance, score, metric),
+    )
+
+
+def _properties_result(
+    store: Store,
+    collection: str,
+    obj: StoredObject,
+    props: dict[str, dict[str, Any]],
+    wanted: search_get_pb2.PropertiesRequest | None,
+    *,
+    depth: int = 0,
+) -> search_get_pb2.PropertiesResult:
+    """Non-reference properties (all, or the ones asked for) plus requested references.
+
+    Property names in the request lose a capital first letter, as Weaviate's parser
+    does; a reference lists the targets that still exist (a dangling beacon is skipped).
+    """
+    nested_wanted: dict[str, search_get_pb2.ObjectPropertiesRequest] = {}
+    if wanted is None or wanted.return_all_nonref_properties:
+        names = [n for n in obj.properties if not (n in props and is_reference(props[n]))]
+    else:
+        nested_wanted = {_lower_first(o.prop_name): o for o in wanted.object_properties}
+        names = [_lower_first(n) for n in wanted.non_ref_properties] + list(nested_wanted)
+        names = [n for n in names if n in obj.properties]
     fields = {}
     for name in names:
         prop = props.get(name)
-        if prop is not None and not prop["dataType"][0][:1].islower():
+        if prop is not None and is_reference(prop):
             continue  # cross-references are only returned when asked for as references
-        fields[name] = encode_value(obj.properties[name], prop["dataType"][0] if prop else None)
+        fields[name] = encode_value(
+            obj.properties[name],
+            prop["dataType"][0] if prop else None,
+            prop.get("nestedProperties") if prop else None,
+            nested_wanted.get(name),
+        )
+    result = search_get_pb2.PropertiesResult(
+        non_ref_props=properties_pb2.Properties(fields=fields),
+        target_collection=collection,
+    )
+    if wanted is None or len(wanted.ref_properties) == 0:
+        return result
+    result.ref_props_requested = True
+    for ref_request in wanted.ref_properties:
+        name = _lower_first(ref_request.reference_property)
+        prop = props.get(name)
+        if prop is None or not is_reference(prop):
+            raise SchemaError(
+                f"could not find reference property '{name}' in collection {collection}"
+            )
+        targets: list[search_get_pb2.PropertiesResult] = []
+        for beacon in obj.properties.get(name) or []:
+            found = store.resolve(beacon["beacon"])
+            if found is None:
+                continue
+            target_name, target = found
+            if ref_request.target_collection and target_name != normalize_class_name(
+                ref_request.target_collection
+            ):
+                continue
+            target_props = store.collection(target_name).props
+            inner = _properties_result(
+                store,
+                target_name,
+                target,
+                target_props,
+                ref_request.properties if ref_request.HasField("properties") else None,
+                depth=depth + 1,
+            )
+            inner.metadata.CopyFrom(
+                _metadata_result(
+                    target,
+                    ref_request.metadata if ref_request.HasField("metadata") else _NO_METADATA,
+                    None,
+                    None,
+                    "cosine",
+                )
+            )
+            targets.append(inner)
+        if targets:
+            result.ref_props.append(
+                search_get_pb2.RefPropertiesResult(prop_name=name, properties=targets)
+            )
+    return result
+
+
+_NO_METADATA = search_get_pb2.MetadataRequest()
+
+
+def _lower_first(name: str) -> str:
+    """schema.LowercaseFirstLetter: how Weaviate reads property names in requests."""
+    return name[:1].lower() + name[1:]
+
+
+def _metadata_result(
+    obj: StoredObject,
+    metadata: search_get_pb2.MetadataRequest | None,
+    distance: float | None,
+    score: float | None,
+    metric: str,
+) -> search_get_pb2.MetadataResult:
     # Like Weaviate, only the metadata asked for comes back; asked-for scores that this
     # search does not compute are present with their zero value (score 0, empty explanation).
     asked = metadata if metadata is not None else _ALL_METADATA
@@ -297,13 +434,7 @@ def _result(
                         type=base_pb2.Vectors.VECTOR_TYPE_SINGLE_FP32,
                     )
                 )
-    return search_get_pb2.SearchResult(
-        properties=search_get_pb2.PropertiesResult(
-            non_ref_props=properties_pb2.Properties(fields=fields),
-            target_collection=collection,
-        ),
-        metadata=meta,
-    )
+    return meta
 
 
 # ------------------------------------------------------------------ servicer
@@ -356,23 +487,25 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
         self, request: batch_pb2.BatchReferencesRequest, context: grpc.ServicerContext
     ) -> batch_pb2.BatchReferencesReply:
         start = time.perf_counter()
-        store = self._store()
-        errors = []
-        with store.lock:
-            for index, ref in enumerate(request.references):
-                obj = store.get(ref.from_collection, ref.from_uuid)
-                if obj is None:
-                    errors.append(
-                        batch_pb2.BatchReferencesReply.BatchError(
-                            index=index, error=f"source object {ref.from_uuid} not found"
-                        )
-                    )
-                    continue
-                beacon = f"weaviate://localhost/{ref.to_collection}/{ref.to_uuid}".replace(
-                    "localhost//", "localhost/"
-                )
-                obj.properties.setdefault(ref.name, []).append({"beacon": beacon})
-        return batch_pb2.BatchReferencesReply(took=time.perf_counter() - start, errors=errors)
+        refs = [
+            (
+                ref.from_collection,
+                ref.from_uuid,
+                ref.name,
+                f"{BEACON_PREFIX}{ref.to_collection + '/' if ref.to_collection else ''}"
+                f"{ref.to_uuid}",
+                ref.tenant,
+            )
+            for ref in request.references
+        ]
+        errors = self._store().batch_references(refs)
+        return batch_pb2.BatchReferencesReply(
+            took=time.perf_counter() - start,
+            errors=[
+                batch_pb2.BatchReferencesReply.BatchError(index=i, error=e)
+                for i, e in sorted(errors.items())
+            ],
+        )
 
     def BatchDelete(
         self, request: batch_delete_pb2.BatchDeleteRequest, context: grpc.ServicerContext
@@ -445,17 +578,10 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
                 )
                 props = coll.props
                 metric = coll.distance_metric(target or coll.default_vector_name())
-                wanted: list[str] | None = None
-                if (
-                    request.HasField("properties")
-                    and not request.properties.return_all_nonref_properties
-                ):
-                    wanted = list(request.properties.non_ref_properties) + [
-                        o.prop_name for o in request.properties.object_properties
-                    ]
+                wanted = request.properties if request.HasField("properties") else None
                 metadata = request.metadata if request.HasField("metadata") else None
                 results = [
-                    _result(coll.name, obj, props, wanted, metadata, dist, score, metric)
+                    _result(store, coll.name, obj, props, wanted, metadata, dist, score, metric)
                     for obj, dist, score in rows
                 ]
         except (SchemaError, StoreError) as exc:

@@ -20,6 +20,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from elysia_pipelines_tests.weaviate_server import filters as flt
+from elysia_pipelines_tests.weaviate_server.references import (
+    BEACON_PREFIX,
+    is_reference,
+    rest_references,
+)
 from elysia_pipelines_tests.weaviate_server.schema import SchemaError
 from elysia_pipelines_tests.weaviate_server.store import (
     MAX_RESULTS,
@@ -72,13 +77,26 @@ def _vector_bytes(values: Any) -> bytes:
 
 
 def object_json(
-    class_name: str, obj: StoredObject, *, include_vector: bool, named: bool = False
+    class_name: str,
+    obj: StoredObject,
+    *,
+    include_vector: bool,
+    named: bool = False,
+    references: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """Weaviate's REST object; `named` collections answer `vectors`, legacy ones `vector`."""
+    """Weaviate's REST object; `named` collections answer `vectors`, legacy ones `vector`.
+
+    Reference properties (`references`) answer each beacon with its `href`.
+    """
+    properties = obj.properties
+    if references & properties.keys():
+        properties = {
+            k: rest_references(v) if k in references else v for k, v in properties.items()
+        }
     out: dict[str, Any] = {
         "class": class_name,
         "id": obj.uuid,
-        "properties": obj.properties,
+        "properties": properties,
         "creationTimeUnix": obj.created_ms,
         "lastUpdateTimeUnix": obj.updated_ms,
     }
@@ -130,6 +148,7 @@ class RestApi:
         c = r"(?P<cls>[^/]+)"
         b = r"(?P<backend>[^/]+)"
         i = r"(?P<bid>[^/]+)"
+        r = r"(?P<prop>[^/]+)"
         raw: list[tuple[str, str, Callable[..., Response]]] = [
             ("GET", r"/v1/meta", self.meta),
             ("GET", r"/v1/\.well-known/ready", lambda **_: _ok(None)),
@@ -156,7 +175,11 @@ class RestApi:
             ("PUT", rf"/v1/objects/{u}", self.object_replace),
             ("PATCH", rf"/v1/objects/{u}", self.object_merge),
             ("DELETE", rf"/v1/objects/{u}", self.object_delete),
+            ("POST", rf"/v1/objects/{c}/{u}/references/{r}", self.reference_add),
+            ("PUT", rf"/v1/objects/{c}/{u}/references/{r}", self.reference_replace),
+            ("DELETE", rf"/v1/objects/{c}/{u}/references/{r}", self.reference_delete),
             ("POST", r"/v1/batch/objects", self.batch_objects),
+            ("POST", r"/v1/batch/references", self.batch_references),
             ("POST", r"/v1/graphql", self.graphql),
             ("DELETE", r"/v1/batch/objects", self.batch_delete),
             ("POST", rf"/v1/backups/{b}", self.backup_create),
@@ -331,9 +354,14 @@ class RestApi:
         return _ok({"data": {"Aggregate": {name: [{"meta": {"count": total}}]}}})
 
     def _json(self, class_name: str, obj: StoredObject, include_vector: bool) -> dict[str, Any]:
-        schema = self.store.collections.get(class_name)
-        named = bool(schema is not None and schema.schema.get("vectorConfig"))
-        return object_json(class_name, obj, include_vector=include_vector, named=named)
+        coll = self.store.collections.get(class_name)
+        named = bool(coll is not None and coll.schema.get("vectorConfig"))
+        refs = frozenset(
+            n for n, p in (coll.props if coll is not None else {}).items() if is_reference(p)
+        )
+        return object_json(
+            class_name, obj, include_vector=include_vector, named=named, references=refs
+        )
 
     def _locate(self, cls: str | None, uid: str) -> tuple[str, StoredObject] | None:
         if cls:
@@ -413,6 +441,66 @@ class RestApi:
                     }
                 out.append(entry)
         return _ok(out)
+
+    def batch_references(self, body: Any, query: dict[str, list[str]], **_: Any) -> Response:
+        """POST /v1/batch/references: `from` is `weaviate://localhost/<Class>/<uuid>/<prop>`."""
+        if not isinstance(body, list) or not body:
+            raise StoreError(
+                422,
+                "invalid params: length cannot be 0, need at least one reference for batching",
+            )
+        parsed: list[tuple[str, str, str, str, str]] = []
+        bad: dict[int, str] = {}
+        for index, entry in enumerate(body):
+            entry = entry if isinstance(entry, dict) else {}
+            source = str(entry.get("from") or "")
+            parts = source.removeprefix(BEACON_PREFIX).split("/")
+            if not source.startswith(BEACON_PREFIX) or len(parts) != 3:
+                bad[index] = (
+                    f"invalid from: path must be of format '<class>/<uuid>/<prop>', got '{source}'"
+                )
+                parsed.append(("", "", "", "", ""))
+                continue
+            tenant = str(entry.get("tenant") or query.get("tenant", [""])[0])
+            parsed.append((parts[0], parts[1], parts[2], str(entry.get("to") or ""), tenant))
+        usable = [i for i in range(len(parsed)) if i not in bad]
+        errors = self.store.batch_references([parsed[i] for i in usable])
+        for position, message in errors.items():
+            bad[usable[position]] = message
+        out = []
+        for index, entry in enumerate(body):
+            result: dict[str, Any] = {"status": "SUCCESS"}
+            if index in bad:
+                result = {"status": "FAILED", "errors": {"error": [{"message": bad[index]}]}}
+            out.append({**(entry if isinstance(entry, dict) else {}), "result": result})
+        return _ok(out)
+
+    def _references(
+        self, mode: str, cls: str, uid: str, prop: str, body: Any, query: dict[str, list[str]]
+    ) -> None:
+        beacons = body if mode == "replace" else [body]
+        if not isinstance(beacons, list):
+            raise StoreError(422, "msg:bad inputs code:400 err:references must be a list")
+        tenant = query.get("tenant", [""])[0]
+        self.store.change_references(cls, uid, prop, beacons, mode=mode, tenant=tenant)
+
+    def reference_add(
+        self, cls: str, uid: str, prop: str, body: Any, query: dict[str, list[str]], **_: Any
+    ) -> Response:
+        self._references("add", cls, uid, prop, body, query)
+        return _ok(body)
+
+    def reference_replace(
+        self, cls: str, uid: str, prop: str, body: Any, query: dict[str, list[str]], **_: Any
+    ) -> Response:
+        self._references("replace", cls, uid, prop, body, query)
+        return _ok(body)
+
+    def reference_delete(
+        self, cls: str, uid: str, prop: str, body: Any, query: dict[str, list[str]], **_: Any
+    ) -> Response:
+        self._references("delete", cls, uid, prop, body, query)
+        return 204, None, {}
 
     def batch_delete(self, body: Any, **_: Any) -> Response:
         body = body or {}
@@ -578,7 +666,8 @@ class _Handler(BaseHTTPRequestHandler):
                 method, parts.path, parse_qs(parts.query), body
             )
         except StoreError as exc:
-            status, payload, headers = exc.status, _error(exc.message), {}
+            payload = _error(exc.message) if exc.message else None
+            status, headers = exc.status, {}
         except SchemaError as exc:
             status, payload, headers = 422, _error(str(exc)), {}
         except Exception as exc:  # an answer beats a hung client; the message says what broke

@@ -9,11 +9,10 @@ the wire, decides whether a value is an `int` or a `number`.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
 import re
 import uuid as uuid_lib
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -174,6 +173,77 @@ def complete_nested(prop: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def check_property(
+    prop: dict[str, Any], class_name: str, class_exists: Callable[[str], bool]
+) -> None:
+    """Weaviate's validateProperty data-type checks (usecases/schema/class.go).
+
+    A reference must name existing classes (its own class counts), an object
+    property needs at least one nested property, and only objects may have them.
+    """
+    name = prop["name"]
+    data_type = prop["dataType"]
+    if data_type[0] in PRIMITIVE_TYPES or data_type[0] in ("string", "string[]"):
+        nested = data_type[0] in ("object", "object[]")
+        if nested:
+            _check_nested(prop.get("nestedProperties") or [], name)
+        elif prop.get("nestedProperties"):
+            raise SchemaError(
+                f"property '{name}': nestedProperties not allowed for data types other than "
+                "object/object[]"
+            )
+        return
+    if not data_type[0]:
+        raise SchemaError(
+            f"property '{name}': invalid dataType: {_go_list(data_type)}: dataType cannot be "
+            "an empty string"
+        )
+    if len(data_type) == 1 and data_type[0][:1].islower():
+        raise SchemaError(
+            f"property '{name}': invalid dataType: {_go_list(data_type)}: unknown primitive "
+            f"data type '{data_type[0]}'"
+        )
+    for target in data_type:
+        if not CLASS_NAME_RE.match(target):
+            raise SchemaError(
+                f"property '{name}': invalid dataType: {_go_list(data_type)}: '{target}' is "
+                "not a valid class name"
+            )
+        if target != class_name and not class_exists(target):
+            raise SchemaError(
+                f"property '{name}': invalid dataType: {_go_list(data_type)}: reference "
+                "property to nonexistent class"
+            )
+
+
+def _go_list(values: list[str]) -> str:
+    return "[" + " ".join(values) + "]"
+
+
+def _check_nested(nested: list[dict[str, Any]], prefix: str) -> None:
+    if not nested:
+        raise SchemaError(
+            f"property '{prefix}': At least one nested property is required for data type "
+            "object/object[]"
+        )
+    for prop in nested:
+        path = f"{prefix}.{prop['name']}"
+        data_type = prop["dataType"][0]
+        if data_type in ("string", "string[]"):
+            raise SchemaError(
+                f"property '{path}': data type '{data_type}' is deprecated and not allowed as "
+                "nested property"
+            )
+        if data_type in ("geoCoordinates", "phoneNumber"):
+            raise SchemaError(
+                f"property '{path}': data type '{data_type}' not allowed as nested property"
+            )
+        if data_type not in PRIMITIVE_TYPES:
+            raise SchemaError(f"property '{path}': reference data type not allowed")
+        if data_type in ("object", "object[]"):
+            _check_nested(prop.get("nestedProperties") or [], path)
+
+
 def complete_class(body: dict[str, Any]) -> dict[str, Any]:
     """A class definition as Weaviate stores and returns it, defaults included."""
     name = body.get("class")
@@ -239,6 +309,15 @@ def _is_date(text: str) -> bool:
     return True
 
 
+def _is_uuid_text(text: str) -> bool:
+    """uuid.Parse: the 36-character form, also with `urn:uuid:` or braces, or 32 hex digits."""
+    try:
+        uuid_lib.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _is_uuid(text: str) -> bool:
     if len(text) != 36:
         return False
@@ -247,11 +326,6 @@ def _is_uuid(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-# Weaviate stores dates given as RFC 3339 date-times with an offset (`Z` or +hh:mm);
-# a date alone or a local time without an offset is refused.
-_RFC3339_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 
 def parse_date(text: str) -> datetime:
@@ -301,104 +375,270 @@ def infer_data_type(value: Any, *, int_array: bool = False) -> str | None:
     return None
 
 
-def infer_property(name: str, value: Any, *, int_array: bool = False) -> dict[str, Any] | None:
+def infer_property(
+    name: str, value: Any, *, int_array: bool = False, top_level: bool = True
+) -> dict[str, Any] | None:
     data_type = infer_data_type(value, int_array=int_array)
     if data_type is None:
         return None
     prop: dict[str, Any] = {"name": name, "dataType": [data_type]}
     if data_type in ("object", "object[]"):
-        sample = value if isinstance(value, dict) else value[0]
-        prop["nestedProperties"] = [
-            nested
-            for key, item in sample.items()
-            if (nested := infer_property(key, item)) is not None
-        ]
-    return complete_property(prop)
+        samples = value if isinstance(value, list) else [value]
+        nested: dict[str, dict[str, Any]] = {}
+        for sample in samples:
+            for key, item in sample.items():
+                if key not in nested:
+                    inferred = infer_property(key, item, top_level=False)
+                    if inferred is not None:
+                        nested[key] = inferred
+        prop["nestedProperties"] = list(nested.values())
+    return complete_property(prop) if top_level else complete_nested(prop)
+
+
+def extend_nested(prop: dict[str, Any], value: Any) -> dict[str, Any] | None:
+    """Auto-schema for an existing object property: nested keys it lacks, inferred.
+
+    Returns the extended definition, or None when every key is already known.
+    """
+    samples = value if isinstance(value, list) else [value]
+    samples = [v for v in samples if isinstance(v, dict)]
+    if not samples:
+        return None
+    out = copy.deepcopy(prop)
+    changed = False
+    nested = out.setdefault("nestedProperties", [])
+    for sample in samples:
+        by_name = {p["name"]: p for p in nested}
+        for key, item in sample.items():
+            known = by_name.get(key)
+            if known is None:
+                inferred = infer_property(key, item, top_level=False)
+                if inferred is not None:
+                    nested.append(inferred)
+                    changed = True
+            elif known["dataType"][0] in ("object", "object[]"):
+                extended = extend_nested(known, item)
+                if extended is not None:
+                    nested[nested.index(known)] = extended
+                    changed = True
+    return out if changed else None
 
 
 # ---------------------------------------------------------------- validation
 
 
 def _type_name(value: Any) -> str:
+    """Go's `%T` of the value as Weaviate decoded it (JSON numbers are json.Number)."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "json.Number"
     return {
-        bool: "bool",
-        int: "int64",
-        float: "float64",
         str: "string",
         dict: "map[string]interface {}",
         list: "[]interface {}",
     }.get(type(value), type(value).__name__)
 
 
-def coerce_value(class_name: str, prop: dict[str, Any], value: Any) -> Any:
-    """Check a value against its property's dataType and return the stored form.
+def _go_value(value: Any) -> str:
+    """Go's `%v` of a decoded JSON value, for messages that quote the value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list):
+        return "[" + " ".join(_go_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{k}:{_go_value(v)}" for k, v in sorted(value.items())) + "]"
+    return str(value)
 
-    Raises SchemaError with Weaviate's wording so per-object batch errors read the same.
-    """
-    name = prop["name"]
-    data_type = prop["dataType"][0]
-    if value is None:
-        return None
 
-    def fail(kind: str, detail: str) -> SchemaError:
-        return SchemaError(f"invalid {kind} property '{name}' on class '{class_name}': {detail}")
+# Go's time.Parse(time.RFC3339): a `T`, seconds, an optional fraction and an offset
+# (`Z` or +hh:mm). A date alone, a space or a local time without offset is refused.
+_RFC3339_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+# Weaviate's blobVal: padded standard base64, at least one quantum.
+_BASE64_RE = re.compile(
+    r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$"
+)
+_KIND = {
+    "text": "text",
+    "int": "integer",
+    "number": "number",
+    "boolean": "boolean",
+    "date": "date",
+    "uuid": "uuid",
+    "blob": "blob",
+    "geoCoordinates": "geoCoordinates",
+    "phoneNumber": "phoneNumber",
+    "text[]": "text array",
+    "int[]": "integer array",
+    "number[]": "number array",
+    "boolean[]": "boolean array",
+    "date[]": "date array",
+    "uuid[]": "uuid array",
+}
 
-    if data_type.endswith("[]") and data_type != "object[]":
-        if not isinstance(value, list):
-            raise fail(data_type[:-2] + " array", f"not an array, but {_type_name(value)}")
-        inner = {**prop, "dataType": [data_type[:-2]]}
-        return [coerce_value(class_name, inner, item) for item in value]
+
+def _primitive(data_type: str, value: Any) -> Any:
+    """One value of a primitive type; ValueError carries Weaviate's detail text."""
     if data_type == "text":
         if not isinstance(value, str):
-            raise fail("text", f"not a string, but {_type_name(value)}")
+            raise ValueError(f"not a string, but {_type_name(value)}")
         return value
     if data_type == "int":
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise fail("integer", f"requires integer, the given value is {value!r}")
+            raise ValueError(f"requires an integer, the given value is '{_go_value(value)}'")
         if isinstance(value, float):
             if not value.is_integer():
-                raise fail("integer", f"requires integer, the given value is {value!r}")
+                raise ValueError(f"requires an integer, the given value is '{_go_value(value)}'")
             return int(value)
         return value
     if data_type == "number":
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise fail("number", f"requires a float, the given value is {value!r}")
+            raise ValueError(f"requires a float, the given value is '{_go_value(value)}'")
         return float(value)
     if data_type == "boolean":
         if not isinstance(value, bool):
-            raise fail("boolean", f"not a boolean, but {_type_name(value)}")
+            raise ValueError(f"not a bool, but {_type_name(value)}")
         return value
     if data_type == "date":
-        if not isinstance(value, str):
-            raise fail(
-                "date", f"requires a string with a RFC3339 formatted date, but {_type_name(value)}"
+        ok = isinstance(value, str) and _RFC3339_RE.match(value) is not None
+        if ok:
+            try:
+                parse_date(value)
+            except ValueError:
+                ok = False
+        if not ok:
+            raise ValueError(
+                "requires a string with a RFC3339 formatted date, but the given value is "
+                f"'{_go_value(value)}'"
             )
-        try:
-            if not _RFC3339_RE.match(value.strip()):
-                raise ValueError(f"{value!r} has no time or no UTC offset")
-            parse_date(value)
-        except ValueError as exc:
-            raise fail("date", f"requires a string with a RFC3339 formatted date: {exc}") from None
         return value
     if data_type == "uuid":
-        if not isinstance(value, str) or not _is_uuid(value):
-            raise fail("uuid", f"requires a string of UUID format, the given value is {value!r}")
+        if not isinstance(value, str) or not _is_uuid_text(value):
+            raise ValueError(
+                f"requires a string of UUID format, but the given value is '{_go_value(value)}'"
+            )
         return str(uuid_lib.UUID(value))
-    if data_type in ("object", "geoCoordinates", "phoneNumber"):
-        if not isinstance(value, dict):
-            raise fail(data_type, f"not an object, but {_type_name(value)}")
-        return value
-    if data_type == "object[]":
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            raise fail("object array", f"not an array of objects, but {_type_name(value)}")
-        return value
     if data_type == "blob":
         if not isinstance(value, str):
-            raise fail("blob", f"not a base64 string, but {_type_name(value)}")
-        try:
-            base64.b64decode(value, validate=True)
-        except binascii.Error:
-            raise fail("blob", "value is not a valid base64 string") from None
+            raise ValueError(f"not a blob base64 string, but {_type_name(value)}")
+        if not _BASE64_RE.match(value):
+            raise ValueError("not a valid blob base64 string")
         return value
-    # A cross-reference: stored as given (beacon list), never validated here.
-    return value
+    if data_type == "geoCoordinates":
+        if not isinstance(value, dict):
+            raise ValueError(f"geoCoordinates must be a map, but got: {_type_name(value)}")
+        for key in ("longitude", "latitude"):
+            if key not in value:
+                raise ValueError(f"geoCoordinates is missing required field '{key}'")
+        return value
+    if data_type == "phoneNumber":
+        if not isinstance(value, dict):
+            raise ValueError(f"phoneNumber must be a map, but got: {_type_name(value)}")
+        if "input" not in value:
+            raise ValueError("phoneNumber is missing required field 'input'")
+        if not isinstance(value["input"], str):
+            raise ValueError("phoneNumber.input must be a string")
+        return value
+    raise ValueError(f"unrecognized data type '{data_type}'")
+
+
+_ARRAY_NAMES = {
+    "text": "text",
+    "int": "integer",
+    "number": "integer",  # sic: Weaviate's numberArrayVal says "integer" too
+    "boolean": "boolean",
+    "date": "date",
+    "uuid": "uuid",
+}
+
+
+def _array(data_type: str, value: Any) -> list[Any]:
+    inner = data_type[:-2]
+    name = _ARRAY_NAMES.get(inner, inner)
+    article = "an" if name[0] in "aeiou" else "a"
+    if not isinstance(value, list):
+        raise ValueError(f"not {article} {name} array, but {_type_name(value)}")
+    out = []
+    for item in value:
+        try:
+            out.append(_primitive(inner, item))
+        except ValueError:
+            raise ValueError(f"invalid {name} array value: {_go_value(item)}") from None
+    return out
+
+
+def _nested_object(
+    class_name: str, path: str, nested: list[dict[str, Any]], value: Any
+) -> dict[str, Any]:
+    """objectVal: every key must be a nested property; values checked by their type."""
+    if not isinstance(value, dict):
+        raise ValueError(f"object must be a map, but got: {_type_name(value)}")
+    by_name = {p["name"]: p for p in nested}
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        name = f"{path}.{key}"
+        prop = by_name.get(key)
+        if prop is None:
+            raise ValueError(f"unknown property '{name}'")
+        if item is None:
+            continue
+        try:
+            out[key] = _checked(class_name, name, prop, item)
+        except ValueError as exc:
+            raise ValueError(f"property '{name}': {exc}") from None
+    return out
+
+
+def _checked(class_name: str, name: str, prop: dict[str, Any], value: Any) -> Any:
+    """extractAndValidate(Nested)Property: the stored form or ValueError with the message."""
+    data_type = prop["dataType"][0]
+    nested = prop.get("nestedProperties") or []
+    if data_type == "object":
+        try:
+            return _nested_object(class_name, name, nested, value)
+        except ValueError as exc:
+            raise ValueError(
+                f"invalid object property '{name}' on class '{class_name}': {exc}"
+            ) from None
+    if data_type == "object[]":
+        try:
+            if not isinstance(value, list):
+                raise ValueError(f"not an object array, but {_type_name(value)}")
+            out = []
+            for index, item in enumerate(value):
+                try:
+                    out.append(_nested_object(class_name, name, nested, item))
+                except ValueError as exc:
+                    raise ValueError(f"invalid object '{index}' in array: {exc}") from None
+            return out
+        except ValueError as exc:
+            raise ValueError(
+                f"invalid object[] property '{name}' on class '{class_name}': {exc}"
+            ) from None
+    kind = _KIND.get(data_type)
+    if kind is None:
+        raise ValueError(f"unrecognized data type '{data_type}'")
+    try:
+        if data_type.endswith("[]"):
+            return _array(data_type, value)
+        return _primitive(data_type, value)
+    except ValueError as exc:
+        raise ValueError(
+            f"invalid {kind} property '{name}' on class '{class_name}': {exc}"
+        ) from None
+
+
+def coerce_value(class_name: str, prop: dict[str, Any], value: Any) -> Any:
+    """Check a primitive or nested value against its property and return the stored form.
+
+    Raises SchemaError with Weaviate's wording (`usecases/objects/validation`) so
+    per-object batch errors read the same. References are checked by `references`.
+    """
+    if value is None:
+        return None
+    try:
+        return _checked(class_name, prop["name"], prop, value)
+    except ValueError as exc:
+        raise SchemaError(str(exc)) from None

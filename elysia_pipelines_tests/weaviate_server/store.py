@@ -20,11 +20,19 @@ from typing import Any
 import numpy as np
 
 from elysia_pipelines_tests.weaviate_server.filters import Evaluator, Filter, id_candidates
+from elysia_pipelines_tests.weaviate_server.references import (
+    Ref,
+    coerce_references,
+    is_reference,
+    parse_beacon,
+)
 from elysia_pipelines_tests.weaviate_server.schema import (
     SchemaError,
+    check_property,
     coerce_value,
     complete_class,
     complete_property,
+    extend_nested,
     infer_property,
     property_types,
 )
@@ -161,8 +169,16 @@ class Store:
             name = schema["class"]
             if any(n.lower() == name.lower() for n in self.collections):
                 raise StoreError(422, f"class name {name!r} already exists")
+            try:
+                for prop in schema["properties"]:
+                    check_property(prop, name, self._class_exists)
+            except SchemaError as exc:
+                raise StoreError(422, str(exc)) from None
             self.collections[name] = Collection(schema=schema)
             return copy.deepcopy(schema)
+
+    def _class_exists(self, name: str) -> bool:
+        return normalize_class_name(name) in self.collections
 
     def get_class(self, name: str) -> dict[str, Any] | None:
         with self.lock:
@@ -207,6 +223,7 @@ class Store:
             coll = self.collection(name)
             try:
                 completed = complete_property(prop)
+                check_property(completed, coll.name, self._class_exists)
             except SchemaError as exc:
                 raise StoreError(422, str(exc)) from None
             if any(
@@ -237,15 +254,22 @@ class Store:
         return coll
 
     def _prepare_properties(
-        self, coll: Collection, incoming: IncomingObject
+        self, coll: Collection, incoming: IncomingObject, *, check_refs: bool = True
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """Validate and coerce; returns the stored properties and auto-schema additions."""
+        """Validate and coerce; returns the stored properties and schema changes.
+
+        Schema changes are auto-schema's doing: new properties, and nested properties
+        added to an existing object property (as Weaviate's auto-schema extends
+        `nestedProperties`); they are applied only when the whole object is valid.
+        """
         known = coll.props
         lowered = {k.lower(): v for k, v in known.items()}
         out: dict[str, Any] = {}
         added: list[dict[str, Any]] = []
         for name, value in incoming.properties.items():
-            prop = known.get(name) or lowered.get(name.lower())
+            # Properties are stored with a lowercase first letter (LowercaseFirstLetter).
+            prop = known.get(name) or known.get(name[:1].lower() + name[1:])
+            prop = prop or lowered.get(name.lower())
             if prop is None:
                 if not self.auto_schema:
                     raise SchemaError(
@@ -263,10 +287,40 @@ class Store:
                     )
                 added.append(prop)
                 lowered[name.lower()] = prop
+            elif self.auto_schema and prop["dataType"][0] in ("object", "object[]"):
+                extended = extend_nested(prop, value)
+                if extended is not None:
+                    added.append(extended)
+                    prop = extended
+            if value is None:
+                continue
+            if is_reference(prop):
+                out[prop["name"]] = coerce_references(
+                    coll.name, prop, value, self._ref_exists if check_refs else None
+                )
+                continue
             coerced = coerce_value(coll.name, prop, value)
             if coerced is not None:
                 out[prop["name"]] = coerced
         return out, added
+
+    def _ref_exists(self, ref: Ref) -> bool:
+        if ref.class_name:
+            coll = self.collections.get(ref.class_name)
+            return coll is not None and ref.uuid in coll.objects
+        return any(ref.uuid in c.objects for c in self.collections.values())
+
+    def _apply_schema_changes(self, coll: Collection, changes: list[dict[str, Any]]) -> None:
+        """New properties are appended; an extended object property replaces its old self."""
+        props = coll.schema["properties"]
+        for change in changes:
+            for index, existing in enumerate(props):
+                if existing["name"] == change["name"]:
+                    props[index] = change
+                    coll._props = None
+                    break
+            else:
+                props.append(change)
 
     def _prepare_vectors(
         self, coll: Collection, vectors: dict[str, bytes]
@@ -319,7 +373,7 @@ class Store:
                 updated_ms=stamp,
                 tenant=incoming.tenant,
             )
-            coll.schema["properties"].extend(added)
+            self._apply_schema_changes(coll, added)
             for name, data in (vectors or {}).items():
                 coll.vector_dims.setdefault(name, len(data) // 4)
             if existing is None:
@@ -379,6 +433,124 @@ class Store:
                     del coll.objects[uid]
                 coll.invalidate()
             return len(matched), matched
+
+    # ------------------------------------------------------------ references
+
+    def _reference_property(self, coll: Collection, prop_name: str) -> dict[str, Any]:
+        """validateReferenceSchema: the property exists and is a reference."""
+        name = prop_name[:1].lower() + prop_name[1:]
+        prop = coll.props.get(name)
+        if prop is None:
+            raise SchemaError(
+                f"no such prop with name '{name}' found in class '{coll.name}' in the schema. "
+                "Check your schema files for which properties in this class are available"
+            )
+        if not is_reference(prop):
+            raise SchemaError(f"property '{name}' is not a reference-type")
+        return prop
+
+    def change_references(
+        self,
+        class_name: str,
+        uid: str,
+        prop_name: str,
+        beacons: list[Any],
+        *,
+        mode: str,
+        tenant: str = "",
+    ) -> None:
+        """REST reference add / replace / delete on one object (mode: add, replace, delete).
+
+        StoreError 404 when the source object is missing, 422 for a bad property or
+        beacon and for a target that does not exist (add and replace check it).
+        """
+        with self.lock:
+            coll = self.collections.get(normalize_class_name(class_name))
+            if coll is None:
+                raise StoreError(
+                    422,
+                    f"msg:collection not found code:400 err:collection "
+                    f'"{normalize_class_name(class_name)}" not found in schema',
+                )
+            try:
+                prop = self._reference_property(coll, prop_name)
+                refs = coerce_references(
+                    coll.name,
+                    prop,
+                    [{"beacon": b.get("beacon") if isinstance(b, dict) else b} for b in beacons],
+                    None,
+                )
+            except SchemaError as exc:
+                raise StoreError(422, f"msg:bad inputs code:400 err:{exc}") from None
+            obj = coll.objects.get(normalize_uuid(uid))
+            if obj is None:
+                raise StoreError(404, "")
+            if mode != "delete":
+                for ref in refs:
+                    if not self._ref_exists(parse_beacon(ref["beacon"])):
+                        raise StoreError(
+                            422,
+                            "msg:validate existence code:400 err:validate reference: no object "
+                            f"with id {parse_beacon(ref['beacon']).uuid} found",
+                        )
+            current = list(obj.properties.get(prop["name"]) or [])
+            if mode == "add":
+                current.extend(refs)
+            elif mode == "replace":
+                current = refs
+            else:
+                drop = {r["beacon"] for r in refs}
+                current = [r for r in current if r["beacon"] not in drop]
+            obj.properties[prop["name"]] = current
+            obj.updated_ms = now_ms()
+
+    def batch_references(self, refs: list[tuple[str, str, str, str, str]]) -> dict[int, str]:
+        """Batch references (from class, from uuid, property, to beacon, tenant).
+
+        As Weaviate's batch, the target's existence is not checked; a missing source
+        object, class or property is that reference's error. Returns errors by index.
+        """
+        errors: dict[int, str] = {}
+        with self.lock:
+            for index, (from_class, from_uuid, prop_name, to_beacon, _tenant) in enumerate(refs):
+                try:
+                    coll = self.collections.get(normalize_class_name(from_class))
+                    if coll is None:
+                        raise SchemaError(
+                            f'source class "{normalize_class_name(from_class)}" not found in schema'
+                        )
+                    try:
+                        prop = self._reference_property(coll, prop_name)
+                    except SchemaError:
+                        raise SchemaError(
+                            f"property {prop_name[:1].lower() + prop_name[1:]} does not exist "
+                            f"for class {coll.name}"
+                        ) from None
+                    (ref,) = coerce_references(coll.name, prop, [{"beacon": to_beacon}], None)
+                    obj = coll.objects.get(normalize_uuid(from_uuid))
+                    if obj is None:
+                        raise SchemaError(
+                            f"source object {normalize_uuid(from_uuid)} not found in class "
+                            f"{coll.name}"
+                        )
+                    obj.properties.setdefault(prop["name"], []).append(ref)
+                    obj.updated_ms = now_ms()
+                except (SchemaError, StoreError) as exc:
+                    errors[index] = str(exc)
+        return errors
+
+    def resolve(self, beacon: str) -> tuple[str, StoredObject] | None:
+        """The object a stored beacon points to, if it still exists."""
+        ref = parse_beacon(beacon)
+        with self.lock:
+            if ref.class_name:
+                coll = self.collections.get(ref.class_name)
+                obj = coll.objects.get(ref.uuid) if coll else None
+                return (coll.name, obj) if coll and obj else None
+            for coll in self.collections.values():
+                if ref.uuid in coll.objects:
+                    return coll.name, coll.objects[ref.uuid]
+        return None
 
     # ------------------------------------------------------------ reads
 
