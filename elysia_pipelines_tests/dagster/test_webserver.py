@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from elysia_pipelines_tests.support import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
+from elysia_pipelines_tests.webserver import ROOT, install_instance_config, running_webserver
 
 
 def _graphql(port: int, query: str) -> dict:
@@ -32,34 +26,9 @@ def _graphql(port: int, query: str) -> dict:
 
 @pytest.mark.slow
 def test_webserver_serves_assets_partitions_and_checks(tmp_path: Path) -> None:
-    port = free_port()
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-        "ELYSIA_HOME": str(tmp_path / "home"),
-    }
-    (tmp_path / "dagster_home").mkdir()
-    (tmp_path / "dagster_home" / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
-    exe = Path(sys.executable).with_name("dagster-webserver")
-    proc = subprocess.Popen(
-        [str(exe), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
-                    pytest.fail(f"webserver did not start:\n{output[-4000:]}")
-                time.sleep(0.5)
+    home = tmp_path / "dagster_home"
+    with running_webserver(home, {"ELYSIA_HOME": str(tmp_path / "home")}) as web:
+        port = web.port
         data = _graphql(
             port,
             "{ assetNodes { assetKey { path } kinds isPartitioned "
@@ -91,13 +60,6 @@ def test_webserver_serves_assets_partitions_and_checks(tmp_path: Path) -> None:
             "pending_change_sets_sensor",
             "due_syncs_sensor",
         } <= names
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 _LAUNCH = """
@@ -170,34 +132,16 @@ def test_checks_only_run_of_one_partition_from_the_checks_tab(
         source.commit("initial")
         registry.add(new_repository(name, source.url, max_file_size=100_000))
     home = tmp_path / "dagster_home"
-    home.mkdir()
     # The webserver launches runs itself (no daemon in this test), as `dagster dev` would
     # with the queued coordinator's daemon; everything else is the project's instance config.
     config = (ROOT / "dagster.yaml").read_text()
-    config = config.replace("QueuedRunCoordinator", "DefaultRunCoordinator")
-    (home / "dagster.yaml").write_text(config)
+    install_instance_config(
+        home, config=config.replace("QueuedRunCoordinator", "DefaultRunCoordinator")
+    )
     with DagsterInstance.from_config(str(home)) as instance:
         instance.add_dynamic_partitions("repositories", ["alpha", "beta"])
-    port = free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(home)}
-    exe = Path(sys.executable).with_name("dagster-webserver")
-    proc = subprocess.Popen(
-        [str(exe), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2):
-                    break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "no webserver"
-                time.sleep(0.5)
+    with running_webserver(home) as web:
+        port = web.port
         for name in ("alpha", "beta"):
             run_id = _launch(port, "sync_repository", name)
             assert _wait_for_run(port, run_id) == "SUCCESS", name
@@ -222,10 +166,3 @@ def test_checks_only_run_of_one_partition_from_the_checks_tab(
             assert [(e["partition"], e["status"]) for e in ours] == [("alpha", "SUCCEEDED")]
             # The two syncs recorded one result per repository, not one for all.
             assert {e["partition"] for e in executions} == {"alpha", "beta"}
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
