@@ -22,19 +22,16 @@ from typing import Any
 
 import git
 
-from elysia_pipelines.changes.extract import SKIP_UNSUPPORTED_MODE
+from elysia_pipelines.changes.extract import skip_reason
 from elysia_pipelines.changes.format import (
     BINARY_SNIFF_BYTES,
     SKIP_BINARY,
-    SKIP_EXCLUDED,
-    SKIP_SUBMODULE,
     SKIP_SYMLINK,
-    SKIP_TOO_LARGE,
     is_binary,
 )
 from elysia_pipelines.changes.git_objects import (
-    MODE_SUBMODULE,
     MODE_SYMLINK,
+    TreeEntry,
     iter_blobs,
     list_tree,
     read_blobs,
@@ -202,20 +199,6 @@ def discover(
         repository.close()
 
 
-def _state(path: str, mode: str, size: int | None, rules: FileFilter) -> str | None:
-    if not rules.includes(path):
-        return SKIP_EXCLUDED
-    if mode == MODE_SYMLINK:
-        return SKIP_SYMLINK
-    if mode == MODE_SUBMODULE:
-        return SKIP_SUBMODULE
-    if not mode.startswith("100"):
-        return SKIP_UNSUPPORTED_MODE
-    if size is not None and size > rules.max_file_size:
-        return SKIP_TOO_LARGE
-    return None
-
-
 def _discover_git(
     repository: git.Repo,
     rules: FileFilter,
@@ -225,7 +208,7 @@ def _discover_git(
     branch_name, commit = resolve_branch(repository, branch)
     tree = list_tree(repository, commit)
     items = [
-        _Item(p, _state(p, e.mode, e.size, rules), e.size or 0, e.sha) for p, e in tree.items()
+        _Item(p, skip_reason(e, rules), e.size or 0, e.sha) for p, e in tree.items()
     ]
     candidates = [item for item in items if item.state is None]
     kinds = {
@@ -264,7 +247,12 @@ def _discover_directory(
         stat = full.lstat()
         mode = MODE_SYMLINK if full.is_symlink() else "100644"
         items.append(
-            _Item(relpath, _state(relpath, mode, stat.st_size, rules), stat.st_size, str(full))
+            _Item(
+                relpath,
+                skip_reason(TreeEntry(relpath, mode, "", stat.st_size), rules),
+                stat.st_size,
+                str(full),
+            )
         )
 
     def binary(item: _Item) -> bool:

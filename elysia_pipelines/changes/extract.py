@@ -111,10 +111,10 @@ class ExtractResult:
         return data
 
 
-def _static_state(entry: TreeEntry | None, rules: FileFilter) -> str | None:
-    """None (absent), a skip reason, or _CANDIDATE; the content check comes later."""
-    if entry is None:
-        return None
+def skip_reason(entry: TreeEntry, rules: FileFilter) -> str | None:
+    """Why `entry` cannot become a document from its path, mode and size alone (None: it
+    may, if its content is text). Discovery calls this too, so `repo add`'s preview
+    skips exactly what the first change set skips."""
     if not entry.path_ok:
         return SKIP_INVALID_PATH
     if path_problem(entry.path):
@@ -129,7 +129,14 @@ def _static_state(entry: TreeEntry | None, rules: FileFilter) -> str | None:
         return SKIP_UNSUPPORTED_MODE
     if entry.size is not None and entry.size > rules.max_file_size:
         return SKIP_TOO_LARGE
-    return _CANDIDATE
+    return None
+
+
+def _static_state(entry: TreeEntry | None, rules: FileFilter) -> str | None:
+    """None (absent), a skip reason, or _CANDIDATE; the content check comes later."""
+    if entry is None:
+        return None
+    return skip_reason(entry, rules) or _CANDIDATE
 
 
 class _LazyWriter:

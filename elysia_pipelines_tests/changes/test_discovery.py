@@ -143,3 +143,22 @@ def test_estimate_uses_the_measured_constants() -> None:
     assert estimate_sync_seconds(100, 0, ingest_objects_per_s=50) == round(
         100 / EXTRACT_FILES_PER_S + 2.0, 2
     )
+
+
+def test_discovery_skips_a_hostile_tree_entry_as_extraction_does(tmp_path: Path) -> None:
+    """A `..` tree entry (which git's fsck refuses but a push may bring) is not a file
+    to preview: discovery and the first change set agree on it."""
+    repo = GitRepo.init(tmp_path / "hostile")
+    blob = repo.git("hash-object", "-w", "--stdin", input_text="evil\n").strip()
+    inner = repo.git("mktree", input_text=f"100644 blob {blob}\tx\n").strip()
+    good = repo.git("hash-object", "-w", "--stdin", input_text="fine\n").strip()
+    tree = repo.git("mktree", input_text=f"040000 tree {inner}\t..\n100644 blob {good}\tok.txt\n")
+    commit = repo.git("commit-tree", tree.strip(), "-m", "hostile").strip()
+    repo.git("update-ref", "refs/heads/main", commit)
+
+    report = discover(repo.path)
+    result = extract_change_set(
+        repo.path, repo="h", collection="H", from_commit=None, out_dir=tmp_path / "o", seq=1
+    )
+    assert report.file_count == 1 and report.skipped == {"unsafe_path": 1}
+    assert result.skipped == report.skipped and result.tracked_files == report.file_count
