@@ -164,6 +164,7 @@ def add(
     unattended until `repo update NAME --watch`. Without URL, asks interactively.
     """
     from elysia_pipelines.cli import repo_add  # git and weaviate-client: only when adding
+    from elysia_pipelines.operations import repo_add as adding
 
     settings, registry = _load()
     options = _options(
@@ -188,11 +189,11 @@ def add(
             raise fail("--json needs the URL as an argument", "elysiactl repo add URL --json")
         options = repo_add.interactive_options(settings, registry, options)
         refine = repo_add.interactive_refine(settings, registry)
-    outcome = repo_add.run_add(
+    outcome = adding.run_add(
         settings,
         registry,
         options,
-        show_steps=not json_out,
+        progress=repo_add.steps_for(json_out),
         before_provision=refine,
         wait=not no_wait,
     )
@@ -223,6 +224,7 @@ def add_batch(
     --branch dev`). Exits non-zero if any line failed.
     """
     from elysia_pipelines.cli import repo_add  # git and weaviate-client: only when adding
+    from elysia_pipelines.operations import repo_add as adding
 
     settings, registry = _load()
     defaults = RepoOptions(watch=watch, schedule=schedule, sync=not no_sync)
@@ -249,7 +251,9 @@ def add_batch(
                 )
             )
         try:
-            outcome = repo_add.run_add(settings, registry, entry.options, show_steps=not json_out)
+            outcome = adding.run_add(
+                settings, registry, entry.options, progress=repo_add.steps_for(json_out)
+            )
         except (
             Exception
         ) as exc:  # one line's failure, even an unexpected one, must not stop the rest
@@ -575,19 +579,20 @@ def _run_and_report(
     verb: str,
     wait: bool = True,
 ) -> None:
-    from elysia_pipelines.cli import repo_add  # git and weaviate-client: only when syncing
+    # git and weaviate-client: only when syncing
+    from elysia_pipelines.operations import repo_add as adding
 
     repo = registry.get(name)
     if not json_out:
         console.print(f"{verb} {name} through Dagster ...")
-    outcome = repo_add.sync_through_dagster(
+    outcome = adding.sync_through_dagster(
         settings,
         name,
         tags=tags,
         wait=wait,
         progress=None if json_out else lambda line: console.print(f"  {line}"),
     )
-    executed = repo_add.executed_where(outcome)
+    executed = adding.executed_where(outcome)
     if not outcome.finished:
         if json_out:
             print_json(
@@ -606,10 +611,10 @@ def _run_and_report(
         return
     documents = outcome.documents
     if outcome.success and documents is None:
-        documents = repo_add.count_documents(settings, repo.collection)
+        documents = adding.count_documents(settings, repo.collection)
     failure = None
     if not outcome.success:
-        failure = repo_add.record_failure(registry, name, outcome)
+        failure = adding.record_failure(registry, name, outcome)
     if json_out:
         print_json(
             {
