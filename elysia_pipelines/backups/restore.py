@@ -487,6 +487,28 @@ def _fingerprint(options: RestoreOptions, ids: tuple[str, ...] | None, batch_siz
     )
 
 
+def open_for_restore(backup_ref: str, options: RestoreOptions, settings: Settings) -> BackupReader:
+    """The backup to restore, after every check that needs no connection to the target.
+
+    Bad options, a missing backup and a `--map`/`--properties` that cannot apply to
+    the backup's schema fail here, before anything connects to a cluster (which may be
+    another one, with its own credentials and timeouts). `restore_backup` plans again
+    against the target's schema; this is the part of that plan that holds whatever the
+    target is.
+    """
+    options.validate()
+    options.normalized_ids()
+    reader = open_backup(backup_ref, settings)
+    plan_migration(
+        reader.description,
+        None,
+        target_collection=options.target_collection or reader.collection,
+        property_map=options.property_map,
+        properties=options.properties,
+    )
+    return reader
+
+
 def restore_backup(
     reader: BackupReader,
     client: weaviate.WeaviateClient,

@@ -127,9 +127,8 @@ def restore_command(
 ) -> None:
     """Restore a backup into Weaviate (same or another collection, same or another cluster)."""
     # pyarrow and weaviate-client load here, not when `elysiactl` starts.
-    from elysia_pipelines.backups.reader import open_backup
-    from elysia_pipelines.backups.restore import RestoreOptions, restore_backup
-    from elysia_pipelines.backups.restore_migration import parse_property_map, plan_migration
+    from elysia_pipelines.backups.restore import RestoreOptions, open_for_restore, restore_backup
+    from elysia_pipelines.backups.restore_migration import parse_property_map
     from elysia_pipelines.weaviate.connection import open_client
 
     settings = Settings.from_env()
@@ -146,17 +145,7 @@ def restore_command(
         settings=settings,
         collect_ids=as_json and dry_run,
     )
-    options.validate()
-    options.normalized_ids()
-    reader = open_backup(backup, settings)
-    # Bad --map/--properties fail here, before connecting anywhere.
-    plan_migration(
-        reader.description,
-        None,
-        target_collection=target_collection or reader.collection,
-        property_map=options.property_map,
-        properties=options.properties,
-    )
+    reader = open_for_restore(backup, options, settings)
     target, label = _target(settings, target_url, target_grpc_url, target_api_key_env)
     if label:
         options = replace(options, target_label=label)
