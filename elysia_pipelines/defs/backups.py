@@ -100,6 +100,7 @@ def _backup_id(context: dg.AssetCheckExecutionContext) -> tuple[str | None, dict
 
 @dg.asset_check(
     asset=collection_backup,
+    name="verifies",
     partitions_def=repositories_partitions,
     blocking=True,
     description="The backup re-hashes to its manifest, row counts and schema check out.",
@@ -125,6 +126,7 @@ def backup_verifies(
 
 @dg.asset_check(
     asset=collection_backup,
+    name="count_matches",
     partitions_def=repositories_partitions,
     description="Objects in the backup equal the collection's count when the backup started.",
 )
@@ -142,6 +144,7 @@ def backup_count_matches(context: dg.AssetCheckExecutionContext) -> dg.AssetChec
 
 @dg.asset_check(
     asset=collection_backup,
+    name="restores",
     partitions_def=repositories_partitions,
     description="Restoring the backup into a scratch collection gives back every object.",
 )
@@ -213,6 +216,7 @@ def backup_catalog(
 
 @dg.asset_check(
     asset=backup_catalog,
+    name="latest_verify",
     description="The latest backup of every collection verifies against its manifest.",
 )
 def latest_backups_verify(
@@ -237,6 +241,7 @@ def latest_backups_verify(
 
 @dg.asset_check(
     asset=backup_catalog,
+    name="latest_counts_match",
     description="Each collection's latest backup holds as many objects as the collection had.",
 )
 def latest_backup_counts_match(

@@ -82,6 +82,7 @@ def _nothing_written() -> dg.AssetCheckResult:
 
 @dg.asset_check(
     asset=change_set,
+    name="is_valid",
     partitions_def=repositories_partitions,
     blocking=True,
     description="The change set parses and validates against the format (every line).",
@@ -109,13 +110,14 @@ def change_set_is_valid(
         settings,
         repo,
         path,
-        "change_set_is_valid",
+        "change_set/is_valid",
         problems,
     )
 
 
 @dg.asset_check(
     asset=change_set,
+    name="accounts_for_diff",
     partitions_def=repositories_partitions,
     blocking=True,
     description="Records and skips account for every path git reports between the commits.",
@@ -142,13 +144,14 @@ def change_set_accounts_for_diff(
         settings,
         repo,
         path,
-        "change_set_accounts_for_diff",
+        "change_set/accounts_for_diff",
         problems,
     )
 
 
 @dg.asset_check(
     asset=change_set,
+    name="reaches_head",
     partitions_def=repositories_partitions,
     blocking=True,
     description="The change set's to_commit is the mirror's head (nothing fetched was left out).",
@@ -172,6 +175,6 @@ def change_set_reaches_head(
         settings,
         repo,
         path,
-        "change_set_reaches_head",
+        "change_set/reaches_head",
         [f"change set ends at {to_commit}, the mirror's head is {head}"],
     )

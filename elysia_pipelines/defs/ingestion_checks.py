@@ -21,6 +21,7 @@ SAMPLE_SIZE = 25
 
 @dg.asset_check(
     asset=weaviate_collection,
+    name="count_matches",
     partitions_def=repositories_partitions,
     description="Documents in the collection equal the tracked files after the last change set.",
 )
@@ -48,6 +49,7 @@ def document_count_matches_tracked_files(
 
 @dg.asset_check(
     asset=weaviate_collection,
+    name="no_open_dead_letters",
     partitions_def=repositories_partitions,
     description="No dead letters are open (every record of every change set was applied).",
 )
@@ -68,6 +70,7 @@ def no_open_dead_letters(
 
 @dg.asset_check(
     asset=weaviate_collection,
+    name="nothing_pending",
     partitions_def=repositories_partitions,
     description="The last applied change set is the newest one written (nothing left pending).",
 )
@@ -88,6 +91,7 @@ def all_change_sets_applied(
 
 @dg.asset_check(
     asset=weaviate_collection,
+    name="sample_matches_git",
     partitions_def=repositories_partitions,
     description=f"A sample of {SAMPLE_SIZE} documents matches the blobs in git at the synced commit.",
 )

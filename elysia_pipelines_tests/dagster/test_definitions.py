@@ -36,6 +36,14 @@ def test_definitions_are_loadable_and_complete() -> None:
         "backup_catalog",
     }
     assert len(graph.asset_check_keys) == 12
+    # The check key is asset + name and the UI's step name joins them: a name that repeats
+    # the asset reads `change_set_change_set_is_valid` there.
+    doubled = [
+        k.to_user_string()
+        for k in graph.asset_check_keys
+        if k.name.startswith((k.asset_key.path[-1], k.asset_key.path[-1].split("_")[-1]))
+    ]
+    assert not doubled
 
 
 @pytest.mark.slow

@@ -125,7 +125,7 @@ def test_backup_asset_and_checks(env: dict, weaviate_client) -> None:
     result = _run(env, [collection_backup])
     assert result.success
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
-    assert set(evaluations) == {"backup_verifies", "backup_count_matches", "restore_roundtrip"}
+    assert set(evaluations) == {"verifies", "count_matches", "restores"}
     assert all(e.passed for e in evaluations.values()), evaluations
     with open_catalog(env["settings"]) as catalog:
         entry = catalog.latest("Demo")
@@ -330,13 +330,13 @@ def test_change_set_failing_a_blocking_check_never_reaches_weaviate_on_the_senso
         tags={"dagster/partition": "demo"}, instance=env["instance"], raise_on_error=False
     )
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
-    assert not evaluations["change_set_reaches_head"].passed
-    assert evaluations["change_set_reaches_head"].partition == "demo"
+    assert not evaluations["reaches_head"].passed
+    assert evaluations["reaches_head"].partition == "demo"
     assert not written.exists()
     error = json.loads(
         (env["settings"].failed_dir / "Demo" / f"{written.stem}.error.json").read_text()
     )
-    assert "change_set_reaches_head" in error["reason"]
+    assert "change_set/reaches_head" in error["reason"]
 
     ctx = dg.build_sensor_context(instance=env["instance"], resources=env["resources"])
     tick = pending_change_sets_sensor(ctx)

@@ -44,9 +44,9 @@ def test_webserver_serves_assets_partitions_and_checks(tmp_path: Path) -> None:
         assert "parquet" in nodes["collection_backup"]["kinds"]
         change_set_checks = {c["name"] for c in nodes["change_set"]["assetChecksOrError"]["checks"]}
         assert {
-            "change_set_is_valid",
-            "change_set_accounts_for_diff",
-            "change_set_reaches_head",
+            "is_valid",
+            "accounts_for_diff",
+            "reaches_head",
         } <= change_set_checks
         assert nodes["weaviate_collection"]["assetChecksOrError"]["checks"]
         sensors = _graphql(
@@ -146,8 +146,8 @@ def test_checks_only_run_of_one_partition_from_the_checks_tab(
             run_id = _launch(port, "sync_repository", name)
             assert _wait_for_run(port, run_id) == "SUCCESS", name
         checks = [
-            {"assetKey": {"path": ["change_set"]}, "name": "change_set_is_valid"},
-            {"assetKey": {"path": ["change_set"]}, "name": "change_set_reaches_head"},
+            {"assetKey": {"path": ["change_set"]}, "name": "is_valid"},
+            {"assetKey": {"path": ["change_set"]}, "name": "reaches_head"},
             {"assetKey": {"path": ["weaviate_collection"]}, "name": "no_open_dead_letters"},
         ]
         run_id = _launch(
