@@ -46,6 +46,29 @@ ensure_chromium() {
   fi
 }
 
+# The Postgres deployment test (test_postgres_deployment.py) starts a private PostgreSQL
+# server from Debian's `postgresql` binaries. Install them when missing and we may (root +
+# apt-get, as in CI); else say the test is skipped.
+ensure_postgres() {
+  if { command -v initdb >/dev/null 2>&1 && command -v postgres >/dev/null 2>&1; } \
+    || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+    return 0
+  fi
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing postgresql (Debian package) for the Postgres deployment test"
+    if ! apt-cache show postgresql >/dev/null 2>&1; then
+      DEBIAN_FRONTEND=noninteractive apt-get update -q
+    fi
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql \
+      && ! { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql; }; then
+      echo "==> installing postgresql failed (see apt-get above): the Postgres test will be skipped"
+    fi
+  else
+    echo "==> PostgreSQL (initdb, postgres) not found and cannot install it (needs root and" \
+      "apt-get): the Postgres deployment test will be skipped; install the 'postgresql' package to run it"
+  fi
+}
+
 export ELYSIA_HOME="${ELYSIA_HOME:-$PWD/.elysia}"
 
 case "${1:-}" in
@@ -65,6 +88,7 @@ case "${1:-}" in
   test)
     setup
     ensure_chromium
+    ensure_postgres
     shift
     echo "==> ruff"
     .venv/bin/ruff check elysia_pipelines elysia_pipelines_tests benchmarks
