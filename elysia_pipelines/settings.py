@@ -119,6 +119,15 @@ class Settings:
     # host) unless this says exactly one host uses it.
     allow_network_fs: bool = False
 
+    @property
+    def weaviate_attempts(self) -> int:
+        """Tries per Weaviate call: the first one plus WEAVIATE_RETRIES retries.
+
+        Every layer counts attempts this way, so WEAVIATE_RETRIES=0 means one try
+        everywhere (export once counted `retries` and ingestion `retries + 1`).
+        """
+        return self.weaviate_retries + 1
+
     # --- derived paths (all state lives under `home`) ---
     @property
     def registry_path(self) -> Path:

@@ -504,7 +504,7 @@ def backup_collection(
     types = property_types(description)
     _validate_options(format, compression, level, partition_by, types)
     expr: FilterExpr | None = compile_filter(filter_expr, types) if filter_expr else None
-    attempts = max(1, settings.weaviate_retries)
+    attempts = settings.weaviate_attempts
     total = count(client, name, attempts=attempts)
 
     # Progress counts objects scanned (not written) so a selective filter still moves it.

@@ -90,7 +90,7 @@ from elysia_pipelines.backups.restore_state import (
     options_fingerprint,
     state_name,
 )
-from elysia_pipelines.backups.restore_target import ExistingObject, add_property, fetch_existing
+from elysia_pipelines.backups.restore_target import ExistingObject, fetch_existing
 from elysia_pipelines.backups.restore_values import object_fingerprint
 from elysia_pipelines.backups.restore_workers import run_bounded
 from elysia_pipelines.errors import ElysiaError, NotFoundError
@@ -98,6 +98,7 @@ from elysia_pipelines.settings import Settings
 from elysia_pipelines.weaviate.objects import ObjectToWrite, count, upsert
 from elysia_pipelines.weaviate.retry import short_error
 from elysia_pipelines.weaviate.schema import (
+    add_property,
     collection_exists,
     create_collection_from_description,
     delete_collection,

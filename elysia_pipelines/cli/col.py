@@ -196,10 +196,11 @@ def list_command(
     """Collections in Weaviate with their object counts and latest backup."""
     from elysia_pipelines.weaviate.connection import open_client
     from elysia_pipelines.weaviate.objects import count
+    from elysia_pipelines.weaviate.schema import list_collections
 
     settings = _settings()
     with open_client(settings) as client:
-        names = sorted(client.collections.list_all(simple=True))
+        names = list_collections(client)
         counts = {name: count(client, name) for name in names}
     with open_catalog(settings) as catalog:
         latest = {name: catalog.latest(name) for name in names}

@@ -8,7 +8,7 @@ from elysia_pipelines.defs.partitions import repositories_partitions
 from elysia_pipelines.defs.resources import ElysiaSettings, WeaviateResource
 from elysia_pipelines.errors import BlockedError
 from elysia_pipelines.ingest.apply import IngestProgress, apply_pending
-from elysia_pipelines.weaviate.objects import count
+from elysia_pipelines.weaviate.objects import count_or_zero
 
 WEAVIATE_RETRY = dg.RetryPolicy(
     max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
@@ -51,9 +51,7 @@ def weaviate_collection(
             progress=progress,
             run_id=context.run.run_id,
         )
-        documents = (
-            count(client, repo.collection) if client.collections.exists(repo.collection) else 0
-        )
+        documents = count_or_zero(client, repo.collection)
     context.log.info(report.summary())
     # Stale and empty files are set aside without blocking anything: not a failure.
     blocking = [r for r in report.rejected if r.status == "failed"]

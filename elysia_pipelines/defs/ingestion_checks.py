@@ -14,7 +14,8 @@ from elysia_pipelines.ingest.checkpoint import (
 from elysia_pipelines.ingest.dead_letter import open_dead_letters
 from elysia_pipelines.ingest.pending import newest_pending_seq
 from elysia_pipelines.ingest.verify import sample_documents_match, sample_precondition
-from elysia_pipelines.weaviate.objects import count
+from elysia_pipelines.weaviate.objects import count_or_zero
+from elysia_pipelines.weaviate.schema import collection_exists
 
 SAMPLE_SIZE = 25
 
@@ -31,7 +32,7 @@ def document_count_matches_tracked_files(
     settings, repo = elysia.settings_and_repo(context.partition_key)
     expected = expected_document_count(settings, repo.collection)
     with weaviate.client() as client:
-        actual = count(client, repo.collection) if client.collections.exists(repo.collection) else 0
+        actual = count_or_zero(client, repo.collection)
     if expected is None:
         return dg.AssetCheckResult(
             passed=True,
@@ -109,7 +110,7 @@ def sample_matches_repository(
             passed=False, severity=dg.AssetCheckSeverity.WARN, metadata={"skipped": unusable}
         )
     with weaviate.client() as client:
-        if not client.collections.exists(repo.collection):
+        if not collection_exists(client, repo.collection):
             return dg.AssetCheckResult(passed=False, metadata={"error": "collection is missing"})
         mismatches = sample_documents_match(
             client, repo.collection, mirror, last.to_commit, SAMPLE_SIZE

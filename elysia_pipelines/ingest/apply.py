@@ -510,7 +510,7 @@ def _write_records(
     # Nothing can lie outside a snapshot in an empty collection (a first sync); a
     # resumed run may already have written part of it, so it always scans.
     scan_needed = full_snapshot and (
-        start_at > 0 or count(ctx.client, ctx.collection, attempts=settings.weaviate_retries + 1)
+        start_at > 0 or count(ctx.client, ctx.collection, attempts=settings.weaviate_attempts)
     )
     total = sum(validation.counts.values())
     snapshot: set[str] = set()
@@ -636,7 +636,7 @@ def _write(ctx: _Context, batch: WriteBatch) -> tuple[int, UpsertResult | None]:
     failed is final for this run.
     """
     settings, client, collection = ctx.settings, ctx.client, ctx.collection
-    attempts = settings.weaviate_retries + 1
+    attempts = settings.weaviate_attempts
     deleted = 0
     if batch.deletes:
         delete_ids(client, collection, list(batch.deletes), attempts=attempts)
@@ -716,7 +716,7 @@ def _delete_outside_snapshot(ctx: _Context, repo: str, keep: set[str]) -> int:
     Scans uuid + repo only (no content), so the cost is one light page per 500
     documents; the UUIDs of the snapshot's documents are known without reading back.
     """
-    attempts = ctx.settings.weaviate_retries + 1
+    attempts = ctx.settings.weaviate_attempts
     stale = [
         obj.uuid
         for obj in iter_objects(

@@ -12,14 +12,14 @@ import random
 import subprocess
 import uuid as uuid_lib
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 import weaviate
 
 from elysia_pipelines.changes.format import HASH_PREFIX
 from elysia_pipelines.errors import ElysiaError
-from elysia_pipelines.weaviate.objects import StoredObject
-from elysia_pipelines.weaviate.retry import transient_retry
+from elysia_pipelines.weaviate.objects import StoredObject, iter_objects
 
 _SAMPLE_PROPERTIES = ["repo", "path", "content_hash"]
 
@@ -35,19 +35,20 @@ class Mismatch:
 def _sample(
     client: weaviate.WeaviateClient, collection: str, size: int, rng: random.Random
 ) -> list[StoredObject]:
-    coll = client.collections.get(collection)
-    start = uuid_lib.UUID(int=rng.getrandbits(128))
+    """`size` documents from a random point of the uuid order, wrapping past the end."""
+    start = str(uuid_lib.UUID(int=rng.getrandbits(128)))
 
     def page(after: str | None, limit: int) -> list[StoredObject]:
-        for attempt in transient_retry(what=f"sample documents of {collection}"):
-            with attempt:
-                result = coll.query.fetch_objects(
-                    limit=limit, after=after, return_properties=_SAMPLE_PROPERTIES
-                )
-                return [StoredObject(str(o.uuid), dict(o.properties)) for o in result.objects]
-        return []
+        objects = iter_objects(
+            client,
+            collection,
+            page_size=limit,
+            return_properties=_SAMPLE_PROPERTIES,
+            start_after=after,
+        )
+        return list(islice(objects, limit))
 
-    objects = page(str(start), size)
+    objects = page(start, size)
     if len(objects) < size:  # wrapped past the highest UUID: continue from the start
         seen = {o.uuid for o in objects}
         objects += [o for o in page(None, size - len(objects)) if o.uuid not in seen]

@@ -32,7 +32,7 @@ from elysia_pipelines.redaction import redact_credentials
 from elysia_pipelines.registry import Registry, Repository
 from elysia_pipelines.schedules import parse_schedule
 from elysia_pipelines.settings import Settings
-from elysia_pipelines.weaviate.connection import open_client
+from elysia_pipelines.weaviate.connection import node_count, open_client, server_meta
 from elysia_pipelines.weaviate.schema import ensure_collection
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ def server_modules(settings: Settings) -> set[str]:
     """Vectorizer modules the Weaviate server has enabled (empty when unknown)."""
     try:
         with open_client(settings) as client:
-            modules = client.get_meta().get("modules") or {}
+            modules = server_meta(client).get("modules") or {}
     except Exception:
         return set()
     return {name for name in modules if str(name).startswith("text2vec-")}
@@ -205,13 +205,6 @@ def discover_step(
     return report
 
 
-def _node_count(client: Any) -> int:
-    try:
-        return len(client.cluster.nodes())
-    except Exception:  # an old server or a proxy without /v1/nodes: assume one node
-        return 1
-
-
 def provision_step(
     steps: AddProgress, settings: Settings, repo: Repository, *, choose_replicas: bool
 ) -> tuple[Repository, bool]:
@@ -219,7 +212,7 @@ def provision_step(
     steps.start(3, f"Creating the Weaviate collection {repo.collection}")
     with open_client(settings) as client:
         if choose_replicas:
-            repo = replace(repo, replicas=default_replicas(_node_count(client)))
+            repo = replace(repo, replicas=default_replicas(node_count(client)))
         result = ensure_collection(client, spec_for(repo))
     model = f", model {repo.model}" if repo.model else ""
     state = "created" if result.created else "already there with the same schema"

@@ -26,6 +26,7 @@ import urllib.error
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import weaviate
 from weaviate.classes.init import AdditionalConfig, Auth, Timeout
@@ -258,9 +259,25 @@ def open_client(target: Settings | WeaviateTarget) -> Iterator[weaviate.Weaviate
         client.close()
 
 
+def server_meta(client: weaviate.WeaviateClient) -> dict[str, Any]:
+    """`/v1/meta`: the server's version and enabled modules."""
+    for attempt in transient_retry(3, max_wait_s=5.0, what="read Weaviate meta"):
+        with attempt:
+            return dict(client.get_meta())
+    raise AssertionError("unreachable")
+
+
 def server_version(client: weaviate.WeaviateClient) -> str:
     """The server's version string, e.g. '1.32.0' (for metadata and compatibility checks)."""
-    for attempt in transient_retry(3, max_wait_s=5.0, what="read Weaviate version"):
-        with attempt:
-            meta = client.get_meta()
-    return str(meta.get("version", "unknown"))
+    return str(server_meta(client).get("version", "unknown"))
+
+
+def node_count(client: weaviate.WeaviateClient) -> int:
+    """Nodes in the cluster; 1 for an old server or a proxy without `/v1/nodes`."""
+    try:
+        for attempt in transient_retry(3, max_wait_s=5.0, what="list Weaviate nodes"):
+            with attempt:
+                return len(client.cluster.nodes())
+    except Exception:
+        return 1
+    raise AssertionError("unreachable")

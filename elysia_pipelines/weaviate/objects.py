@@ -157,7 +157,7 @@ def _vector_out(raw: Mapping[str, Any] | None, named: bool) -> Vector | None:
 def _stored(obj: Any, named: bool) -> StoredObject:
     return StoredObject(
         uuid=str(obj.uuid),
-        properties=dict(obj.properties),
+        properties=dict(obj.properties or {}),
         vector=_vector_out(obj.vector, named),
     )
 
@@ -188,6 +188,11 @@ def count(
     return int(result.total_count or 0)
 
 
+def count_or_zero(client: weaviate.WeaviateClient, collection: str) -> int:
+    """Objects in the collection, 0 when it does not exist (yet, or any more)."""
+    return count(client, collection) if collection_exists(client, collection) else 0
+
+
 def iter_objects(
     client: weaviate.WeaviateClient,
     collection: str,
@@ -195,10 +200,12 @@ def iter_objects(
     include_vector: bool = False,
     page_size: int = 500,
     return_properties: Sequence[str] | None = None,
+    start_after: str | None = None,
     attempts: int = 5,
     max_wait_s: float = 10.0,
 ) -> Iterator[StoredObject]:
-    """Every object, in uuid order, one page in memory at a time.
+    """Every object (after `start_after`, if given), in uuid order, one page in memory
+    at a time.
 
     Pages follow the server's cursor (`after` = last uuid seen), so a page that
     fails transiently is simply asked for again without restarting the scan.
@@ -208,7 +215,7 @@ def iter_objects(
     coll = client.collections.get(collection)
     named = include_vector and uses_named_vectors(client, collection)
     props = list(return_properties) if return_properties is not None else None
-    after: str | None = None
+    after = start_after
     while True:
         page = _call(
             client,
@@ -235,15 +242,25 @@ def fetch_by_ids(
     uuids: Iterable[str | uuid_lib.UUID],
     *,
     include_vector: bool = False,
+    return_properties: Sequence[str] | None = None,
+    named_vectors: bool | None = None,
     attempts: int = 5,
     max_wait_s: float = 10.0,
 ) -> dict[str, StoredObject]:
-    """The objects that exist among `uuids` (missing ones are absent from the dict)."""
+    """The objects that exist among `uuids` (missing ones are absent from the dict).
+
+    `return_properties=None` returns every property, `[]` none (an existence check).
+    `named_vectors=False` skips the schema lookup that tells a single vector from a
+    named one called "default", for callers that read many batches of one collection.
+    """
     wanted = list(dict.fromkeys(_uuid_str(u) for u in uuids))
     if not wanted:
         return {}
     coll = client.collections.get(collection)
-    named = include_vector and uses_named_vectors(client, collection)
+    if named_vectors is None:
+        named_vectors = include_vector and uses_named_vectors(client, collection)
+    named = named_vectors
+    props = list(return_properties) if return_properties is not None else None
     found: dict[str, StoredObject] = {}
     for chunk in _chunks(wanted, ID_CHUNK):
         result = _call(
@@ -256,6 +273,7 @@ def fetch_by_ids(
             filters=Filter.by_id().contains_any(list(chunk)),
             limit=len(chunk),
             include_vector=include_vector,
+            return_properties=props,
         )
         for obj in result.objects:
             stored = _stored(obj, named)

@@ -41,7 +41,7 @@ from weaviate.exceptions import (
     WeaviateTimeoutError,
 )
 
-from elysia_pipelines.errors import ElysiaError
+from elysia_pipelines.errors import ElysiaError, TransientError
 from elysia_pipelines.weaviate.messages import PERMANENT_TEXT
 from elysia_pipelines.weaviate.messages import is_transient_message as is_transient_message
 from elysia_pipelines.weaviate.messages import short_error as short_error
@@ -227,7 +227,7 @@ def transient_retry(
     )
 
 
-class WeaviateUnavailableError(ElysiaError):
+class WeaviateUnavailableError(TransientError):
     """Weaviate stayed unreachable or overloaded through every retry of an operation.
 
     `written` says how many objects of the operation were stored before it gave up,

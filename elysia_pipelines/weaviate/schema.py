@@ -66,7 +66,7 @@ from weaviate.collections.classes.config_vectors import _VectorConfigCreate
 from weaviate.exceptions import UnexpectedStatusCodeError, WeaviateBaseError
 
 from elysia_pipelines.documents import DOCUMENT_PROPERTIES, PropertySpec
-from elysia_pipelines.errors import ConfigError, ElysiaError, NotFoundError
+from elysia_pipelines.errors import ConfigError, ElysiaError, NotFoundError, TransientError
 from elysia_pipelines.weaviate.retry import is_transient, short_error, transient_retry
 
 log = logging.getLogger(__name__)
@@ -231,7 +231,7 @@ def _wrap(exc: BaseException, what: str, name: str) -> ElysiaError:
     if isinstance(exc, ElysiaError):
         return exc
     if is_transient(exc):
-        return ElysiaError(
+        return TransientError(
             f"Weaviate did not answer while trying to {what} {name!r}: {short_error(exc)}",
             "check the server is up and reachable (WEAVIATE_URL), then run again",
         )
@@ -270,6 +270,17 @@ def collection_exists(client: weaviate.WeaviateClient, name: str) -> bool:
                 return bool(client.collections.exists(name))
     except Exception as exc:
         raise _wrap(exc, "look up collection", name) from exc
+    raise AssertionError("unreachable")
+
+
+def list_collections(client: weaviate.WeaviateClient) -> list[str]:
+    """Names of every collection on the server, sorted."""
+    try:
+        for attempt in _retry("list collections"):
+            with attempt:
+                return sorted(client.collections.list_all(simple=True))
+    except Exception as exc:
+        raise _wrap(exc, "list collections on", "the server") from exc
     raise AssertionError("unreachable")
 
 
@@ -668,6 +679,19 @@ def delete_collection(client: weaviate.WeaviateClient, name: str) -> bool:
     except Exception as exc:
         raise _wrap(exc, "delete collection", name) from exc
     return True
+
+
+def add_property(
+    client: weaviate.WeaviateClient, collection: str, name: str, data_type: str
+) -> None:
+    """Add one property with an explicit type (instead of letting auto-schema guess one)."""
+    prop = Property(name=name, data_type=DataType(data_type))
+    try:
+        for attempt in _retry(f"add property {collection}.{name}"):
+            with attempt:
+                client.collections.get(collection).config.add_property(prop)
+    except Exception as exc:
+        raise _wrap(exc, f"add property {name!r} to", collection) from exc
 
 
 # --------------------------------------------------------------------------- restoring

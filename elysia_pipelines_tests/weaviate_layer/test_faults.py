@@ -13,7 +13,7 @@ import pytest
 import weaviate
 
 from elysia_pipelines.documents import document_uuid
-from elysia_pipelines.errors import ElysiaError
+from elysia_pipelines.errors import ElysiaError, ErrorKind
 from elysia_pipelines.weaviate import (
     CollectionSpec,
     ObjectToWrite,
@@ -141,8 +141,11 @@ def test_server_down_for_good_gives_one_clear_error(
         delete_ids(client, "Docs", [o.uuid for o in docs(3)], attempts=2)
     assert "Docs" in caught.value.message
     assert caught.value.hint is not None and "WEAVIATE_URL" in caught.value.hint
-    with pytest.raises(ElysiaError, match="did not answer"):
+    # The kind is decided here, where the outage is seen: retries and alerts read it.
+    assert caught.value.kind is ErrorKind.TRANSIENT
+    with pytest.raises(ElysiaError, match="did not answer") as refused:
         ensure_collection(client, CollectionSpec("Other"))
+    assert refused.value.kind is ErrorKind.TRANSIENT
 
 
 def test_connect_retries_through_a_burst_at_start_up(weaviate_server: WeaviateTestServer) -> None:
