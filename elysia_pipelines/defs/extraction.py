@@ -1,17 +1,14 @@
 """Extraction assets (the mgit step): mirror a repository, write the change set since last sync."""
 
-import time
 from pathlib import Path
 
 import dagster as dg
 
-from elysia_pipelines.changes import extract, git_source, reader
-from elysia_pipelines.changes.patterns import FileFilter
-from elysia_pipelines.clock import utc_now
+from elysia_pipelines.changes import git_source, reader
 from elysia_pipelines.defs.metadata import CODE_VERSION, OWNERS, counts_table, md_table, user_errors
 from elysia_pipelines.defs.partitions import repositories_partitions
 from elysia_pipelines.defs.resources import ElysiaSettings
-from elysia_pipelines.operations import bookkeeping
+from elysia_pipelines.operations.extraction import extract_repository
 from elysia_pipelines.redaction import redact_credentials
 from elysia_pipelines.settings import format_size
 
@@ -78,40 +75,8 @@ def change_set(context: dg.AssetExecutionContext, elysia: ElysiaSettings) -> dg.
     settings = elysia.get()
     registry = elysia.registry()
     repo = registry.get(context.partition_key)
-    started, t0 = utc_now(), time.perf_counter()
-    seq = bookkeeping.next_sequence(registry, repo)
-    result = extract.extract_change_set(
-        settings.mirror_path(repo.name),
-        repo=repo.name,
-        collection=repo.collection,
-        from_commit=repo.last_synced_commit,
-        out_dir=settings.pending_dir / repo.collection,
-        seq=seq,
-        include=list(repo.include_patterns),
-        exclude=list(repo.exclude_patterns),
-        max_file_size=repo.max_file_size,
-        branch=repo.branch,
-        previous_filter=(
-            FileFilter.from_dict(repo.last_synced_filter) if repo.last_synced_filter else None
-        ),
-    )
-    duration = time.perf_counter() - t0
-    current_filter = FileFilter.of(repo.include_patterns, repo.exclude_patterns, repo.max_file_size)
-    bookkeeping.record_extraction(
-        registry,
-        repo,
-        bookkeeping.Extraction(
-            from_commit=result.from_commit,
-            to_commit=result.to_commit,
-            seq=seq if result.path else None,
-            counts=dict(result.counts),
-            skipped=dict(result.skipped),
-            file_filter=current_filter.to_dict(),
-        ),
-        started_at=started,
-        duration_s=duration,
-        run_id=context.run.run_id,
-    )
+    extraction = extract_repository(settings, registry, repo, run_id=context.run.run_id)
+    result, seq, duration = extraction.result, extraction.seq, extraction.duration_s
     metadata: dict[str, object] = {
         "from_commit": result.from_commit or "(full snapshot)",
         "to_commit": result.to_commit,
