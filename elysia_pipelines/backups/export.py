@@ -63,6 +63,7 @@ from elysia_pipelines.disk import fsync_dir
 from elysia_pipelines.errors import ElysiaError
 from elysia_pipelines.redaction import redact_url
 from elysia_pipelines.settings import Settings
+from elysia_pipelines.weaviate.rest_session import RestSession
 
 ProgressCallback = Callable[[int, int | None], None]
 
@@ -470,14 +471,45 @@ def entry_for(result: BackupResult, source: dict[str, Any]) -> CatalogEntry:
 
 
 def _source_info(client: Any, settings: Settings) -> dict[str, Any]:
-    from elysia_pipelines.weaviate.connection import server_version
-
     try:
-        version: str | None = server_version(client)
+        if isinstance(client, RestSession):
+            version = client.server_version()
+        else:
+            from elysia_pipelines.weaviate.connection import server_version
+
+            version = server_version(client)
     except Exception:  # the version is informational; a backup must not fail on it
         version = None
     url = settings.weaviate_url if settings.weaviate_mode != "embedded" else "embedded://"
     return {"url": (redact_url(url) if url else None) or url, "weaviate_version": version}
+
+
+def _reader(
+    client: Any, collection: str, include_vectors: bool, attempts: int
+) -> tuple[dict[str, Any], int, Iterator[Any]]:
+    """(description, count, object stream) through a RestSession or a weaviate client.
+
+    The REST session is what the CLI uses (no weaviate-client import); a client is
+    accepted so callers that hold one (Dagster assets, tests) need not open another.
+    """
+    if isinstance(client, RestSession):
+        description = client.describe_collection(collection)
+        name = str(description.get("name") or collection)
+        total = client.count(name)
+        stream = client.iter_objects(
+            name, description, include_vector=include_vectors, page_size=READ_PAGE_SIZE
+        )
+        return description, total, stream
+    from elysia_pipelines.weaviate.objects import count, iter_objects
+    from elysia_pipelines.weaviate.schema import describe_collection
+
+    description = describe_collection(client, collection)
+    name = str(description.get("name") or collection)
+    total = count(client, name, attempts=attempts)
+    objects = iter_objects(
+        client, name, include_vector=include_vectors, page_size=READ_PAGE_SIZE, attempts=attempts
+    )
+    return description, total, objects
 
 
 def backup_collection(
@@ -495,47 +527,41 @@ def backup_collection(
     tags: Sequence[str] = (),
     progress: ProgressCallback | None = None,
 ) -> BackupResult:
-    """Back up one collection; every option is checked before anything is written."""
-    from elysia_pipelines.weaviate.objects import count, iter_objects
-    from elysia_pipelines.weaviate.schema import describe_collection
+    """Back up one collection; every option is checked before anything is written.
 
-    description = describe_collection(client, collection)
+    `client` is a `RestSession` (fast path: REST pages, no weaviate-client) or a
+    weaviate-client client; both give the same backup.
+    """
+    attempts = settings.weaviate_attempts
+    description, total, stored = _reader(client, collection, include_vectors, attempts)
     name = str(description.get("name") or collection)
     types = property_types(description)
     _validate_options(format, compression, level, partition_by, types)
     expr: FilterExpr | None = compile_filter(filter_expr, types) if filter_expr else None
-    attempts = settings.weaviate_attempts
-    total = count(client, name, attempts=attempts)
 
     # Progress counts objects scanned (not written) so a selective filter still moves it.
-    source = _Scanned(
-        iter_objects(
-            client,
-            name,
-            include_vector=include_vectors,
-            page_size=READ_PAGE_SIZE,
-            attempts=attempts,
-        ),
-        expr,
-        total,
-        progress,
-    )
-    result = write_backup(
-        source,
-        description,
-        settings,
-        collection=name,
-        format=format,
-        compression=compression,
-        level=level,
-        output_dir=output_dir,
-        include_vectors=include_vectors,
-        partition_by=partition_by,
-        filter_text=expr.text if expr else None,
-        tags=tags,
-        total=total,
-        source=_source_info(client, settings),
-    )
+    source = _Scanned(stored, expr, total, progress)
+    try:
+        result = write_backup(
+            source,
+            description,
+            settings,
+            collection=name,
+            format=format,
+            compression=compression,
+            level=level,
+            output_dir=output_dir,
+            include_vectors=include_vectors,
+            partition_by=partition_by,
+            filter_text=expr.text if expr else None,
+            tags=tags,
+            total=total,
+            source=_source_info(client, settings),
+        )
+    finally:
+        close = getattr(stored, "close", None)
+        if close is not None:
+            close()  # stops the REST prefetch thread when writing failed
     result.scanned_count = source.scanned
     return result
 

@@ -105,6 +105,19 @@ def _entries_table(entries: list[CatalogEntry]) -> Table:
 # ------------------------------------------------------------------ backup
 
 
+def _backup_source(settings: Settings) -> Any:
+    """A REST session for a server we can reach by URL (no weaviate-client import);
+    the client for embedded mode, which must start the server first."""
+    if settings.weaviate_mode == "embedded":
+        from elysia_pipelines.weaviate.connection import open_client
+
+        return open_client(settings)
+    from elysia_pipelines.weaviate.rest_session import RestSession
+    from elysia_pipelines.weaviate.target import WeaviateTarget
+
+    return RestSession(WeaviateTarget.from_settings(settings))
+
+
 @app.command("backup")
 @handle_errors
 def backup_command(
@@ -136,7 +149,6 @@ def backup_command(
 ) -> None:
     """Back up a collection to Parquet or (compressed) JSON/JSONL and catalog it."""
     from elysia_pipelines.backups.export import backup_collection
-    from elysia_pipelines.weaviate.connection import open_client
 
     _choice(format, FORMATS, "--format")
     _choice(partition_by, PARTITION_KEYS, "--partition-by")
@@ -151,7 +163,7 @@ def backup_command(
         "partition_by": partition_by,
         "tags": tuple(tags or ()),
     }
-    with open_client(settings) as client:
+    with _backup_source(settings) as client:
         if as_json or not console.is_terminal:
             result = backup_collection(client, collection, settings, **kwargs)
         else:

@@ -37,25 +37,18 @@ from elysia_pipelines.weaviate.retry import (
     transient_retry,
 )
 from elysia_pipelines.weaviate.schema import collection_exists, uses_named_vectors
+from elysia_pipelines.weaviate.stored import StoredObject, Vector
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
 
-Vector = list[float] | dict[str, list[float]]
 ID_CHUNK = 200  # ids per ContainsAny filter: small requests, few round trips
 DELETE_CHUNK = 500  # below Weaviate's default QUERY_MAXIMUM_RESULTS (10000)
 DATE_PROPERTIES = frozenset(p.name for p in DOCUMENT_PROPERTIES if p.data_type == "date")
 _ALL_FAILED_PREFIX = "Here is the set of all errors:"
 # No single call keeps retrying beyond this: an outage becomes an error a run can report.
 CALL_DEADLINE_S = 180.0
-
-
-@dataclass(frozen=True)
-class StoredObject:
-    uuid: str
-    properties: dict[str, Any]  # dates come back as timezone-aware datetimes
-    vector: Vector | None = None  # list for the classic vector, dict for named vectors
 
 
 @dataclass(frozen=True)

@@ -67,33 +67,21 @@ from weaviate.exceptions import UnexpectedStatusCodeError, WeaviateBaseError
 
 from elysia_pipelines.documents import DOCUMENT_PROPERTIES, PropertySpec
 from elysia_pipelines.errors import ConfigError, ElysiaError, NotFoundError, TransientError
+from elysia_pipelines.weaviate.description import (
+    DESCRIPTION_FORMAT,
+    TEXT_TYPES,
+    VECTORIZER_MODEL_KEYS,
+    with_dimensions,
+)
+from elysia_pipelines.weaviate.description import json_safe as _json_safe
+from elysia_pipelines.weaviate.description import model_from as _model_from
 from elysia_pipelines.weaviate.retry import is_transient, short_error, transient_retry
 
 log = logging.getLogger(__name__)
 
-DESCRIPTION_FORMAT = 1
 DEFAULT_TOKENIZATION = "word"
-# Module name -> the module-config key that selects its model (None: the model is
-# fixed by the module's inference container and cannot be chosen per collection).
-VECTORIZER_MODEL_KEYS: Mapping[str, str | None] = {
-    "text2vec-transformers": None,
-    "text2vec-openai": "model",
-    "text2vec-ollama": "model",
-    "text2vec-cohere": "model",
-    "text2vec-huggingface": "model",
-    "text2vec-jinaai": "model",
-    "text2vec-voyageai": "model",
-    "text2vec-mistral": "model",
-    "text2vec-weaviate": "model",
-    "text2vec-nvidia": "model",
-    "text2vec-aws": "model",
-    "text2vec-google": "modelId",
-    "text2vec-model2vec": None,
-    "text2vec-contextionary": None,
-    "text2vec-gpt4all": None,
-}
 SUPPORTED_VECTORIZERS: tuple[str, ...] = ("none", *VECTORIZER_MODEL_KEYS)
-_TEXT_TYPES = frozenset({"text", "text[]"})
+_TEXT_TYPES = TEXT_TYPES
 # Nested objects need their sub-schema, which PropertySpec cannot express.
 _NESTED_TYPES = frozenset({"object", "object[]"})
 _DATA_TYPES = frozenset(t.value for t in DataType) - _NESTED_TYPES
@@ -240,24 +228,6 @@ def _wrap(exc: BaseException, what: str, name: str) -> ElysiaError:
         "see the server's message above; the collection definition may be invalid "
         "for this server (e.g. a vectorizer module that is not enabled)",
     )
-
-
-def _model_from(module: str, module_config: Mapping[str, Any]) -> str | None:
-    key = VECTORIZER_MODEL_KEYS.get(module) or "model"
-    model = module_config.get(key)
-    return str(model) if model is not None else None
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, Enum):
-        return value.value
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
 
 
 # --------------------------------------------------------------------------- reading
@@ -416,12 +386,7 @@ def uses_named_vectors(client: weaviate.WeaviateClient, name: str) -> bool:
 def describe_collection(client: weaviate.WeaviateClient, name: str) -> dict[str, Any]:
     """JSON-serialisable schema description, stored in backups and used by restore."""
     description = description_from_config(_get_config(client, name))
-    dims = _vector_dimensions(client, name)
-    for vector in description["vectors"]:
-        vector["dimension"] = dims.get(vector["name"] or "default")
-    if description["vectors"]:
-        description["vector_dimension"] = description["vectors"][0]["dimension"]
-    return description
+    return with_dimensions(description, _vector_dimensions(client, name))
 
 
 # --------------------------------------------------------------------------- comparing
