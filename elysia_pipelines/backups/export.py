@@ -71,8 +71,10 @@ ProgressCallback = Callable[[int, int | None], None]
 # dimensions and to estimate the size for `compression="auto"`.
 HEAD_OBJECTS = 500
 PROGRESS_EVERY = 200
-# Objects per cursor page: bounded memory even when files are large.
+# Objects per cursor page: bounded memory even when files are large. REST pages are
+# smaller (the REST reader keeps one page ready and one in flight beside the current).
 READ_PAGE_SIZE = 200
+REST_PAGE_SIZE = 100
 
 
 @dataclass
@@ -497,7 +499,7 @@ def _reader(
         name = str(description.get("name") or collection)
         total = client.count(name)
         stream = client.iter_objects(
-            name, description, include_vector=include_vectors, page_size=READ_PAGE_SIZE
+            name, description, include_vector=include_vectors, page_size=REST_PAGE_SIZE
         )
         return description, total, stream
     from elysia_pipelines.weaviate.objects import count, iter_objects

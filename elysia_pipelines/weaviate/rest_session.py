@@ -41,8 +41,8 @@ log = logging.getLogger(__name__)
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 CALL_DEADLINE_S = 180.0
 MAX_WAIT_S = 10.0
-# Pages ahead of the consumer: one in flight, one ready; memory stays a few pages.
-PREFETCH_PAGES = 2
+# Pages ready ahead of the consumer (one more is in flight): memory stays ~3 pages.
+PREFETCH_PAGES = 1
 
 
 class _Transient(Exception):
@@ -107,7 +107,7 @@ class RestSession:
             except _Transient as exc:
                 wait = min(MAX_WAIT_S, 0.1 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
                 if attempt == self._attempts or time.monotonic() + wait > deadline:
-                    raise _unavailable(what, collection, str(exc)) from exc
+                    raise _unavailable(self.target.shown_url, what, collection, str(exc)) from exc
                 log.warning("%s in %s failed (%s); retrying in %.1f s", what, collection, exc, wait)
                 time.sleep(wait)
         if status in (401, 403):
@@ -271,11 +271,11 @@ def _message(answer: Any) -> str:
     return repr(answer)[:200]
 
 
-def _unavailable(what: str, collection: str, reason: str) -> ElysiaError:
+def _unavailable(url: str, what: str, collection: str, reason: str) -> ElysiaError:
     from elysia_pipelines.weaviate.retry import WeaviateUnavailableError
 
     return WeaviateUnavailableError(
-        f"Weaviate kept failing to {what} in {collection!r}: {reason}",
+        f"Weaviate at {url} kept failing to {what} in {collection!r}: {reason}",
         "the server is down or overloaded; check it (WEAVIATE_URL) and run again; "
         "writes are idempotent, so re-running is safe",
     )
