@@ -1,8 +1,8 @@
 """The configured-only deployment files in deploy/ against the schemas of what reads them.
 
-No Kubernetes cluster or Celery broker runs here, so these files are checked as far as
-that allows: Dagster's instance schema and dagster-k8s's K8sRunLauncher schema for
-deploy/dagster.k8s.yaml, the executors' own schemas for deploy/executor.*.yaml (through
+No Kubernetes cluster or network Celery broker runs here (cli/test_celery_executor.py runs
+Celery with a filesystem broker), so these files are checked as far as that allows:
+Dagster's instance schema and dagster-k8s's K8sRunLauncher schema for deploy/dagster.k8s.yaml, the executors' own schemas for deploy/executor.*.yaml (through
 `build_executor`, the code path ELYSIA_EXECUTOR takes), the whole code location loaded
 with each executor, and dagster-celery's worker reading the same file the executor does.
 """
