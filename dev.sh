@@ -21,7 +21,11 @@ setup() {
     .tools/bin/python -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
   fi
   echo "==> installing locked dependencies into .venv/"
-  UV_PYTHON="$(command -v "$PY")" UV_PYTHON_DOWNLOADS=never .tools/bin/uv sync --frozen --quiet
+  # The interpreter's real path, not a launcher's (a pyenv shim): uv compares it with the
+  # .venv's and, on a mismatch, deletes and recreates .venv on every call, under the feet
+  # of anything running from it (a second `./dev.sh ui`, a test run).
+  UV_PYTHON="$("$PY" -c 'import sys; print(sys.executable)')" UV_PYTHON_DOWNLOADS=never \
+    .tools/bin/uv sync --frozen --quiet
 }
 
 # The browser end-to-end test drives Debian's chromium (Playwright cannot download browsers
@@ -79,7 +83,7 @@ case "${1:-}" in
     setup
     export DAGSTER_HOME="${DAGSTER_HOME:-$ELYSIA_HOME/dagster_home}"
     mkdir -p "$DAGSTER_HOME"
-    [ -f "$DAGSTER_HOME/dagster.yaml" ] || cp dagster.yaml "$DAGSTER_HOME/dagster.yaml"
+    [ -f "$DAGSTER_HOME/dagster.yaml" ] || cp elysia_pipelines/dagster.yaml "$DAGSTER_HOME/dagster.yaml"
     echo "==> Dagster UI on http://${HOST:-127.0.0.1}:${PORT:-3000} (ELYSIA_HOME=$ELYSIA_HOME, DAGSTER_HOME=$DAGSTER_HOME)"
     # dg compares the project's .venv with the activated one; this is the project's.
     export VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH"

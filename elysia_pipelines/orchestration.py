@@ -32,7 +32,9 @@ EXTRACT_JOB = "extract_repository"
 INGEST_JOB = "ingest_pending"
 BACKUP_JOB = "backup_collection"
 
-_TEMPLATE = Path(__file__).resolve().parent.parent / "dagster.yaml"
+# Shipped inside the package (not at the project root, where `dg dev` would warn that a
+# dagster.yaml in the working directory is ignored when DAGSTER_HOME points elsewhere).
+_TEMPLATE = Path(__file__).resolve().parent / "dagster.yaml"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from elysia_pipelines_tests.webserver import INSTANCE_TEMPLATE, ROOT
 
 
 class DaemonDidNotStart(RuntimeError):
@@ -35,7 +35,7 @@ def running_daemon(
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
     if not config.exists():
-        config.write_text((ROOT / "dagster.yaml").read_text())
+        config.write_text(INSTANCE_TEMPLATE.read_text())
     log = (dagster_home / "daemon.log").open("ab")
     full_env = {**os.environ, **(env or {}), "DAGSTER_HOME": str(dagster_home)}
     exe = Path(sys.executable).with_name("dagster-daemon")

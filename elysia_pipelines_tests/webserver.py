@@ -24,6 +24,8 @@ from typing import Any
 from elysia_pipelines_tests.support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+# The instance config `./dev.sh ui` copies into DAGSTER_HOME (shipped inside the package).
+INSTANCE_TEMPLATE = ROOT / "elysia_pipelines" / "dagster.yaml"
 
 
 class WebserverDidNotStart(RuntimeError):
@@ -34,7 +36,7 @@ def install_instance_config(dagster_home: Path, *, config: str | None = None) ->
     """Put the shipped dagster.yaml (or the given text) into DAGSTER_HOME, as `dev.sh ui` does."""
     dagster_home.mkdir(parents=True, exist_ok=True)
     target = dagster_home / "dagster.yaml"
-    target.write_text(config if config is not None else (ROOT / "dagster.yaml").read_text())
+    target.write_text(config if config is not None else INSTANCE_TEMPLATE.read_text())
     return target
 
 

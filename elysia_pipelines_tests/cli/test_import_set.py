@@ -20,6 +20,7 @@ from weaviate.classes.config import Configure
 
 from elysia_pipelines.registry import Registry, new_repository
 from elysia_pipelines.settings import Settings
+from elysia_pipelines_tests.gitrepo import make_repo
 from elysia_pipelines_tests.weaviate_fixtures import WeaviateEndpoint
 
 FORBIDDEN = ("weaviate", "pyarrow", "pandas", "duckdb", "dagster", "git", "grpc", "numpy")
@@ -114,3 +115,24 @@ def test_status_without_weaviate_still_renders(settings: Settings, tmp_path: Pat
     assert proc.returncode == 0, proc.stderr
     assert loaded == []
     assert "cannot reach Weaviate" in json.loads(proc.stdout)["weaviate_error"]
+
+
+@pytest.mark.parametrize(
+    ("args", "heavy"),
+    [
+        (["col", "list"], "weaviate"),
+        (["repo", "add", "--name", "quiet", "{url}", "--no-sync"], "dagster"),
+    ],
+    ids=["col list", "repo add"],
+)
+def test_commands_that_load_weaviate_or_dagster_print_no_warning(
+    args: list[str], heavy: str, ten_repos: list[str], tmp_path: Path
+) -> None:
+    """Issue 11.7: run as the console script runs (default warning filters), a command that
+    imports weaviate (whose authlib warns about httpx at import) or dagster (whose
+    partitioned asset checks are a preview feature) prints no warning."""
+    url = make_repo(tmp_path / "quiet").url
+    proc, loaded = run_command([a.format(url=url) for a in args], dict(os.environ))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert heavy in loaded  # the import that used to warn did happen
+    assert "Warning" not in proc.stderr + proc.stdout, proc.stderr

@@ -11,6 +11,7 @@ import dagster as dg
 import pytest
 
 from elysia_pipelines.definitions import defs
+from elysia_pipelines_tests.webserver import INSTANCE_TEMPLATE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,7 +51,7 @@ def test_definitions_are_loadable_and_complete() -> None:
 def test_dagster_and_dg_clis_load_the_project(tmp_path: Path) -> None:
     bindir = Path(sys.executable).parent
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "ELYSIA_HOME": str(tmp_path / "home")}
-    (tmp_path / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    (tmp_path / "dagster.yaml").write_text(INSTANCE_TEMPLATE.read_text())
     commands = [
         [str(bindir / "dagster"), "definitions", "validate"],
         [str(bindir / "dg"), "check", "defs"],
@@ -66,7 +67,7 @@ def test_dagster_and_dg_clis_load_the_project(tmp_path: Path) -> None:
 
 def test_shipped_dagster_yaml_turns_on_run_monitoring(tmp_path: Path) -> None:
     """Issue 14.12: the daemon runs the MonitoringDaemon; the default launcher never resumes."""
-    (tmp_path / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    (tmp_path / "dagster.yaml").write_text(INSTANCE_TEMPLATE.read_text())
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         assert instance.run_monitoring_enabled
         assert "MONITORING" in instance.get_required_daemon_types()

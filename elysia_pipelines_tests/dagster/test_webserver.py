@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from elysia_pipelines_tests.webserver import ROOT, install_instance_config, running_webserver
+from elysia_pipelines_tests.support import free_port
+from elysia_pipelines_tests.webserver import (
+    INSTANCE_TEMPLATE,
+    ROOT,
+    install_instance_config,
+    running_webserver,
+)
+
+# What a start must not print: Python warning categories (DeprecationWarning,
+# PreviewWarning, BetaWarning, AuthlibDeprecationWarning ...) and Dagster's note that a
+# dagster.yaml in the working directory is ignored. Log levels are spelled WARNING.
+_WARNING = re.compile(r"\w+Warning\b.*|.*dagster\.yaml\) in the current folder.*")
 
 
 def _graphql(port: int, query: str) -> dict:
@@ -60,6 +75,69 @@ def test_webserver_serves_assets_partitions_and_checks(tmp_path: Path) -> None:
             "pending_change_sets_sensor",
             "due_syncs_sensor",
         } <= names
+        # The code server has imported the definitions (and weaviate) by now.
+        assert not _WARNING.findall(web.log_tail(1_000_000)), web.log_tail()
+
+
+_LOCATION = """
+{ workspaceOrError { ... on Workspace { locationEntries {
+    name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }
+"""
+
+
+@pytest.mark.slow
+def test_dev_sh_ui_starts_without_warnings(tmp_path: Path) -> None:
+    """`./dev.sh ui` as a user starts it: `dg dev` (webserver, daemon, code server) comes
+    up with the code location loaded and prints no warning on the way."""
+    port = free_port()
+    log_path = tmp_path / "dev-ui.log"
+    env = {
+        **os.environ,
+        "ELYSIA_HOME": str(tmp_path / "home"),
+        "PORT": str(port),
+        "HOST": "127.0.0.1",
+    }
+    env.pop("DAGSTER_HOME", None)  # dev.sh's default: $ELYSIA_HOME/dagster_home
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [str(ROOT / "dev.sh"), "ui"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 240
+            loaded = None
+            while loaded is None:
+                assert proc.poll() is None, log_path.read_text(errors="replace")
+                assert time.monotonic() < deadline, log_path.read_text(errors="replace")
+                try:
+                    entries = _graphql(port, _LOCATION)["workspaceOrError"]["locationEntries"]
+                except OSError:
+                    entries = []
+                for entry in entries:
+                    if entry["loadStatus"] == "LOADED":
+                        loaded = entry
+                time.sleep(0.5)
+            assert loaded["locationOrLoadError"]["__typename"] == "RepositoryLocation", loaded
+            # The daemon says which daemons run once it is up: wait for it, then read.
+            while "Instance is configured with the following daemons" not in log_path.read_text(
+                errors="replace"
+            ):
+                assert time.monotonic() < deadline, log_path.read_text(errors="replace")
+                time.sleep(0.5)
+            assert (tmp_path / "home" / "dagster_home" / "dagster.yaml").exists()
+        finally:
+            os.killpg(proc.pid, signal.SIGINT)  # dg dev stops its services on Ctrl-C
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    output = log_path.read_text(errors="replace")
+    assert not _WARNING.findall(output), output
 
 
 _LAUNCH = """
@@ -134,7 +212,7 @@ def test_checks_only_run_of_one_partition_from_the_checks_tab(
     home = tmp_path / "dagster_home"
     # The webserver launches runs itself (no daemon in this test), as `dagster dev` would
     # with the queued coordinator's daemon; everything else is the project's instance config.
-    config = (ROOT / "dagster.yaml").read_text()
+    config = INSTANCE_TEMPLATE.read_text()
     install_instance_config(
         home, config=config.replace("QueuedRunCoordinator", "DefaultRunCoordinator")
     )
