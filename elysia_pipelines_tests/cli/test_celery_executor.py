@@ -45,6 +45,8 @@ def _celery_config(root: Path) -> Path:
     settings["config_source"]["broker_transport_options"] = {
         "data_folder_in": str(messages),
         "data_folder_out": str(messages),
+        # (default: `control/` in the current directory, of the worker and the run alike)
+        "control_folder": str(root / "control"),
         "store_processed": False,
     }
     path = root / "executor.celery.yaml"
@@ -64,6 +66,7 @@ def running_worker(config: Path, log: Path, timeout_s: float = 120.0) -> Iterato
                 *("-y", str(config), "--name", "elysia-test-worker"),
             ],
             env=env,
+            cwd=config.parent,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -127,3 +130,4 @@ def test_sync_steps_run_in_a_celery_worker(
         assert starts and {e.step_key for e in starts} <= handed
         assert all(e.pid != os.getpid() for e in starts)
     assert "succeeded" in log.read_text(errors="replace")
+    assert (config.parent / "control" / "dagster.exchange").exists()
