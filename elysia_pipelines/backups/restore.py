@@ -121,6 +121,8 @@ ProgressCallback = Callable[[int, int], None]
 _COLLECTION_RE = re.compile(r"^[A-Z][_0-9A-Za-z]{0,230}$")
 # Stop early instead of dead-lettering the whole backup when the target is down.
 _MAX_CONSECUTIVE_FAILED_BATCHES = 3
+# How often the checkpoint is rewritten while batches finish (RestoreCheckpoint).
+CHECKPOINT_EVERY_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -587,6 +589,7 @@ def restore_backup(
         dead_letters.truncate()
     if checkpoint is None:
         checkpoint = RestoreCheckpoint(checkpoint_path, fingerprint)
+    checkpoint.save_every_s = CHECKPOINT_EVERY_S
     if not options.dry_run:
         report.checkpoint_path = str(checkpoint_path)
         report.dead_letter_path = str(dead_letters.path)
@@ -598,7 +601,8 @@ def restore_backup(
         options=options,
         plan=plan,
         collection=collection,
-        target_was_empty=plan.create_collection,
+        # An empty target holds nothing to compare with: no reads of existing objects.
+        target_was_empty=plan.create_collection or count(client, collection) == 0,
         backup_has_vectors=manifest.include_vectors,
         max_batch_objects=batch_size,
         max_batch_bytes=options.max_batch_bytes or settings.batch_max_bytes,
@@ -690,6 +694,8 @@ def restore_backup(
         ) from exc
     finally:
         ctx.close_worker_clients()
+        if not options.dry_run:
+            checkpoint.flush()  # an interrupted run resumes from every finished batch
 
     if not options.dry_run:
         if options.resume:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from elysia_pipelines.errors import TransientError
+
 # gRPC reports an oversized message as RESOURCE_EXHAUSTED too; retrying never helps.
 PERMANENT_TEXT = re.compile(r"larger than max|message too large|too large", re.IGNORECASE)
 # Phrases that identify an outage when only an error *message* survived (gRPC
@@ -32,3 +34,15 @@ def short_error(exc: BaseException) -> str:
     """First line of an exception, with its type: enough for a log line or a failure record."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+class WeaviateUnavailableError(TransientError):
+    """Weaviate stayed unreachable or overloaded through every retry of an operation.
+
+    `written` says how many objects of the operation were stored before it gave up,
+    so a caller can checkpoint instead of redoing (or dead-lettering) everything.
+    """
+
+    def __init__(self, message: str, hint: str | None = None, *, written: int = 0) -> None:
+        super().__init__(message, hint)
+        self.written = written

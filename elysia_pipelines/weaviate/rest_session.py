@@ -272,7 +272,7 @@ def _message(answer: Any) -> str:
 
 
 def _unavailable(url: str, what: str, collection: str, reason: str) -> ElysiaError:
-    from elysia_pipelines.weaviate.retry import WeaviateUnavailableError
+    from elysia_pipelines.weaviate.messages import WeaviateUnavailableError
 
     return WeaviateUnavailableError(
         f"Weaviate at {url} kept failing to {what} in {collection!r}: {reason}",

@@ -41,8 +41,11 @@ from weaviate.exceptions import (
     WeaviateTimeoutError,
 )
 
-from elysia_pipelines.errors import ElysiaError, TransientError
+from elysia_pipelines.errors import ElysiaError
 from elysia_pipelines.weaviate.messages import PERMANENT_TEXT
+from elysia_pipelines.weaviate.messages import (
+    WeaviateUnavailableError as WeaviateUnavailableError,
+)
 from elysia_pipelines.weaviate.messages import is_transient_message as is_transient_message
 from elysia_pipelines.weaviate.messages import short_error as short_error
 
@@ -225,15 +228,3 @@ def transient_retry(
         before_sleep=_log_retry(what),
         reraise=True,
     )
-
-
-class WeaviateUnavailableError(TransientError):
-    """Weaviate stayed unreachable or overloaded through every retry of an operation.
-
-    `written` says how many objects of the operation were stored before it gave up,
-    so a caller can checkpoint instead of redoing (or dead-lettering) everything.
-    """
-
-    def __init__(self, message: str, hint: str | None = None, *, written: int = 0) -> None:
-        super().__init__(message, hint)
-        self.written = written
