@@ -76,9 +76,7 @@ import time
 import uuid as uuid_module
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
-
-import weaviate
+from typing import TYPE_CHECKING, Any, Literal
 
 from elysia_pipelines.backups.reader import BackupObject, BackupReader, open_backup
 from elysia_pipelines.backups.restore_migration import MigrationPlan, plan_migration
@@ -90,20 +88,17 @@ from elysia_pipelines.backups.restore_state import (
     options_fingerprint,
     state_name,
 )
-from elysia_pipelines.backups.restore_target import ExistingObject, fetch_existing
+from elysia_pipelines.backups.restore_target import ExistingObject
 from elysia_pipelines.backups.restore_values import object_fingerprint
 from elysia_pipelines.backups.restore_workers import run_bounded
 from elysia_pipelines.errors import ElysiaError, NotFoundError
 from elysia_pipelines.settings import Settings
-from elysia_pipelines.weaviate.objects import ObjectToWrite, count, upsert
-from elysia_pipelines.weaviate.retry import short_error
-from elysia_pipelines.weaviate.schema import (
-    add_property,
-    collection_exists,
-    create_collection_from_description,
-    delete_collection,
-    describe_collection,
-)
+from elysia_pipelines.weaviate.messages import short_error
+from elysia_pipelines.weaviate.rest_session import RestSession
+from elysia_pipelines.weaviate.writes import ObjectToWrite, UpsertResult, upsert_with
+
+if TYPE_CHECKING:
+    import weaviate
 
 __all__ = [
     "STRATEGIES",
@@ -253,11 +248,73 @@ class _BatchOutcome:
     write_error: str | None = None
 
 
+class _Target:
+    """The target Weaviate: through a RestSession (the CLI: no weaviate-client) or a client.
+
+    With a session, existence, schema, counts, added properties and writes go over
+    REST; a weaviate-client client is connected (to the session's target) only for what
+    needs it: creating a collection from its description and reading existing objects
+    of a non-empty target.
+    """
+
+    def __init__(self, handle: Any) -> None:
+        self.session: RestSession | None = handle if isinstance(handle, RestSession) else None
+        self._client: weaviate.WeaviateClient | None = None if self.session else handle
+        self._owned = False
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> weaviate.WeaviateClient:
+        with self._lock:
+            if self._client is None:
+                from elysia_pipelines.weaviate.connection import connect
+
+                assert self.session is not None
+                self._client = connect(self.session.target)
+                self._owned = True
+            return self._client
+
+    def exists(self, collection: str) -> bool:
+        if self.session is not None:
+            return self.session.collection_exists(collection)
+        from elysia_pipelines.weaviate.schema import collection_exists
+
+        return collection_exists(self.client, collection)
+
+    def describe(self, collection: str) -> dict[str, Any]:
+        if self.session is not None:
+            return self.session.describe_collection(collection)
+        from elysia_pipelines.weaviate.schema import describe_collection
+
+        return describe_collection(self.client, collection)
+
+    def count(self, collection: str) -> int:
+        if self.session is not None:
+            return self.session.count(collection)
+        from elysia_pipelines.weaviate.objects import count
+
+        return count(self.client, collection)
+
+    def add_property(self, collection: str, name: str, data_type: str) -> None:
+        if self.session is not None:
+            self.session.add_property(collection, name, data_type)
+            return
+        from elysia_pipelines.weaviate.schema import add_property
+
+        add_property(self.client, collection, name, data_type)
+
+    def close(self) -> None:
+        """Close the client this object connected (never the caller's)."""
+        if self._owned and self._client is not None:
+            self._client.close()
+            self._client, self._owned = None, False
+
+
 @dataclass
 class _Context:
     """Everything a worker needs, fixed before the first batch."""
 
-    client: weaviate.WeaviateClient
+    target: _Target
     options: RestoreOptions
     plan: MigrationPlan
     collection: str
@@ -271,8 +328,8 @@ class _Context:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def worker_client(self) -> weaviate.WeaviateClient:
-        if self.options.connect is None:
-            return self.client
+        if self.options.connect is None or self.target.session is not None:
+            return self.target.client
         client = getattr(self._local, "client", None)
         if client is None:
             client = self.options.connect()
@@ -280,6 +337,28 @@ class _Context:
             with self._lock:
                 self._opened.append(client)
         return client
+
+    def upsert(self, objects: list[ObjectToWrite]) -> UpsertResult:
+        """Write through the REST session when there is one, else the (worker's) client."""
+        session = self.target.session
+        if session is not None:
+            return upsert_with(
+                lambda objs: session.insert(self.collection, objs),
+                self.collection,
+                objects,
+                max_batch_objects=self.max_batch_objects,
+                max_batch_bytes=self.max_batch_bytes,
+            )
+        from elysia_pipelines.weaviate.objects import upsert
+
+        return upsert(
+            self.worker_client(),
+            self.collection,
+            objects,
+            max_batch_objects=self.max_batch_objects,
+            max_batch_bytes=self.max_batch_bytes,
+            attempts=self.options.write_attempts,
+        )
 
     def close_worker_clients(self) -> None:
         with self._lock:
@@ -343,7 +422,6 @@ def _is_unchanged(
 def _process_batch(ctx: _Context, batch: list[BackupObject]) -> _BatchOutcome:
     """Convert, compare with the target, write; everything not written is accounted for."""
     outcome = _BatchOutcome()
-    client = ctx.worker_client()
     dead: list[DeadLetter] = []
     converted: list[tuple[str, dict[str, Any], Any]] = []
     for obj in batch:
@@ -359,8 +437,10 @@ def _process_batch(ctx: _Context, batch: list[BackupObject]) -> _BatchOutcome:
 
     existing: dict[str, ExistingObject] = {}
     if not ctx.target_was_empty and converted:
+        from elysia_pipelines.backups.restore_target import fetch_existing
+
         existing = fetch_existing(
-            client,
+            ctx.worker_client(),
             ctx.collection,
             [uuid for uuid, _, _ in converted],
             properties=ctx.fetch_properties(),
@@ -389,14 +469,7 @@ def _process_batch(ctx: _Context, batch: list[BackupObject]) -> _BatchOutcome:
     failed_writes: dict[str, str] = {}
     if to_write and ctx.dead_letters is not None:
         try:
-            result = upsert(
-                client,
-                ctx.collection,
-                to_write,
-                max_batch_objects=ctx.max_batch_objects,
-                max_batch_bytes=ctx.max_batch_bytes,
-                attempts=ctx.options.write_attempts,
-            )
+            result = ctx.upsert(to_write)
             failed_writes = {str(f.uuid): str(f.error) for f in result.failures}
         except Exception as exc:  # still failing after the layer's retries
             outcome.write_error = short_error(exc)
@@ -458,19 +531,21 @@ def _check_ids_present(reader: BackupReader, ids: tuple[str, ...]) -> None:
 
 
 def _prepare_schema(
-    client: weaviate.WeaviateClient, plan: MigrationPlan, report: RestoreReport, dry_run: bool
+    target: _Target, plan: MigrationPlan, report: RestoreReport, dry_run: bool
 ) -> None:
     if plan.create_collection:
         report.collection_created = True
         report.notes.append(f"collection {plan.target_collection} is created from the backup")
         if not dry_run:
+            from elysia_pipelines.weaviate.schema import create_collection_from_description
+
             create_collection_from_description(
-                client, plan.target_collection, plan.create_description or {}
+                target.client, plan.target_collection, plan.create_description or {}
             )
         return
     for prop in plan.added:  # listed in report.properties / added_properties
         if not dry_run:
-            add_property(client, plan.target_collection, prop.target, prop.target_type)
+            target.add_property(plan.target_collection, prop.target, prop.target_type)
 
 
 def _state_target(collection: str, label: str | None) -> str:
@@ -537,8 +612,9 @@ def restore_backup(
     )
 
     # --- plan and refuse, before anything is written -------------------------------
-    exists = collection_exists(client, collection)
-    target_description = describe_collection(client, collection) if exists else None
+    target = _Target(client)
+    exists = target.exists(collection)
+    target_description = target.describe(collection) if exists else None
     plan = plan_migration(
         reader.description,
         target_description,
@@ -594,15 +670,15 @@ def restore_backup(
         report.checkpoint_path = str(checkpoint_path)
         report.dead_letter_path = str(dead_letters.path)
 
-    _prepare_schema(client, plan, report, options.dry_run)
+    _prepare_schema(target, plan, report, options.dry_run)
 
     ctx = _Context(
-        client=client,
+        target=target,
         options=options,
         plan=plan,
         collection=collection,
         # An empty target holds nothing to compare with: no reads of existing objects.
-        target_was_empty=plan.create_collection or count(client, collection) == 0,
+        target_was_empty=plan.create_collection or target.count(collection) == 0,
         backup_has_vectors=manifest.include_vectors,
         max_batch_objects=batch_size,
         max_batch_bytes=options.max_batch_bytes or settings.batch_max_bytes,
@@ -694,6 +770,7 @@ def restore_backup(
         ) from exc
     finally:
         ctx.close_worker_clients()
+        target.close()
         if not options.dry_run:
             checkpoint.flush()  # an interrupted run resumes from every finished batch
 
@@ -751,6 +828,9 @@ def restore_roundtrip_check(
     the backup; the scratch collection is removed even when the check fails.
     """
     from elysia_pipelines.backups.formats import property_types
+    from elysia_pipelines.backups.restore_target import fetch_existing
+    from elysia_pipelines.weaviate.objects import count
+    from elysia_pipelines.weaviate.schema import collection_exists, delete_collection
 
     reader = open_backup(backup_ref, settings)
     scratch = scratch_collection_name(reader.collection)

@@ -9,10 +9,12 @@ wrapping, is the Weaviate layer's `fetch_by_ids`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import weaviate
+from elysia_pipelines.weaviate.stored import StoredObject
 
-from elysia_pipelines.weaviate.objects import StoredObject, fetch_by_ids
+if TYPE_CHECKING:
+    import weaviate
 
 ExistingObject = StoredObject
 
@@ -30,6 +32,8 @@ def fetch_existing(
     Unset properties come back as None from the server and are dropped, so an object
     compares equal to the backup row it was restored from.
     """
+    from elysia_pipelines.weaviate.objects import fetch_by_ids
+
     found = fetch_by_ids(
         client,
         collection,

@@ -207,9 +207,7 @@ def _discover_git(
 ) -> DiscoveryReport:
     branch_name, commit = resolve_branch(repository, branch)
     tree = list_tree(repository, commit)
-    items = [
-        _Item(p, skip_reason(e, rules), e.size or 0, e.sha) for p, e in tree.items()
-    ]
+    items = [_Item(p, skip_reason(e, rules), e.size or 0, e.sha) for p, e in tree.items()]
     candidates = [item for item in items if item.state is None]
     kinds = {
         sha: is_binary(data)

@@ -129,7 +129,6 @@ def restore_command(
     # pyarrow and weaviate-client load here, not when `elysiactl` starts.
     from elysia_pipelines.backups.restore import RestoreOptions, open_for_restore, restore_backup
     from elysia_pipelines.backups.restore_migration import parse_property_map
-    from elysia_pipelines.weaviate.connection import open_client
 
     settings = Settings.from_env()
     options = RestoreOptions(
@@ -150,7 +149,7 @@ def restore_command(
     if label:
         options = replace(options, target_label=label)
 
-    with open_client(target) as client:
+    with _open_target(target) as client:
         if as_json or not console.is_terminal:
             report = restore_backup(reader, client, options)
         else:
@@ -182,6 +181,19 @@ def restore_command(
             "command with --resume"
         )
         raise typer.Exit(1)
+
+
+def _open_target(target: WeaviateTarget) -> Any:
+    """A REST session for a server reached by URL (no weaviate-client import: restore
+    connects a client only if it must create a collection or read existing objects);
+    the client for embedded mode, which must start the server first."""
+    if target.mode == "embedded":
+        from elysia_pipelines.weaviate.connection import open_client
+
+        return open_client(target)
+    from elysia_pipelines.weaviate.rest_session import RestSession
+
+    return RestSession(target)
 
 
 def register(app: typer.Typer) -> None:

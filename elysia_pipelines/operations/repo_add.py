@@ -391,5 +391,3 @@ def run_add(
             f"{repo.name}` (details: `elysiactl repo diagnose {repo.name}`)"
         )
     return outcome
-
-

@@ -21,9 +21,10 @@ import http.client
 import logging
 import queue
 import random
+import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -32,12 +33,15 @@ import orjson
 
 from elysia_pipelines.errors import AuthError, ElysiaError, NotFoundError
 from elysia_pipelines.weaviate.description import description_from_schema, with_dimensions
-from elysia_pipelines.weaviate.messages import short_error
+from elysia_pipelines.weaviate.messages import WeaviateUnavailableError, short_error
 from elysia_pipelines.weaviate.stored import StoredObject, Vector
 from elysia_pipelines.weaviate.target import MODULE_KEY_HEADERS, WeaviateTarget
+from elysia_pipelines.weaviate.writes import ObjectToWrite, _uuid_str, normalize_properties
 
 log = logging.getLogger(__name__)
 
+# Dates as RFC 3339 with an offset (Weaviate insists), numpy vectors as lists.
+_ORJSON = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 CALL_DEADLINE_S = 180.0
 MAX_WAIT_S = 10.0
@@ -48,6 +52,10 @@ PREFETCH_PAGES = 1
 class _Transient(Exception):
     """A failed call worth retrying (outage, overload), with what the server said."""
 
+    def __init__(self, reason: str, *, unreachable: bool = False) -> None:
+        super().__init__(reason)
+        self.unreachable = unreachable  # no connection at all (refused, unknown host)
+
 
 class RestSession:
     """One REST connection to one Weaviate target; use as a context manager."""
@@ -57,8 +65,11 @@ class RestSession:
         self.target = target
         self._host, self._port, self._secure = endpoint.host, endpoint.port, endpoint.secure
         self._headers = _headers(target)
-        self._attempts = max(1, target.retries)
-        self._conn: http.client.HTTPConnection | None = None
+        self._attempts = max(1, target.retries + 1)
+        # One keep-alive connection per thread: restore workers write in parallel.
+        self._local = threading.local()
+        self._all: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
 
     def __enter__(self) -> RestSession:
         return self
@@ -67,19 +78,33 @@ class RestSession:
         self.close()
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()
 
     @property
     def url(self) -> str:
         return f"{'https' if self._secure else 'http'}://{self._host}:{self._port}"
 
     def _connection(self) -> http.client.HTTPConnection:
-        if self._conn is None:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
             cls = http.client.HTTPSConnection if self._secure else http.client.HTTPConnection
-            self._conn = cls(self._host, self._port, timeout=self.target.timeout_s)
-        return self._conn
+            conn = self._local.conn = cls(self._host, self._port, timeout=self.target.timeout_s)
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def _drop_connection(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+            with self._lock:
+                if conn in self._all:
+                    self._all.remove(conn)
 
     def _once(self, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:
         conn = self._connection()
@@ -88,8 +113,9 @@ class RestSession:
             response = conn.getresponse()
             data = response.read()
         except (OSError, http.client.HTTPException) as exc:
-            self.close()  # a broken keep-alive connection is never reused
-            raise _Transient(short_error(exc)) from exc
+            self._drop_connection()  # a broken keep-alive connection is never reused
+            unreachable = isinstance(exc, ConnectionRefusedError | socket.gaierror)
+            raise _Transient(short_error(exc), unreachable=unreachable) from exc
         if response.status in TRANSIENT_STATUS:
             raise _Transient(f"status code: {response.status} {data[:200]!r}")
         return response.status, data
@@ -98,7 +124,7 @@ class RestSession:
         self, method: str, path: str, body: Any = None, *, what: str, collection: str
     ) -> tuple[int, Any]:
         """(status, parsed JSON or None) under the retry policy; 404 is an answer."""
-        payload = None if body is None else orjson.dumps(body)
+        payload = None if body is None else orjson.dumps(body, option=_ORJSON)
         deadline = time.monotonic() + CALL_DEADLINE_S
         for attempt in range(1, self._attempts + 1):
             try:
@@ -107,6 +133,13 @@ class RestSession:
             except _Transient as exc:
                 wait = min(MAX_WAIT_S, 0.1 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
                 if attempt == self._attempts or time.monotonic() + wait > deadline:
+                    if exc.unreachable:
+                        raise WeaviateUnavailableError(
+                            f"Cannot reach Weaviate at {self.url} after {attempt} "
+                            f"attempt(s): {exc}",
+                            "is the Weaviate server running? Check WEAVIATE_URL and that no "
+                            "firewall blocks its HTTP port",
+                        ) from exc
                     raise _unavailable(self.target.shown_url, what, collection, str(exc)) from exc
                 log.warning("%s in %s failed (%s); retrying in %.1f s", what, collection, exc, wait)
                 time.sleep(wait)
@@ -170,6 +203,58 @@ class RestSession:
             return int(answer["data"]["Aggregate"][collection][0]["meta"]["count"] or 0)
         except (KeyError, IndexError, TypeError, ValueError):
             raise ElysiaError(f"counting {collection}: unexpected answer {answer!r:.200}") from None
+
+    def collection_exists(self, collection: str) -> bool:
+        status, _ = self.call(
+            "GET", f"/v1/schema/{quote(collection)}", what="look up", collection=collection
+        )
+        return status == 200
+
+    def add_property(self, collection: str, name: str, data_type: str) -> None:
+        """Add one property with an explicit type (instead of letting auto-schema guess one)."""
+        status, _ = self.call(
+            "POST",
+            f"/v1/schema/{quote(collection)}/properties",
+            {"name": name, "dataType": [data_type]},
+            what=f"add property {name!r}",
+            collection=collection,
+        )
+        if status == 404:
+            raise NotFoundError(
+                f"collection {collection!r} does not exist in Weaviate",
+                "check the name (class names start with a capital letter) or create it first",
+            )
+
+    def insert(self, collection: str, objs: Sequence[ObjectToWrite]) -> dict[int, str]:
+        """Batch-write `objs` (`POST /v1/batch/objects`); {index: error} for the rejected.
+
+        Same contract as `objects._Writer.insert`: transient failures of the whole
+        request are retried (then WeaviateUnavailableError); a request refused as a
+        whole is narrowed down by halving, so one bad object fails alone.
+        """
+        body = {"objects": [_batch_object(collection, o) for o in objs]}
+        try:
+            _, answer = self.call(
+                "POST", "/v1/batch/objects", body, what="write objects", collection=collection
+            )
+        except (WeaviateUnavailableError, AuthError):
+            raise
+        except ElysiaError as exc:
+            if len(objs) == 1:
+                return {0: exc.message}
+            mid = len(objs) // 2
+            left = self.insert(collection, objs[:mid])
+            right = self.insert(collection, objs[mid:])
+            return {**left, **{mid + i: msg for i, msg in right.items()}}
+        errors: dict[int, str] = {}
+        for index, item in enumerate(answer or []):
+            problems = ((item.get("result") or {}).get("errors") or {}).get("error") or []
+            if problems:
+                errors[index] = "; ".join(str(p.get("message", p)) for p in problems)
+        if len(answer or []) != len(objs):
+            for index in range(len(answer or []), len(objs)):
+                errors[index] = "the server did not report this object"
+        return errors
 
     def iter_objects(
         self,
@@ -235,6 +320,20 @@ class RestSession:
             thread.join(timeout=5)
 
 
+def _batch_object(collection: str, obj: ObjectToWrite) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "class": collection,
+        "id": _uuid_str(obj.uuid),
+        "properties": normalize_properties(obj.properties),
+    }
+    vector = obj.vector
+    if isinstance(vector, Mapping):
+        record["vectors"] = dict(vector)
+    elif vector is not None:
+        record["vector"] = vector
+    return record
+
+
 def _put(pages: queue.Queue[Any], stop: threading.Event, item: Any) -> None:
     while not stop.is_set():
         try:
@@ -272,8 +371,6 @@ def _message(answer: Any) -> str:
 
 
 def _unavailable(url: str, what: str, collection: str, reason: str) -> ElysiaError:
-    from elysia_pipelines.weaviate.messages import WeaviateUnavailableError
-
     return WeaviateUnavailableError(
         f"Weaviate at {url} kept failing to {what} in {collection!r}: {reason}",
         "the server is down or overloaded; check it (WEAVIATE_URL) and run again; "

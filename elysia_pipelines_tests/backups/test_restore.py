@@ -23,6 +23,7 @@ from elysia_pipelines.backups.restore import RestoreOptions, restore_backup
 from elysia_pipelines.errors import ElysiaError, NotFoundError
 from elysia_pipelines.settings import Settings
 from elysia_pipelines.weaviate.objects import ObjectToWrite, count, fetch_by_ids, upsert
+from elysia_pipelines.weaviate.rest_session import RestSession
 from elysia_pipelines.weaviate.schema import (
     CollectionSpec,
     collection_exists,
@@ -30,6 +31,7 @@ from elysia_pipelines.weaviate.schema import (
     delete_collection,
     describe_collection,
 )
+from elysia_pipelines.weaviate.target import WeaviateTarget
 from elysia_pipelines_tests.backups.sources import documents
 from elysia_pipelines_tests.weaviate_fixtures import WeaviateEndpoint
 
@@ -173,9 +175,19 @@ def expected_state(
     return result
 
 
+def rest_session(endpoint: WeaviateEndpoint) -> RestSession:
+    """What `elysiactl col restore` writes through (REST, a client only when needed)."""
+    return RestSession(
+        WeaviateTarget.for_url(endpoint.url, f"{endpoint.grpc_host}:{endpoint.grpc_port}")
+    )
+
+
+@pytest.mark.parametrize("via", ["client", "rest"])
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("strategy", ["overwrite", "skip", "merge"])
-def test_strategy_by_restore_mode(scenario: Scenario, strategy: str, mode: str) -> None:
+def test_strategy_by_restore_mode(
+    scenario: Scenario, strategy: str, mode: str, via: str, weaviate_endpoint: WeaviateEndpoint
+) -> None:
     s = scenario
     chosen = {s.modified[0], s.deleted[0], s.given_commit[1], s.uuids[-1]}
     options = RestoreOptions(
@@ -186,7 +198,11 @@ def test_strategy_by_restore_mode(scenario: Scenario, strategy: str, mode: str) 
         workers=2,
         batch_size=7,
     )
-    report = restore_backup(s.reader, s.client, options)
+    if via == "rest":
+        with rest_session(weaviate_endpoint) as session:
+            report = restore_backup(s.reader, session, options)
+    else:
+        report = restore_backup(s.reader, s.client, options)
 
     expected = expected_state(s, strategy, mode, chosen)
     assert stored(s.client, "Docs", s.uuids) == expected
@@ -531,3 +547,39 @@ def test_restore_from_json_backups(
     assert stored(weaviate_client, "FromJson", uuids, vectors=True) == stored(
         weaviate_client, "Docs", uuids, vectors=True
     )
+
+
+@pytest.mark.parametrize("target", ["new", "empty"])
+def test_rest_restore_into_new_or_empty_collection(
+    weaviate_client: weaviate.WeaviateClient,
+    weaviate_endpoint: WeaviateEndpoint,
+    settings: Settings,
+    target: str,
+) -> None:
+    """The CLI's path: no existing objects to read, properties added or the collection
+    created, writes over REST; the objects come back exactly, vectors included."""
+    docs = source_documents()
+    reader = make_backup(weaviate_client, settings, docs)
+    if target == "empty":
+        weaviate_client.collections.create("Copy")
+    with rest_session(weaviate_endpoint) as session:
+        report = restore_backup(
+            reader,
+            session,
+            RestoreOptions(target_collection="Copy", settings=settings, workers=3, batch_size=7),
+        )
+    assert (report.created, report.failed, report.total) == (N_DOCS, 0, N_DOCS)
+    assert report.collection_created == (target == "new")
+    uuids = [u for u, _, _ in docs]
+
+    def flat(found: dict[str, Any]) -> dict[str, Any]:
+        # A collection created without a vector config holds one named vector `default`.
+        return {u: (p, v["default"] if isinstance(v, dict) else v) for u, (p, v) in found.items()}
+
+    assert flat(stored(weaviate_client, "Copy", uuids, vectors=True)) == flat(
+        stored(weaviate_client, "Docs", uuids, vectors=True)
+    )
+    described = describe_collection(weaviate_client, "Copy")
+    assert {p["name"]: p["data_type"] for p in described["properties"]} == {
+        p["name"]: p["data_type"] for p in reader.description["properties"]
+    }
