@@ -10,6 +10,7 @@ webserver and daemon read, which is what makes them visible there.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -141,7 +142,15 @@ def remove_partition(instance: dg.DagsterInstance, name: str) -> None:
         instance.delete_dynamic_partition(PARTITIONS_NAME, name)
 
 
+@functools.cache
 def _job(name: str) -> dg.JobDefinition:
+    """The job from the code location, loaded once per process.
+
+    `dg.reconstructable` and `execute_job` call the job factory again for every phase of
+    a run (plan, executor, each step's context): without the cache each call loaded the
+    whole `defs/` folder anew (~4 loads of ~0.5-3.7 s per sync). The location is fixed
+    for the life of a process (ELYSIA_EXECUTOR is read once, at the first load).
+    """
     from elysia_pipelines.definitions import defs
 
     return defs().resolve_job_def(name)

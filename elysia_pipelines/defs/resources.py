@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from elysia_pipelines.registry import Registry, Repository
 from elysia_pipelines.settings import Settings
@@ -43,7 +44,9 @@ class WeaviateResource(dg.ConfigurableResource):
     """Connection to Weaviate; unset fields come from WEAVIATE_* environment variables.
 
     The API key is never a field: only the *name* of the variable holding it, so it
-    does not show up in the UI or in run config.
+    does not show up in the UI or in run config. Within a run its steps share one
+    client, closed when the run ends; so it is a context-manager resource, and a context
+    built by hand that includes it must be opened with `with dg.build_..._context(...)`.
     """
 
     url: str | None = Field(default=None, description="HTTP URL; default $WEAVIATE_URL")
@@ -52,6 +55,21 @@ class WeaviateResource(dg.ConfigurableResource):
         default=None, description="Name of the env var holding the API key"
     )
     timeout_s: float | None = Field(default=None, description="Per-request timeout in seconds")
+
+    # Set while a run (or a tick) holds this resource: its steps share one client.
+    _in_execution: bool = PrivateAttr(default=False)
+    _shared: Any = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Connecting costs a meta request and a gRPC health check (0.1-0.6 s); a sync's
+        # ingestion and its checks run in one process, so they share one connection,
+        # opened at first use (a run that never talks to Weaviate opens none).
+        self._in_execution = True
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        shared, self._shared = self._shared, None
+        if shared is not None:
+            shared.close()
 
     def settings(self) -> Settings:
         settings = Settings.from_env()
@@ -67,12 +85,27 @@ class WeaviateResource(dg.ConfigurableResource):
         return replace(settings, **changes) if changes else settings
 
     @contextmanager
-    def client(self) -> Iterator[object]:
-        # Imported lazily: loading definitions must not pay for (or fail on) the client.
-        from elysia_pipelines.weaviate.connection import open_client
+    def client(self) -> Iterator[Any]:
+        """A connected client: the run's shared one during execution, else a fresh one.
 
-        with open_client(self.settings()) as client:
-            yield client
+        A step that fails drops the shared client, so its retry (or the next step)
+        reconnects instead of reusing a connection that may be what failed.
+        """
+        # Imported lazily: loading definitions must not pay for (or fail on) the client.
+        from elysia_pipelines.weaviate.connection import connect, open_client
+
+        if not self._in_execution:
+            with open_client(self.settings()) as client:
+                yield client
+            return
+        if self._shared is None:
+            self._shared = connect(self.settings())
+        try:
+            yield self._shared
+        except BaseException:
+            shared, self._shared = self._shared, None
+            shared.close()
+            raise
 
 
 @dg.definitions

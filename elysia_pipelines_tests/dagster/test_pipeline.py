@@ -186,8 +186,8 @@ def test_registry_sensor_adds_and_removes_partitions(env: dict) -> None:
     instance: dg.DagsterInstance = env["instance"]
     env["registry"].add(new_repository("other", env["source"].url, max_file_size=1000))
     instance.add_dynamic_partitions("repositories", ["stale"])
-    ctx = dg.build_sensor_context(instance=instance, resources=env["resources"])
-    result = registry_partitions_sensor(ctx)
+    with dg.build_sensor_context(instance=instance, resources=env["resources"]) as ctx:
+        result = registry_partitions_sensor(ctx)
     assert isinstance(result, dg.SensorResult)
     requests = result.dynamic_partitions_requests or []
     added = [r for r in requests if isinstance(r, dg.AddDynamicPartitionsRequest)]
@@ -198,15 +198,15 @@ def test_registry_sensor_adds_and_removes_partitions(env: dict) -> None:
 
 def test_pending_sensor_requests_one_run_per_collection(env: dict) -> None:
     assert _run(env, [repo_mirror, change_set]).success
-    ctx = dg.build_sensor_context(instance=env["instance"], resources=env["resources"])
-    result = pending_change_sets_sensor(ctx)
+    with dg.build_sensor_context(instance=env["instance"], resources=env["resources"]) as ctx:
+        result = pending_change_sets_sensor(ctx)
     assert [r.partition_key for r in result.run_requests] == ["demo"]
     run_key = result.run_requests[0].run_key
     # Same files, next tick with the new cursor: nothing new to request.
-    ctx = dg.build_sensor_context(
+    with dg.build_sensor_context(
         instance=env["instance"], resources=env["resources"], cursor=result.cursor
-    )
-    again = pending_change_sets_sensor(ctx)
+    ) as ctx:
+        again = pending_change_sets_sensor(ctx)
     assert again.run_requests == []
     assert run_key.startswith("ingest:Demo:")
 
@@ -225,8 +225,8 @@ def test_due_sensor_honours_schedule_pause_and_manual(env: dict) -> None:
     registry.mark_synced("demo", "abc", at=now - timedelta(minutes=31))
     assert [r.partition_key for r in due_run_requests(registry, now, busy=set())[0]] == ["demo"]
     assert due_run_requests(registry, now, busy={"demo"})[0] == []
-    ctx = dg.build_sensor_context(instance=env["instance"], resources=env["resources"])
-    result = due_syncs_sensor(ctx)
+    with dg.build_sensor_context(instance=env["instance"], resources=env["resources"]) as ctx:
+        result = due_syncs_sensor(ctx)
     assert [r.job_name for r in result.run_requests] == ["extract_repository"]
 
 
@@ -256,14 +256,14 @@ def test_failed_sync_alerts_webhook_and_schedules_retry(
         registry.update("demo", url=str(env["source"].path.parent / "missing-repo"))
         result = _run(env, [repo_mirror])
         assert not result.success
-        ctx = dg.build_run_status_sensor_context(
+        with dg.build_run_status_sensor_context(
             sensor_name="sync_failure_sensor",
             dagster_event=result.get_run_failure_event(),
             dagster_instance=env["instance"],
             dagster_run=result.dagster_run,
             resources=env["resources"],
-        ).for_run_failure()
-        sync_failure_sensor(ctx)
+        ) as status_ctx:
+            sync_failure_sensor(status_ctx.for_run_failure())
     finally:
         server.shutdown()
     assert len(_Hook.received) == 1
@@ -338,8 +338,8 @@ def test_change_set_failing_a_blocking_check_never_reaches_weaviate_on_the_senso
     )
     assert "change_set/reaches_head" in error["reason"]
 
-    ctx = dg.build_sensor_context(instance=env["instance"], resources=env["resources"])
-    tick = pending_change_sets_sensor(ctx)
+    with dg.build_sensor_context(instance=env["instance"], resources=env["resources"]) as ctx:
+        tick = pending_change_sets_sensor(ctx)
     assert not tick.run_requests
     assert tick.skip_reason is not None and "pending" in str(tick.skip_reason.skip_message)
     _run(env, [weaviate_collection])  # the collection is blocked: nothing is applied
