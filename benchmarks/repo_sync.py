@@ -263,7 +263,11 @@ def main() -> int:
     ]
     print(f"\n{n:,} .py files ({size_mb:.0f} MB); yardstick's insert_many alone: {insert_s:.2f} s")
     print(f"{'command':<44} {'wall s':>7} {'CPU s':>7} {'x yardstick':>12} {'target':>16}  ok")
-    cpu = {measures[0].measure: yard_cpu, measures[1].measure: add_cpu, measures[2].measure: sync_cpu}
+    cpu = {
+        measures[0].measure: yard_cpu,
+        measures[1].measure: add_cpu,
+        measures[2].measure: sync_cpu,
+    }
     for m in measures:
         ratio = m.value / yard_wall
         verdict = "-" if m.ok is None else "yes" if m.ok else "NO"

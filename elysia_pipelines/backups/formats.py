@@ -453,7 +453,9 @@ class _Compressor:
                 filename="", mode="wb", fileobj=sink, compresslevel=level or 6, mtime=0
             )
         elif compression == "zstd":
-            cctx = zstandard.ZstdCompressor(level=3 if level is None else level)
+            # threads=-1: zstd compresses on its own threads (one per core) while this
+            # one encodes the next objects; the frame is standard zstd either way.
+            cctx = zstandard.ZstdCompressor(level=3 if level is None else level, threads=-1)
             self._stream = cctx.stream_writer(sink, closefd=False)
         elif compression == "lz4":
             import lz4.frame

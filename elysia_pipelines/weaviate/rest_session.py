@@ -121,9 +121,19 @@ class RestSession:
         return response.status, data
 
     def call(
-        self, method: str, path: str, body: Any = None, *, what: str, collection: str
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        what: str,
+        collection: str,
+        parse: Callable[[bytes], Any] | None = None,
     ) -> tuple[int, Any]:
-        """(status, parsed JSON or None) under the retry policy; 404 is an answer."""
+        """(status, parsed JSON or None) under the retry policy; 404 is an answer.
+
+        `parse` replaces `orjson.loads` for a successful answer (e.g. to skip one).
+        """
         payload = None if body is None else orjson.dumps(body, option=_ORJSON)
         deadline = time.monotonic() + CALL_DEADLINE_S
         for attempt in range(1, self._attempts + 1):
@@ -148,6 +158,8 @@ class RestSession:
                 f"Weaviate refused the request ({status}) at {self.target.shown_url}",
                 f"check the API key in ${self.target.api_key_env or 'WEAVIATE_API_KEY'}",
             )
+        if parse is not None and status < 400:
+            return status, parse(data)
         parsed = orjson.loads(data) if data else None
         if status >= 400 and status != 404:
             raise ElysiaError(
@@ -235,7 +247,12 @@ class RestSession:
         body = {"objects": [_batch_object(collection, o) for o in objs]}
         try:
             _, answer = self.call(
-                "POST", "/v1/batch/objects", body, what="write objects", collection=collection
+                "POST",
+                "/v1/batch/objects",
+                body,
+                what="write objects",
+                collection=collection,
+                parse=_batch_answer,
             )
         except (WeaviateUnavailableError, AuthError):
             raise
@@ -246,13 +263,15 @@ class RestSession:
             left = self.insert(collection, objs[:mid])
             right = self.insert(collection, objs[mid:])
             return {**left, **{mid + i: msg for i, msg in right.items()}}
+        if answer is None:
+            return {}  # no object reported an error
         errors: dict[int, str] = {}
-        for index, item in enumerate(answer or []):
+        for index, item in enumerate(answer):
             problems = ((item.get("result") or {}).get("errors") or {}).get("error") or []
             if problems:
                 errors[index] = "; ".join(str(p.get("message", p)) for p in problems)
-        if len(answer or []) != len(objs):
-            for index in range(len(answer or []), len(objs)):
+        if len(answer) != len(objs):
+            for index in range(len(answer), len(objs)):
                 errors[index] = "the server did not report this object"
         return errors
 
@@ -318,6 +337,17 @@ class RestSession:
                 while True:
                     pages.get_nowait()
             thread.join(timeout=5)
+
+
+def _batch_answer(data: bytes) -> list[Any] | None:
+    """The batch answer's items, or None when no object has an error.
+
+    Weaviate echoes every written object back (the whole batch again); when the word
+    `errors` appears nowhere in it no object failed, and parsing it is skipped.
+    """
+    if b'"errors"' not in data:
+        return None
+    return list(orjson.loads(data) or [])
 
 
 def _batch_object(collection: str, obj: ObjectToWrite) -> dict[str, Any]:
