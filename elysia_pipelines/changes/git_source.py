@@ -363,6 +363,18 @@ def remove_mirror(mirror_path: Path | str) -> list[str]:
     return removed
 
 
+def _clone_from(source: Source) -> str:
+    """What to clone: a local repository by its path, everything else by its URL.
+
+    Given a path, git clones locally (hard links to the immutable object files, no pack
+    negotiation); given a file:// URL it packs every object through upload-pack, which
+    took 0.7-4.8 s of a 7,000-file first sync. The mirror's origin stays the file:// URL.
+    """
+    if source.provider == PROVIDER_FILE:
+        return source.url.removeprefix("file://")
+    return source.url
+
+
 def _mirror_locked(
     source: Source, auth: _GitAuth, mirror: Path, branch: str | None, timeout_s: float
 ) -> MirrorInfo:
@@ -390,13 +402,22 @@ def _mirror_locked(
         staging = mirror.with_name(f".{mirror.name}.clone-{os.getpid()}-{int(time.time())}")
         try:
             _run_git(
-                ["clone", "--mirror", "--quiet", "--", source.url, str(staging)],
+                ["clone", "--mirror", "--quiet", "--", _clone_from(source), str(staging)],
                 source=source,
                 auth=auth,
                 cwd=mirror.parent,
                 timeout_s=timeout_s,
                 action="cloning",
             )
+            if source.provider == PROVIDER_FILE:
+                _run_git(
+                    ["remote", "set-url", "origin", source.url],
+                    source=source,
+                    auth=auth,
+                    cwd=staging,
+                    timeout_s=timeout_s,
+                    action="configuring",
+                )
             # A first clone without the wanted branch is of no use: keep nothing.
             fresh = _existing_mirror(staging)
             try:
