@@ -58,6 +58,12 @@ into a target collection that no longer exists ignores the checkpoint and restor
 everything. Two restores of the same backup into the same target at the same time
 share these files and are not supported.
 
+`client` is a weaviate-client client or a `RestSession` (what `elysiactl col restore`
+passes for a server reached by URL): with a session, schema reads, counts, added
+properties and the batch writes go over REST and weaviate-client is neither imported
+nor connected unless the restore must create the collection or read existing objects
+(a non-empty target); an empty target is written without reading it first.
+
 Workers share the caller's client by default: weaviate-client's sync client is
 thread-safe (one gRPC channel, one httpx pool), and in benchmarks/restore.py it was
 faster than one connection per worker in three of four runs (20,000 objects, 4
