@@ -74,6 +74,24 @@ SKIP_REASONS: tuple[str, ...] = (
     SKIP_SUBMODULE,
 )
 
+# Every field a record (between `begin` and `end`) may carry: (name, JSON type, meaning).
+# The Dagster UI shows it as the change set's column schema; a test holds the writer to it.
+RECORD_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("op", "string", "add, modify, delete, rename or skip"),
+    ("repo", "string", "registered repository name"),
+    ("path", "string", "file path in the repository (POSIX, relative)"),
+    ("previous_path", "string", "rename only: the path before the rename"),
+    ("content", "string", "UTF-8 text of the file (one of the three content tiers)"),
+    ("content_base64", "string", "base64 of a text file that is not valid UTF-8"),
+    ("content_ref", "string", "blob file inside <stem>.blobs/ for content above 256 KiB"),
+    ("content_hash", "string", "sha256:<hex> of the raw bytes"),
+    ("size_bytes", "integer", "size of the raw bytes"),
+    ("language", "string", "language detected from the path, or null"),
+    ("line_count", "integer", "lines as an editor counts them"),
+    ("commit", "string", "commit the content is taken from"),
+    ("reason", "string", "skip only: binary, too_large, excluded, symlink, submodule ..."),
+)
+
 CHANGESET_SUFFIX = ".jsonl"
 BLOBS_SUFFIX = ".blobs"
 HASH_PREFIX = "sha256:"

@@ -7,6 +7,7 @@ sync run, which never touches a backup, should not pay ~0.6 s CPU importing them
 
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
@@ -21,11 +22,14 @@ from elysia_pipelines.defs.resources import ElysiaSettings, WeaviateResource
 from elysia_pipelines.settings import Settings, format_size
 from elysia_pipelines.weaviate.objects import count
 
+if TYPE_CHECKING:
+    import pyarrow.parquet as pq
+
 PREVIEW_COLUMNS = ("path", "language", "size_bytes", "line_count", "commit")
 
 
-def _preview(path: str, settings: Settings, limit: int = 10) -> str:
-    """First rows of the first Parquet file, without content (it would drown the table)."""
+def _first_parquet(path: str, settings: Settings) -> "pq.ParquetFile | None":
+    """The backup's first Parquet file (local or remote), or None for a JSON backup."""
     import pyarrow.parquet as pq
 
     if is_remote(path):
@@ -35,20 +39,37 @@ def _preview(path: str, settings: Settings, limit: int = 10) -> str:
         selector = pafs.FileSelector(location.child("data").path, recursive=True)
         infos = location.filesystem.get_file_info(selector)
         files = sorted(i.path for i in infos if i.path.endswith(".parquet"))
-        if not files:
-            return "_(no Parquet files: JSON backup)_"
-        parquet = pq.ParquetFile(location.filesystem.open_input_file(files[0]))
-    else:
-        local = sorted(Path(path).rglob("*.parquet"), key=str)
-        if not local:
-            return "_(no Parquet files: JSON backup)_"
-        parquet = pq.ParquetFile(local[0])
+        return pq.ParquetFile(location.filesystem.open_input_file(files[0])) if files else None
+    local = sorted(Path(path).rglob("*.parquet"), key=str)
+    return pq.ParquetFile(local[0]) if local else None
+
+
+def _preview(parquet: "pq.ParquetFile | None", limit: int = 10) -> str:
+    """First rows, without content (it would drown the table)."""
+    if parquet is None:
+        return "_(no Parquet files: JSON backup)_"
     columns = [c for c in PREVIEW_COLUMNS if c in parquet.schema_arrow.names]
     if not columns or parquet.metadata.num_rows == 0:
         return "_(empty)_"
     batch = next(parquet.iter_batches(batch_size=limit, columns=columns))
     rows = list(zip(*(batch.column(c).to_pylist() for c in columns), strict=True))
     return md_table(columns, rows)
+
+
+def _column_schema(parquet: "pq.ParquetFile") -> dg.TableSchema:
+    """The columns as written (one per collection property, vectors, uuid): each collection
+    has its own, so it is read from the file rather than declared on the asset."""
+    schema = parquet.schema_arrow
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                field.name,
+                str(field.type),
+                constraints=dg.TableColumnConstraints(nullable=field.nullable),
+            )
+            for field in schema
+        ]
+    )
 
 
 @dg.asset(
@@ -80,6 +101,7 @@ def collection_backup(
         f"backed up {result.object_count} objects of {repo.collection} to {result.path} "
         f"({format_size(result.size_bytes)} in {result.duration_s:.1f}s)"
     )
+    parquet = _first_parquet(str(result.path), settings)
     return dg.MaterializeResult(
         metadata={
             "backup_id": result.backup_id,
@@ -93,7 +115,8 @@ def collection_backup(
             "files": dg.MetadataValue.int(len(result.files)),
             "duration_s": round(result.duration_s, 3),
             "vector_dimension": str(result.vector_dimension),
-            "preview": dg.MetadataValue.md(_preview(str(result.path), settings)),
+            "preview": dg.MetadataValue.md(_preview(parquet)),
+            **({"dagster/column_schema": _column_schema(parquet)} if parquet else {}),
         }
     )
 

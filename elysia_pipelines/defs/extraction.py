@@ -5,12 +5,21 @@ from pathlib import Path
 import dagster as dg
 
 from elysia_pipelines.changes import git_source, reader
+from elysia_pipelines.changes.format import RECORD_FIELDS
 from elysia_pipelines.defs.metadata import CODE_VERSION, OWNERS, counts_table, md_table, user_errors
 from elysia_pipelines.defs.partitions import repositories_partitions
 from elysia_pipelines.defs.resources import ElysiaSettings
 from elysia_pipelines.operations.extraction import extract_repository
 from elysia_pipelines.redaction import redact_credentials
 from elysia_pipelines.settings import format_size
+
+# The columns of a change set's records, from the format's own list (changes/format.py).
+CHANGE_SET_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn(name, type_, description=meaning)
+        for name, type_, meaning in RECORD_FIELDS
+    ]
+)
 
 GIT_RETRY = dg.RetryPolicy(
     max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
@@ -67,8 +76,11 @@ def repo_mirror(context: dg.AssetExecutionContext, elysia: ElysiaSettings) -> dg
     tags={"elysia/stage": "extract"},
     description=(
         "JSONL change set from the last synced commit to the mirror's head, written "
-        "atomically into `ELYSIA_HOME/pending/{Collection}/` (nothing when nothing changed)."
+        "atomically into `ELYSIA_HOME/pending/{Collection}/` (nothing when nothing changed). "
+        "Its `change_set` metadata is where the file stays once applied (`processed/`); "
+        "`written_to` is where it waited."
     ),
+    metadata={"dagster/column_schema": CHANGE_SET_SCHEMA},
 )
 @user_errors()
 def change_set(context: dg.AssetExecutionContext, elysia: ElysiaSettings) -> dg.MaterializeResult:
@@ -91,9 +103,14 @@ def change_set(context: dg.AssetExecutionContext, elysia: ElysiaSettings) -> dg.
         context.log.info(f"{repo.name}: nothing changed since {result.from_commit}")
         metadata["change_set"] = "none: nothing changed"
     else:
+        # The file leaves pending/ within seconds of a sync; a link to it there would be
+        # dead from then on. processed/ is where it stays (failed/ if a check quarantines
+        # it, which that check's result then names).
+        final = settings.processed_dir / repo.collection / result.path.name
         metadata.update(
             {
-                "change_set": dg.MetadataValue.path(str(result.path)),
+                "change_set": dg.MetadataValue.path(str(final)),
+                "written_to": str(result.path),
                 "sequence": dg.MetadataValue.int(seq),
                 "bytes_written": dg.MetadataValue.int(result.bytes_written),
                 "preview": dg.MetadataValue.md(_preview(result.path)),

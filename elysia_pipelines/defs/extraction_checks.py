@@ -26,8 +26,10 @@ def _this_change_set(
     written = meta.get("change_set")
     if not written or not str(written).endswith(".jsonl"):
         return settings, None, repo
+    # Recorded as its place in processed/; until ingestion it still waits in pending/.
     path = Path(str(written))
     for candidate in (
+        settings.pending_dir / repo.collection / path.name,
         path,
         settings.processed_dir / repo.collection / path.name,
         settings.failed_dir / repo.collection / path.name,

@@ -13,7 +13,7 @@ import pytest
 
 from elysia_pipelines.backups.catalog import open_catalog
 from elysia_pipelines.defs.backups import collection_backup
-from elysia_pipelines.defs.extraction import change_set, repo_mirror
+from elysia_pipelines.defs.extraction import CHANGE_SET_SCHEMA, change_set, repo_mirror
 from elysia_pipelines.defs.ingestion import weaviate_collection
 from elysia_pipelines.defs.partitions import repositories_partitions
 from elysia_pipelines.defs.pending_sensor import pending_change_sets_sensor
@@ -95,6 +95,18 @@ def test_sync_extracts_ingests_and_checks_pass(env: dict, weaviate_client) -> No
     }
     mats = result.asset_materializations_for_node("weaviate_collection")
     assert mats[0].metadata["documents"].value == 2
+    # The change set's path in the UI is where the file is now that it is applied.
+    meta = result.asset_materializations_for_node("change_set")[0].metadata
+    shown = Path(str(meta["change_set"].value))
+    assert shown.exists() and shown.parent == env["settings"].processed_dir / "Demo"
+    assert not Path(str(meta["written_to"].value)).exists()
+    # Every field of every record written is a column of the declared schema.
+    columns = {c.name for c in CHANGE_SET_SCHEMA.columns}
+    with shown.open() as lines:
+        records = [json.loads(line) for line in lines][1:-1]
+    assert records and {key for r in records for key in r} <= columns
+    (spec,) = change_set.specs
+    assert spec.metadata["dagster/column_schema"] == CHANGE_SET_SCHEMA
 
     # An incremental change: modify, rename, delete.
     source: GitRepo = env["source"]
@@ -130,6 +142,14 @@ def test_backup_asset_and_checks(env: dict, weaviate_client) -> None:
     with open_catalog(env["settings"]) as catalog:
         entry = catalog.latest("Demo")
     assert entry is not None and entry.object_count == 2
+    meta = result.asset_materializations_for_node("collection_backup")[0].metadata
+    schema = meta["dagster/column_schema"].value
+    assert isinstance(schema, dg.TableSchema)
+    types = {c.name: c.type for c in schema.columns}
+    assert {"uuid", "path", "content", "size_bytes"} <= set(types), types
+    assert types["uuid"] == "string" and not next(
+        c for c in schema.columns if c.name == "uuid"
+    ).constraints.nullable
 
 
 def test_backup_asset_writes_to_the_default_object_store_uri(
