@@ -57,6 +57,7 @@ RELEVANT = [
     "test_backup_v4",
     "test_vectors",
     "test_collection_nested",
+    "test_tenants",
 ]
 
 # Every other module of the suite, and why it is not run.
@@ -84,7 +85,6 @@ NOT_MODELLED = {
     "test_groups": "group-by searches: refused",
     "test_rbac": "RBAC: the server has no users or roles",
     "test_replicate": "replica movement between nodes: the server is one node",
-    "test_tenants": "tenant management API beyond what the project uses",
     "test_tokenize": "tokenize endpoint (newer than 1.32)",
     "test_users": "user management: the server has no users",
 }

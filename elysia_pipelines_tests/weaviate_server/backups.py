@@ -95,9 +95,18 @@ class Backups:
                 snapshot = {
                     n: (
                         dict(store.collections[n].schema),
-                        list(store.collections[n].objects.values()),
+                        [
+                            obj
+                            for _, shard in store.collections[n].shards()
+                            for obj in shard.objects.values()
+                        ],
                     )
                     for n in names
+                }
+                tenants = {
+                    n: {t.name: t.status for t in store.collections[n].tenants.values()}
+                    for n in names
+                    if store.collections[n].multi_tenant
                 }
             folder.mkdir(parents=True)
             meta: dict[str, Any] = {
@@ -108,6 +117,7 @@ class Backups:
                 "status": "STARTED",
                 "startedAt": _now(),
                 "schemas": {n: s for n, (s, _) in snapshot.items()},
+                "tenants": tenants,
             }
             size = 0
             for name, (_, objects) in snapshot.items():
@@ -181,12 +191,15 @@ class Backups:
                 )
             for name in names:
                 coll = Collection(schema=meta["schemas"][name])
+                for tenant, status in (meta.get("tenants") or {}).get(name, {}).items():
+                    coll.add_tenant(tenant, status)
                 with (folder / f"{name}.jsonl").open(encoding="utf-8") as fh:
                     for line in fh:
                         obj = _load(json.loads(line))
-                        coll.objects[obj.uuid] = obj
+                        shard = coll.tenants[obj.tenant].shard if coll.multi_tenant else coll
+                        shard.objects[obj.uuid] = obj
                         for vname, data in (obj.vectors or {}).items():
-                            coll.vector_dims.setdefault(vname, len(data) // 4)
+                            shard.vector_dims.setdefault(vname, len(data) // 4)
                 store.collections[name] = coll
         status = {
             "id": backup_id,

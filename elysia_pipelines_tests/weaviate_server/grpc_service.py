@@ -24,6 +24,7 @@ from weaviate.proto.v1 import (
     batch_pb2,
     properties_pb2,
     search_get_pb2,
+    tenants_pb2,
     weaviate_pb2_grpc,
 )
 
@@ -53,6 +54,11 @@ GRPC_OPERATIONS = {
     "Watch": "meta",
 }
 
+
+_TENANT_STATUS = {
+    "ACTIVE": tenants_pb2.TENANT_ACTIVITY_STATUS_ACTIVE,
+    "INACTIVE": tenants_pb2.TENANT_ACTIVITY_STATUS_INACTIVE,
+}
 
 # ------------------------------------------------------------------ decoding
 
@@ -349,7 +355,7 @@ def _properties_result(
             )
         targets: list[search_get_pb2.PropertiesResult] = []
         for beacon in obj.properties.get(name) or []:
-            found = store.resolve(beacon["beacon"])
+            found = store.resolve(beacon["beacon"], obj.tenant)
             if found is None:
                 continue
             target_name, target = found
@@ -516,7 +522,7 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
             if where is None:
                 raise SchemaError("batch delete needs a filter")
             matches, ids = self._store().delete_where(
-                request.collection, where, dry_run=request.dry_run
+                request.collection, where, dry_run=request.dry_run, tenant=request.tenant
             )
         except (SchemaError, StoreError) as exc:
             _abort_for(context, exc)
@@ -575,6 +581,7 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
                     target_vector=target,
                     max_distance=max_distance,
                     keyword=keyword,
+                    tenant=request.tenant,
                 )
                 props = coll.props
                 metric = coll.distance_metric(target or coll.default_vector_name())
@@ -609,10 +616,11 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
                         near_vector=near,
                         target_vector=target,
                         max_distance=max_distance,
+                        tenant=request.tenant,
                     )
                     objects = [row[0] for row in rows]
                 else:
-                    objects = store.matching(request.collection, where)
+                    objects = store.matching(request.collection, where, request.tenant)
                 props = coll.props
                 single = aggregate_pb2.AggregateReply.Single()
                 if request.objects_count:
@@ -630,8 +638,27 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
             raise
         return aggregate_pb2.AggregateReply(took=time.perf_counter() - start, single_result=single)
 
-    def TenantsGet(self, request: Any, context: grpc.ServicerContext) -> Any:
-        context.abort(grpc.StatusCode.UNKNOWN, "multi-tenancy is not enabled in the test server")
+    def TenantsGet(
+        self, request: tenants_pb2.TenantsGetRequest, context: grpc.ServicerContext
+    ) -> tenants_pb2.TenantsGetReply:
+        start = time.perf_counter()
+        try:
+            tenants = self._store().list_tenants(request.collection)
+        except StoreError as exc:
+            _abort_for(context, exc)
+            raise
+        if request.HasField("names"):
+            wanted = set(request.names.values)
+            tenants = [t for t in tenants if t["name"] in wanted]
+        return tenants_pb2.TenantsGetReply(
+            took=time.perf_counter() - start,
+            tenants=[
+                tenants_pb2.Tenant(
+                    name=t["name"], activity_status=_TENANT_STATUS[t["activityStatus"]]
+                )
+                for t in tenants
+            ],
+        )
 
 
 def _near_vector_args(request: Any) -> tuple[bytes | None, str | None, float | None]:

@@ -149,12 +149,13 @@ class RestApi:
         b = r"(?P<backend>[^/]+)"
         i = r"(?P<bid>[^/]+)"
         r = r"(?P<prop>[^/]+)"
+        t = r"(?P<tenant>[^/]+)"
         raw: list[tuple[str, str, Callable[..., Response]]] = [
             ("GET", r"/v1/meta", self.meta),
             ("GET", r"/v1/\.well-known/ready", lambda **_: _ok(None)),
             ("GET", r"/v1/\.well-known/live", lambda **_: _ok(None)),
             ("GET", r"/v1/\.well-known/openid-configuration", self.openid),
-            ("GET", r"/v1/nodes(?:/[^/]+)?", self.nodes),
+            ("GET", r"/v1/nodes(?:/(?P<cls>[^/]+))?", self.nodes),
             ("GET", r"/v1/schema", self.schema_list),
             ("POST", r"/v1/schema", self.schema_create),
             ("GET", rf"/v1/schema/{c}", self.schema_get),
@@ -162,7 +163,13 @@ class RestApi:
             ("DELETE", rf"/v1/schema/{c}", self.schema_delete),
             ("POST", rf"/v1/schema/{c}/properties", self.schema_add_property),
             ("GET", rf"/v1/schema/{c}/shards", self.schema_shards),
-            ("GET", rf"/v1/schema/{c}/tenants", self.schema_tenants),
+            ("PUT", rf"/v1/schema/{c}/shards/(?P<shard>[^/]+)", self.schema_shard_update),
+            ("GET", rf"/v1/schema/{c}/tenants", self.tenants_list),
+            ("POST", rf"/v1/schema/{c}/tenants", self.tenants_add),
+            ("PUT", rf"/v1/schema/{c}/tenants", self.tenants_update),
+            ("DELETE", rf"/v1/schema/{c}/tenants", self.tenants_delete),
+            ("GET", rf"/v1/schema/{c}/tenants/{t}", self.tenant_get),
+            ("HEAD", rf"/v1/schema/{c}/tenants/{t}", self.tenant_head),
             ("GET", r"/v1/objects", self.objects_list),
             ("POST", r"/v1/objects", self.object_create),
             ("GET", rf"/v1/objects/{c}/{u}", self.object_get),
@@ -236,10 +243,11 @@ class RestApi:
     def openid(self, **_: Any) -> Response:
         return 404, None, {}
 
-    def nodes(self, query: dict[str, list[str]], **_: Any) -> Response:
+    def nodes(self, query: dict[str, list[str]], cls: str | None = None, **_: Any) -> Response:
         verbose = query.get("output", ["minimal"])[0] == "verbose"
+        wanted_shard = query.get("shardName", [""])[0]
         with self.store.lock:
-            colls = list(self.store.collections.values())
+            colls = [self.store.collection(cls)] if cls else list(self.store.collections.values())
             node: dict[str, Any] = {
                 "name": "weaviate-test-0",
                 "status": "HEALTHY",
@@ -247,22 +255,24 @@ class RestApi:
                 "gitHash": "testserver",
                 "batchStats": {"queueLength": 0, "ratePerSecond": 0},
                 "stats": {
-                    "objectCount": sum(len(c.objects) for c in colls),
-                    "shardCount": len(colls),
+                    "objectCount": sum(c.object_total() for c in colls),
+                    "shardCount": sum(len(c.shards()) for c in colls),
                 },
             }
             if verbose:
                 node["shards"] = [
                     {
-                        "name": f"{c.name.lower()}_shard0",
+                        "name": c.shard_name(tenant),
                         "class": c.name,
-                        "objectCount": len(c.objects),
+                        "objectCount": len(shard.objects),
                         "vectorIndexingStatus": "READY",
                         "vectorQueueLength": 0,
                         "compressed": False,
                         "loaded": True,
                     }
                     for c in colls
+                    for tenant, shard in c.shards()
+                    if not wanted_shard or c.shard_name(tenant) == wanted_shard
                 ]
         return _ok({"nodes": [node]})
 
@@ -292,13 +302,47 @@ class RestApi:
     def schema_add_property(self, cls: str, body: Any, **_: Any) -> Response:
         return _ok(self.store.add_property(cls, body or {}))
 
-    def schema_shards(self, cls: str, **_: Any) -> Response:
-        self.store.collection(cls)
-        return _ok([{"name": f"{cls.lower()}_shard0", "status": "READY", "vectorQueueSize": 0}])
+    def schema_shards(self, cls: str, query: dict[str, list[str]], **_: Any) -> Response:
+        """One shard per tenant (named after it), else the class's single shard."""
+        with self.store.lock:
+            coll = self.store.collection(cls)
+            wanted = query.get("tenant", [""])[0]
+            shards = [
+                {
+                    "name": coll.shard_name(tenant),
+                    "status": shard.status
+                    if not tenant or coll.tenants[tenant].status == "ACTIVE"
+                    else "INACTIVE",
+                    "vectorQueueSize": 0,
+                }
+                for tenant, shard in coll.shards()
+                if not wanted or tenant == wanted
+            ]
+        return _ok(shards)
 
-    def schema_tenants(self, cls: str, **_: Any) -> Response:
-        self.store.collection(cls)
-        raise StoreError(422, f"multi-tenancy is not enabled for class {cls!r}")
+    def schema_shard_update(self, cls: str, shard: str, body: Any, **_: Any) -> Response:
+        status = self.store.update_shard_status(cls, shard, (body or {}).get("status"))
+        return _ok({"status": status})
+
+    def tenants_list(self, cls: str, **_: Any) -> Response:
+        return _ok(self.store.list_tenants(cls))
+
+    def tenants_add(self, cls: str, body: Any, **_: Any) -> Response:
+        return _ok(self.store.add_tenants(cls, body))
+
+    def tenants_update(self, cls: str, body: Any, **_: Any) -> Response:
+        return _ok(self.store.update_tenants(cls, body))
+
+    def tenants_delete(self, cls: str, body: Any, **_: Any) -> Response:
+        self.store.delete_tenants(cls, body)
+        return _ok(None)
+
+    def tenant_get(self, cls: str, tenant: str, **_: Any) -> Response:
+        found = self.store.get_tenant(cls, tenant)
+        return (404, None, {}) if found is None else _ok(found)
+
+    def tenant_head(self, cls: str, tenant: str, **_: Any) -> Response:
+        return (404 if self.store.get_tenant(cls, tenant) is None else 200), None, {}
 
     # ------------------------------------------------------------ objects
 
@@ -311,6 +355,7 @@ class RestApi:
         offset = int(query.get("offset", [0])[0])
         after = query.get("after", [""])[0]
         cls = query.get("class", [""])[0]
+        tenant = query.get("tenant", [""])[0]
         with self.store.lock:
             if after and not cls:
                 raise StoreError(422, "cursor api: 'class' is required with 'after'")
@@ -318,10 +363,12 @@ class RestApi:
             rows: list[dict[str, Any]] = []
             total = 0
             for name in names:
-                coll = self.store.collection(name)
+                if not cls and self.store.collection(name).multi_tenant:
+                    continue  # listing all classes skips multi-tenant ones
+                coll = self.store.scoped(name, tenant)
                 total += len(coll.objects)
                 if after:
-                    found = self.store.query(name, limit=limit, after=after)
+                    found = self.store.query(name, limit=limit, after=after, tenant=tenant)
                     rows.extend(self._json(name, o, include_vector) for o, _, _ in found)
                 else:
                     rows.extend(
@@ -350,7 +397,7 @@ class RestApi:
             if coll is None:
                 message = f'Cannot query field "{name}" on type "AggregateObjectsObj".'
                 return _ok({"errors": [{"message": message}]})
-            total = len(coll.objects)
+            total = coll.object_total()
         return _ok({"data": {"Aggregate": {name: [{"meta": {"count": total}}]}}})
 
     def _json(self, class_name: str, obj: StoredObject, include_vector: bool) -> dict[str, Any]:
@@ -363,53 +410,75 @@ class RestApi:
             class_name, obj, include_vector=include_vector, named=named, references=refs
         )
 
-    def _locate(self, cls: str | None, uid: str) -> tuple[str, StoredObject] | None:
+    def _locate(
+        self, cls: str | None, uid: str, tenant: str = ""
+    ) -> tuple[str, StoredObject] | None:
         if cls:
-            obj = self.store.get(cls, uid)
+            obj = self.store.get(cls, uid, tenant)
             return (normalize_class_name(cls), obj) if obj else None
         return self.store.find(uid)
 
     def object_get(
         self, query: dict[str, list[str]], uid: str, cls: str | None = None, **_: Any
     ) -> Response:
-        found = self._locate(cls, uid)
+        found = self._locate(cls, uid, _tenant(query))
         if found is None:
             return 404, None, {}
         return _ok(self._json(found[0], found[1], self._include_vector(query)))
 
-    def object_head(self, uid: str, cls: str | None = None, **_: Any) -> Response:
-        return (204 if self._locate(cls, uid) else 404), None, {}
+    def object_head(
+        self, query: dict[str, list[str]], uid: str, cls: str | None = None, **_: Any
+    ) -> Response:
+        return (204 if self._locate(cls, uid, _tenant(query)) else 404), None, {}
 
     def object_create(self, body: Any, **_: Any) -> Response:
         incoming = _incoming(body)
         with self.store.lock:
-            if incoming.uuid and self.store.get(incoming.class_name, incoming.uuid):
+            coll = self.store.collections.get(normalize_class_name(incoming.class_name))
+            if (
+                incoming.uuid
+                and coll is not None
+                and normalize_uuid(incoming.uuid)
+                in self.store.shard(coll, incoming.tenant, write=True).objects
+            ):
                 raise StoreError(422, f"id '{normalize_uuid(incoming.uuid)}' already exists")
             obj = self._put(incoming)
         return _ok(self._json(normalize_class_name(incoming.class_name), obj, True))
 
-    def object_replace(self, body: Any, uid: str, cls: str | None = None, **_: Any) -> Response:
+    def object_replace(
+        self, body: Any, query: dict[str, list[str]], uid: str, cls: str | None = None, **_: Any
+    ) -> Response:
+        incoming_tenant = (body or {}).get("tenant") or _tenant(query)
         with self.store.lock:
-            found = self._locate(cls or (body or {}).get("class"), uid)
+            found = self._locate(cls or (body or {}).get("class"), uid, incoming_tenant)
             if found is None:
                 return 404, None, {}
-            obj = self._put(_incoming(body or {}, found[0], uid))
+            incoming = _incoming(body or {}, found[0], uid)
+            incoming.tenant = incoming_tenant
+            obj = self._put(incoming)
         return _ok(self._json(found[0], obj, True))
 
-    def object_merge(self, body: Any, uid: str, cls: str | None = None, **_: Any) -> Response:
+    def object_merge(
+        self, body: Any, query: dict[str, list[str]], uid: str, cls: str | None = None, **_: Any
+    ) -> Response:
+        incoming_tenant = (body or {}).get("tenant") or _tenant(query)
         with self.store.lock:
-            found = self._locate(cls or (body or {}).get("class"), uid)
+            found = self._locate(cls or (body or {}).get("class"), uid, incoming_tenant)
             if found is None:
                 return 404, None, {}
-            self._put(_incoming(body or {}, found[0], uid), merge=True)
+            incoming = _incoming(body or {}, found[0], uid)
+            incoming.tenant = incoming_tenant
+            self._put(incoming, merge=True)
         return 204, None, {}
 
-    def object_delete(self, uid: str, cls: str | None = None, **_: Any) -> Response:
+    def object_delete(
+        self, query: dict[str, list[str]], uid: str, cls: str | None = None, **_: Any
+    ) -> Response:
         with self.store.lock:
-            found = self._locate(cls, uid)
+            found = self._locate(cls, uid, _tenant(query))
             if found is None:
                 return 404, None, {}
-            self.store.delete(found[0], uid)
+            self.store.delete(found[0], uid, _tenant(query))
         return 204, None, {}
 
     def _put(self, incoming: IncomingObject, *, merge: bool = False) -> StoredObject:
@@ -517,7 +586,8 @@ class RestApi:
             raise StoreError(422, str(exc)) from None
         dry_run = bool(body.get("dryRun", False))
         output = body.get("output") or "minimal"
-        matches, ids = self.store.delete_where(cls, condition, dry_run=dry_run)
+        tenant = str(body.get("tenant") or "")
+        matches, ids = self.store.delete_where(cls, condition, dry_run=dry_run, tenant=tenant)
         results: dict[str, Any] = {
             "matches": matches,
             "limit": MAX_RESULTS,
@@ -588,7 +658,7 @@ class RestApi:
 
     def control_stats(self, **_: Any) -> Response:
         with self.store.lock:
-            counts = {n: len(c.objects) for n, c in self.store.collections.items()}
+            counts = {n: c.object_total() for n, c in self.store.collections.items()}
         return _ok({"collections": counts, "faults": self.server.faults.describe()})
 
 
@@ -685,6 +755,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if data and method != "HEAD":
             self.wfile.write(data)
+
+
+def _tenant(query: dict[str, list[str]]) -> str:
+    return query.get("tenant", [""])[0]
 
 
 def _error(message: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import copy
+import re
 import threading
 import time
 import uuid as uuid_lib
@@ -40,6 +41,7 @@ from elysia_pipelines_tests.weaviate_server.schema import (
 # Weaviate's QUERY_MAXIMUM_RESULTS and QUERY_DEFAULTS_LIMIT defaults.
 MAX_RESULTS = 10_000
 DEFAULT_LIMIT = 10
+TENANT_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class StoreError(Exception):
@@ -73,17 +75,59 @@ class IncomingObject:
     tenant: str = ""
 
 
+# Activity statuses as 1.32 answers them (the deprecated HOT/COLD are accepted on input).
+TENANT_STATUSES = {"HOT": "ACTIVE", "ACTIVE": "ACTIVE", "COLD": "INACTIVE", "INACTIVE": "INACTIVE"}
+
+
+@dataclass(slots=True)
+class Tenant:
+    """One tenant of a multi-tenant collection: its activity status and its own shard."""
+
+    name: str
+    status: str
+    shard: Collection
+
+
 @dataclass(slots=True)
 class Collection:
+    """A collection, or one tenant's shard of it (sharing the collection's schema dict).
+
+    A multi-tenant collection keeps no objects of its own: each tenant's objects live
+    in `tenants[name].shard`, so the same uuid can exist once per tenant, as in Weaviate.
+    """
+
     schema: dict[str, Any]
     objects: dict[str, StoredObject] = field(default_factory=dict)
     vector_dims: dict[str, int] = field(default_factory=dict)
+    tenants: dict[str, Tenant] = field(default_factory=dict)
+    status: str = "READY"  # the shard's storage status: READY or READONLY
     _sorted: list[str] | None = None
     _props: tuple[int, dict[str, dict[str, Any]], list[Any]] | None = None
 
     @property
     def name(self) -> str:
         return self.schema["class"]
+
+    @property
+    def multi_tenant(self) -> bool:
+        return bool((self.schema.get("multiTenancyConfig") or {}).get("enabled"))
+
+    def shards(self) -> list[tuple[str, Collection]]:
+        """(tenant, shard) pairs: one per tenant, or ("", self) for a single-tenant class."""
+        if self.multi_tenant:
+            return [(t.name, t.shard) for t in self.tenants.values()]
+        return [("", self)]
+
+    def shard_name(self, tenant: str = "") -> str:
+        return tenant or f"{self.name.lower()}_shard0"
+
+    def object_total(self) -> int:
+        return sum(len(shard.objects) for _, shard in self.shards())
+
+    def add_tenant(self, name: str, status: str = "ACTIVE") -> Tenant:
+        tenant = Tenant(name, status, Collection(schema=self.schema))
+        self.tenants[name] = tenant
+        return tenant
 
     @property
     def props(self) -> dict[str, dict[str, Any]]:
@@ -160,6 +204,126 @@ class Store:
             raise StoreError(404, f"could not find class {normalize_class_name(name)} in schema")
         return coll
 
+    def shard(self, coll: Collection, tenant: str, *, write: bool = False) -> Collection:
+        """The shard a request with `tenant` addresses, refused as Weaviate 1.32 refuses it.
+
+        A multi-tenant class needs an existing, active tenant (unless auto tenant
+        creation/activation is on); a single-tenant class refuses any tenant.
+        """
+        if not coll.multi_tenant:
+            if tenant:
+                raise StoreError(
+                    422,
+                    f"class {coll.name} has multi-tenancy disabled, but request was with tenant",
+                )
+            return coll
+        if not tenant:
+            raise StoreError(
+                422,
+                f"class {coll.name} has multi-tenancy enabled, but request was without tenant",
+            )
+        config = coll.schema.get("multiTenancyConfig") or {}
+        found = coll.tenants.get(tenant)
+        if found is None:
+            if not (write and config.get("autoTenantCreation")):
+                raise StoreError(422, f'tenant not found: "{tenant}"')
+            found = coll.add_tenant(tenant)
+        if found.status != "ACTIVE":
+            if not config.get("autoTenantActivation"):
+                raise StoreError(422, f"tenant not active: '{tenant}'")
+            found.status = "ACTIVE"
+        return found.shard
+
+    def scoped(self, class_name: str, tenant: str = "", *, write: bool = False) -> Collection:
+        return self.shard(self.collection(class_name), tenant, write=write)
+
+    def update_shard_status(self, class_name: str, shard_name: str, status: Any) -> str:
+        """PUT /v1/schema/{class}/shards/{shard}: READY or READONLY (writes refused)."""
+        if status not in ("READY", "READONLY"):
+            raise StoreError(422, "invalid storage status")
+        with self.lock:
+            coll = self.collection(class_name)
+            for tenant, shard in coll.shards():
+                if coll.shard_name(tenant) == shard_name:
+                    shard.status = status
+                    return status
+        raise StoreError(404, f"shard {shard_name!r} not found")
+
+    # ------------------------------------------------------------ tenants
+
+    def list_tenants(self, class_name: str) -> list[dict[str, str]]:
+        with self.lock:
+            coll = self._mt_collection(class_name)
+            return [{"name": t.name, "activityStatus": t.status} for t in coll.tenants.values()]
+
+    def _mt_collection(self, class_name: str) -> Collection:
+        coll = self.collection(class_name)
+        if not coll.multi_tenant:
+            raise StoreError(422, f"multi-tenancy is not enabled for class {coll.name!r}")
+        return coll
+
+    def _tenant_specs(self, body: Any, *, update: bool) -> list[tuple[str, str | None]]:
+        if not isinstance(body, list):
+            raise StoreError(422, "tenants must be a list")
+        specs: list[tuple[str, str | None]] = []
+        for entry in body:
+            name = entry.get("name") if isinstance(entry, dict) else None
+            if not isinstance(name, str) or not TENANT_NAME_RE.match(name):
+                raise StoreError(
+                    422,
+                    f"tenant name should only contain alphanumeric characters (a-z, A-Z, 0-9), "
+                    f"underscore (_), and hyphen (-), with a length between 1 and 64 "
+                    f"characters: {name!r}",
+                )
+            raw = entry.get("activityStatus")
+            if raw is not None and raw not in TENANT_STATUSES:
+                # FROZEN/OFFLOADED need an offload module, the rest are transitions.
+                raise StoreError(422, f"invalid activity status: {raw}")
+            specs.append((name, TENANT_STATUSES.get(raw) if raw is not None else None))
+        return specs
+
+    def add_tenants(self, class_name: str, body: Any) -> list[dict[str, str]]:
+        """Existing tenants are left as they are, as Weaviate's AddTenants does."""
+        with self.lock:
+            coll = self._mt_collection(class_name)
+            specs = self._tenant_specs(body, update=False)
+            out = []
+            for name, status in specs:
+                tenant = coll.tenants.get(name) or coll.add_tenant(name, status or "ACTIVE")
+                out.append({"name": tenant.name, "activityStatus": tenant.status})
+            return out
+
+    def update_tenants(self, class_name: str, body: Any) -> list[dict[str, str]]:
+        with self.lock:
+            coll = self._mt_collection(class_name)
+            specs = self._tenant_specs(body, update=True)
+            missing = [name for name, _ in specs if name not in coll.tenants]
+            if missing:
+                raise StoreError(422, f"tenant not found: {', '.join(missing)}")
+            out = []
+            for name, status in specs:
+                if status is None:
+                    raise StoreError(422, f"tenant {name!r}: activityStatus is required")
+                coll.tenants[name].status = status
+                out.append({"name": name, "activityStatus": status})
+            return out
+
+    def delete_tenants(self, class_name: str, names: Any) -> None:
+        with self.lock:
+            coll = self._mt_collection(class_name)
+            if not isinstance(names, list):
+                raise StoreError(422, "tenant names must be a list")
+            for name in names:
+                coll.tenants.pop(str(name), None)
+
+    def get_tenant(self, class_name: str, name: str) -> dict[str, str] | None:
+        with self.lock:
+            coll = self._mt_collection(class_name)
+            tenant = coll.tenants.get(name)
+            return None if tenant is None else {"name": name, "activityStatus": tenant.status}
+
+    # ------------------------------------------------------------ classes
+
     def create_class(self, body: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
             try:
@@ -197,6 +361,14 @@ class Store:
         """Mutable settings only; properties and vector setup stay as they are."""
         with self.lock:
             coll = self.collection(name)
+            enabled = (body.get("multiTenancyConfig") or {}).get("enabled")
+            if enabled is not None and bool(enabled) != coll.multi_tenant:
+                raise StoreError(
+                    422,
+                    "enabling multi-tenancy for an existing class is not supported"
+                    if enabled
+                    else "disabling multi-tenancy for an existing class is not supported",
+                )
             merged = copy.deepcopy(coll.schema)
             for key in (
                 "description",
@@ -215,7 +387,12 @@ class Store:
                     )
             if "vectorIndexConfig" in body and "vectorIndexConfig" in merged:
                 merged["vectorIndexConfig"].update(body["vectorIndexConfig"])
-            coll.schema = merged
+            # In place: tenant shards share this dict.
+            coll.schema.clear()
+            coll.schema.update(merged)
+            coll._props = None
+            for tenant in coll.tenants.values():
+                tenant.shard._props = None
             return copy.deepcopy(merged)
 
     def add_property(self, name: str, prop: dict[str, Any]) -> dict[str, Any]:
@@ -296,7 +473,10 @@ class Store:
                 continue
             if is_reference(prop):
                 out[prop["name"]] = coerce_references(
-                    coll.name, prop, value, self._ref_exists if check_refs else None
+                    coll.name,
+                    prop,
+                    value,
+                    (lambda ref: self._ref_exists(ref, incoming.tenant)) if check_refs else None,
                 )
                 continue
             coerced = coerce_value(coll.name, prop, value)
@@ -304,11 +484,26 @@ class Store:
                 out[prop["name"]] = coerced
         return out, added
 
-    def _ref_exists(self, ref: Ref) -> bool:
-        if ref.class_name:
-            coll = self.collections.get(ref.class_name)
-            return coll is not None and ref.uuid in coll.objects
-        return any(ref.uuid in c.objects for c in self.collections.values())
+    def _shard_or_none(self, coll: Collection, tenant: str) -> Collection | None:
+        """The shard a reference resolves in: same tenant for a multi-tenant target."""
+        if not coll.multi_tenant:
+            return coll
+        found = coll.tenants.get(tenant) if tenant else None
+        return found.shard if found is not None else None
+
+    def _ref_exists(self, ref: Ref, tenant: str = "") -> bool:
+        colls = (
+            [self.collections[ref.class_name]]
+            if ref.class_name in self.collections
+            else []
+            if ref.class_name
+            else list(self.collections.values())
+        )
+        for coll in colls:
+            shard = self._shard_or_none(coll, tenant)
+            if shard is not None and ref.uuid in shard.objects:
+                return True
+        return False
 
     def _apply_schema_changes(self, coll: Collection, changes: list[dict[str, Any]]) -> None:
         """New properties are appended; an extended object property replaces its old self."""
@@ -318,6 +513,8 @@ class Store:
                 if existing["name"] == change["name"]:
                     props[index] = change
                     coll._props = None
+                    for tenant in coll.tenants.values():
+                        tenant.shard._props = None
                     break
             else:
                 props.append(change)
@@ -356,10 +553,13 @@ class Store:
         """
         with self.lock:
             coll = self._ensure_collection(incoming.class_name)
+            shard = self.shard(coll, incoming.tenant, write=True)
+            if shard.status == "READONLY":
+                raise StoreError(422, "store is read-only")
             uid = normalize_uuid(incoming.uuid) if incoming.uuid else str(uuid_lib.uuid4())
             properties, added = self._prepare_properties(coll, incoming)
-            vectors = self._prepare_vectors(coll, incoming.vectors)
-            existing = coll.objects.get(uid)
+            vectors = self._prepare_vectors(shard, incoming.vectors)
+            existing = shard.objects.get(uid)
             stamp = now_ms()
             if merge and existing is not None:
                 properties = {**existing.properties, **properties}
@@ -375,10 +575,10 @@ class Store:
             )
             self._apply_schema_changes(coll, added)
             for name, data in (vectors or {}).items():
-                coll.vector_dims.setdefault(name, len(data) // 4)
+                shard.vector_dims.setdefault(name, len(data) // 4)
             if existing is None:
-                coll.invalidate()
-            coll.objects[uid] = obj
+                shard.invalidate()
+            shard.objects[uid] = obj
             return obj
 
     def batch_put(self, objects: Iterable[IncomingObject]) -> dict[int, str]:
@@ -392,42 +592,45 @@ class Store:
                     errors[index] = str(exc)
         return errors
 
-    def get(self, class_name: str, uid: str) -> StoredObject | None:
+    def get(self, class_name: str, uid: str, tenant: str = "") -> StoredObject | None:
         with self.lock:
             coll = self.collections.get(normalize_class_name(class_name))
             if coll is None:
                 return None
-            return coll.objects.get(normalize_uuid(uid))
+            return self.shard(coll, tenant).objects.get(normalize_uuid(uid))
 
     def find(self, uid: str) -> tuple[str, StoredObject] | None:
         """Look an id up across all collections (legacy `/v1/objects/{id}` paths)."""
         key = normalize_uuid(uid)
         with self.lock:
             for coll in self.collections.values():
-                if key in coll.objects:
+                if not coll.multi_tenant and key in coll.objects:
                     return coll.name, coll.objects[key]
         return None
 
-    def delete(self, class_name: str, uid: str) -> bool:
+    def delete(self, class_name: str, uid: str, tenant: str = "") -> bool:
         with self.lock:
             coll = self.collections.get(normalize_class_name(class_name))
             if coll is None:
                 return False
-            removed = coll.objects.pop(normalize_uuid(uid), None)
+            shard = self.shard(coll, tenant)
+            removed = shard.objects.pop(normalize_uuid(uid), None)
             if removed is not None:
-                coll.invalidate()
+                shard.invalidate()
             return removed is not None
 
     def delete_where(
-        self, class_name: str, flt: Filter | None, *, dry_run: bool
+        self, class_name: str, flt: Filter | None, *, dry_run: bool, tenant: str = ""
     ) -> tuple[int, list[str]]:
         """Objects matching a filter, deleted unless dry_run: (matches, ids in the answer).
 
         Like Weaviate, one call handles at most QUERY_MAXIMUM_RESULTS matches.
         """
         with self.lock:
-            coll = self.collection(class_name)
+            coll = self.scoped(class_name, tenant)
             matched = [obj.uuid for obj in coll.select(flt)][:MAX_RESULTS]
+            if matched and not dry_run and coll.status == "READONLY":
+                raise StoreError(422, "store is read-only")
             if not dry_run and matched:
                 for uid in matched:
                     del coll.objects[uid]
@@ -482,12 +685,12 @@ class Store:
                 )
             except SchemaError as exc:
                 raise StoreError(422, f"msg:bad inputs code:400 err:{exc}") from None
-            obj = coll.objects.get(normalize_uuid(uid))
+            obj = self.shard(coll, tenant).objects.get(normalize_uuid(uid))
             if obj is None:
                 raise StoreError(404, "")
             if mode != "delete":
                 for ref in refs:
-                    if not self._ref_exists(parse_beacon(ref["beacon"])):
+                    if not self._ref_exists(parse_beacon(ref["beacon"]), tenant):
                         raise StoreError(
                             422,
                             "msg:validate existence code:400 err:validate reference: no object "
@@ -512,7 +715,7 @@ class Store:
         """
         errors: dict[int, str] = {}
         with self.lock:
-            for index, (from_class, from_uuid, prop_name, to_beacon, _tenant) in enumerate(refs):
+            for index, (from_class, from_uuid, prop_name, to_beacon, tenant) in enumerate(refs):
                 try:
                     coll = self.collections.get(normalize_class_name(from_class))
                     if coll is None:
@@ -527,7 +730,7 @@ class Store:
                             f"for class {coll.name}"
                         ) from None
                     (ref,) = coerce_references(coll.name, prop, [{"beacon": to_beacon}], None)
-                    obj = coll.objects.get(normalize_uuid(from_uuid))
+                    obj = self.shard(coll, tenant).objects.get(normalize_uuid(from_uuid))
                     if obj is None:
                         raise SchemaError(
                             f"source object {normalize_uuid(from_uuid)} not found in class "
@@ -539,17 +742,19 @@ class Store:
                     errors[index] = str(exc)
         return errors
 
-    def resolve(self, beacon: str) -> tuple[str, StoredObject] | None:
-        """The object a stored beacon points to, if it still exists."""
+    def resolve(self, beacon: str, tenant: str = "") -> tuple[str, StoredObject] | None:
+        """The object a stored beacon points to, if it still exists (same tenant)."""
         ref = parse_beacon(beacon)
         with self.lock:
             if ref.class_name:
                 coll = self.collections.get(ref.class_name)
-                obj = coll.objects.get(ref.uuid) if coll else None
-                return (coll.name, obj) if coll and obj else None
-            for coll in self.collections.values():
-                if ref.uuid in coll.objects:
-                    return coll.name, coll.objects[ref.uuid]
+                colls = [coll] if coll is not None else []
+            else:
+                colls = list(self.collections.values())
+            for coll in colls:
+                shard = self._shard_or_none(coll, tenant)
+                if shard is not None and ref.uuid in shard.objects:
+                    return coll.name, shard.objects[ref.uuid]
         return None
 
     # ------------------------------------------------------------ reads
@@ -567,10 +772,11 @@ class Store:
         target_vector: str | None = None,
         max_distance: float | None = None,
         keyword: tuple[str, list[str] | None] | None = None,
+        tenant: str = "",
     ) -> list[tuple[StoredObject, float | None, float | None]]:
         """Matching objects in answer order as (object, distance, score)."""
         with self.lock:
-            coll = self.collection(class_name)
+            coll = self.scoped(class_name, tenant)
             if after:
                 if flt is not None or sort or near_vector is not None or offset or keyword:
                     raise StoreError(
@@ -611,20 +817,22 @@ class Store:
                     )
             return scored[offset : offset + limit]
 
-    def count(self, class_name: str, flt: Filter | None = None) -> int:
+    def count(self, class_name: str, flt: Filter | None = None, tenant: str = "") -> int:
         with self.lock:
-            coll = self.collection(class_name)
+            coll = self.scoped(class_name, tenant)
             if flt is None:
                 return len(coll.objects)
             return len(coll.select(flt))
 
-    def matching(self, class_name: str, flt: Filter | None = None) -> list[StoredObject]:
+    def matching(
+        self, class_name: str, flt: Filter | None = None, tenant: str = ""
+    ) -> list[StoredObject]:
         with self.lock:
-            return self.collection(class_name).select(flt)
+            return self.scoped(class_name, tenant).select(flt)
 
     def object_count(self) -> int:
         with self.lock:
-            return sum(len(c.objects) for c in self.collections.values())
+            return sum(c.object_total() for c in self.collections.values())
 
 
 def _sort_key(obj: StoredObject, path: str) -> tuple[int, Any]:
