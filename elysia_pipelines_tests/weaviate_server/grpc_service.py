@@ -16,10 +16,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
+import numpy as np
 from google.protobuf import struct_pb2
 from weaviate.proto.v1 import (
     aggregate_pb2,
     base_pb2,
+    base_search_pb2,
     batch_delete_pb2,
     batch_pb2,
     properties_pb2,
@@ -29,6 +31,7 @@ from weaviate.proto.v1 import (
 )
 
 from elysia_pipelines_tests.weaviate_server import filters as flt
+from elysia_pipelines_tests.weaviate_server import vectors as vec
 from elysia_pipelines_tests.weaviate_server.references import BEACON_PREFIX, is_reference
 from elysia_pipelines_tests.weaviate_server.schema import SchemaError, parse_date
 from elysia_pipelines_tests.weaviate_server.store import (
@@ -120,10 +123,10 @@ def decode_batch_object(obj: batch_pb2.BatchObject) -> IncomingObject:
         vectors[""] = obj.vector_bytes
     elif len(obj.vector) > 0:
         vectors[""] = struct.pack(f"<{len(obj.vector)}f", *obj.vector)
-    for vec in obj.vectors:
-        if vec.type == base_pb2.Vectors.VECTOR_TYPE_MULTI_FP32:
+    for named in obj.vectors:
+        if named.type == base_pb2.Vectors.VECTOR_TYPE_MULTI_FP32:
             raise SchemaError("multi-vectors are not supported by the test server")
-        vectors[vec.name or ""] = vec.vector_bytes
+        vectors[named.name or ""] = named.vector_bytes
     return IncomingObject(
         class_name=obj.collection,
         uuid=obj.uuid or None,
@@ -550,17 +553,14 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
         store = self._store()
         try:
             unsupported = [
-                name
-                for name in ("near_text", "near_object", "group_by", "generative", "rerank")
-                if request.HasField(name)
+                name for name in ("group_by", "generative", "rerank") if request.HasField(name)
             ]
             if unsupported:
                 raise SchemaError(
-                    f"the test server does not support {', '.join(unsupported)} (it never "
-                    "vectorizes); use fetch_objects, near_vector, bm25 or hybrid (keyword part only)"
+                    f"the test server does not support {', '.join(unsupported)}; use "
+                    "fetch_objects, near_vector, near_object, near_text, bm25 or hybrid"
                 )
             where = flt.from_grpc(request.filters) if request.HasField("filters") else None
-            near_vector, target, max_distance = _near_vector_args(request)
             keyword = None
             if request.HasField("bm25_search"):
                 keyword = (request.bm25_search.query, list(request.bm25_search.properties) or None)
@@ -570,6 +570,7 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
                 keyword = (hybrid.query, list(hybrid.properties) or None)
             with store.lock:
                 coll = store.collection(request.collection)
+                query = vector_query(store, coll, request, request.tenant)
                 rows = store.query(
                     request.collection,
                     flt=where,
@@ -577,14 +578,14 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
                     offset=request.offset,
                     after=request.after,
                     sort=[(s.path[0], s.ascending) for s in request.sort_by if s.path],
-                    near_vector=near_vector,
-                    target_vector=target,
-                    max_distance=max_distance,
+                    vector_query=query,
                     keyword=keyword,
                     tenant=request.tenant,
                 )
                 props = coll.props
-                metric = coll.distance_metric(target or coll.default_vector_name())
+                metric = coll.distance_metric(
+                    next(iter(query.targets())) if query else coll.default_vector_name()
+                )
                 wanted = request.properties if request.HasField("properties") else None
                 metadata = request.metadata if request.HasField("metadata") else None
                 results = [
@@ -607,15 +608,13 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
             where = flt.from_grpc(request.filters) if request.HasField("filters") else None
             with store.lock:
                 coll = store.collection(request.collection)
-                if request.HasField("near_vector"):
-                    near, target, max_distance = _near_vector_args(request)
+                query = vector_query(store, coll, request, request.tenant)
+                if query is not None:
                     rows = store.query(
                         request.collection,
                         flt=where,
                         limit=request.object_limit or 10_000,
-                        near_vector=near,
-                        target_vector=target,
-                        max_distance=max_distance,
+                        vector_query=query,
                         tenant=request.tenant,
                     )
                     objects = [row[0] for row in rows]
@@ -661,34 +660,123 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
         )
 
 
-def _near_vector_args(request: Any) -> tuple[bytes | None, str | None, float | None]:
-    if not request.HasField("near_vector"):
-        return None, None, None
-    nv = request.near_vector
-    data: bytes | None = None
-    target: str | None = None
-    if len(nv.vectors) > 0:
-        data = nv.vectors[0].vector_bytes
-        target = nv.vectors[0].name or None
-    elif nv.vector_bytes:
-        data = nv.vector_bytes
-    elif len(nv.vector) > 0:
-        data = struct.pack(f"<{len(nv.vector)}f", *nv.vector)
-    elif len(nv.vector_for_targets) > 0:
-        data = nv.vector_for_targets[0].vector_bytes
-        target = nv.vector_for_targets[0].name
-    if nv.HasField("targets") and len(nv.targets.target_vectors) > 0:
-        target = nv.targets.target_vectors[0]
-    elif len(nv.target_vectors) > 0:
-        target = nv.target_vectors[0]
-    if data is None:
-        raise SchemaError("near_vector without a vector")
-    max_distance: float | None = None
-    if nv.HasField("distance"):
-        max_distance = nv.distance
-    elif nv.HasField("certainty"):
-        max_distance = 2.0 * (1.0 - nv.certainty)
-    return data, target, max_distance
+_COMBINATIONS = {
+    base_search_pb2.COMBINATION_METHOD_TYPE_SUM: "sum",
+    base_search_pb2.COMBINATION_METHOD_TYPE_MIN: "min",
+    base_search_pb2.COMBINATION_METHOD_TYPE_AVERAGE: "average",
+    base_search_pb2.COMBINATION_METHOD_TYPE_RELATIVE_SCORE: "relative",
+    base_search_pb2.COMBINATION_METHOD_TYPE_MANUAL: "manual",
+}
+
+
+def _target_names(search: Any) -> tuple[list[str], Any]:
+    """Target vector names of a near_* search and its Targets message (if any)."""
+    if search.HasField("targets") and len(search.targets.target_vectors) > 0:
+        return list(search.targets.target_vectors), search.targets
+    return list(search.target_vectors), None
+
+
+def _query_rows(vectors: Any) -> list[np.ndarray]:
+    """A base.Vectors as query rows: a multi (2-D) query is several query vectors."""
+    if vectors.type == base_pb2.Vectors.VECTOR_TYPE_MULTI_FP32:
+        return vec.decode_multi(vectors.vector_bytes)
+    return [vec.decode(vectors.vector_bytes)]
+
+
+def vector_query(store: Store, coll: Any, request: Any, tenant: str) -> vec.VectorQuery | None:
+    """near_vector / near_object / near_text of a Search or Aggregate request, resolved.
+
+    Each query vector is paired with its target; several vectors for one target are
+    several pairs (Weaviate >= 1.27), weighted in order by `weights_for_targets`.
+    """
+    kind = next(
+        (k for k in ("near_vector", "near_object", "near_text") if request.HasField(k)), None
+    )
+    if kind is None:
+        return None
+    search = getattr(request, kind)
+    names, targets = _target_names(search)
+    named = coll.schema.get("vectorConfig") or {}
+    if not names:
+        if len(named) > 1:
+            raise SchemaError(
+                "multiple vectors configured for class, target vector must be specified"
+            )
+        names = [coll.default_vector_name()]
+    for name in names:
+        if named and name not in named:
+            raise SchemaError(f"target vector {name!r} not found in class {coll.name}")
+    query = vec.VectorQuery()
+    if kind == "near_vector":
+        if len(search.vector_for_targets) > 0:
+            for entry in search.vector_for_targets:
+                if len(entry.vectors) > 0:
+                    for vectors in entry.vectors:
+                        query.pairs += [(entry.name, q, 1.0) for q in _query_rows(vectors)]
+                else:
+                    query.pairs.append((entry.name, vec.decode(entry.vector_bytes), 1.0))
+        elif len(search.vector_per_target) > 0:
+            for name, data in search.vector_per_target.items():
+                query.pairs.append((name, vec.decode(data), 1.0))
+        else:
+            rows: list[np.ndarray] = []
+            if len(search.vectors) > 0:
+                rows = [q for v in search.vectors for q in _query_rows(v)]
+            elif search.vector_bytes:
+                rows = [vec.decode(search.vector_bytes)]
+            elif len(search.vector) > 0:
+                rows = [np.array(search.vector, dtype=np.float64)]
+            if not rows:
+                raise SchemaError("near_vector without a vector")
+            query.pairs = [(name, q, 1.0) for name in names for q in rows]
+    elif kind == "near_object":
+        shard = store.shard(coll, tenant)
+        found = shard.objects.get(str(uuid_lib.UUID(search.id))) if search.id else None
+        if found is None:
+            raise SchemaError(f"nearObject: vector not found for id {search.id}")
+        for name in names:
+            data = (found.vectors or {}).get(name)
+            if data is None:
+                raise SchemaError(f"nearObject: object {search.id} has no vector {name!r}")
+            query.pairs.append((name, vec.decode(data), 1.0))
+    else:
+        for name in names:
+            query.pairs.append((name, _near_text_vector(store, coll, search, tenant), 1.0))
+    if targets is not None:
+        query.combination = _COMBINATIONS.get(targets.combination, "min")
+        if len(targets.weights_for_targets) > 0:
+            weights = [w.weight for w in targets.weights_for_targets]
+            if len(weights) == len(query.pairs):
+                query.pairs = [(n, q, w) for (n, q, _), w in zip(query.pairs, weights, strict=True)]
+    if search.HasField("distance"):
+        query.max_distance = search.distance
+    elif search.HasField("certainty"):
+        query.max_distance = 2.0 * (1.0 - search.certainty)
+    return query
+
+
+def _near_text_vector(store: Store, coll: Any, search: Any, tenant: str) -> np.ndarray:
+    """The concepts' vector, moved toward / away from concepts and objects as asked."""
+    if not any(module == vec.CONTEXTIONARY for module, _ in vec.vectorizers(coll.schema).values()):
+        raise SchemaError(
+            f"could not vectorize input for collection {coll.name}: near_text needs a "
+            "vectorizer module (the test server models text2vec-contextionary only)"
+        )
+    query = vec.embed_text(" ".join(search.query))
+    for field_name, away in (("move_to", False), ("move_away", True)):
+        if not search.HasField(field_name):
+            continue
+        movement = getattr(search, field_name)
+        parts = [vec.embed_text(c) for c in movement.concepts]
+        shard = store.shard(coll, tenant)
+        for uid in movement.uuids:
+            found = shard.objects.get(str(uuid_lib.UUID(uid)))
+            data = (found.vectors or {}).get(coll.default_vector_name()) if found else None
+            if data is not None:
+                parts.append(vec.decode(data))
+        if parts:
+            query = vec.move(query, np.mean(parts, axis=0), movement.force, away=away)
+    return query
 
 
 def _aggregate_property(

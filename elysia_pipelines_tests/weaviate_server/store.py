@@ -18,8 +18,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from elysia_pipelines_tests.weaviate_server.filters import Evaluator, Filter, id_candidates
 from elysia_pipelines_tests.weaviate_server.references import (
     Ref,
@@ -37,6 +35,7 @@ from elysia_pipelines_tests.weaviate_server.schema import (
     infer_property,
     property_types,
 )
+from elysia_pipelines_tests.weaviate_server.vectors import VectorQuery, fill_vectors, rank
 
 # Weaviate's QUERY_MAXIMUM_RESULTS and QUERY_DEFAULTS_LIMIT defaults.
 MAX_RESULTS = 10_000
@@ -563,8 +562,11 @@ class Store:
             stamp = now_ms()
             if merge and existing is not None:
                 properties = {**existing.properties, **properties}
-                if existing.vectors:
-                    vectors = {**existing.vectors, **(vectors or {})}
+            self._apply_schema_changes(coll, added)
+            # The modelled vectorizer fills what was not sent (a merge re-vectorizes).
+            vectors = fill_vectors(coll.schema, properties, vectors)
+            if merge and existing is not None and existing.vectors:
+                vectors = {**existing.vectors, **(vectors or {})}
             obj = StoredObject(
                 uuid=uid,
                 properties=properties,
@@ -573,7 +575,6 @@ class Store:
                 updated_ms=stamp,
                 tenant=incoming.tenant,
             )
-            self._apply_schema_changes(coll, added)
             for name, data in (vectors or {}).items():
                 shard.vector_dims.setdefault(name, len(data) // 4)
             if existing is None:
@@ -768,9 +769,7 @@ class Store:
         offset: int = 0,
         after: str = "",
         sort: list[tuple[str, bool]] | None = None,
-        near_vector: bytes | None = None,
-        target_vector: str | None = None,
-        max_distance: float | None = None,
+        vector_query: VectorQuery | None = None,
         keyword: tuple[str, list[str] | None] | None = None,
         tenant: str = "",
     ) -> list[tuple[StoredObject, float | None, float | None]]:
@@ -778,7 +777,7 @@ class Store:
         with self.lock:
             coll = self.scoped(class_name, tenant)
             if after:
-                if flt is not None or sort or near_vector is not None or offset or keyword:
+                if flt is not None or sort or vector_query is not None or offset or keyword:
                     raise StoreError(
                         422,
                         "cursor api: invalid 'after' parameter: other params cannot be set "
@@ -800,11 +799,11 @@ class Store:
                 return [(coll.objects[uid], None, None) for uid in ids[:limit]]
             candidates = coll.select(flt)
             scored: list[tuple[StoredObject, float | None, float | None]]
-            if near_vector is not None:
-                name = target_vector or coll.default_vector_name()
-                scored = _rank_by_vector(
-                    candidates, near_vector, name, coll.distance_metric(name), max_distance
-                )
+            if vector_query is not None:
+                metrics = {n: coll.distance_metric(n) for n in vector_query.targets()}
+                scored = [
+                    (obj, dist, None) for obj, dist in rank(candidates, vector_query, metrics)
+                ]
             elif keyword is not None:
                 scored = _rank_by_keyword(candidates, keyword[0], keyword[1], coll.props)
             else:
@@ -848,40 +847,6 @@ def _sort_key(obj: StoredObject, path: str) -> tuple[int, Any]:
     if isinstance(value, list):
         value = tuple(value)
     return (0, value)
-
-
-def decode_vector(data: bytes) -> np.ndarray:
-    return np.frombuffer(data, dtype="<f4").astype(np.float64)
-
-
-def _rank_by_vector(
-    objects: list[StoredObject],
-    query: bytes,
-    name: str,
-    metric: str,
-    max_distance: float | None,
-) -> list[tuple[StoredObject, float | None, float | None]]:
-    q = decode_vector(query)
-    rows: list[tuple[StoredObject, float | None, float | None]] = []
-    for obj in objects:
-        data = (obj.vectors or {}).get(name)
-        if data is None or len(data) // 4 != len(q):
-            continue
-        v = decode_vector(data)
-        if metric == "dot":
-            dist = float(-np.dot(q, v))
-        elif metric == "l2-squared":
-            dist = float(np.sum((q - v) ** 2))
-        elif metric == "manhattan":
-            dist = float(np.sum(np.abs(q - v)))
-        else:
-            denom = float(np.linalg.norm(q) * np.linalg.norm(v))
-            dist = 1.0 - float(np.dot(q, v)) / denom if denom else 1.0
-        if max_distance is not None and dist > max_distance:
-            continue
-        rows.append((obj, dist, None))
-    rows.sort(key=lambda row: row[1] if row[1] is not None else 0.0)
-    return rows
 
 
 def _rank_by_keyword(
