@@ -24,6 +24,7 @@ only (`uv run --with`), so `uv.lock` is untouched.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -236,18 +237,22 @@ def run_suite(suite: Path, version: str, modules: list[str], args: argparse.Name
     ]
     if args.k:
         command += ["-k", args.k]
-    with (
-        tempfile.TemporaryDirectory() as backups,
-        start_server_process(backup_dir=Path(backups)) as server,
-    ):
+    with tempfile.TemporaryDirectory() as backups, contextlib.ExitStack() as stack:
+        # One server per xdist worker (remap_ports picks it): some modules empty the
+        # whole server, which would pull collections from under the other worker.
+        servers = [
+            stack.enter_context(start_server_process(backup_dir=Path(backups) / str(i)))
+            for i in range(max(1, args.workers))
+        ]
         env = {
             **os.environ,
-            "CONFORMANCE_HTTP_PORT": str(server.http_port),
-            "CONFORMANCE_GRPC_PORT": str(server.grpc_port),
+            "CONFORMANCE_HTTP_PORT": ",".join(str(s.http_port) for s in servers),
+            "CONFORMANCE_GRPC_PORT": ",".join(str(s.grpc_port) for s in servers),
             "PYTHONPATH": str(HERE),
         }
         print(
-            f"==> running {len(modules)} modules against the test server on {server.url}",
+            f"==> running {len(modules)} modules against {len(servers)} test server(s) "
+            f"({', '.join(s.url for s in servers)})",
             flush=True,
         )
         log = CACHE / "pytest.log"

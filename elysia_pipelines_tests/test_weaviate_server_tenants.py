@@ -161,3 +161,21 @@ def test_readonly_shard_refuses_writes(mt: Any) -> None:
         a.data.insert_many([{"name": "y"}])
     mt.config.update_shards(status="READY", shard_names="a")
     assert not a.data.insert_many([{"name": "y"}]).has_errors
+
+
+@pytest.mark.weaviate_test_server_only
+def test_backup_and_restore_keep_tenants(weaviate_client: weaviate.WeaviateClient, mt: Any) -> None:
+    mt.tenants.create(["a", Tenant(name="b", activity_status="INACTIVE")])
+    uid = mt.with_tenant("a").data.insert({"name": "in a"}, vector=[1.0, 0.0])
+    weaviate_client.backup.create(backup_id="mt", backend="filesystem", wait_for_completion=True)
+    weaviate_client.collections.delete(mt.name)
+    weaviate_client.backup.restore(backup_id="mt", backend="filesystem", wait_for_completion=True)
+    restored = weaviate_client.collections.get(mt.name)
+    assert {n: t.activity_status for n, t in restored.tenants.get().items()} == {
+        "a": TenantActivityStatus.ACTIVE,
+        "b": TenantActivityStatus.INACTIVE,
+    }
+    obj = restored.with_tenant("a").query.fetch_object_by_id(uid)
+    assert obj is not None and obj.properties["name"] == "in a"
+    with pytest.raises(WeaviateQueryError, match="without tenant"):
+        restored.query.fetch_objects()

@@ -179,8 +179,20 @@ def normalize_uuid(value: str | bytes) -> str:
         raise StoreError(422, f"id '{value!r}' is not a valid uuid") from None
 
 
+_last_ms = 0
+_clock_lock = threading.Lock()
+
+
 def now_ms() -> int:
-    return int(time.time() * 1000)
+    """Wall-clock milliseconds, strictly increasing per process.
+
+    Two writes in one millisecond would share a timestamp and a creation-time filter
+    could not tell them apart; a real node is slow enough that this rarely happens.
+    """
+    global _last_ms
+    with _clock_lock:
+        _last_ms = max(int(time.time() * 1000), _last_ms + 1)
+        return _last_ms
 
 
 class Store:
