@@ -25,11 +25,21 @@ class ElysiaSettings(dg.ConfigurableResource):
         default=None, description="State directory; default $ELYSIA_HOME or ./.elysia"
     )
 
-    def get(self) -> Settings:
+    # Built once per run (or sensor tick) in setup_for_execution: every asset and check
+    # of a run then reads one environment snapshot and creates the directories once.
+    _settings: Settings | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._settings = self._build()
+
+    def _build(self) -> Settings:
         settings = Settings.from_env()
         if self.home:
             settings = settings.with_home(Path(self.home))
         return settings.ensure_dirs()
+
+    def get(self) -> Settings:
+        return self._settings if self._settings is not None else self._build()
 
     def registry(self) -> Registry:
         return Registry(self.get().registry_path)
@@ -59,12 +69,14 @@ class WeaviateResource(dg.ConfigurableResource):
     # Set while a run (or a tick) holds this resource: its steps share one client.
     _in_execution: bool = PrivateAttr(default=False)
     _shared: Any = PrivateAttr(default=None)
+    _settings: Settings | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # Connecting costs a meta request and a gRPC health check (0.1-0.6 s); a sync's
         # ingestion and its checks run in one process, so they share one connection,
         # opened at first use (a run that never talks to Weaviate opens none).
         self._in_execution = True
+        self._settings = self._build()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         shared, self._shared = self._shared, None
@@ -72,6 +84,9 @@ class WeaviateResource(dg.ConfigurableResource):
             shared.close()
 
     def settings(self) -> Settings:
+        return self._settings if self._settings is not None else self._build()
+
+    def _build(self) -> Settings:
         settings = Settings.from_env()
         changes: dict[str, object] = {}
         if self.url:
