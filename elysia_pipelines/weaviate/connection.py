@@ -87,6 +87,30 @@ def _is_listening(host: str, port: int) -> bool:
 
 
 def _connect_once(target: WeaviateTarget) -> weaviate.WeaviateClient:
+    client = _open_unchecked(target)
+    try:
+        _check_grpc(client)
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def _check_grpc(client: weaviate.WeaviateClient) -> None:
+    """The gRPC health check weaviate-client runs at start-up, without its PyPI query.
+
+    The client's own start-up checks (`skip_init_checks=False`) also ask pypi.org for
+    the newest weaviate-client release on *every* connect: 0.2 s per connection here,
+    up to the init timeout (2 s and more) on a host without internet access, and a
+    request to a third party from every sync step. The gRPC check is the part whose
+    failure we explain (`_unreachable`); it raises WeaviateGRPCUnavailableError as before.
+    """
+    ping = getattr(client._connection, "_ping_grpc", None)
+    if ping is not None:  # a client version without it reports gRPC at the first call
+        ping("sync")
+
+
+def _open_unchecked(target: WeaviateTarget) -> weaviate.WeaviateClient:
     config = _additional_config(target)
     headers = _module_headers(target)
     if target.mode == "cloud":
@@ -103,6 +127,7 @@ def _connect_once(target: WeaviateTarget) -> weaviate.WeaviateClient:
             auth_credentials=Auth.api_key(key),
             headers=headers,
             additional_config=config,
+            skip_init_checks=True,
         )
     if target.mode == "url":
         http, grpc_ = target.http_endpoint, target.grpc_endpoint
@@ -116,6 +141,7 @@ def _connect_once(target: WeaviateTarget) -> weaviate.WeaviateClient:
             grpc_secure=grpc_.secure,
             headers=headers,
             additional_config=config,
+            skip_init_checks=True,
             auth_credentials=Auth.api_key(key) if key else None,
         )
     return _connect_embedded(target, config, headers)
@@ -136,6 +162,7 @@ def _connect_embedded(
             grpc_port=EMBEDDED_GRPC_PORT,
             headers=headers,
             additional_config=config,
+            skip_init_checks=True,
         )
     try:
         return weaviate.connect_to_embedded(
