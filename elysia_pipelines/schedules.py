@@ -97,3 +97,56 @@ def parse_schedule(text: str) -> Schedule:
         f"use one of {', '.join(SCHEDULE_CHOICES)}, an interval like 45m or 3h, or a "
         "5-field cron expression like '0 */2 * * *'",
     )
+
+
+# A repository is stale (red in the UI) once it is more than this many of its own sync
+# intervals behind: one late sync is normal (a slow run, a retry), three missed are not.
+ALLOWED_INTERVALS_BEHIND = 2
+# Counting cron ticks stops here: far enough past the threshold to say "stale" honestly.
+_MAX_TICKS_COUNTED = 1000
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How far a repository's last successful sync lags its own schedule."""
+
+    judged: bool  # False for manual schedules and paused repositories: nothing is expected
+    intervals_behind: float
+    since: datetime  # the last successful sync, or when the repository was added
+    next_due: datetime | None
+
+    @property
+    def fresh(self) -> bool:
+        return not self.judged or self.intervals_behind <= ALLOWED_INTERVALS_BEHIND
+
+
+def freshness(
+    schedule: Schedule,
+    last_sync: datetime | None,
+    added_at: datetime,
+    now: datetime,
+    *,
+    paused: bool = False,
+) -> Freshness:
+    """Missed sync slots since `last_sync` (or `added_at` if it never synced).
+
+    Intervals: time past the due time, in intervals (a sync 2.5 intervals overdue is 2.5
+    behind). Cron: the ticks that passed after the first one that was due. Never-synced
+    repositories count from when they were added, so a first sync that keeps failing
+    turns stale too.
+    """
+    since = last_sync or added_at
+    if schedule.manual or paused:
+        return Freshness(judged=False, intervals_behind=0.0, since=since, next_due=None)
+    due = schedule.next_due(since, now) if last_sync else since
+    assert due is not None
+    if schedule.interval is not None:
+        behind = max(0.0, (now - due) / schedule.interval)
+    else:
+        assert schedule.cron is not None
+        ticks = croniter(schedule.cron, since.astimezone(UTC))
+        passed = 0
+        while passed < _MAX_TICKS_COUNTED and ticks.get_next(datetime) <= now:
+            passed += 1
+        behind = float(max(0, passed - 1))
+    return Freshness(judged=True, intervals_behind=behind, since=since, next_due=due)

@@ -36,7 +36,7 @@ def test_definitions_are_loadable_and_complete() -> None:
         "collection_backup",
         "backup_catalog",
     }
-    assert len(graph.asset_check_keys) == 12
+    assert len(graph.asset_check_keys) == 13
     # The check key is asset + name and the UI's step name joins them: a name that repeats
     # the asset reads `change_set_change_set_is_valid` there.
     doubled = [

@@ -55,10 +55,10 @@ def env(tmp_path: Path, elysia_home: Path, weaviate_env: object) -> dict:
 
 
 def _checks() -> list:
-    from elysia_pipelines.defs import backups, extraction_checks, ingestion_checks
+    from elysia_pipelines.defs import backups, extraction_checks, freshness, ingestion_checks
 
     found = []
-    for module in (extraction_checks, ingestion_checks, backups):
+    for module in (extraction_checks, ingestion_checks, freshness, backups):
         found += [v for v in vars(module).values() if isinstance(v, dg.AssetChecksDefinition)]
     return found
 
@@ -87,7 +87,7 @@ def test_sync_extracts_ingests_and_checks_pass(env: dict, weaviate_client) -> No
     result = _run(env, ASSETS)
     assert result.success
     evaluations = result.get_asset_check_evaluations()
-    assert len(evaluations) == 7
+    assert len(evaluations) == 8  # fresh included: a sync that just succeeded is fresh
     assert all(e.passed for e in evaluations), [(e.check_name, e.metadata) for e in evaluations]
     assert _documents(env, weaviate_client) == {
         "app/main.py": "print('hello')\n",
