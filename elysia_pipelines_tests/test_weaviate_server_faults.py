@@ -231,3 +231,22 @@ def test_factory_starts_servers_with_options(
         pytest.raises(weaviate.exceptions.WeaviateInsertManyAllFailedError),
     ):
         client.collections.use("Missing").data.insert_many([{"a": 1}])
+
+
+def test_weaviate_error_mode_answers_as_a_degraded_node(
+    weaviate_server: WeaviateTestServer, docs: weaviate.collections.Collection
+) -> None:
+    weaviate_server.faults.weaviate_error_next(1, "search", message="not enough memory")
+    with pytest.raises(grpc.RpcError) as info:
+        _raw_search(weaviate_server, "Docs")
+    assert info.value.code() == grpc.StatusCode.UNKNOWN  # type: ignore[attr-defined]
+    assert info.value.details() == "not enough memory"  # type: ignore[attr-defined]
+    weaviate_server.faults.weaviate_error_next(2, "batch")
+    with pytest.raises(weaviate.exceptions.WeaviateInsertManyAllFailedError, match="read-only"):
+        docs.data.insert_many([{"n": 7}, {"n": 8}, {"n": 9}])
+    rest = httpx.post(
+        f"{weaviate_server.url}/v1/batch/objects",
+        json={"objects": [{"class": "Docs", "properties": {"n": 1}}]},
+    ).json()
+    assert rest[0]["result"]["errors"]["error"][0]["message"] == "store is read-only"
+    assert len(docs) == 5

@@ -20,7 +20,10 @@ TRANSIENT_TEXT = re.compile(
     r"Service Unavailable|Too Many Requests|status code: 50[0234]\b|status code: 429\b|"
     r"connection (?:reset|refused|aborted|closed|lost)|Socket closed|broken pipe|"
     r"failed to connect|timed? ?out|temporarily|try again|Retry-After|"
-    r"server closed|Stream removed|GOAWAY",
+    r"server closed|Stream removed|GOAWAY|"
+    # Weaviate's own transient errors (enterrors.IsTransient): a shard set read-only
+    # over its disk limit, memory pressure, a full disk. gRPC sends them as UNKNOWN.
+    r"store is read-only|not enough memory|no space left on device",
     re.IGNORECASE,
 )
 

@@ -109,7 +109,11 @@ def _single_is_transient(exc: BaseException) -> bool | None:
         return False  # server too old or platform unsupported: waiting will not fix it
     code = _grpc_code(exc)
     if code is not None:
-        return code in TRANSIENT_GRPC_CODES and not PERMANENT_TEXT.search(_grpc_details(exc))
+        details = _grpc_details(exc)
+        if code == grpc.StatusCode.UNKNOWN:
+            # Weaviate answers its own errors as UNKNOWN; only the text tells them apart.
+            return is_transient_message(details)
+        return code in TRANSIENT_GRPC_CODES and not PERMANENT_TEXT.search(details)
     if isinstance(
         exc,
         WeaviateTimeoutError

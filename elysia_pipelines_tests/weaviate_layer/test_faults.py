@@ -188,3 +188,16 @@ def test_outage_in_the_middle_of_an_upsert_reports_what_was_written(
     assert set(fetch_by_ids(client, "Docs", [o.uuid for o in objects])) == {
         str(o.uuid) for o in objects[:50]
     }
+
+
+@pytest.mark.parametrize("message", ["store is read-only", "not enough memory"])
+def test_weaviate_own_transient_batch_errors_are_sent_again(
+    weaviate_server: WeaviateTestServer, client: weaviate.WeaviateClient, message: str
+) -> None:
+    """A degraded node fails every object of a batch with its own message; we retry them."""
+    ensure_collection(client, CollectionSpec("Docs"))
+    weaviate_server.faults.weaviate_error_next(1, "batch", message=message)
+    result = upsert(client, "Docs", docs(20), max_wait_s=0.05)
+    assert result.failures == [] and result.written == 20
+    assert weaviate_server.faults.injected_total("weaviate") == 1
+    assert count(client, "Docs") == 20

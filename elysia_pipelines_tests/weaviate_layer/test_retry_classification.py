@@ -210,7 +210,33 @@ def test_deadline_stops_retrying_an_outage() -> None:
         ("invalid integer property 'size_bytes' on class 'Docs': requires integer", False),
         ("no such prop with name 'owner' found in class 'Docs'", False),
         ("RESOURCE_EXHAUSTED: Received message larger than max (5000000 vs. 4194304)", False),
+        ("store is read-only", True),
+        ("not enough memory", True),
     ],
 )
 def test_per_object_error_messages(message: str, transient: bool) -> None:
     assert is_transient_message(message) is transient
+
+
+@pytest.mark.parametrize("op", ["search", "aggregate", "delete", "schema"])
+@pytest.mark.parametrize(
+    "message", ["store is read-only", "not enough memory", "no space left on device"]
+)
+def test_weaviate_own_transient_errors_are_transient(
+    weaviate_server: WeaviateTestServer, docs_client: weaviate.WeaviateClient, op: str, message: str
+) -> None:
+    """Weaviate sends its own errors as gRPC UNKNOWN / HTTP 500 with the message only."""
+    weaviate_server.faults.weaviate_error_next(1, op, message=message)
+    with pytest.raises(Exception, match=message) as caught:
+        CALLS[op](docs_client)
+    assert is_transient(caught.value)
+
+
+def test_weaviate_request_errors_sent_as_unknown_stay_permanent(
+    docs_client: weaviate.WeaviateClient,
+) -> None:
+    with pytest.raises(WeaviateQueryError) as caught:
+        docs_client.collections.get("Docs").query.fetch_objects(
+            filters=Filter.by_property("nope").equal("x")
+        )
+    assert not is_transient(caught.value)

@@ -24,8 +24,16 @@ OPERATIONS = (
     "backup",  # backups create/status/restore
 )
 
-Mode = Literal["error", "throttle", "drop", "latency"]
-MODES: tuple[str, ...] = ("error", "throttle", "drop", "latency")
+Mode = Literal["error", "throttle", "drop", "latency", "weaviate"]
+MODES: tuple[str, ...] = ("error", "throttle", "drop", "latency", "weaviate")
+
+# Errors Weaviate itself raises while it is degraded (its `enterrors.IsTransient`):
+# a shard set read-only (disk usage over the limit), memory pressure, a full disk.
+WEAVIATE_TRANSIENT_MESSAGES = (
+    "store is read-only",
+    "not enough memory",
+    "no space left on device",
+)
 
 
 @dataclass
@@ -39,6 +47,7 @@ class FaultRule:
     latency_ms: float = 0.0
     retry_after_s: int = 1
     status: int = 503
+    message: str = WEAVIATE_TRANSIENT_MESSAGES[0]
 
     def applies_to(self, op: str) -> bool:
         return self.ops is None or op in self.ops
@@ -52,6 +61,7 @@ class Decision:
     action: Mode | None = None
     retry_after_s: int = 1
     status: int = 503
+    message: str = ""
 
 
 @dataclass
@@ -132,6 +142,21 @@ class Faults:
     def drop_rate(self, rate: float, ops: str | list[str] | None = None) -> FaultRule:
         return self.add(FaultRule("drop", _ops(ops), rate=rate))
 
+    def weaviate_error_next(
+        self,
+        n: int,
+        ops: str | list[str] | None = None,
+        *,
+        message: str = WEAVIATE_TRANSIENT_MESSAGES[0],
+    ) -> FaultRule:
+        """Answer the next `n` matching requests with one of Weaviate's own errors.
+
+        As a degraded node answers: a batch (gRPC or REST) gets `message` as the error
+        of every object, any other gRPC call status UNKNOWN with `message`, any other
+        REST call 500 with `message` in Weaviate's error body.
+        """
+        return self.add(FaultRule("weaviate", _ops(ops), count=n, message=message))
+
     def configure(self, spec: dict[str, Any]) -> None:
         """Apply a JSON spec (the control endpoint's body).
 
@@ -158,8 +183,23 @@ class Faults:
             self.drop_next(int(spec["drop_next"]), ops)
         if spec.get("drop_rate"):
             self.drop_rate(float(spec["drop_rate"]), ops)
+        if spec.get("weaviate_error_next"):
+            self.weaviate_error_next(
+                int(spec["weaviate_error_next"]),
+                ops,
+                message=str(spec.get("message", WEAVIATE_TRANSIENT_MESSAGES[0])),
+            )
         for raw in spec.get("rules") or []:
-            allowed = {"mode", "ops", "count", "rate", "latency_ms", "retry_after_s", "status"}
+            allowed = {
+                "mode",
+                "ops",
+                "count",
+                "rate",
+                "latency_ms",
+                "retry_after_s",
+                "status",
+                "message",
+            }
             extra = set(raw) - allowed
             if extra:
                 raise ValueError(f"unknown fault rule fields {sorted(extra)}")
@@ -200,6 +240,7 @@ class Faults:
                 decision.action = rule.mode
                 decision.retry_after_s = rule.retry_after_s
                 decision.status = rule.status
+                decision.message = rule.message
                 if rule.count is not None:
                     rule.count -= 1
                     if rule.count <= 0:

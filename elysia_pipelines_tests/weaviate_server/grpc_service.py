@@ -877,6 +877,15 @@ class FaultInterceptor(grpc.ServerInterceptor):
                 )
             elif decision.action == "drop":
                 context.abort(grpc.StatusCode.UNAVAILABLE, "injected fault: connection dropped")
+            elif decision.action == "weaviate":
+                if method == "BatchObjects":
+                    return batch_pb2.BatchObjectsReply(
+                        errors=[
+                            batch_pb2.BatchObjectsReply.BatchError(index=i, error=decision.message)
+                            for i in range(len(request.objects))
+                        ]
+                    )
+                context.abort(grpc.StatusCode.UNKNOWN, decision.message)
             return inner(request, context)
 
         return grpc.unary_unary_rpc_method_handler(

@@ -723,6 +723,9 @@ class _Handler(BaseHTTPRequestHandler):
                     decision.status, _error("injected fault: service unavailable"), {}, method
                 )
                 return
+            if decision.action == "weaviate":
+                self._send_weaviate_error(method, parts.path, body, decision.message)
+                return
             if decision.action == "throttle":
                 self._send(
                     429,
@@ -743,6 +746,16 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # an answer beats a hung client; the message says what broke
             status, payload, headers = 500, _error(f"{type(exc).__name__}: {exc}"), {}
         self._send(status, payload, headers, method)
+
+    def _send_weaviate_error(self, method: str, path: str, body: bytes, message: str) -> None:
+        """A batch fails object by object (200), anything else is a 500 with the message."""
+        if method == "POST" and path.rstrip("/") == "/v1/batch/objects":
+            with contextlib.suppress(ValueError, AttributeError):
+                objects = json.loads(body or b"{}").get("objects") or []
+                failed = {"status": "FAILED", "errors": {"error": [{"message": message}]}}
+                self._send(200, [{**o, "result": failed} for o in objects], {}, method)
+                return
+        self._send(500, _error(message), {}, method)
 
     def _send(self, status: int, payload: Any, headers: dict[str, str], method: str) -> None:
         data = b"" if payload is None else json.dumps(payload).encode("utf-8")
