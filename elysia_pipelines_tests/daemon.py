@@ -8,7 +8,6 @@ exactly as on a deployment; its environment is the caller's plus the given overr
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from elysia_pipelines_tests.support import stop_process_group
 from elysia_pipelines_tests.webserver import INSTANCE_TEMPLATE, ROOT
 
 
@@ -57,11 +57,5 @@ def running_daemon(
             time.sleep(0.5)
         yield proc
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_process_group(proc)
         log.close()

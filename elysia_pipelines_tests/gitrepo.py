@@ -124,6 +124,19 @@ class GitRepo:
         self.git("update-index", "--add", "--cacheinfo", f"160000,{commit},{relpath}")
 
     # --- history -------------------------------------------------------------------
+    def commit_hostile_tree(self) -> str:
+        """Point main at a commit whose tree has a `..` directory (holding `x`) beside
+        `ok.txt`: git's fsck refuses such a tree, a hostile push may still bring one."""
+        blob = self.git("hash-object", "-w", "--stdin", input_text="evil\n").strip()
+        inner = self.git("mktree", input_text=f"100644 blob {blob}\tx\n").strip()
+        good = self.git("hash-object", "-w", "--stdin", input_text="fine\n").strip()
+        tree = self.git(
+            "mktree", input_text=f"040000 tree {inner}\t..\n100644 blob {good}\tok.txt\n"
+        )
+        commit = self.git("commit-tree", tree.strip(), "-m", "hostile").strip()
+        self.git("update-ref", "refs/heads/main", commit)
+        return commit
+
     def commit(self, message: str = "change", *, allow_empty: bool = False) -> str:
         args = ["commit", "-q", "-m", message]
         if allow_empty:

@@ -6,8 +6,11 @@ these drifted apart (two ANSI regexes matched different escape sets) before they
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
+import subprocess
 
 from click.testing import Result
 
@@ -21,6 +24,25 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def stop_process_group(
+    proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout_s: float = 30
+) -> None:
+    """Stop a server started with `start_new_session=True` and everything it forked.
+
+    Dagster's daemon and webserver, and a Celery worker, run their work in child
+    processes: signalling the group, then killing it after `timeout_s`, leaves none
+    behind to hold ports or files of the next test.
+    """
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, sig)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def strip_ansi(text: str) -> str:

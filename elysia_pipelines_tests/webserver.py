@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from elysia_pipelines_tests.support import free_port
+from elysia_pipelines_tests.support import free_port, stop_process_group
 
 ROOT = Path(__file__).resolve().parent.parent
 # The instance config `./dev.sh ui` copies into DAGSTER_HOME (shipped inside the package).
@@ -109,11 +109,5 @@ def running_webserver(
                 time.sleep(0.5)
         yield server
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_process_group(proc, signal.SIGINT, timeout_s=20)
         log.close()

@@ -149,12 +149,7 @@ def test_discovery_skips_a_hostile_tree_entry_as_extraction_does(tmp_path: Path)
     """A `..` tree entry (which git's fsck refuses but a push may bring) is not a file
     to preview: discovery and the first change set agree on it."""
     repo = GitRepo.init(tmp_path / "hostile")
-    blob = repo.git("hash-object", "-w", "--stdin", input_text="evil\n").strip()
-    inner = repo.git("mktree", input_text=f"100644 blob {blob}\tx\n").strip()
-    good = repo.git("hash-object", "-w", "--stdin", input_text="fine\n").strip()
-    tree = repo.git("mktree", input_text=f"040000 tree {inner}\t..\n100644 blob {good}\tok.txt\n")
-    commit = repo.git("commit-tree", tree.strip(), "-m", "hostile").strip()
-    repo.git("update-ref", "refs/heads/main", commit)
+    repo.commit_hostile_tree()
 
     report = discover(repo.path)
     result = extract_change_set(

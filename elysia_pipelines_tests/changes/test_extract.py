@@ -396,12 +396,7 @@ def test_audit_finds_missing_and_unexpected_paths(source: GitRepo, tmp_path: Pat
 
 def test_hostile_tree_entry_is_counted_not_written(tmp_path: Path) -> None:
     repo = GitRepo.init(tmp_path / "hostile")
-    blob = repo.git("hash-object", "-w", "--stdin", input_text="evil\n").strip()
-    inner = repo.git("mktree", input_text=f"100644 blob {blob}\tx\n").strip()
-    good = repo.git("hash-object", "-w", "--stdin", input_text="fine\n").strip()
-    tree = repo.git("mktree", input_text=f"040000 tree {inner}\t..\n100644 blob {good}\tok.txt\n")
-    commit = repo.git("commit-tree", tree.strip(), "-m", "hostile").strip()
-    repo.git("update-ref", "refs/heads/main", commit)
+    repo.commit_hostile_tree()
     result = extract_change_set(
         repo.path, repo="h", collection="H", from_commit=None, out_dir=tmp_path / "o", seq=1
     )

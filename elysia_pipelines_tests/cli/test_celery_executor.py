@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ import yaml
 from elysia_pipelines import orchestration
 from elysia_pipelines_tests.cli.conftest import Cli
 from elysia_pipelines_tests.gitrepo import make_repo
+from elysia_pipelines_tests.support import stop_process_group
 
 BIN = Path(sys.executable).parent
 
@@ -80,13 +80,7 @@ def running_worker(config: Path, log: Path, timeout_s: float = 120.0) -> Iterato
                 time.sleep(0.5)
             yield
         finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
+            stop_process_group(proc)
 
 
 @pytest.mark.slow

@@ -8,10 +8,12 @@ import re
 import signal
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 from elysia_pipelines_tests.support import free_port
 from elysia_pipelines_tests.webserver import (
@@ -159,8 +161,11 @@ def _graphql_vars(port: int, query: str, variables: dict) -> dict:
         data=json.dumps({"query": query, "variables": variables}).encode(),
         headers={"Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        body = json.loads(response.read())
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as exc:  # GraphQL puts the server's error in the body
+        raise AssertionError(exc.read().decode(errors="replace")[:4000]) from None
     assert "errors" not in body, body
     return body["data"]
 
@@ -212,10 +217,12 @@ def test_checks_only_run_of_one_partition_from_the_checks_tab(
     home = tmp_path / "dagster_home"
     # The webserver launches runs itself (no daemon in this test), as `dagster dev` would
     # with the queued coordinator's daemon; everything else is the project's instance config.
-    config = INSTANCE_TEMPLATE.read_text()
-    install_instance_config(
-        home, config=config.replace("QueuedRunCoordinator", "DefaultRunCoordinator")
-    )
+    config = yaml.safe_load(INSTANCE_TEMPLATE.read_text())
+    config["run_coordinator"] = {
+        "module": "dagster.core.run_coordinator",
+        "class": "DefaultRunCoordinator",  # takes no config (the queued one's would fail)
+    }
+    install_instance_config(home, config=yaml.safe_dump(config))
     with DagsterInstance.from_config(str(home)) as instance:
         instance.add_dynamic_partitions("repositories", ["alpha", "beta"])
     with running_webserver(home) as web:
