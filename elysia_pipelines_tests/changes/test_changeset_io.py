@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -323,3 +324,32 @@ def test_flat_mgit_format_is_accepted(tmp_path: Path) -> None:
     assert reasons[0].startswith("line 1: add: content_hash mismatch")
     assert reasons[1] == "line 2: end record in a file that has no begin record"
     assert reasons[2] == "line 3: truncated: last line has no newline"
+
+
+def test_a_validation_is_reused_only_while_the_file_and_its_blobs_are_unchanged(
+    tmp_path: Path,
+) -> None:
+    """The check and the ingester validate the same file in one process: the second call
+    may reuse the first report across the move to processed/, never after an edit."""
+    path = write_sample(tmp_path / "pending")
+    assert validate_change_set(path).ok
+    processed = tmp_path / "processed"
+    processed.mkdir()
+    blobs = path.with_name(path.stem + ".blobs")
+    moved = processed / path.name
+    path.rename(moved)
+    blobs.rename(processed / blobs.name)
+    again = validate_change_set(moved)
+    assert again.ok and again.path == moved
+
+    # Same name, size and inode, other content: the blob's mtime (set 1 ms later, so a
+    # coarse clock cannot hide the write) is what tells the reports apart.
+    blob = next((processed / blobs.name).iterdir())
+    stat = blob.stat()
+    blob.write_bytes(b"y" * stat.st_size)
+    os.utime(blob, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert any("content_hash" in p.reason for p in validate_change_set(moved).problems)
+
+    records = lines_of(moved)
+    rewrite(moved, records[:-1])  # the end record dropped
+    assert not validate_change_set(moved).ok
