@@ -142,15 +142,24 @@ def remove_partition(instance: dg.DagsterInstance, name: str) -> None:
         instance.delete_dynamic_partition(PARTITIONS_NAME, name)
 
 
-@functools.cache
+# What `defs/` reads from the environment when it loads: a change means another location.
+_LOAD_ENV = ("ELYSIA_EXECUTOR", "ELYSIA_EXECUTOR_CONFIG")
+
+
 def _job(name: str) -> dg.JobDefinition:
-    """The job from the code location, loaded once per process.
+    """The job from the code location, loaded once per process and executor choice.
 
     `dg.reconstructable` and `execute_job` call the job factory again for every phase of
     a run (plan, executor, each step's context): without the cache each call loaded the
-    whole `defs/` folder anew (~4 loads of ~0.5-3.7 s per sync). The location is fixed
-    for the life of a process (ELYSIA_EXECUTOR is read once, at the first load).
+    whole `defs/` folder anew (~4 loads of ~0.5-3.7 s per sync). The executor comes from
+    the environment at load time, so a process that changes ELYSIA_EXECUTOR (a test, a
+    long-lived caller) gets the location loaded for the new value.
     """
+    return _job_for(name, tuple(os.environ.get(var) for var in _LOAD_ENV))
+
+
+@functools.cache
+def _job_for(name: str, load_env: tuple[str | None, ...]) -> dg.JobDefinition:
     from elysia_pipelines.definitions import defs
 
     return defs().resolve_job_def(name)
