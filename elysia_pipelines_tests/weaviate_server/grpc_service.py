@@ -562,15 +562,16 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
                 )
             where = flt.from_grpc(request.filters) if request.HasField("filters") else None
             keyword = None
+            alpha = None
             if request.HasField("bm25_search"):
                 keyword = (request.bm25_search.query, list(request.bm25_search.properties) or None)
-            elif request.HasField("hybrid_search"):
-                # Only the keyword half: the test server has no vectorizer for the query text.
-                hybrid = request.hybrid_search
-                keyword = (hybrid.query, list(hybrid.properties) or None)
             with store.lock:
                 coll = store.collection(request.collection)
                 query = vector_query(store, coll, request, request.tenant)
+                if request.HasField("hybrid_search"):
+                    keyword, query, alpha = hybrid_args(
+                        store, coll, request.hybrid_search, request.tenant
+                    )
                 rows = store.query(
                     request.collection,
                     flt=where,
@@ -580,6 +581,7 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
                     sort=[(s.path[0], s.ascending) for s in request.sort_by if s.path],
                     vector_query=query,
                     keyword=keyword,
+                    alpha=alpha,
                     tenant=request.tenant,
                 )
                 props = coll.props
@@ -603,35 +605,37 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
         start = time.perf_counter()
         store = self._store()
         try:
-            if request.HasField("group_by"):
-                raise SchemaError("the test server does not support aggregate group_by")
             where = flt.from_grpc(request.filters) if request.HasField("filters") else None
             with store.lock:
                 coll = store.collection(request.collection)
                 query = vector_query(store, coll, request, request.tenant)
-                if query is not None:
+                keyword = alpha = None
+                if request.HasField("hybrid"):
+                    keyword, query, alpha = hybrid_args(store, coll, request.hybrid, request.tenant)
+                if query is not None or keyword is not None:
                     rows = store.query(
                         request.collection,
                         flt=where,
                         limit=request.object_limit or 10_000,
                         vector_query=query,
+                        keyword=keyword,
+                        alpha=alpha,
                         tenant=request.tenant,
                     )
                     objects = [row[0] for row in rows]
                 else:
                     objects = store.matching(request.collection, where, request.tenant)
                 props = coll.props
+                if request.HasField("group_by"):
+                    grouped = _aggregate_groups(request, objects, props)
+                    return aggregate_pb2.AggregateReply(
+                        took=time.perf_counter() - start, grouped_results=grouped
+                    )
                 single = aggregate_pb2.AggregateReply.Single()
                 if request.objects_count:
                     single.objects_count = len(objects)
                 if len(request.aggregations) > 0:
-                    single.aggregations.CopyFrom(
-                        aggregate_pb2.AggregateReply.Aggregations(
-                            aggregations=[
-                                _aggregate_property(a, objects, props) for a in request.aggregations
-                            ]
-                        )
-                    )
+                    single.aggregations.CopyFrom(_aggregations(request, objects, props))
         except (SchemaError, StoreError) as exc:
             _abort_for(context, exc)
             raise
@@ -690,7 +694,12 @@ def vector_query(store: Store, coll: Any, request: Any, tenant: str) -> vec.Vect
     several pairs (Weaviate >= 1.27), weighted in order by `weights_for_targets`.
     """
     kind = next(
-        (k for k in ("near_vector", "near_object", "near_text") if request.HasField(k)), None
+        (
+            k
+            for k in ("near_vector", "near_object", "near_text")
+            if k in request.DESCRIPTOR.fields_by_name and request.HasField(k)
+        ),
+        None,
     )
     if kind is None:
         return None
@@ -755,6 +764,41 @@ def vector_query(store: Store, coll: Any, request: Any, tenant: str) -> vec.Vect
     return query
 
 
+def hybrid_args(
+    store: Store, coll: Any, hybrid: Any, tenant: str
+) -> tuple[tuple[str, list[str] | None], vec.VectorQuery | None, float | None]:
+    """(keyword half, vector half, alpha) of a hybrid search.
+
+    The vector half is the vector sent, else the query text through the modelled
+    contextionary; without either (no vectorizer) only the keyword half runs.
+    """
+    keyword = (hybrid.query, list(hybrid.properties) or None)
+    names, _ = _target_names(hybrid)
+    if not names:
+        names = [coll.default_vector_name()]
+    query: vec.VectorQuery | None = None
+    if hybrid.HasField("near_vector"):
+        query = vector_query(store, coll, hybrid, tenant)
+    else:
+        rows: list[np.ndarray] = []
+        if len(hybrid.vectors) > 0:
+            rows = [q for v in hybrid.vectors for q in _query_rows(v)]
+        elif hybrid.vector_bytes:
+            rows = [vec.decode(hybrid.vector_bytes)]
+        elif len(hybrid.vector) > 0:
+            rows = [np.array(hybrid.vector, dtype=np.float64)]
+        elif hybrid.query and any(
+            module == vec.CONTEXTIONARY for module, _ in vec.vectorizers(coll.schema).values()
+        ):
+            rows = [vec.embed_text(hybrid.query)]
+        if rows:
+            query = vec.VectorQuery(pairs=[(n, q, 1.0) for n in names for q in rows])
+    if query is None:
+        return keyword, None, None
+    alpha = hybrid.alpha_param if hybrid.use_alpha_param else hybrid.alpha
+    return keyword, query, float(alpha)
+
+
 def _near_text_vector(store: Store, coll: Any, search: Any, tenant: str) -> np.ndarray:
     """The concepts' vector, moved toward / away from concepts and objects as asked."""
     if not any(module == vec.CONTEXTIONARY for module, _ in vec.vectorizers(coll.schema).values()):
@@ -777,6 +821,58 @@ def _near_text_vector(store: Store, coll: Any, search: Any, tenant: str) -> np.n
         if parts:
             query = vec.move(query, np.mean(parts, axis=0), movement.force, away=away)
     return query
+
+
+def _aggregations(
+    request: aggregate_pb2.AggregateRequest,
+    objects: list[StoredObject],
+    props: dict[str, dict[str, Any]],
+) -> aggregate_pb2.AggregateReply.Aggregations:
+    return aggregate_pb2.AggregateReply.Aggregations(
+        aggregations=[_aggregate_property(a, objects, props) for a in request.aggregations]
+    )
+
+
+def _aggregate_groups(
+    request: aggregate_pb2.AggregateRequest,
+    objects: list[StoredObject],
+    props: dict[str, dict[str, Any]],
+) -> aggregate_pb2.AggregateReply.Grouped:
+    """Groups by one property's value (each element of an array), largest group first."""
+    name = _lower_first(request.group_by.property)
+    prop = props.get(name)
+    if prop is None:
+        raise SchemaError(
+            f"could not find property {name!r} in collection {request.collection} to group by"
+        )
+    data_type = prop["dataType"][0].removesuffix("[]")
+    groups: dict[Any, list[StoredObject]] = {}
+    for obj in objects:
+        value = obj.properties.get(name)
+        for item in value if isinstance(value, list) else [value]:
+            if item is not None:
+                groups.setdefault(item, []).append(obj)
+    ordered = sorted(groups.items(), key=lambda kv: -len(kv[1]))
+    if request.HasField("limit"):
+        ordered = ordered[: request.limit]
+    out = aggregate_pb2.AggregateReply.Grouped()
+    for value, members in ordered:
+        by = aggregate_pb2.AggregateReply.Group.GroupedBy(path=[name])
+        if data_type == "int":
+            by.int = int(value)
+        elif data_type == "number":
+            by.number = float(value)
+        elif data_type == "boolean":
+            by.boolean = bool(value)
+        else:
+            by.text = str(value)
+        group = aggregate_pb2.AggregateReply.Group(grouped_by=by)
+        if request.objects_count:
+            group.objects_count = len(members)
+        if len(request.aggregations) > 0:
+            group.aggregations.CopyFrom(_aggregations(request, members, props))
+        out.groups.append(group)
+    return out
 
 
 def _aggregate_property(

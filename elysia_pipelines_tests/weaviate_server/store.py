@@ -782,6 +782,7 @@ class Store:
         after: str = "",
         sort: list[tuple[str, bool]] | None = None,
         vector_query: VectorQuery | None = None,
+        alpha: float | None = None,
         keyword: tuple[str, list[str] | None] | None = None,
         tenant: str = "",
     ) -> list[tuple[StoredObject, float | None, float | None]]:
@@ -811,7 +812,14 @@ class Store:
                 return [(coll.objects[uid], None, None) for uid in ids[:limit]]
             candidates = coll.select(flt)
             scored: list[tuple[StoredObject, float | None, float | None]]
-            if vector_query is not None:
+            if alpha is not None and keyword is not None and vector_query is not None:
+                metrics = {n: coll.distance_metric(n) for n in vector_query.targets()}
+                scored = _fuse(
+                    rank(candidates, vector_query, metrics),
+                    _rank_by_keyword(candidates, keyword[0], keyword[1], coll.props),
+                    alpha,
+                )
+            elif vector_query is not None:
                 metrics = {n: coll.distance_metric(n) for n in vector_query.targets()}
                 scored = [
                     (obj, dist, None) for obj, dist in rank(candidates, vector_query, metrics)
@@ -859,6 +867,37 @@ def _sort_key(obj: StoredObject, path: str) -> tuple[int, Any]:
     if isinstance(value, list):
         value = tuple(value)
     return (0, value)
+
+
+def _fuse(
+    vector_rows: list[tuple[StoredObject, float]],
+    keyword_rows: list[tuple[StoredObject, float | None, float | None]],
+    alpha: float,
+) -> list[tuple[StoredObject, float | None, float | None]]:
+    """Hybrid's relativeScoreFusion: each half min-max scaled to [0, 1], weighted by alpha.
+
+    alpha 1 is the vector half alone, alpha 0 the keyword half alone (as in Weaviate,
+    the other half is then not searched at all).
+    """
+
+    def scaled(rows: list[tuple[StoredObject, float]]) -> dict[str, tuple[StoredObject, float]]:
+        if not rows:
+            return {}
+        lo, hi = min(v for _, v in rows), max(v for _, v in rows)
+        return {o.uuid: (o, (v - lo) / (hi - lo) if hi > lo else 1.0) for o, v in rows}
+
+    halves: list[tuple[float, dict[str, tuple[StoredObject, float]]]] = []
+    if alpha > 0:
+        halves.append((alpha, scaled([(o, -d) for o, d in vector_rows])))
+    if alpha < 1:
+        halves.append((1 - alpha, scaled([(o, s or 0.0) for o, _, s in keyword_rows])))
+    fused: dict[str, list[Any]] = {}
+    for weight, half in halves:
+        for uid, (obj, value) in half.items():
+            fused.setdefault(uid, [obj, 0.0])[1] += weight * value
+    rows = [(obj, None, float(score)) for obj, score in fused.values()]
+    rows.sort(key=lambda row: -(row[2] or 0.0))
+    return rows
 
 
 def _rank_by_keyword(
