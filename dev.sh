@@ -116,12 +116,8 @@ case "${1:-}" in
   bench)
     setup
     shift
-    rc=0
-    for b in benchmarks/*.py; do
-      echo "==> $b"
-      .venv/bin/python "$b" "$@" || rc=1
-    done
-    exit "$rc"
+    # One process per benchmark, then one table of every measure (see benchmarks/run_all.py).
+    exec .venv/bin/python benchmarks/run_all.py "$@"
     ;;
   *)
     sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
