@@ -24,6 +24,7 @@ hashes are checked, so a fast but wrong run cannot pass.
     .venv/bin/python benchmarks/repo_sync.py
     .venv/bin/python benchmarks/repo_sync.py --files 2000 --daemon-files 500
     .venv/bin/python benchmarks/repo_sync.py --skip-daemon
+    .venv/bin/python benchmarks/repo_sync.py --rounds 3   # fastest of 3 (shared machine)
 """
 
 from __future__ import annotations
@@ -186,10 +187,10 @@ def count(url: str, cls: str) -> int:
         return int(json.loads(response.read())["data"]["Aggregate"][cls][0]["meta"]["count"])
 
 
-def stored_hashes(url: str, cls: str, paths: list[str]) -> dict[str, str]:
+def stored_hashes(url: str, cls: str, repo: str, paths: list[str]) -> dict[str, str]:
     hashes = {}
     for path in paths:
-        obj = _get(f"{url}/v1/objects/{cls}/{document_uuid(NAME, path)}")
+        obj = _get(f"{url}/v1/objects/{cls}/{document_uuid(repo, path)}")
         hashes[path] = obj["properties"]["content_hash"]
     return hashes
 
@@ -288,6 +289,12 @@ def main() -> int:
     parser.add_argument(
         "--skip-daemon", action="store_true", help="leave out the daemon-launched comparison"
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="rounds of yardstick, add and sync (fastest of each counts; the machine is shared)",
+    )
     args = parser.parse_args()
     daemon: DaemonFigures | None = None
     with tempfile.TemporaryDirectory(prefix="repo-sync-bench-") as tmp:
@@ -310,39 +317,53 @@ def main() -> int:
             # Warm-up: the page cache holds the libraries for whichever command comes first.
             run_measured([sys.executable, "-c", "import dagster, weaviate, pyarrow"], env)
             port = server.url.rsplit(":", 1)[1]
-            yardstick_argv = [
-                sys.executable,
-                "-c",
-                YARDSTICK,
-                port,
-                str(server.grpc_port),
-                str(repo),
-                NAME,
-                "Yardstick",
-            ]
-            yard_wall, yard_cpu, out = run_measured(yardstick_argv, env)
-            n_text, insert_text = out.split()
-            insert_s = float(insert_text)
-            add_wall, add_cpu, out = run_measured(
-                [ELYSIACTL, "repo", "add", str(repo), "--name", NAME, "--json"], env
+            best: dict[str, tuple[float, float]] = {}
+            for round_ in range(args.rounds):
+                # Each round: its own repository name, collection, ELYSIA_HOME and
+                # DAGSTER_HOME, so every `repo add` is a first sync on a new instance.
+                name = NAME if round_ == 0 else f"{NAME}{round_}"
+                round_env = dict(
+                    env,
+                    ELYSIA_HOME=str(work / f"home{round_ or ''}"),
+                    DAGSTER_HOME=str(work / f"dagster_home{round_ or ''}"),
+                )
+                yard_class = f"Yardstick{round_ or ''}"
+                yardstick_argv = [
+                    *(sys.executable, "-c", YARDSTICK, port, str(server.grpc_port)),
+                    *(str(repo), name, yard_class),
+                ]
+                timed = {"yard": run_measured(yardstick_argv, round_env)}
+                n_text, insert_text = timed["yard"][2].split()
+                insert_s = min(float(insert_text), best.get("insert", (1e9, 0.0))[0])
+                best["insert"] = (insert_s, 0.0)
+                timed["add"] = run_measured(
+                    [ELYSIACTL, "repo", "add", str(repo), "--name", name, "--json"], round_env
+                )
+                collection = json.loads(timed["add"][2])["collection"]
+                expected = change_files(repo, paths, args.changed)
+                timed["sync"] = run_measured([ELYSIACTL, "repo", "sync", name, "--json"], round_env)
+                n = int(n_text)
+                yard_count, ours = count(server.url, yard_class), count(server.url, collection)
+                if not (n == len(paths) == yard_count == ours):
+                    raise SystemExit(
+                        f"object counts differ: corpus {len(paths)}, yardstick {n} (stored "
+                        f"{yard_count}), elysiactl {ours}"
+                    )
+                got = stored_hashes(server.url, collection, name, list(expected))
+                if got != expected:
+                    wrong = sorted(p for p in expected if got.get(p) != expected[p])
+                    raise SystemExit(f"after repo sync these files have stale content: {wrong}")
+                for key, (wall, cpu, _) in timed.items():
+                    if key not in best or wall < best[key][0]:
+                        best[key] = (wall, cpu)
+            (yard_wall, yard_cpu), (add_wall, add_cpu), (sync_wall, sync_cpu) = (
+                best["yard"],
+                best["add"],
+                best["sync"],
             )
-            collection = json.loads(out)["collection"]
-            expected = change_files(repo, paths, args.changed)
-            sync_wall, sync_cpu, _ = run_measured([ELYSIACTL, "repo", "sync", NAME, "--json"], env)
-            yard_count, ours = count(server.url, "Yardstick"), count(server.url, collection)
-            got = stored_hashes(server.url, collection, list(expected))
             if not args.skip_daemon:
                 daemon = daemon_comparison(work, env, server.url, repo, paths[: args.daemon_files])
     shutil.rmtree(work, ignore_errors=True)
-    n = int(n_text)
-    if not (n == len(paths) == yard_count == ours):
-        raise SystemExit(
-            f"object counts differ: corpus {len(paths)}, yardstick {n} (stored {yard_count}), "
-            f"elysiactl {ours}"
-        )
-    if got != expected:
-        wrong = sorted(p for p in expected if got.get(p) != expected[p])
-        raise SystemExit(f"after repo sync these files have stale content: {wrong}")
 
     add_ratio = add_wall / yard_wall
     rows: list[tuple[Measure, float | None, str]] = [
@@ -415,7 +436,10 @@ def main() -> int:
                 f"{daemon.run_exec / daemon.cli_wall:.2f}x",
             ),
         ]
-    print(f"\n{n:,} .py files ({size_mb:.0f} MB); yardstick's insert_many alone: {insert_s:.2f} s")
+    print(
+        f"\n{len(paths):,} .py files ({size_mb:.0f} MB); yardstick's insert_many alone: "
+        f"{best['insert'][0]:.2f} s; fastest of {args.rounds} round(s)"
+    )
     print(f"{'command':<48} {'wall s':>7} {'CPU s':>7} {'ratio':>7} {'target':>20}  ok")
     for m, cpu, ratio_text in rows:
         verdict = "-" if m.ok is None else "yes" if m.ok else "NO"
