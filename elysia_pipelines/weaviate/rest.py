@@ -84,3 +84,42 @@ def count(target: WeaviateTarget, collection: str) -> int:
         return int(answer["data"]["Aggregate"][collection][0]["meta"]["count"])
     except (KeyError, IndexError, TypeError, ValueError):
         raise RestError(f"counting {collection}: unexpected answer {answer!r:.200}") from None
+
+
+def collection_names(target: WeaviateTarget) -> set[str]:
+    """Every collection (class) name in the schema: one call, whatever their number."""
+    status, answer = request(target, "GET", "/v1/schema")
+    if status != 200 or not isinstance(answer, dict):
+        raise RestError(f"listing collections: unexpected answer {status} {answer!r:.200}")
+    return {c["class"] for c in answer.get("classes") or [] if isinstance(c, dict) and "class" in c}
+
+
+# Classes per Aggregate query: a few KB of query text, and one unknown class (dropped
+# since the schema was read) only sends that chunk back to one call per class.
+COUNT_CHUNK = 100
+
+
+def counts(target: WeaviateTarget, collections: list[str]) -> dict[str, int]:
+    """Object counts of existing collections, many per GraphQL query.
+
+    One query per class took two round trips per repository, about 2 ms each here, so
+    `repo status` over 500 repositories spent 2 s waiting on Weaviate. A GraphQL query
+    may aggregate many classes at once; an error in one (e.g. deleted meanwhile) fails
+    the whole query, so that chunk falls back to `count` per class, which says which.
+    """
+    result: dict[str, int] = {}
+    for start in range(0, len(collections), COUNT_CHUNK):
+        chunk = collections[start : start + COUNT_CHUNK]
+        fields = " ".join(f"{name} {{ meta {{ count }} }}" for name in chunk)
+        _, answer = request(target, "POST", "/v1/graphql", {"query": f"{{ Aggregate {{ {fields} }} }}"})
+        data = (answer or {}).get("data") or {}
+        aggregate = data.get("Aggregate") if isinstance(data, dict) else None
+        if (answer or {}).get("errors") or not isinstance(aggregate, dict):
+            result.update({name: count(target, name) for name in chunk})
+            continue
+        for name in chunk:
+            try:
+                result[name] = int(aggregate[name][0]["meta"]["count"])
+            except (KeyError, IndexError, TypeError, ValueError):
+                result[name] = count(target, name)
+    return result

@@ -42,9 +42,12 @@ Response = tuple[int, Any, dict[str, str]]
 Route = tuple[str, re.Pattern[str], Callable[..., Response]]
 
 REST_DEFAULT_LIMIT = 25
+_CLASS_COUNT = r"(\w+)\s*\{\s*meta\s*\{\s*count\s*\}\s*\}"
+# One or more classes in one query, as Weaviate allows: `{ Aggregate { A {...} B {...} } }`.
 _AGGREGATE_COUNT = re.compile(
-    r"\{\s*Aggregate\s*\{\s*(\w+)\s*\{\s*meta\s*\{\s*count\s*\}\s*\}\s*\}\s*\}"
+    r"\{\s*Aggregate\s*\{\s*((?:" + _CLASS_COUNT + r"\s*)+)\}\s*\}"
 )
+_CLASS_COUNT_RE = re.compile(_CLASS_COUNT)
 
 
 def classify(method: str, path: str) -> str | None:
@@ -382,7 +385,7 @@ class RestApi:
         return _ok({"objects": rows, "totalResults": len(rows), "deprecations": None})
 
     def graphql(self, body: Any, **_: Any) -> Response:
-        """Only `{ Aggregate { Class { meta { count } } } }`: the count REST-only tools ask.
+        """Only `{ Aggregate { Class { meta { count } } ... } }`: the counts REST-only tools ask.
 
         Anything else answers a GraphQL error (status 200, as Weaviate does), so a
         caller relying on more than this fails loudly instead of reading nothing.
@@ -391,14 +394,17 @@ class RestApi:
         match = _AGGREGATE_COUNT.fullmatch(query.strip())
         if match is None:
             return _ok({"errors": [{"message": "test server: only Aggregate meta count"}]})
-        name = match.group(1)
+        names = _CLASS_COUNT_RE.findall(match.group(1))
+        answer: dict[str, Any] = {}
         with self.store.lock:
-            coll = self.store.collections.get(normalize_class_name(name))
-            if coll is None:
-                message = f'Cannot query field "{name}" on type "AggregateObjectsObj".'
-                return _ok({"errors": [{"message": message}]})
-            total = coll.object_total()
-        return _ok({"data": {"Aggregate": {name: [{"meta": {"count": total}}]}}})
+            for name in names:
+                coll = self.store.collections.get(normalize_class_name(name))
+                if coll is None:
+                    # A validation error: the whole query fails, as GraphQL does.
+                    message = f'Cannot query field "{name}" on type "AggregateObjectsObj".'
+                    return _ok({"errors": [{"message": message}]})
+                answer[name] = [{"meta": {"count": coll.object_total()}}]
+        return _ok({"data": {"Aggregate": answer}})
 
     def _json(self, class_name: str, obj: StoredObject, include_vector: bool) -> dict[str, Any]:
         coll = self.store.collections.get(class_name)
