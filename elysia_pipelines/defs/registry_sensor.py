@@ -9,6 +9,8 @@ import dagster as dg
 from elysia_pipelines.defs.partitions import REPOSITORIES, repositories_partitions
 from elysia_pipelines.defs.resources import ElysiaSettings
 
+_LOGGED_NAMES = 10
+
 
 @dg.sensor(
     minimum_interval_seconds=30,
@@ -37,5 +39,7 @@ def registry_partitions_sensor(
             f"register it with `elysiactl repo add URL --name {name}`"
         )
     if to_add:
-        context.log.info(f"added partitions for {to_add}")
+        # 500 names in one log line is unreadable in the UI's tick log: count and a few.
+        shown = ", ".join(to_add[:_LOGGED_NAMES]) + (", ..." if len(to_add) > _LOGGED_NAMES else "")
+        context.log.info(f"added {len(to_add)} partition(s): {shown}")
     return dg.SensorResult(dynamic_partitions_requests=requests)
