@@ -111,7 +111,9 @@ def counts(target: WeaviateTarget, collections: list[str]) -> dict[str, int]:
     for start in range(0, len(collections), COUNT_CHUNK):
         chunk = collections[start : start + COUNT_CHUNK]
         fields = " ".join(f"{name} {{ meta {{ count }} }}" for name in chunk)
-        _, answer = request(target, "POST", "/v1/graphql", {"query": f"{{ Aggregate {{ {fields} }} }}"})
+        _, answer = request(
+            target, "POST", "/v1/graphql", {"query": f"{{ Aggregate {{ {fields} }} }}"}
+        )
         data = (answer or {}).get("data") or {}
         aggregate = data.get("Aggregate") if isinstance(data, dict) else None
         if (answer or {}).get("errors") or not isinstance(aggregate, dict):

@@ -44,9 +44,7 @@ Route = tuple[str, re.Pattern[str], Callable[..., Response]]
 REST_DEFAULT_LIMIT = 25
 _CLASS_COUNT = r"(\w+)\s*\{\s*meta\s*\{\s*count\s*\}\s*\}"
 # One or more classes in one query, as Weaviate allows: `{ Aggregate { A {...} B {...} } }`.
-_AGGREGATE_COUNT = re.compile(
-    r"\{\s*Aggregate\s*\{\s*((?:" + _CLASS_COUNT + r"\s*)+)\}\s*\}"
-)
+_AGGREGATE_COUNT = re.compile(r"\{\s*Aggregate\s*\{\s*((?:" + _CLASS_COUNT + r"\s*)+)\}\s*\}")
 _CLASS_COUNT_RE = re.compile(_CLASS_COUNT)
 
 
