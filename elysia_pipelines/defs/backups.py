@@ -14,7 +14,7 @@ import dagster as dg
 from elysia_pipelines.backups.catalog import open_catalog
 from elysia_pipelines.backups.retention import cleanup
 from elysia_pipelines.backups.storage import is_remote, open_location
-from elysia_pipelines.defs.checks_support import latest_metadata
+from elysia_pipelines.defs.checks_support import latest_metadata, partition_of
 from elysia_pipelines.defs.ingestion import WEAVIATE_RETRY, weaviate_collection
 from elysia_pipelines.defs.metadata import CODE_VERSION, OWNERS, md_table, user_errors
 from elysia_pipelines.defs.partitions import repositories_partitions
@@ -122,7 +122,7 @@ def collection_backup(
 
 
 def _backup_id(context: dg.AssetCheckExecutionContext) -> tuple[str | None, dict]:
-    meta = latest_metadata(context, collection_backup.key, context.partition_key) or {}
+    meta = latest_metadata(context, collection_backup.key, partition_of(context)) or {}
     return meta.get("backup_id"), meta
 
 

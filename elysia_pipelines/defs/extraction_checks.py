@@ -7,7 +7,7 @@ import git
 
 from elysia_pipelines.changes.audit import audit_change_set
 from elysia_pipelines.changes.reader import read_header, validate_change_set
-from elysia_pipelines.defs.checks_support import latest_metadata
+from elysia_pipelines.defs.checks_support import latest_metadata, partition_of
 from elysia_pipelines.defs.extraction import change_set
 from elysia_pipelines.defs.metadata import md_table
 from elysia_pipelines.defs.partitions import repositories_partitions
@@ -21,8 +21,8 @@ def _this_change_set(
     context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings
 ) -> tuple[Settings, Path | None, Repository]:
     """The file the latest `change_set` materialization wrote, wherever ingestion moved it."""
-    settings, repo = elysia.settings_and_repo(context.partition_key)
-    meta = latest_metadata(context, change_set.key, context.partition_key) or {}
+    settings, repo = elysia.settings_and_repo(partition_of(context))
+    meta = latest_metadata(context, change_set.key, partition_of(context)) or {}
     written = meta.get("change_set")
     if not written or not str(written).endswith(".jsonl"):
         return settings, None, repo

@@ -15,6 +15,7 @@ from datetime import datetime
 import dagster as dg
 
 from elysia_pipelines.clock import utc_now
+from elysia_pipelines.defs.checks_support import partition_of
 from elysia_pipelines.defs.ingestion import weaviate_collection
 from elysia_pipelines.defs.partitions import repositories_partitions
 from elysia_pipelines.defs.resources import ElysiaSettings
@@ -58,7 +59,7 @@ def _verdict(repo: Repository, now: datetime) -> tuple[bool, dict[str, object], 
 def collection_is_fresh(
     context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings
 ) -> dg.AssetCheckResult:
-    repo = elysia.registry().get(context.partition_key)
+    repo = elysia.registry().get(partition_of(context))
     passed, metadata, description = _verdict(repo, utc_now())
     return dg.AssetCheckResult(passed=passed, metadata=metadata, description=description)
 

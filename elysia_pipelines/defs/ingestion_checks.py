@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from elysia_pipelines.defs.checks_support import partition_of
 from elysia_pipelines.defs.ingestion import weaviate_collection
 from elysia_pipelines.defs.metadata import md_table
 from elysia_pipelines.defs.partitions import repositories_partitions
@@ -29,7 +30,7 @@ SAMPLE_SIZE = 25
 def document_count_matches_tracked_files(
     context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings, weaviate: WeaviateResource
 ) -> dg.AssetCheckResult:
-    settings, repo = elysia.settings_and_repo(context.partition_key)
+    settings, repo = elysia.settings_and_repo(partition_of(context))
     expected = expected_document_count(settings, repo.collection)
     with weaviate.client() as client:
         actual = count_or_zero(client, repo.collection)
@@ -57,7 +58,7 @@ def document_count_matches_tracked_files(
 def no_open_dead_letters(
     context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings
 ) -> dg.AssetCheckResult:
-    settings, repo = elysia.settings_and_repo(context.partition_key)
+    settings, repo = elysia.settings_and_repo(partition_of(context))
     letters = open_dead_letters(settings, repo.collection)
     rows = [[d.changeset, d.op, d.path, d.error[:120]] for d in letters[:20]]
     return dg.AssetCheckResult(
@@ -78,7 +79,7 @@ def no_open_dead_letters(
 def all_change_sets_applied(
     context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings
 ) -> dg.AssetCheckResult:
-    settings, repo = elysia.settings_and_repo(context.partition_key)
+    settings, repo = elysia.settings_and_repo(partition_of(context))
     newest = newest_pending_seq(settings, repo.collection)
     applied = last_applied_seq(settings, repo.collection)
     return dg.AssetCheckResult(
@@ -99,7 +100,7 @@ def all_change_sets_applied(
 def sample_matches_repository(
     context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings, weaviate: WeaviateResource
 ) -> dg.AssetCheckResult:
-    settings, repo = elysia.settings_and_repo(context.partition_key)
+    settings, repo = elysia.settings_and_repo(partition_of(context))
     last = load_checkpoint(settings, repo.collection).last_applied
     if last is None or not last.to_commit:
         return dg.AssetCheckResult(passed=True, metadata={"sampled": "nothing applied yet"})

@@ -364,3 +364,27 @@ def test_change_set_failing_a_blocking_check_never_reaches_weaviate_on_the_senso
     assert tick.skip_reason is not None and "pending" in str(tick.skip_reason.skip_message)
     _run(env, [weaviate_collection])  # the collection is blocked: nothing is applied
     assert _documents(env, weaviate_client) == before
+
+
+def test_checks_only_run_without_a_partition_says_what_to_do(env: dict) -> None:
+    """What the Checks tab's "Execute all" launches in Dagster 1.13: the checks of a
+    partitioned asset with no partition. Each fails with the way out, not an invariant."""
+    checks = [c for c in _checks() if {k.asset_key for k in c.check_keys} == {change_set.key}]
+    checks_only = dg.define_asset_job(
+        "change_set_checks_unpartitioned",
+        selection=dg.AssetSelection.checks_for_assets(change_set),
+        partitions_def=repositories_partitions,
+    )
+    job = dg.Definitions(
+        assets=[change_set], asset_checks=checks, jobs=[checks_only], resources=env["resources"]
+    ).resolve_job_def("change_set_checks_unpartitioned")
+    result = job.execute_in_process(instance=env["instance"], raise_on_error=False)
+    assert not result.success
+    failures = [e for e in result.all_events if e.is_step_failure]
+    assert len(failures) == 3
+    for event in failures:
+        message = event.step_failure_data.error.message
+        assert "has no partition" in message and "Materialize the repository's partition" in (
+            message
+        ), message
+        assert "DagsterInvariantViolationError" not in message

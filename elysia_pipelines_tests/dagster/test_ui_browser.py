@@ -7,10 +7,11 @@ asset's Checks tab show for that partition. Debian's chromium is driven by Playw
 (`executable_path`: browser downloads are not possible here). Screenshots of every step
 land in the test's tmp dir.
 
-Not driven here: the Checks tab's "Execute all". Dagster 1.13's UI launches it with no
-partition for partitioned checks, so every check of the run fails with "Cannot access
-partition_key for a non-partitioned run" (seen in this browser); a checks-only run of one
-partition, as the API takes it, is tested in test_webserver.py.
+Not driven here: running checks on their own from the Checks tab. Dagster 1.13's UI
+disables "Execute" for them ("Executing checks on their own for partitioned assets is not
+yet supported") yet its "Execute all" launches them with no partition; each check then
+fails saying to materialize the partition instead (test_pipeline.py). A checks-only run of
+one partition, as the API takes it, is tested in test_webserver.py.
 """
 
 from __future__ import annotations
