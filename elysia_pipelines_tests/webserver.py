@@ -40,6 +40,20 @@ def install_instance_config(dagster_home: Path, *, config: str | None = None) ->
     return target
 
 
+def create_instance_storage(dagster_home: Path) -> None:
+    """Create a new instance's SQLite schemas (runs, event log, schedules) in this process.
+
+    Two processes started at once on a fresh DAGSTER_HOME both run the schema migrations
+    and one fails ("table ... already exists"); tests that start several do this first.
+    """
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        instance.get_runs(limit=1)
+        instance.all_instigator_state()
+        instance.get_dynamic_partitions("repositories")
+
+
 @dataclass
 class Webserver:
     """Handle of a running webserver: where it listens, its log, and a GraphQL client."""

@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 
 from elysia_pipelines.definitions import defs
-from elysia_pipelines_tests.webserver import INSTANCE_TEMPLATE
+from elysia_pipelines_tests.webserver import INSTANCE_TEMPLATE, create_instance_storage
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,6 +52,7 @@ def test_dagster_and_dg_clis_load_the_project(tmp_path: Path) -> None:
     bindir = Path(sys.executable).parent
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "ELYSIA_HOME": str(tmp_path / "home")}
     (tmp_path / "dagster.yaml").write_text(INSTANCE_TEMPLATE.read_text())
+    create_instance_storage(tmp_path)  # the two CLIs below would race to create it
     commands = [
         [str(bindir / "dagster"), "definitions", "validate"],
         [str(bindir / "dg"), "check", "defs"],

@@ -29,7 +29,12 @@ import pytest
 from elysia_pipelines_tests.daemon import running_daemon
 from elysia_pipelines_tests.gitrepo import GitRepo
 from elysia_pipelines_tests.support import run_cli
-from elysia_pipelines_tests.webserver import Webserver, install_instance_config, running_webserver
+from elysia_pipelines_tests.webserver import (
+    Webserver,
+    create_instance_storage,
+    install_instance_config,
+    running_webserver,
+)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 UI_TIMEOUT_MS = 60_000
@@ -38,15 +43,8 @@ UI_TIMEOUT_MS = 60_000
 @contextmanager
 def _ui_stack(home: Path, env: Mapping[str, str]) -> Iterator[Webserver]:
     """Daemon and webserver started side by side (each takes ~20-40 s to come up)."""
-    import dagster as dg
-
     install_instance_config(home)
-    # Two processes creating a new instance's SQLite schemas at once collide; create them
-    # here first (runs, event log, schedules), then start both.
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        instance.get_runs(limit=1)
-        instance.all_instigator_state()
-        instance.get_dynamic_partitions("repositories")
+    create_instance_storage(home)  # before two processes race to create it
     managers = [running_daemon(home, env), running_webserver(home, env)]
     with ExitStack() as stack:
         with ThreadPoolExecutor(len(managers)) as pool:
