@@ -299,6 +299,9 @@ def main() -> int:
             f"{written} change sets in pending/ and {written} in processed/ "
             f"({per_repo} per collection), written in {time.perf_counter() - start:.1f} s"
         )
+        # A directory modified in the last 2 s is listed again at every tick (coarse
+        # mtimes, see ingest/pending.py); the steady state is a settled one.
+        time.sleep(2.5)
         sensor_rows(f"{written} + {written} files")
 
         commands = [
