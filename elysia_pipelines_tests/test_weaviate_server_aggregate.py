@@ -58,3 +58,20 @@ def test_hybrid_alpha_weighs_vector_against_keyword(docs: Any) -> None:
     assert len(vector_only) == 3
     agg = docs.aggregate.hybrid(None, alpha=1, vector=[1.0, 0.0], object_limit=1, total_count=True)
     assert agg.total_count == 1
+
+
+def test_search_group_by_keeps_rank_order_and_caps(docs: Any) -> None:
+    from weaviate.classes.query import GroupBy
+
+    res = docs.query.near_vector(
+        [1.0, 0.0],
+        group_by=GroupBy(prop="repo", number_of_groups=2, objects_per_group=1),
+        return_metadata=MetadataQuery(distance=True),
+    )
+    assert [o.belongs_to_group for o in res.objects] == ["a", "b"]
+    assert res.groups["a"].number_of_objects == 1
+    assert res.objects[0].properties["body"] == "apple pie"
+    keyword = docs.query.bm25(
+        "banana", group_by=GroupBy(prop="repo", number_of_groups=5, objects_per_group=5)
+    )
+    assert [o.belongs_to_group for o in keyword.objects] == ["a"]

@@ -35,6 +35,7 @@ from elysia_pipelines_tests.weaviate_server import vectors as vec
 from elysia_pipelines_tests.weaviate_server.references import BEACON_PREFIX, is_reference
 from elysia_pipelines_tests.weaviate_server.schema import SchemaError, parse_date
 from elysia_pipelines_tests.weaviate_server.store import (
+    MAX_RESULTS,
     IncomingObject,
     Store,
     StoredObject,
@@ -552,14 +553,13 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
         start = time.perf_counter()
         store = self._store()
         try:
-            unsupported = [
-                name for name in ("group_by", "generative", "rerank") if request.HasField(name)
-            ]
+            unsupported = [name for name in ("generative", "rerank") if request.HasField(name)]
             if unsupported:
                 raise SchemaError(
                     f"the test server does not support {', '.join(unsupported)}; use "
                     "fetch_objects, near_vector, near_object, near_text, bm25 or hybrid"
                 )
+            grouping = request.group_by if request.HasField("group_by") else None
             where = flt.from_grpc(request.filters) if request.HasField("filters") else None
             keyword = None
             alpha = None
@@ -575,8 +575,8 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
                 rows = store.query(
                     request.collection,
                     flt=where,
-                    limit=request.limit,
-                    offset=request.offset,
+                    limit=MAX_RESULTS if grouping is not None else request.limit,
+                    offset=0 if grouping is not None else request.offset,
                     after=request.after,
                     sort=[(s.path[0], s.ascending) for s in request.sort_by if s.path],
                     vector_query=query,
@@ -590,6 +590,27 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
                 )
                 wanted = request.properties if request.HasField("properties") else None
                 metadata = request.metadata if request.HasField("metadata") else None
+                if grouping is not None:
+                    groups = []
+                    for value, members in _search_groups(rows, grouping, props):
+                        dists = [d for _, d, _ in members if d is not None]
+                        groups.append(
+                            search_get_pb2.GroupByResult(
+                                name=value,
+                                min_distance=min(dists, default=0.0),
+                                max_distance=max(dists, default=0.0),
+                                number_of_objects=len(members),
+                                objects=[
+                                    _result(
+                                        store, coll.name, o, props, wanted, metadata, d, sc, metric
+                                    )
+                                    for o, d, sc in members
+                                ],
+                            )
+                        )
+                    return search_get_pb2.SearchReply(
+                        took=time.perf_counter() - start, group_by_results=groups
+                    )
                 results = [
                     _result(store, coll.name, obj, props, wanted, metadata, dist, score, metric)
                     for obj, dist, score in rows
@@ -821,6 +842,31 @@ def _near_text_vector(store: Store, coll: Any, search: Any, tenant: str) -> np.n
         if parts:
             query = vec.move(query, np.mean(parts, axis=0), movement.force, away=away)
     return query
+
+
+def _search_groups(
+    rows: list[tuple[StoredObject, float | None, float | None]],
+    grouping: search_get_pb2.GroupBy,
+    props: dict[str, dict[str, Any]],
+) -> list[tuple[str, list[tuple[StoredObject, float | None, float | None]]]]:
+    """Hits grouped by a property's value in rank order: the first `number_of_groups`
+    values met, each with its first `objects_per_group` hits."""
+    name = _lower_first(grouping.path[0]) if grouping.path else ""
+    if name not in props:
+        raise SchemaError(f"groupBy: property {name!r} not found in the collection")
+    groups: dict[str, list[tuple[StoredObject, float | None, float | None]]] = {}
+    for row in rows:
+        value = row[0].properties.get(name)
+        for item in value if isinstance(value, list) else [value]:
+            if item is None:
+                continue
+            key = str(item)
+            if key not in groups and len(groups) >= grouping.number_of_groups:
+                continue
+            members = groups.setdefault(key, [])
+            if len(members) < grouping.objects_per_group:
+                members.append(row)
+    return list(groups.items())
 
 
 def _aggregations(
