@@ -73,7 +73,7 @@ NOT_MODELLED = {
     "test_collection_diversity_hybrid": "diversity selection (newer than 1.32)",
     "test_collection_geo": "geo-coordinate filters: not modelled",
     "test_collection_hfresh": "HFresh vector index: not modelled",
-    "test_collection_hybrid": "hybrid search needs a vectorizer for its vector half",
+    "test_collection_hybrid": "hybrid fusion details (ranked fusion, explain scores, max vector distance) not modelled: 12/28 pass",
     "test_collection_model": "typed generics over vectorizer modules",
     "test_collection_multi_node": "cluster of several nodes: the server is one node",
     "test_collection_openai": "vectorizer/generative modules (OpenAI): the server never vectorizes",

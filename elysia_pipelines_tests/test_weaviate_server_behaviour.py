@@ -240,6 +240,16 @@ def test_cursor_with_a_filter_is_refused_like_weaviate(
         )
 
 
+def test_cursor_without_a_limit_pages_by_the_default_limit(
+    weaviate_client: weaviate.WeaviateClient,
+) -> None:
+    collection = weaviate_client.collections.create("Cur")
+    collection.data.insert_many([{"n": i} for i in range(12)])
+    ids = sorted(str(o.uuid) for o in collection.query.fetch_objects(limit=20).objects)
+    after_first = collection.query.fetch_objects(after=ids[0]).objects
+    assert [str(o.uuid) for o in after_first] == ids[1:11]  # QUERY_DEFAULTS_LIMIT 10
+
+
 def test_query_window_is_capped_at_query_maximum_results(
     weaviate_client: weaviate.WeaviateClient,
 ) -> None:

@@ -796,8 +796,6 @@ class Store:
                         "cursor api: invalid 'after' parameter: other params cannot be set "
                         "along with 'after' param",
                     )
-                if limit <= 0:
-                    raise StoreError(422, "cursor api: 'limit' is required with 'after'")
             limit = limit if limit > 0 else DEFAULT_LIMIT
             if offset + limit > MAX_RESULTS and not after:
                 raise StoreError(
