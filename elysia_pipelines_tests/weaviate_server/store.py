@@ -789,13 +789,12 @@ class Store:
         """Matching objects in answer order as (object, distance, score)."""
         with self.lock:
             coll = self.scoped(class_name, tenant)
-            if after:
-                if flt is not None or sort or vector_query is not None or offset or keyword:
-                    raise StoreError(
-                        422,
-                        "cursor api: invalid 'after' parameter: other params cannot be set "
-                        "along with 'after' param",
-                    )
+            if after and (flt is not None or sort or vector_query is not None or offset or keyword):
+                raise StoreError(
+                    422,
+                    "cursor api: invalid 'after' parameter: other params cannot be set "
+                    "along with 'after' param",
+                )
             limit = limit if limit > 0 else DEFAULT_LIMIT
             if offset + limit > MAX_RESULTS and not after:
                 raise StoreError(
