@@ -158,6 +158,27 @@ def _job(name: str) -> dg.JobDefinition:
     return _job_for(name, tuple(os.environ.get(var) for var in _LOAD_ENV))
 
 
+_last_load_env: list[tuple[str | None, ...]] = []
+
+
+def _reconstructable(name: str) -> Any:
+    """`dg.reconstructable` of the job, and never Dagster's copy for another executor.
+
+    Dagster keeps the last job definition per process (an lru_cache on
+    `ReconstructableJob.get_definition` and `get_repository_definition`, keyed by the
+    code pointer, which does not change with ELYSIA_EXECUTOR); after a change it would
+    run the old executor, so its cache is dropped when the choice changed.
+    """
+    load_env = tuple(os.environ.get(var) for var in _LOAD_ENV)
+    if _last_load_env and _last_load_env[-1] != load_env:
+        from dagster._core.definitions.reconstruct import ReconstructableJob
+
+        ReconstructableJob.get_definition.cache_clear()
+        ReconstructableJob.get_repository_definition.cache_clear()
+    _last_load_env[:] = [load_env]
+    return dg.reconstructable(_JOB_FACTORIES[name])
+
+
 @functools.cache
 def _job_for(name: str, load_env: tuple[str | None, ...]) -> dg.JobDefinition:
     from elysia_pipelines.definitions import defs
@@ -234,7 +255,7 @@ def run_job(
     os.environ["ELYSIA_HOME"] = str(settings.home)
     try:
         result = dg.execute_job(
-            dg.reconstructable(_JOB_FACTORIES[job_name]),
+            _reconstructable(job_name),
             instance=instance,
             tags=run_tags,
             run_config={
