@@ -85,7 +85,7 @@ def child_main(spec: dict[str, Any]) -> None:
             count(client, spec["collection"])
         print(json.dumps({"maxrss_mb": _maxrss_mb()}))
         return
-    from elysia_pipelines.backups.export import backup_collection
+    from elysia_pipelines.backups.export import BackupOptions, backup_collection
 
     compression, _, level = spec["compression"].partition(":")
     with open_client(settings) as client:
@@ -94,10 +94,12 @@ def child_main(spec: dict[str, Any]) -> None:
             client,
             spec["collection"],
             settings,
-            format=spec["format"],
-            compression=compression,
-            level=int(level) if level else None,
-            include_vectors=True,
+            BackupOptions(
+                format=spec["format"],
+                compression=compression,
+                level=int(level) if level else None,
+                include_vectors=True,
+            ),
         )
     out = result.to_dict()
     out["maxrss_mb"] = _maxrss_mb()
@@ -223,7 +225,7 @@ def writer_only(work: Path, objects: int = 3000) -> list[tuple[str, float, float
     """
     import pandas  # noqa: F401  (pyarrow's lazy import, kept out of the timing)
 
-    from elysia_pipelines.backups.export import write_backup
+    from elysia_pipelines.backups.export import BackupOptions, BackupSource, write_backup
     from elysia_pipelines.settings import Settings
     from elysia_pipelines_tests.backups.sources import (
         backup_objects,
@@ -237,7 +239,9 @@ def writer_only(work: Path, objects: int = 3000) -> list[tuple[str, float, float
         backup_objects(objects, dim=DIM, roots=(site_packages(), stdlib())), key=lambda o: o.uuid
     )
     description = document_description("Writer")
-    write_backup(docs[:50], description, settings, collection="Writer", format="parquet")
+    write_backup(
+        docs[:50], BackupSource("Writer", description), settings, BackupOptions(format="parquet")
+    )
     out = []
     plain = 0
     for label, fmt, compression in (
@@ -249,7 +253,10 @@ def writer_only(work: Path, objects: int = 3000) -> list[tuple[str, float, float
     ):
         start = time.perf_counter()
         result = write_backup(
-            docs, description, settings, collection="Writer", format=fmt, compression=compression
+            docs,
+            BackupSource("Writer", description),
+            settings,
+            BackupOptions(format=fmt, compression=compression),
         )
         seconds = time.perf_counter() - start
         plain = plain or result.size_bytes

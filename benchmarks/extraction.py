@@ -249,20 +249,19 @@ def run_child(
 
 
 def child_main(repo: str, out: str, from_commit: str, seq: str, branch: str) -> None:
-    from elysia_pipelines.changes.extract import extract_change_set
+    from elysia_pipelines.changes.extract import ChangeSetTarget, ExtractOptions, extract_change_set
+    from elysia_pipelines.changes.patterns import FileFilter
     from elysia_pipelines.changes.reader import validate_change_set
 
     started = time.perf_counter()
     result = extract_change_set(
         Path(repo),
-        repo="bench",
-        collection="Bench",
-        from_commit=None if from_commit == "-" else from_commit,
-        out_dir=Path(out),
-        seq=int(seq),
-        branch=branch,
-        exclude=EXCLUDE,
-        max_file_size=MAX_FILE_SIZE,
+        ChangeSetTarget(repo="bench", collection="Bench", out_dir=Path(out), seq=int(seq)),
+        ExtractOptions(
+            from_commit=None if from_commit == "-" else from_commit,
+            branch=branch,
+            rules=FileFilter.of((), EXCLUDE, MAX_FILE_SIZE),
+        ),
     )
     elapsed = time.perf_counter() - started
     self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB

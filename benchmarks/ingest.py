@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from elysia_pipelines.changes.extract import extract_change_set  # noqa: E402
+from elysia_pipelines.changes.extract import ChangeSetTarget, ExtractOptions, extract_change_set  # noqa: E402
 from elysia_pipelines.documents import document_uuid  # noqa: E402
 from elysia_pipelines.ingest import apply_pending  # noqa: E402
 from elysia_pipelines.settings import Settings  # noqa: E402
@@ -155,7 +155,9 @@ def run_size(work: Path, target: WeaviateTarget, server_pid: int, files: int, ch
     with open_client(target) as client:
         t0 = time.perf_counter()
         first = extract_change_set(
-            repo_dir, repo=name, collection=collection, from_commit=None, out_dir=out_dir, seq=1
+            repo_dir,
+            ChangeSetTarget(repo=name, collection=collection, out_dir=out_dir, seq=1),
+            ExtractOptions(from_commit=None),
         )
         t1 = time.perf_counter()
         cpu0, server0 = time.process_time(), server_cpu_s(server_pid)
@@ -170,11 +172,8 @@ def run_size(work: Path, target: WeaviateTarget, server_pid: int, files: int, ch
         t3 = time.perf_counter()
         extract_change_set(
             repo_dir,
-            repo=name,
-            collection=collection,
-            from_commit=first.to_commit,
-            out_dir=out_dir,
-            seq=2,
+            ChangeSetTarget(repo=name, collection=collection, out_dir=out_dir, seq=2),
+            ExtractOptions(from_commit=first.to_commit),
         )
         t4 = time.perf_counter()
         report = apply_pending(settings, client, collection, repo=name)

@@ -33,7 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.restore import DIM, _peak_mb, bench_objects  # noqa: E402
-from elysia_pipelines.backups.export import backup_collection, write_backup  # noqa: E402
+from elysia_pipelines.backups.export import (  # noqa: E402
+    BackupOptions,
+    BackupSource,
+    backup_collection,
+    write_backup,
+)
 from elysia_pipelines.backups.reader import open_backup  # noqa: E402
 from elysia_pipelines.backups.restore import RestoreOptions, restore_backup  # noqa: E402
 from elysia_pipelines.settings import Settings  # noqa: E402
@@ -61,11 +66,9 @@ def load_collection(settings: Settings, target: WeaviateTarget, name: str, n: in
         delete_collection(client, "BenchSource")
         result = write_backup(
             bench_objects(n, DIM),
-            description,
+            BackupSource(f"{name}Seed", description, total=n),
             settings,
-            collection=f"{name}Seed",
-            output_dir=settings.home / "seed",
-            total=n,
+            BackupOptions(output=settings.home / "seed"),
             record_in_catalog=False,
         )
         reader = open_backup(result.path, settings)
@@ -83,7 +86,10 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
         if spec["mode"] == "backup":
             result = backup_collection(
-                client, spec["collection"], settings, output_dir=spec["dest"], compression="zstd"
+                client,
+                spec["collection"],
+                settings,
+                BackupOptions(output=spec["dest"], compression="zstd"),
             )
             elapsed = time.perf_counter() - started
             return {

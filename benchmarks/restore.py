@@ -43,7 +43,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from elysia_pipelines.backups.export import write_backup  # noqa: E402
+from elysia_pipelines.backups.export import BackupOptions, BackupSource, write_backup  # noqa: E402
 from elysia_pipelines.backups.formats import BackupObject  # noqa: E402
 from elysia_pipelines.backups.reader import open_backup  # noqa: E402
 from elysia_pipelines.backups.restore import RestoreOptions, restore_backup  # noqa: E402
@@ -94,12 +94,9 @@ def build_backup(settings: Settings, url: str, grpc_url: str, n: int) -> tuple[s
         delete_collection(client, "BenchSource")
     result = write_backup(
         bench_objects(n, DIM),
-        description,
+        BackupSource(f"Bench{n}", description, total=n),
         settings,
-        collection=f"Bench{n}",
-        format="parquet",
-        compression="zstd",
-        total=n,
+        BackupOptions(format="parquet", compression="zstd"),
     )
     return result.backup_id, result.size_bytes
 

@@ -16,8 +16,9 @@ import itertools
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -232,202 +233,327 @@ def _validate_options(
             )
 
 
-def write_backup(
-    objects: Iterable[BackupObject],
-    description: dict[str, Any],
-    settings: Settings,
-    *,
-    collection: str,
-    format: str = "parquet",
-    compression: str = "auto",
-    level: int | None = None,
-    output_dir: Path | str | None = None,
-    include_vectors: bool = True,
-    partition_by: str | None = None,
-    filter_text: str | None = None,
-    tags: Sequence[str] = (),
-    total: int | None = None,
-    progress: ProgressCallback | None = None,
-    source: dict[str, Any] | None = None,
-    record_in_catalog: bool = True,
-) -> BackupResult:
-    """Write `objects` as a complete backup directory and (by default) catalog it.
+@dataclass(frozen=True)
+class BackupOptions:
+    """How to back up: what `col backup`'s flags and the `collection_backup` asset choose.
 
-    `total` sizes the `compression="auto"` estimate and is passed to `progress`.
+    Frozen so one value can be built from the inputs, checked once and passed down.
+    `filter_expr` is the user's expression (`backup_collection` compiles it and
+    passes its normalised text on to `write_backup`, which only records it).
     """
-    types = property_types(description)
-    _validate_options(format, compression, level, partition_by, types)
-    started = utc_now()
-    destination = output_dir if output_dir is not None else settings.backup_uri
-    backup_id = new_backup_id(collection, started)
-    remote: RemoteLocation | None = None
+
+    format: str = "parquet"
+    compression: str = "auto"
+    level: int | None = None
+    filter_expr: str | None = None
+    output: Path | str | None = None  # a directory or an object-store URI
+    include_vectors: bool = True
+    partition_by: str | None = None
+    tags: tuple[str, ...] = ()
+
+    def validate(self, types: dict[str, str]) -> None:
+        """Refuse options that cannot apply to a collection with these property types."""
+        _validate_options(self.format, self.compression, self.level, self.partition_by, types)
+
+
+@dataclass(frozen=True)
+class BackupSource:
+    """What is being backed up, as far as the written files need to know."""
+
+    collection: str
+    description: dict[str, Any]
+    total: int | None = None  # objects expected: sizes the `auto` estimate, shown by progress
+    origin: dict[str, Any] | None = None  # {"url", "weaviate_version"} for the manifest
+
+
+@dataclass
+class _Destination:
+    """Where one backup's files go: a temporary local directory renamed at the end, or
+    an object-store prefix whose manifest, written last, publishes it."""
+
+    backup_id: str
+    root: Path
+    final_dir: Path
+    work_dir: Path
+    remote: RemoteLocation | None
+
+    @property
+    def filesystem(self) -> Any:
+        return self.remote.filesystem if self.remote is not None else None
+
+    @property
+    def shown(self) -> Path | str:
+        return self.remote.uri if self.remote is not None else self.final_dir
+
+    def file_path(self, relative: str) -> Path | str:
+        return self.work_dir / relative if self.remote is None else f"{self.remote.path}/{relative}"
+
+    def publish(self, manifest: Manifest, files: list[FileEntry]) -> tuple[str, int]:
+        """Write the manifest last and make the backup exist; (checksum, manifest size)."""
+        if self.remote is not None:
+            payload = manifest_bytes(manifest)
+            storage.write_bytes(self.remote.child(MANIFEST_NAME), payload)
+            return hashlib.sha256(payload).hexdigest(), len(payload)
+        work_dir = self.work_dir
+        checksum = write_manifest(work_dir, manifest)
+        for sub in {work_dir / DATA_DIR, *(work_dir / Path(f.path).parent for f in files)}:
+            if sub.is_dir():
+                fsync_dir(sub)
+        fsync_dir(work_dir)
+        os.rename(work_dir, self.final_dir)
+        fsync_dir(self.final_dir.parent)
+        return checksum, (self.final_dir / MANIFEST_NAME).stat().st_size
+
+    def discard(self, exc: BaseException) -> BaseException:
+        """Remove what was written; the exception to raise in place of `exc`."""
+        if self.remote is not None:
+            # Best effort: without its manifest the prefix is never taken for a backup.
+            with contextlib.suppress(Exception):
+                storage.delete_backup(self.remote)
+            if isinstance(exc, OSError):
+                return storage.storage_error(exc, self.remote.uri, "writing backup to")
+            return exc
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+        if isinstance(exc, OSError):
+            # Disk full, permissions, a name clash: nothing half-written is left behind.
+            return ElysiaError(
+                f"writing backup {self.backup_id} failed: {exc.strerror or exc}",
+                f"check free space and permissions under {self.root}; nothing was kept",
+            )
+        return exc
+
+
+def _open_destination(
+    settings: Settings, output: Path | str | None, collection: str, backup_id: str
+) -> _Destination:
+    """Create the (temporary) place the backup is written to, refusing a clash."""
+    destination = output if output is not None else settings.backup_uri
     if is_remote(destination):
         # Object store: stream the files to their final keys, publish the manifest last.
         remote = open_location(str(destination), settings).child(collection, backup_id)
-        root = Path()
-        final_dir = work_dir = Path(remote.path)
         if storage.exists(remote.child(MANIFEST_NAME)):
             raise ElysiaError(f"{remote.uri} already holds a backup", "back up again")
-    else:
-        root = local_path(destination) if destination else settings.backups_dir
-        final_dir = backup_dir(root, collection, backup_id)
-        work_dir = tmp_backup_dir(root, collection, backup_id)
-        try:
-            work_dir.mkdir(parents=True, exist_ok=False)
-        except OSError as exc:
-            raise ElysiaError(
-                f"cannot create the backup directory {work_dir}: {exc}",
-                "check that the output directory is writable and has free space",
-            ) from None
-    filesystem = remote.filesystem if remote is not None else None
+        path = Path(remote.path)
+        return _Destination(backup_id, Path(), path, path, remote)
+    root = local_path(destination) if destination else settings.backups_dir
+    work_dir = tmp_backup_dir(root, collection, backup_id)
+    try:
+        work_dir.mkdir(parents=True, exist_ok=False)
+    except OSError as exc:
+        raise ElysiaError(
+            f"cannot create the backup directory {work_dir}: {exc}",
+            "check that the output directory is writable and has free space",
+        ) from None
+    return _Destination(backup_id, root, backup_dir(root, collection, backup_id), work_dir, None)
+
+
+@dataclass(frozen=True)
+class _Head:
+    """The first objects, read before any file is opened, and what they tell."""
+
+    count: int  # objects in the head (named in the vector errors)
+    vectors: dict[str, int]  # vector name -> dimension
+    codec: str
+    level: int | None
+
+
+def _read_head(
+    timed: _TimedIterator, options: BackupOptions, total: int | None
+) -> tuple[list[BackupObject], _Head]:
+    """Learn the vector dimensions and (for `compression="auto"`) the size from the head."""
+    head = list(itertools.islice(timed, HEAD_OBJECTS))
+    vectors: dict[str, int] = {}
+    if options.include_vectors:
+        for obj in head:
+            for name, values in normalize_vectors(obj.vector).items():
+                vectors.setdefault(name, len(values))
+    # The head either is the whole stream (exact) or samples it (scaled by total).
+    estimate: int | None = None
+    if len(head) < HEAD_OBJECTS:
+        estimate = estimate_json_bytes(head)
+    elif total is not None:
+        sample = head[:50]
+        estimate = int(estimate_json_bytes(sample) / len(sample) * max(total, len(head)))
+    codec, codec_level = choose_compression(
+        options.format, options.compression, options.level, estimate
+    )
+    return head, _Head(len(head), vectors, codec, codec_level)
+
+
+def _open_part_writers(
+    destination: _Destination,
+    options: BackupOptions,
+    description: dict[str, Any],
+    types: dict[str, str],
+    head: _Head,
+) -> _PartitionedWriter:
+    """One part writer per partition, opened when its first object arrives."""
+    fmt, partition_by = options.format, options.partition_by
+    schema = arrow_schema(description, head.vectors) if fmt == "parquet" else None
+
+    def make_writer(partition: str | None) -> PartWriter:
+        name = data_file_name(fmt, head.codec)
+        relative = (
+            f"{DATA_DIR}/{partition_by}={partition}/{name}"
+            if partition_by
+            else f"{DATA_DIR}/{name}"
+        )
+        path = destination.file_path(relative)
+        if fmt == "parquet":
+            assert schema is not None
+            return ParquetPartWriter(
+                path, relative, schema, types, head.codec, head.level, destination.filesystem
+            )
+        return JsonPartWriter(
+            path,
+            relative,
+            array=fmt == "json",
+            compression=head.codec,
+            level=head.level,
+            filesystem=destination.filesystem,
+        )
+
+    if fmt == "parquet":
+        return _PartitionedWriter(
+            make_writer, partition_by, ROW_GROUP_MAX_ROWS, ROW_GROUP_MAX_BYTES
+        )
+    return _PartitionedWriter(make_writer, partition_by, JSON_BATCH_MAX_ROWS, JSON_BATCH_MAX_BYTES)
+
+
+def _checked(obj: BackupObject, options: BackupOptions, head: _Head) -> BackupObject:
+    """The object as written: without its vector, or refused when its vectors do not fit
+    the Parquet columns the head fixed."""
+    if not options.include_vectors:
+        return BackupObject(obj.uuid, obj.properties, None)
+    if obj.vector is not None and options.format == "parquet":
+        vectors = head.vectors
+        for name, values in normalize_vectors(obj.vector).items():
+            if name not in vectors:
+                raise ElysiaError(
+                    f"object {obj.uuid} has a vector {name!r} that the first "
+                    f"{head.count} objects did not have",
+                    "back up with --no-vectors, or as --format jsonl",
+                )
+            if len(values) != vectors[name]:
+                raise ElysiaError(
+                    f"object {obj.uuid} has a {len(values)}-dimensional {name!r} "
+                    f"vector where earlier objects have {vectors[name]}",
+                    "back up with --no-vectors, or re-vectorize the collection",
+                )
+    return obj
+
+
+def _write_objects(
+    stream: Iterable[BackupObject],
+    writer: _PartitionedWriter,
+    options: BackupOptions,
+    head: _Head,
+    total: int | None,
+    progress: ProgressCallback | None,
+) -> int:
+    """Stream every object into the part writers; how many were written."""
+    written = 0
+    for obj in stream:
+        writer.add(_checked(obj, options, head))
+        written += 1
+        if progress is not None and written % PROGRESS_EVERY == 0:
+            progress(written, total)
+    if progress is not None:
+        progress(written, total)
+    return written
+
+
+def _build_manifest(
+    backup_id: str,
+    source: BackupSource,
+    options: BackupOptions,
+    head: _Head,
+    files: list[FileEntry],
+    written: int,
+    started: datetime,
+    finished: datetime,
+) -> Manifest:
+    vectors = head.vectors
+    return Manifest(
+        backup_id=backup_id,
+        collection=source.collection,
+        created_at=rfc3339(started),
+        started_at=rfc3339(started),
+        finished_at=rfc3339(finished),
+        object_count=written,
+        format=options.format,
+        compression=head.codec,
+        level=head.level,
+        include_vectors=options.include_vectors,
+        vector_dimension=vectors.get(DEFAULT_VECTOR_NAME)
+        if DEFAULT_VECTOR_NAME in vectors
+        else (next(iter(vectors.values())) if vectors else None),
+        partition_by=options.partition_by,
+        filter=options.filter_expr,
+        schema=source.description,
+        source=source.origin or {"url": None, "weaviate_version": None},
+        files=files,
+        tags=list(options.tags),
+        vectors=vectors,
+    )
+
+
+def write_backup(
+    objects: Iterable[BackupObject],
+    source: BackupSource,
+    settings: Settings,
+    options: BackupOptions = BackupOptions(),
+    *,
+    progress: ProgressCallback | None = None,
+    record_in_catalog: bool = True,
+) -> BackupResult:
+    """Write `objects` as a complete backup and (by default) catalog it.
+
+    Steps: check the options, open the destination, read the head (vector columns,
+    codec), stream the objects into part files, publish the manifest, catalog. Any
+    failure removes what was written, so a backup exists complete or not at all.
+    `options.filter_expr` is recorded only: `objects` are already the selected ones.
+    """
+    types = property_types(source.description)
+    options.validate(types)
+    started = utc_now()
+    backup_id = new_backup_id(source.collection, started)
+    destination = _open_destination(settings, options.output, source.collection, backup_id)
 
     timed = _TimedIterator(objects)
     writer: _PartitionedWriter | None = None
     try:
-        head = list(itertools.islice(timed, HEAD_OBJECTS))
-        vectors: dict[str, int] = {}
-        if include_vectors:
-            for obj in head:
-                for name, values in normalize_vectors(obj.vector).items():
-                    vectors.setdefault(name, len(values))
-        # The head either is the whole stream (exact) or samples it (scaled by total).
-        estimate: int | None = None
-        if len(head) < HEAD_OBJECTS:
-            estimate = estimate_json_bytes(head)
-        elif total is not None:
-            sample = head[:50]
-            estimate = int(estimate_json_bytes(sample) / len(sample) * max(total, len(head)))
-        codec, codec_level = choose_compression(format, compression, level, estimate)
-        schema = arrow_schema(description, vectors) if format == "parquet" else None
-
-        def make_writer(partition: str | None) -> PartWriter:
-            name = data_file_name(format, codec)
-            relative = (
-                f"{DATA_DIR}/{partition_by}={partition}/{name}"
-                if partition_by
-                else f"{DATA_DIR}/{name}"
-            )
-            path = work_dir / relative if remote is None else f"{remote.path}/{relative}"
-            if format == "parquet":
-                assert schema is not None
-                return ParquetPartWriter(
-                    path, relative, schema, types, codec, codec_level, filesystem
-                )
-            return JsonPartWriter(
-                path,
-                relative,
-                array=format == "json",
-                compression=codec,
-                level=codec_level,
-                filesystem=filesystem,
-            )
-
-        if format == "parquet":
-            writer = _PartitionedWriter(
-                make_writer, partition_by, ROW_GROUP_MAX_ROWS, ROW_GROUP_MAX_BYTES
-            )
-        else:
-            writer = _PartitionedWriter(
-                make_writer, partition_by, JSON_BATCH_MAX_ROWS, JSON_BATCH_MAX_BYTES
-            )
-        head_count = len(head)
-        stream = itertools.chain(head, timed)
-        del head  # the chain holds the head only until it has been written
-        written = 0
-        for obj in stream:
-            if not include_vectors:
-                obj = BackupObject(obj.uuid, obj.properties, None)
-            elif obj.vector is not None and format == "parquet":
-                for name, values in normalize_vectors(obj.vector).items():
-                    if name not in vectors:
-                        raise ElysiaError(
-                            f"object {obj.uuid} has a vector {name!r} that the first "
-                            f"{head_count} objects did not have",
-                            "back up with --no-vectors, or as --format jsonl",
-                        )
-                    if len(values) != vectors[name]:
-                        raise ElysiaError(
-                            f"object {obj.uuid} has a {len(values)}-dimensional {name!r} "
-                            f"vector where earlier objects have {vectors[name]}",
-                            "back up with --no-vectors, or re-vectorize the collection",
-                        )
-            writer.add(obj)
-            written += 1
-            if progress is not None and written % PROGRESS_EVERY == 0:
-                progress(written, total)
+        first, head = _read_head(timed, options, source.total)
+        writer = _open_part_writers(destination, options, source.description, types, head)
+        stream = itertools.chain(first, timed)
+        del first  # the chain holds the head only until it has been written
+        written = _write_objects(stream, writer, options, head, source.total, progress)
         writer.ensure_one()
         files = writer.close()
         write_seconds = writer.write_seconds
         writer = None
-        if progress is not None:
-            progress(written, total)
-
         finished = utc_now()
-        manifest = Manifest(
-            backup_id=backup_id,
-            collection=collection,
-            created_at=rfc3339(started),
-            started_at=rfc3339(started),
-            finished_at=rfc3339(finished),
-            object_count=written,
-            format=format,
-            compression=codec,
-            level=codec_level,
-            include_vectors=include_vectors,
-            vector_dimension=vectors.get(DEFAULT_VECTOR_NAME)
-            if DEFAULT_VECTOR_NAME in vectors
-            else (next(iter(vectors.values())) if vectors else None),
-            partition_by=partition_by,
-            filter=filter_text,
-            schema=description,
-            source=source or {"url": None, "weaviate_version": None},
-            files=files,
-            tags=list(tags),
-            vectors=vectors,
+        manifest = _build_manifest(
+            backup_id, source, options, head, files, written, started, finished
         )
-        if remote is not None:
-            payload = manifest_bytes(manifest)
-            storage.write_bytes(remote.child(MANIFEST_NAME), payload)
-            checksum = hashlib.sha256(payload).hexdigest()
-            manifest_size = len(payload)
-        else:
-            checksum = write_manifest(work_dir, manifest)
-            for sub in {work_dir / DATA_DIR, *(work_dir / Path(f.path).parent for f in files)}:
-                if sub.is_dir():
-                    fsync_dir(sub)
-            fsync_dir(work_dir)
-            os.rename(work_dir, final_dir)
-            fsync_dir(final_dir.parent)
-            manifest_size = (final_dir / MANIFEST_NAME).stat().st_size
+        checksum, manifest_size = destination.publish(manifest, files)
     except BaseException as exc:
         if writer is not None:
             writer.abort()
-        if remote is not None:
-            # Best effort: without its manifest the prefix is never taken for a backup.
-            with contextlib.suppress(Exception):
-                storage.delete_backup(remote)
-            if isinstance(exc, OSError):
-                raise storage.storage_error(exc, remote.uri, "writing backup to") from None
+        replacement = destination.discard(exc)
+        if replacement is exc:
             raise
-        shutil.rmtree(work_dir, ignore_errors=True)
-        if isinstance(exc, OSError):
-            # Disk full, permissions, a name clash: nothing half-written is left behind.
-            raise ElysiaError(
-                f"writing backup {backup_id} failed: {exc.strerror or exc}",
-                f"check free space and permissions under {root}; nothing was kept",
-            ) from None
-        raise
+        raise replacement from None
 
-    size = sum(f.size_bytes for f in files) + manifest_size
     result = BackupResult(
         backup_id=backup_id,
-        collection=collection,
-        path=remote.uri if remote is not None else final_dir,
-        format=format,
-        compression=codec,
-        level=codec_level,
+        collection=source.collection,
+        path=destination.shown,
+        format=options.format,
+        compression=head.codec,
+        level=head.level,
         object_count=written,
-        size_bytes=size,
+        size_bytes=sum(f.size_bytes for f in files) + manifest_size,
         files=files,
         manifest_checksum=checksum,
         started_at=manifest.started_at,
@@ -435,17 +561,22 @@ def write_backup(
         duration_s=(finished - started).total_seconds(),
         read_seconds=timed.seconds,
         write_seconds=write_seconds,
-        include_vectors=include_vectors,
+        include_vectors=options.include_vectors,
         vector_dimension=manifest.vector_dimension,
-        partition_by=partition_by,
-        filter=filter_text,
-        tags=list(tags),
+        partition_by=options.partition_by,
+        filter=options.filter_expr,
+        tags=list(options.tags),
         scanned_count=timed.count,
     )
     if record_in_catalog:
-        with open_catalog(settings) as catalog:
-            catalog.add(entry_for(result, manifest.source))
+        record_backup(settings, result, manifest.source)
     return result
+
+
+def record_backup(settings: Settings, result: BackupResult, source: dict[str, Any]) -> None:
+    """Add the finished backup to the catalog."""
+    with open_catalog(settings) as catalog:
+        catalog.add(entry_for(result, source))
 
 
 def entry_for(result: BackupResult, source: dict[str, Any]) -> CatalogEntry:
@@ -518,15 +649,8 @@ def backup_collection(
     client: Any,
     collection: str,
     settings: Settings,
+    options: BackupOptions = BackupOptions(),
     *,
-    format: str = "parquet",
-    compression: str = "auto",
-    level: int | None = None,
-    filter_expr: str | None = None,
-    output_dir: Path | str | None = None,
-    include_vectors: bool = True,
-    partition_by: str | None = None,
-    tags: Sequence[str] = (),
     progress: ProgressCallback | None = None,
 ) -> BackupResult:
     """Back up one collection; every option is checked before anything is written.
@@ -535,36 +659,28 @@ def backup_collection(
     weaviate-client client; both give the same backup.
     """
     attempts = settings.weaviate_attempts
-    description, total, stored = _reader(client, collection, include_vectors, attempts)
+    description, total, stored = _reader(client, collection, options.include_vectors, attempts)
     name = str(description.get("name") or collection)
     types = property_types(description)
-    _validate_options(format, compression, level, partition_by, types)
-    expr: FilterExpr | None = compile_filter(filter_expr, types) if filter_expr else None
+    options.validate(types)
+    expr: FilterExpr | None = (
+        compile_filter(options.filter_expr, types) if options.filter_expr else None
+    )
 
     # Progress counts objects scanned (not written) so a selective filter still moves it.
-    source = _Scanned(stored, expr, total, progress)
+    scanned = _Scanned(stored, expr, total, progress)
     try:
         result = write_backup(
-            source,
-            description,
+            scanned,
+            BackupSource(name, description, total, _source_info(client, settings)),
             settings,
-            collection=name,
-            format=format,
-            compression=compression,
-            level=level,
-            output_dir=output_dir,
-            include_vectors=include_vectors,
-            partition_by=partition_by,
-            filter_text=expr.text if expr else None,
-            tags=tags,
-            total=total,
-            source=_source_info(client, settings),
+            replace(options, filter_expr=expr.text if expr else None),
         )
     finally:
         close = getattr(stored, "close", None)
         if close is not None:
             close()  # stops the REST prefetch thread when writing failed
-    result.scanned_count = source.scanned
+    result.scanned_count = scanned.scanned
     return result
 
 

@@ -593,21 +593,9 @@ def open_for_restore(backup_ref: str, options: RestoreOptions, settings: Setting
     return reader
 
 
-def restore_backup(
-    reader: BackupReader,
-    client: weaviate.WeaviateClient,
-    options: RestoreOptions,
-    *,
-    progress: ProgressCallback | None = None,
-) -> RestoreReport:
-    """Restore `reader`'s backup through `client`; see the module docstring for semantics."""
-    started = time.monotonic()
-    options.validate()
-    settings = options.settings or Settings.from_env()
-    ids = options.normalized_ids()
-    collection = _target_name(options, reader)
+def _new_report(reader: BackupReader, options: RestoreOptions, collection: str) -> RestoreReport:
     manifest = reader.manifest
-    report = RestoreReport(
+    return RestoreReport(
         backup_id=manifest.backup_id,
         source_collection=manifest.collection,
         target_collection=collection,
@@ -617,8 +605,16 @@ def restore_backup(
         resumed=options.resume,
     )
 
-    # --- plan and refuse, before anything is written -------------------------------
-    target = _Target(client)
+
+def _plan_against_target(
+    reader: BackupReader,
+    target: _Target,
+    options: RestoreOptions,
+    collection: str,
+    ids: tuple[str, ...] | None,
+    report: RestoreReport,
+) -> MigrationPlan:
+    """Plan the schema against the target and refuse what cannot work, before any write."""
     exists = target.exists(collection)
     target_description = target.describe(collection) if exists else None
     plan = plan_migration(
@@ -636,13 +632,33 @@ def restore_backup(
         _check_vectors(reader, target_description)
     if ids is not None:
         _check_ids_present(reader, ids)
+    return plan
 
-    batch_size = options.batch_size or settings.batch_max_objects
-    name = state_name(manifest.backup_id, _state_target(collection, options.target_label))
+
+@dataclass
+class _RestoreState:
+    """The checkpoint and dead-letter file of one (backup, target), and what to retry."""
+
+    checkpoint: RestoreCheckpoint
+    dead_letters: DeadLetterFile
+    retry_ids: list[str]  # dead letters of the previous run, retried after the full pass
+    retry_offset: int  # dead-letter file size before this run appended anything
+
+
+def _open_state(
+    settings: Settings,
+    reader: BackupReader,
+    options: RestoreOptions,
+    collection: str,
+    fingerprint: str,
+    plan: MigrationPlan,
+    report: RestoreReport,
+) -> _RestoreState:
+    """Load the state to resume from (`--resume`), or discard the last run's."""
+    backup_id = reader.manifest.backup_id
+    name = state_name(backup_id, _state_target(collection, options.target_label))
     checkpoint_path = settings.checkpoints_dir / f"{name}.json"
     dead_letters = DeadLetterFile(settings.dead_letter_dir / f"{name}.jsonl")
-    fingerprint = _fingerprint(options, ids, batch_size)
-
     checkpoint: RestoreCheckpoint | None = None
     retry_ids: list[str] = []
     retry_offset = 0
@@ -652,7 +668,7 @@ def restore_backup(
         retry_ids = dead_letters.uuids(end=retry_offset)
         if checkpoint is None and not retry_ids:
             raise NotFoundError(
-                f"nothing to resume: no unfinished restore of {manifest.backup_id} into "
+                f"nothing to resume: no unfinished restore of {backup_id} into "
                 f"{collection} (no checkpoint at {checkpoint_path}, no dead letters)",
                 "run the restore without --resume",
             )
@@ -675,7 +691,153 @@ def restore_backup(
     if not options.dry_run:
         report.checkpoint_path = str(checkpoint_path)
         report.dead_letter_path = str(dead_letters.path)
+    return _RestoreState(checkpoint, dead_letters, retry_ids, retry_offset)
 
+
+_OUTCOMES = ("created", "updated", "skipped", "unchanged", "failed")
+
+
+class _Tally:
+    """Adds batch outcomes to the report, reports progress, stops a run whose target is down."""
+
+    def __init__(
+        self,
+        report: RestoreReport,
+        collection: str,
+        expected: int,
+        progress: ProgressCallback | None,
+    ) -> None:
+        self.report = report
+        self.collection = collection
+        self.expected = expected
+        self.progress = progress
+        self.consecutive_failures = 0
+
+    def record(self, outcome: _BatchOutcome) -> None:
+        report = self.report
+        report.batches += 1
+        for key in _OUTCOMES:
+            uuids: list[str] = getattr(outcome, key)
+            setattr(report, key, getattr(report, key) + len(uuids))
+            if report.ids is not None:
+                report.ids[key].extend(uuids)
+        report.total += sum(len(getattr(outcome, k)) for k in _OUTCOMES)
+        if self.progress is not None:
+            self.progress(report.total, self.expected)
+        self.consecutive_failures = self.consecutive_failures + 1 if outcome.write_error else 0
+        if self.consecutive_failures >= _MAX_CONSECUTIVE_FAILED_BATCHES:
+            raise ElysiaError(
+                f"restore into {self.collection} stopped: the last {self.consecutive_failures} "
+                f"batches failed even after retries ({outcome.write_error})",
+                "check the target Weaviate, then run the same restore with --resume "
+                "(finished batches are skipped, failed objects retried)",
+            )
+
+
+@dataclass(frozen=True)
+class _ReadSpec:
+    """Which part of the backup is read, in batches of what size."""
+
+    batch_size: int
+    ids: frozenset[str] | None
+    properties: list[str] | None
+    include_vectors: bool
+
+    def batches(self, reader: BackupReader, uuids: set[str] | None) -> Iterator[list[BackupObject]]:
+        return reader.iter_batches(
+            self.batch_size,
+            uuids=uuids,
+            properties=self.properties,
+            include_vectors=self.include_vectors,
+        )
+
+
+def _write_batches(
+    reader: BackupReader,
+    ctx: _Context,
+    state: _RestoreState,
+    tally: _Tally,
+    read: _ReadSpec,
+) -> None:
+    """The full pass (skipping checkpointed batches), then the previous run's dead letters."""
+    options, report, checkpoint = ctx.options, tally.report, state.checkpoint
+    retrying = set(state.retry_ids)
+
+    def numbered() -> Iterator[tuple[int, list[BackupObject]]]:
+        wanted = set(read.ids) if read.ids is not None else None
+        for index, batch in enumerate(read.batches(reader, wanted)):
+            if checkpoint.is_done(index):
+                report.batches_already_done += 1
+                # Its dead letters are counted when the retry pass handles them.
+                report.total += sum(1 for obj in batch if obj.uuid not in retrying)
+                continue
+            yield index, batch
+
+    def on_batch(item: tuple[int, list[BackupObject]], outcome: _BatchOutcome) -> None:
+        if not options.dry_run:
+            checkpoint.mark_done(item[0])  # after its dead letters were appended
+        tally.record(outcome)
+
+    run_bounded(
+        numbered(),
+        lambda item: _process_batch(ctx, item[1]),
+        on_batch,
+        workers=options.workers,
+    )
+    if state.retry_ids:
+        report.dead_letters_retried = len(state.retry_ids)
+        run_bounded(
+            read.batches(reader, retrying),
+            lambda batch: _process_batch(ctx, batch),
+            lambda _batch, outcome: tally.record(outcome),
+            workers=options.workers,
+        )
+
+
+def _settle_state(state: _RestoreState, options: RestoreOptions, report: RestoreReport) -> None:
+    """Keep checkpoint and dead letters only when objects are left to retry."""
+    if options.dry_run:
+        return
+    dead_letters = state.dead_letters
+    # On --resume the previous run's entries were retried: only the new ones stay.
+    left = dead_letters.keep_from(state.retry_offset) if options.resume else dead_letters.appended
+    if left == 0:
+        dead_letters.truncate()
+        state.checkpoint.delete()
+        report.checkpoint_path = None
+        report.dead_letter_path = None
+    else:
+        report.notes.append(
+            f"{left} object(s) could not be restored: see {dead_letters.path}; "
+            "fix the cause and run the same restore with --resume"
+        )
+
+
+def restore_backup(
+    reader: BackupReader,
+    client: weaviate.WeaviateClient,
+    options: RestoreOptions,
+    *,
+    progress: ProgressCallback | None = None,
+) -> RestoreReport:
+    """Restore `reader`'s backup through `client`; see the module docstring for semantics.
+
+    Steps: check the options, plan against the target (and refuse), open or reset the
+    restore state, prepare the schema, write the batches, settle the state.
+    """
+    started = time.monotonic()
+    options.validate()
+    settings = options.settings or Settings.from_env()
+    ids = options.normalized_ids()
+    collection = _target_name(options, reader)
+    manifest = reader.manifest
+    report = _new_report(reader, options, collection)
+
+    target = _Target(client)
+    plan = _plan_against_target(reader, target, options, collection, ids, report)
+    batch_size = options.batch_size or settings.batch_max_objects
+    fingerprint = _fingerprint(options, ids, batch_size)
+    state = _open_state(settings, reader, options, collection, fingerprint, plan, report)
     _prepare_schema(target, plan, report, options.dry_run)
 
     ctx = _Context(
@@ -688,81 +850,20 @@ def restore_backup(
         backup_has_vectors=manifest.include_vectors,
         max_batch_objects=batch_size,
         max_batch_bytes=options.max_batch_bytes or settings.batch_max_bytes,
-        dead_letters=None if options.dry_run else dead_letters,
+        dead_letters=None if options.dry_run else state.dead_letters,
     )
-    collect = options.collect_ids or options.dry_run
-    if collect:
-        report.ids = {k: [] for k in ("created", "updated", "skipped", "unchanged", "failed")}
+    if options.collect_ids or options.dry_run:
+        report.ids = {k: [] for k in _OUTCOMES}
     expected = len(ids) if ids is not None else manifest.object_count
-    consecutive_failures = 0
-    read_properties = None if options.properties is None else [p.source for p in plan.properties]
-
-    def record(outcome: _BatchOutcome) -> None:
-        nonlocal consecutive_failures
-        report.batches += 1
-        for key in ("created", "updated", "skipped", "unchanged", "failed"):
-            uuids: list[str] = getattr(outcome, key)
-            setattr(report, key, getattr(report, key) + len(uuids))
-            if report.ids is not None:
-                report.ids[key].extend(uuids)
-        report.total += sum(
-            len(getattr(outcome, k))
-            for k in ("created", "updated", "skipped", "unchanged", "failed")
-        )
-        if progress is not None:
-            progress(report.total, expected)
-        consecutive_failures = consecutive_failures + 1 if outcome.write_error else 0
-        if consecutive_failures >= _MAX_CONSECUTIVE_FAILED_BATCHES:
-            raise ElysiaError(
-                f"restore into {collection} stopped: the last {consecutive_failures} batches "
-                f"failed even after retries ({outcome.write_error})",
-                "check the target Weaviate, then run the same restore with --resume "
-                "(finished batches are skipped, failed objects retried)",
-            )
-
-    retrying = set(retry_ids)
-
-    def numbered() -> Iterator[tuple[int, list[BackupObject]]]:
-        batches = reader.iter_batches(
-            batch_size,
-            uuids=set(ids) if ids is not None else None,
-            properties=read_properties,
-            include_vectors=manifest.include_vectors,
-        )
-        for index, batch in enumerate(batches):
-            if checkpoint.is_done(index):
-                report.batches_already_done += 1
-                # Its dead letters are counted when the retry pass handles them.
-                report.total += sum(1 for obj in batch if obj.uuid not in retrying)
-                continue
-            yield index, batch
-
-    def on_batch(item: tuple[int, list[BackupObject]], outcome: _BatchOutcome) -> None:
-        if not options.dry_run:
-            checkpoint.mark_done(item[0])  # after its dead letters were appended
-        record(outcome)
-
+    tally = _Tally(report, collection, expected, progress)
+    read = _ReadSpec(
+        batch_size=batch_size,
+        ids=frozenset(ids) if ids is not None else None,
+        properties=None if options.properties is None else [p.source for p in plan.properties],
+        include_vectors=manifest.include_vectors,
+    )
     try:
-        run_bounded(
-            numbered(),
-            lambda item: _process_batch(ctx, item[1]),
-            on_batch,
-            workers=options.workers,
-        )
-        if retry_ids:
-            report.dead_letters_retried = len(retry_ids)
-            retry_batches = reader.iter_batches(
-                batch_size,
-                uuids=retrying,
-                properties=read_properties,
-                include_vectors=manifest.include_vectors,
-            )
-            run_bounded(
-                retry_batches,
-                lambda batch: _process_batch(ctx, batch),
-                lambda _batch, outcome: record(outcome),
-                workers=options.workers,
-            )
+        _write_batches(reader, ctx, state, tally, read)
     except ElysiaError:
         raise
     except Exception as exc:  # e.g. reading the target failed through every retry
@@ -778,23 +879,9 @@ def restore_backup(
         ctx.close_worker_clients()
         target.close()
         if not options.dry_run:
-            checkpoint.flush()  # an interrupted run resumes from every finished batch
+            state.checkpoint.flush()  # an interrupted run resumes from every finished batch
 
-    if not options.dry_run:
-        if options.resume:
-            report_left = dead_letters.keep_from(retry_offset)
-        else:
-            report_left = dead_letters.appended
-        if report_left == 0:
-            dead_letters.truncate()
-            checkpoint.delete()
-            report.checkpoint_path = None
-            report.dead_letter_path = None
-        else:
-            report.notes.append(
-                f"{report_left} object(s) could not be restored: see {dead_letters.path}; "
-                "fix the cause and run the same restore with --resume"
-            )
+    _settle_state(state, options, report)
     report.elapsed_s = time.monotonic() - started
     return report
 

@@ -31,7 +31,7 @@ still writes one, so every file left out on purpose is named.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -164,34 +164,47 @@ class _LazyWriter:
             self.get().write_skip(path, reason, size_bytes=size_bytes)
 
 
-def extract_change_set(
-    mirror_path: Path | str,
-    *,
-    repo: str,
-    collection: str,
-    from_commit: str | None,
-    out_dir: Path | str,
-    seq: int,
-    include: Sequence[str] = (),
-    exclude: Sequence[str] = (),
-    max_file_size: int = 1000**2,
-    branch: str | None = None,
-    inline_max_bytes: int = DEFAULT_INLINE_MAX_BYTES,
-    now: datetime | None = None,
-    previous_filter: FileFilter | None = None,
-) -> ExtractResult:
-    """Write `pending/<collection>/<seq>-<head>.jsonl` for from_commit..head of `branch`.
+@dataclass(frozen=True)
+class ChangeSetTarget:
+    """Whose change set is written, and where: `out_dir/<seq>-<head>.jsonl`."""
+
+    repo: str
+    collection: str
+    out_dir: Path
+    seq: int
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    """What to extract: from which commit, on which branch, under which file rules.
 
     `previous_filter` is the include/exclude/size rule set the collection was last
-    synced with; when it differs from the current one every path is re-evaluated,
-    so newly excluded files are deleted and newly included ones added. When None,
-    the rules remembered in the mirror for the last extraction up to
-    `from_commit` are used (and, failing that, the current rules).
+    synced with; when it differs from `rules` every path is re-evaluated, so newly
+    excluded files are deleted and newly included ones added. When None, the rules
+    remembered in the mirror for the last extraction up to `from_commit` are used
+    (and, failing that, `rules`).
     """
-    rules = FileFilter.of(include, exclude, max_file_size)
+
+    from_commit: str | None = None  # None: a full snapshot (first sync)
+    branch: str | None = None  # None: the mirror's default branch
+    rules: FileFilter = field(default_factory=FileFilter)
+    previous_filter: FileFilter | None = None
+    inline_max_bytes: int = DEFAULT_INLINE_MAX_BYTES
+    now: datetime | None = None  # the change set's created_at (tests pin it)
+
+
+def extract_change_set(
+    mirror_path: Path | str,
+    target: ChangeSetTarget,
+    options: ExtractOptions = ExtractOptions(),
+) -> ExtractResult:
+    """Write `target.out_dir/<seq>-<head>.jsonl` for from_commit..head of the branch."""
+    repo, collection, out_dir, seq = target.repo, target.collection, target.out_dir, target.seq
+    from_commit, previous_filter = options.from_commit, options.previous_filter
+    rules = options.rules
     repository = open_repository(mirror_path)
     try:
-        branch_name, to_commit = resolve_branch(repository, branch)
+        branch_name, to_commit = resolve_branch(repository, options.branch)
         base, history_rewritten, reason = _choose_base(repository, from_commit, to_commit)
         git_dir = Path(repository.git_dir)
         kinds = BlobKinds(git_dir)
@@ -209,8 +222,8 @@ def extract_change_set(
             from_commit=from_commit,
             to_commit=to_commit,
             full_snapshot=base is None,
-            created_at=now,
-            inline_max_bytes=inline_max_bytes,
+            created_at=options.now,
+            inline_max_bytes=options.inline_max_bytes,
             begin_extra=_begin_extra(rules, old_rules),
         )
         try:

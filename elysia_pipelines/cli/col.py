@@ -148,24 +148,24 @@ def backup_command(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Back up a collection to Parquet or (compressed) JSON/JSONL and catalog it."""
-    from elysia_pipelines.backups.export import backup_collection
+    from elysia_pipelines.backups.export import BackupOptions, backup_collection
 
     _choice(format, FORMATS, "--format")
     _choice(partition_by, PARTITION_KEYS, "--partition-by")
     settings = _settings()
-    kwargs: dict[str, Any] = {
-        "format": format,
-        "compression": compression,
-        "level": level,
-        "filter_expr": filter_expr,
-        "output_dir": output,
-        "include_vectors": include_vectors,
-        "partition_by": partition_by,
-        "tags": tuple(tags or ()),
-    }
+    options = BackupOptions(
+        format=format,
+        compression=compression,
+        level=level,
+        filter_expr=filter_expr,
+        output=output,
+        include_vectors=include_vectors,
+        partition_by=partition_by,
+        tags=tuple(tags or ()),
+    )
     with _backup_source(settings) as client:
         if as_json or not console.is_terminal:
-            result = backup_collection(client, collection, settings, **kwargs)
+            result = backup_collection(client, collection, settings, options)
         else:
             columns: Any = (
                 TextColumn(f"backing up {collection}"),
@@ -181,7 +181,7 @@ def backup_command(
                 def advance(done: int, total: int | None) -> None:
                     bar.update(task, completed=done, total=total)
 
-                result = backup_collection(client, collection, settings, progress=advance, **kwargs)
+                result = backup_collection(client, collection, settings, options, progress=advance)
     if as_json:
         print_json(result.to_dict())
         return

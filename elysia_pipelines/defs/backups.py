@@ -91,12 +91,14 @@ def _column_schema(parquet: "pq.ParquetFile") -> dg.TableSchema:
 def collection_backup(
     context: dg.AssetExecutionContext, elysia: ElysiaSettings, weaviate: WeaviateResource
 ) -> dg.MaterializeResult:
-    from elysia_pipelines.backups.export import backup_collection
+    from elysia_pipelines.backups.export import BackupOptions, backup_collection
 
     settings, repo = elysia.settings_and_repo(context.partition_key)
     with weaviate.client() as client:
         live_count = count(client, repo.collection)
-        result = backup_collection(client, repo.collection, settings, tags=("scheduled",))
+        result = backup_collection(
+            client, repo.collection, settings, BackupOptions(tags=("scheduled",))
+        )
     context.log.info(
         f"backed up {result.object_count} objects of {repo.collection} to {result.path} "
         f"({format_size(result.size_bytes)} in {result.duration_s:.1f}s)"

@@ -12,7 +12,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from elysia_pipelines.changes.extract import ExtractResult, extract_change_set
+from elysia_pipelines.changes.extract import (
+    ChangeSetTarget,
+    ExtractOptions,
+    ExtractResult,
+    extract_change_set,
+)
 from elysia_pipelines.changes.patterns import FileFilter
 from elysia_pipelines.clock import utc_now
 from elysia_pipelines.operations import bookkeeping
@@ -43,17 +48,19 @@ def extract_repository(
     rules = file_filter_of(repo)
     result = extract_change_set(
         settings.mirror_path(repo.name),
-        repo=repo.name,
-        collection=repo.collection,
-        from_commit=repo.last_synced_commit,
-        out_dir=settings.pending_dir / repo.collection,
-        seq=seq,
-        include=list(rules.include),
-        exclude=list(rules.exclude),
-        max_file_size=rules.max_file_size,
-        branch=repo.branch,
-        previous_filter=(
-            FileFilter.from_dict(repo.last_synced_filter) if repo.last_synced_filter else None
+        ChangeSetTarget(
+            repo=repo.name,
+            collection=repo.collection,
+            out_dir=settings.pending_dir / repo.collection,
+            seq=seq,
+        ),
+        ExtractOptions(
+            from_commit=repo.last_synced_commit,
+            branch=repo.branch,
+            rules=rules,
+            previous_filter=FileFilter.from_dict(repo.last_synced_filter)
+            if repo.last_synced_filter
+            else None,
         ),
     )
     duration = time.perf_counter() - t0

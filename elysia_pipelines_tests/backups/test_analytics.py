@@ -18,7 +18,7 @@ from elysia_pipelines.backups.analytics import (
     run_query,
 )
 from elysia_pipelines.backups.catalog import open_catalog
-from elysia_pipelines.backups.export import BackupResult, write_backup
+from elysia_pipelines.backups.export import BackupOptions, BackupResult, BackupSource, write_backup
 from elysia_pipelines.backups.formats import BackupObject
 from elysia_pipelines.backups.verify import verify_backup
 from elysia_pipelines.errors import ElysiaError
@@ -32,14 +32,20 @@ def two_collections(
 ) -> dict[str, list[BackupObject]]:
     first, second = real_objects[:180], real_objects[180:]
     # An older backup of Alpha that must NOT be the one the view reads.
-    write_backup(first[:10], document_description("Alpha"), settings, collection="Alpha")
+    write_backup(first[:10], BackupSource("Alpha", document_description("Alpha")), settings)
     write_backup(
-        first, document_description("Alpha"), settings, collection="Alpha", partition_by="language"
+        first,
+        BackupSource("Alpha", document_description("Alpha")),
+        settings,
+        BackupOptions(partition_by="language"),
     )
-    write_backup(second, document_description("Beta"), settings, collection="Beta")
+    write_backup(second, BackupSource("Beta", document_description("Beta")), settings)
     # A JSONL backup is not a Parquet view.
     write_backup(
-        second[:5], document_description("Gamma"), settings, collection="Gamma", format="jsonl"
+        second[:5],
+        BackupSource("Gamma", document_description("Gamma")),
+        settings,
+        BackupOptions(format="jsonl"),
     )
     return {"Alpha": first, "Beta": second}
 
@@ -133,7 +139,10 @@ def test_partition_values_round_trip_through_duckdb(
         if obj.properties["language"] is None:
             del obj.properties["language"]
     result = write_backup(
-        objects, document_description("Odd"), settings, collection="Odd", partition_by="language"
+        objects,
+        BackupSource("Odd", document_description("Odd")),
+        settings,
+        BackupOptions(partition_by="language"),
     )
     assert len(result.files) == 5  # "" and missing share __HIVE_DEFAULT_PARTITION__
     rows = run_query(settings, 'SELECT language, count(*) AS n FROM "Odd" GROUP BY 1').to_pylist()
@@ -153,7 +162,9 @@ def _flip_middle_byte(path: Path) -> None:
 
 
 def _backup(settings: Settings, objects: list[BackupObject], collection: str) -> BackupResult:
-    return write_backup(objects, document_description(collection), settings, collection=collection)
+    return write_backup(
+        objects, BackupSource(collection, document_description(collection)), settings
+    )
 
 
 def _query(settings: Settings, sql: str) -> tuple[list[dict[str, Any]], list[SkippedBackup]]:

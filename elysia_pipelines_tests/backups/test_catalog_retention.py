@@ -13,7 +13,7 @@ import pytest
 
 from elysia_pipelines.backups.catalog import SCHEMA_VERSION, Catalog, CatalogEntry, open_catalog
 from elysia_pipelines.backups.durations import parse_duration, parse_since
-from elysia_pipelines.backups.export import write_backup
+from elysia_pipelines.backups.export import BackupOptions, BackupSource, write_backup
 from elysia_pipelines.backups.formats import BackupObject
 from elysia_pipelines.backups.layout import rfc3339
 from elysia_pipelines.backups.retention import cleanup
@@ -119,7 +119,9 @@ def _backdated(
     **kw: Any,
 ) -> str:
     """A real backup on disk whose catalog row says it was made `days_ago`."""
-    result = write_backup(objects, description, settings, collection=collection, **kw)
+    result = write_backup(
+        objects, BackupSource(collection, description), settings, BackupOptions(**kw)
+    )
     with open_catalog(settings) as catalog:
         row = catalog.get(result.backup_id)
         row.created_at = rfc3339(NOW - timedelta(days=days_ago))

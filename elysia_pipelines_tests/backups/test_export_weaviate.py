@@ -13,7 +13,7 @@ import pytest
 import weaviate
 
 from elysia_pipelines.backups.catalog import open_catalog
-from elysia_pipelines.backups.export import backup_collection
+from elysia_pipelines.backups.export import BackupOptions, backup_collection
 from elysia_pipelines.backups.layout import read_manifest
 from elysia_pipelines.backups.reader import open_backup
 from elysia_pipelines.errors import ElysiaError, NotFoundError
@@ -83,9 +83,7 @@ def test_collection_round_trip(
         source,
         COLLECTION,
         settings,
-        format=fmt,
-        compression=compression,
-        tags=("test",),
+        BackupOptions(format=fmt, compression=compression, tags=("test",)),
         progress=lambda done, total: seen.append((done, total)),
     )
     assert result.object_count == COUNT and len(stored) == COUNT
@@ -104,7 +102,7 @@ def test_collection_round_trip(
 
 
 def test_partition_by_language(source: Any, stored: list[Any], settings: Settings) -> None:
-    result = backup_collection(source, COLLECTION, settings, partition_by="language")
+    result = backup_collection(source, COLLECTION, settings, BackupOptions(partition_by="language"))
     languages = {props["language"] for _, props, _ in stored}
     assert {f.path.split("/")[1] for f in result.files} == {f"language={x}" for x in languages}
     assert read_back(result.path, settings) == stored
@@ -133,7 +131,9 @@ def test_filter_selects_exactly(
     expression: str,
     predicate: Any,
 ) -> None:
-    result = backup_collection(source, COLLECTION, settings, format="jsonl", filter_expr=expression)
+    result = backup_collection(
+        source, COLLECTION, settings, BackupOptions(format="jsonl", filter_expr=expression)
+    )
     expected = [t for t in stored if predicate(t[1])]
     assert 0 < len(expected) < COUNT, expression
     assert read_back(result.backup_id, settings) == expected
@@ -159,7 +159,7 @@ def test_invalid_options_fail_before_writing(
     fragment: str,
 ) -> None:
     with pytest.raises(ElysiaError, match=fragment):
-        backup_collection(source, COLLECTION, settings, **kwargs)
+        backup_collection(source, COLLECTION, settings, BackupOptions(**kwargs))
     assert not (settings.backups_dir / COLLECTION).exists()
     with open_catalog(settings) as catalog:
         assert catalog.count() == 0

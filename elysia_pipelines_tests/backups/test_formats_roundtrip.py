@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from elysia_pipelines.backups.catalog import open_catalog
-from elysia_pipelines.backups.export import write_backup
+from elysia_pipelines.backups.export import BackupOptions, BackupSource, write_backup
 from elysia_pipelines.backups.formats import (
     AUTO_COMPRESSION_THRESHOLD_BYTES,
     BackupObject,
@@ -53,7 +53,10 @@ def test_round_trip_every_format_and_compression(
     compression: str,
 ) -> None:
     result = write_backup(
-        real_objects, description, settings, collection="Docs", format=fmt, compression=compression
+        real_objects,
+        BackupSource("Docs", description),
+        settings,
+        BackupOptions(format=fmt, compression=compression),
     )
     assert BACKUP_ID_RE.match(result.backup_id)
     assert result.path == settings.backups_dir / "Docs" / result.backup_id
@@ -84,7 +87,7 @@ def test_round_trip_every_format_and_compression(
 def test_parquet_columns_types_and_embedded_description(
     settings: Settings, real_objects: list[BackupObject], description: dict[str, Any]
 ) -> None:
-    result = write_backup(real_objects, description, settings, collection="Docs")
+    result = write_backup(real_objects, BackupSource("Docs", description), settings)
     assert result.compression == "zstd"
     parquet = pq.ParquetFile(result.path / "data" / "part-00000.parquet")
     schema = parquet.schema_arrow
@@ -108,7 +111,10 @@ def test_partition_by_language(
     settings: Settings, real_objects: list[BackupObject], description: dict[str, Any], fmt: str
 ) -> None:
     result = write_backup(
-        real_objects, description, settings, collection="Docs", format=fmt, partition_by="language"
+        real_objects,
+        BackupSource("Docs", description),
+        settings,
+        BackupOptions(format=fmt, partition_by="language"),
     )
     languages = {o.properties["language"] for o in real_objects}
     assert len(languages) > 1
@@ -126,7 +132,9 @@ def test_reader_projection_uuid_filter_and_no_vectors(
     settings: Settings, real_objects: list[BackupObject], description: dict[str, Any]
 ) -> None:
     for fmt in ("parquet", "jsonl"):
-        result = write_backup(real_objects, description, settings, collection="Docs", format=fmt)
+        result = write_backup(
+            real_objects, BackupSource("Docs", description), settings, BackupOptions(format=fmt)
+        )
         wanted = {real_objects[3].uuid, real_objects[150].uuid, real_objects[-1].uuid}
         got = read_all(
             result.backup_id,
@@ -150,11 +158,15 @@ def test_reader_projection_uuid_filter_and_no_vectors(
 
 
 def test_no_vectors_and_empty_collection(settings: Settings, description: dict[str, Any]) -> None:
-    result = write_backup([], description, settings, collection="Docs", compression="auto")
+    result = write_backup(
+        [], BackupSource("Docs", description), settings, BackupOptions(compression="auto")
+    )
     assert result.object_count == 0
     assert [f.rows for f in result.files] == [0]
     assert read_all(result.backup_id, settings) == []
-    json_result = write_backup([], description, settings, collection="Docs", format="json")
+    json_result = write_backup(
+        [], BackupSource("Docs", description), settings, BackupOptions(format="json")
+    )
     assert json_result.compression == "none"
     assert read_all(json_result.path, settings) == []
 
@@ -163,7 +175,10 @@ def test_exclude_vectors(
     settings: Settings, real_objects: list[BackupObject], description: dict[str, Any]
 ) -> None:
     result = write_backup(
-        real_objects[:20], description, settings, collection="Docs", include_vectors=False
+        real_objects[:20],
+        BackupSource("Docs", description),
+        settings,
+        BackupOptions(include_vectors=False),
     )
     manifest = read_manifest(result.path)
     assert manifest.include_vectors is False and manifest.vector_dimension is None
@@ -184,7 +199,9 @@ def test_named_vectors_become_vector_columns(
         for i in range(5)
     ]
     for fmt in ("parquet", "jsonl"):
-        result = write_backup(objects, description, settings, collection="Docs", format=fmt)
+        result = write_backup(
+            objects, BackupSource("Docs", description), settings, BackupOptions(format=fmt)
+        )
         back = {o.uuid: o.vector for o in read_all(result.backup_id, settings)}
         assert back == {o.uuid: o.vector for o in objects}
     parquet_file = next((settings.backups_dir / "Docs").glob("*/data/part-00000.parquet"))
@@ -202,7 +219,7 @@ def test_inconsistent_vector_dimension_fails_without_leaving_files(
         for i in range(700)
     ]
     with pytest.raises(ElysiaError, match="4-dimensional"):
-        write_backup(objects, description, settings, collection="Docs")
+        write_backup(objects, BackupSource("Docs", description), settings)
     assert list((settings.backups_dir / "Docs").iterdir()) == []
     with open_catalog(settings) as catalog:
         assert catalog.count() == 0
@@ -225,9 +242,13 @@ def test_auto_compression_threshold() -> None:
 def test_auto_picks_zstd_for_large_json(
     settings: Settings, real_objects: list[BackupObject], description: dict[str, Any]
 ) -> None:
-    result = write_backup(real_objects, description, settings, collection="Docs", format="jsonl")
+    result = write_backup(
+        real_objects, BackupSource("Docs", description), settings, BackupOptions(format="jsonl")
+    )
     assert result.compression == "zstd"  # 300 real files are several MB of JSON
-    small = write_backup(real_objects[:3], description, settings, collection="Docs", format="jsonl")
+    small = write_backup(
+        real_objects[:3], BackupSource("Docs", description), settings, BackupOptions(format="jsonl")
+    )
     assert small.compression == "none"
 
 
@@ -240,11 +261,9 @@ def test_output_dir_and_tags(
     out = tmp_path / "elsewhere"
     result = write_backup(
         real_objects[:10],
-        description,
+        BackupSource("Docs", description),
         settings,
-        collection="Docs",
-        output_dir=out,
-        tags=("nightly", "x"),
+        BackupOptions(output=out, tags=("nightly", "x")),
     )
     assert result.path.parent == out / "Docs"
     with open_catalog(settings) as catalog:
@@ -278,13 +297,18 @@ def test_failures_mid_stream_leave_no_backup(
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        write_backup(dying(), description, settings, collection="Docs", format="jsonl")
-    earlier = write_backup(real_objects[:5], description, settings, collection="Docs")
+        write_backup(
+            dying(), BackupSource("Docs", description), settings, BackupOptions(format="jsonl")
+        )
+    earlier = write_backup(real_objects[:5], BackupSource("Docs", description), settings)
     not_a_dir = settings.home / "a-file"
     not_a_dir.write_text("keep me")
     with pytest.raises(ElysiaError, match="cannot create the backup directory"):
         write_backup(
-            real_objects[:5], description, settings, collection="Docs", output_dir=not_a_dir
+            real_objects[:5],
+            BackupSource("Docs", description),
+            settings,
+            BackupOptions(output=not_a_dir),
         )
     assert not_a_dir.read_text() == "keep me"
     assert [p.name for p in (settings.backups_dir / "Docs").iterdir()] == [earlier.backup_id]

@@ -221,7 +221,7 @@ def test_fully_deleted_remote_backup_is_reported(
 
 _SLOW_UPLOAD = """
 import sys, time
-from elysia_pipelines.backups.export import write_backup
+from elysia_pipelines.backups.export import BackupOptions, BackupSource, write_backup
 from elysia_pipelines.settings import Settings
 from elysia_pipelines_tests.backups.sources import document_description
 from elysia_pipelines_tests.backups.sources import backup_objects
@@ -237,8 +237,8 @@ def slow():
         obj = objects[i % len(objects)]
         yield type(obj)(f"{i:08x}" + obj.uuid[8:], obj.properties, obj.vector)
 
-write_backup(slow(), document_description(), Settings.from_env(), collection="Docs",
-             output_dir=sys.argv[1], format="jsonl", compression="none")
+write_backup(slow(), BackupSource("Docs", document_description()), Settings.from_env(),
+             BackupOptions(output=sys.argv[1], format="jsonl", compression="none"))
 """
 
 

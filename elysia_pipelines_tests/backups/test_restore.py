@@ -16,7 +16,12 @@ from typing import Any
 import pytest
 import weaviate
 
-from elysia_pipelines.backups.export import backup_collection, write_backup
+from elysia_pipelines.backups.export import (
+    BackupOptions,
+    BackupSource,
+    backup_collection,
+    write_backup,
+)
 from elysia_pipelines.backups.formats import BackupObject
 from elysia_pipelines.backups.reader import BackupReader, open_backup
 from elysia_pipelines.backups.restore import RestoreOptions, restore_backup
@@ -76,7 +81,7 @@ def make_backup(
 
     ensure_collection(client, CollectionSpec(name=name))
     write_docs(client, name, docs)
-    result = backup_collection(client, name, settings, format=fmt)
+    result = backup_collection(client, name, settings, BackupOptions(format=fmt))
     assert result.object_count == len(docs)
     return open_backup(result.backup_id, settings)
 
@@ -226,7 +231,9 @@ def test_existing_vector_kept_when_backup_has_none(
 ) -> None:
     docs = source_documents(6)
     make_backup(weaviate_client, settings, docs)
-    result = backup_collection(weaviate_client, "Docs", settings, include_vectors=False)
+    result = backup_collection(
+        weaviate_client, "Docs", settings, BackupOptions(include_vectors=False)
+    )
     reader = open_backup(result.backup_id, settings)
     restore_backup(reader, weaviate_client, RestoreOptions(settings=settings))
     after = stored(weaviate_client, "Docs", [u for u, _, _ in docs], vectors=True)
@@ -368,7 +375,7 @@ def _code_backup(settings: Settings, values: list[str]) -> tuple[BackupReader, l
         BackupObject(u, {"code": v, "note": f"n{i}"}, None)
         for i, (u, v) in enumerate(zip(uuids, values, strict=True))
     ]
-    result = write_backup(objects, description, settings, collection="Codes")
+    result = write_backup(objects, BackupSource("Codes", description), settings)
     return open_backup(result.backup_id, settings), uuids
 
 

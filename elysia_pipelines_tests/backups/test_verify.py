@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from elysia_pipelines.backups.catalog import open_catalog
-from elysia_pipelines.backups.export import BackupResult, write_backup
+from elysia_pipelines.backups.export import BackupOptions, BackupResult, BackupSource, write_backup
 from elysia_pipelines.backups.formats import BackupObject
 from elysia_pipelines.backups.verify import verify_backup
 from elysia_pipelines.errors import NotFoundError
@@ -19,7 +19,7 @@ from elysia_pipelines.settings import Settings
 def make(
     settings: Settings, objects: list[BackupObject], description: dict[str, Any], **kw: Any
 ) -> BackupResult:
-    return write_backup(objects, description, settings, collection="Docs", **kw)
+    return write_backup(objects, BackupSource("Docs", description), settings, BackupOptions(**kw))
 
 
 def kinds(report: Any) -> list[str]:

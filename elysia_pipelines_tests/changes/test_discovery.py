@@ -14,7 +14,8 @@ from elysia_pipelines.changes.discovery import (
     discover,
     estimate_sync_seconds,
 )
-from elysia_pipelines.changes.extract import extract_change_set
+from elysia_pipelines.changes.extract import ChangeSetTarget, ExtractOptions, extract_change_set
+from elysia_pipelines.changes.patterns import FileFilter
 from elysia_pipelines.errors import ElysiaError, NotFoundError
 from elysia_pipelines_tests.gitrepo import GitRepo
 
@@ -68,12 +69,8 @@ def test_discovery_counts_match_the_first_change_set(webapp: GitRepo, tmp_path: 
 
     result = extract_change_set(
         webapp.path,
-        repo="w",
-        collection="W",
-        from_commit=None,
-        out_dir=tmp_path / "o",
-        seq=1,
-        **kwargs,  # type: ignore[arg-type]
+        ChangeSetTarget(repo="w", collection="W", out_dir=tmp_path / "o", seq=1),
+        ExtractOptions(rules=FileFilter.of(**kwargs)),  # type: ignore[arg-type]
     )
     assert result.tracked_files == report.file_count
     assert result.skipped == report.skipped
@@ -153,7 +150,9 @@ def test_discovery_skips_a_hostile_tree_entry_as_extraction_does(tmp_path: Path)
 
     report = discover(repo.path)
     result = extract_change_set(
-        repo.path, repo="h", collection="H", from_commit=None, out_dir=tmp_path / "o", seq=1
+        repo.path,
+        ChangeSetTarget(repo="h", collection="H", out_dir=tmp_path / "o", seq=1),
+        ExtractOptions(from_commit=None),
     )
     assert report.file_count == 1 and report.skipped == {"unsafe_path": 1}
     assert result.skipped == report.skipped and result.tracked_files == report.file_count

@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 from elysia_pipelines.changes.audit import audit_change_set
-from elysia_pipelines.changes.extract import ExtractResult, extract_change_set
+from elysia_pipelines.changes.extract import (
+    ChangeSetTarget,
+    ExtractOptions,
+    ExtractResult,
+    extract_change_set,
+)
 from elysia_pipelines.changes.format import content_hash, is_binary
 from elysia_pipelines.changes.patterns import FileFilter
 from elysia_pipelines.changes.reader import iter_change_set, read_header
@@ -50,17 +55,16 @@ class Syncer:
         self.seq += 1
         result = extract_change_set(
             self.mirror,
-            repo="demo",
-            collection="Demo",
-            from_commit=self.last_commit,
-            out_dir=self.out_dir,
-            seq=self.seq,
-            include=list(self.rules.include),
-            exclude=list(self.rules.exclude),
-            max_file_size=self.rules.max_file_size,
-            inline_max_bytes=100,
-            now=datetime(2026, 1, 1, tzinfo=UTC),
-            previous_filter=previous_filter,
+            ChangeSetTarget(repo="demo", collection="Demo", out_dir=self.out_dir, seq=self.seq),
+            ExtractOptions(
+                from_commit=self.last_commit,
+                rules=FileFilter.of(
+                    list(self.rules.include), list(self.rules.exclude), self.rules.max_file_size
+                ),
+                previous_filter=previous_filter,
+                inline_max_bytes=100,
+                now=datetime(2026, 1, 1, tzinfo=UTC),
+            ),
         )
         if result.path is not None:
             self.written.append(result.path)
@@ -302,26 +306,20 @@ def test_branch_and_repository_errors(source: GitRepo, tmp_path: Path) -> None:
     source.write("feature-only.py", "f = 1\n")
     source.commit("feature work")
     source.checkout("main")
-    kwargs = {
-        "repo": "demo",
-        "collection": "Demo",
-        "from_commit": None,
-        "out_dir": tmp_path / "out",
-        "seq": 1,
-        "max_file_size": MAX,
-    }
-    result = extract_change_set(source.path, branch="feature", **kwargs)  # type: ignore[arg-type]
+    target = ChangeSetTarget(repo="demo", collection="Demo", out_dir=tmp_path / "out", seq=1)
+    rules = FileFilter(max_file_size=MAX)
+    result = extract_change_set(source.path, target, ExtractOptions(branch="feature", rules=rules))
     assert result.path is not None
     paths = {r.get("path") for r in iter_change_set(result.path)}
     assert "feature-only.py" in paths
     with pytest.raises(NotFoundError, match="branch 'nope' not found") as info:
-        extract_change_set(source.path, branch="nope", **kwargs)  # type: ignore[arg-type]
+        extract_change_set(source.path, target, ExtractOptions(branch="nope", rules=rules))
     assert "feature" in (info.value.hint or "")
     with pytest.raises(ElysiaError, match="not a git repository"):
-        extract_change_set(tmp_path, **kwargs)  # type: ignore[arg-type]
+        extract_change_set(tmp_path, target, ExtractOptions(rules=rules))
     empty = GitRepo.init(tmp_path / "empty")
     with pytest.raises(ElysiaError, match="no commits"):
-        extract_change_set(empty.path, **kwargs)  # type: ignore[arg-type]
+        extract_change_set(empty.path, target, ExtractOptions(rules=rules))
 
 
 def test_snapshot_of_repository_without_ingestible_files_is_still_written(
@@ -331,7 +329,9 @@ def test_snapshot_of_repository_without_ingestible_files_is_still_written(
     repo.write("a.bin", b"\0\1\2")
     repo.commit("binary only")
     result = extract_change_set(
-        repo.path, repo="bin", collection="Bin", from_commit=None, out_dir=tmp_path / "o", seq=1
+        repo.path,
+        ChangeSetTarget(repo="bin", collection="Bin", out_dir=tmp_path / "o", seq=1),
+        ExtractOptions(from_commit=None),
     )
     assert result.path is not None and result.tracked_files == 0
     lines = [json.loads(x) for x in result.path.read_text().splitlines()]
@@ -346,7 +346,9 @@ def test_unwritable_output_is_a_clear_error_and_leaves_nothing(
     blocker.write_text("a file where the directory should be")
     with pytest.raises(ElysiaError, match="could not write the change set"):
         extract_change_set(
-            source.path, repo="d", collection="D", from_commit=None, out_dir=blocker / "D", seq=1
+            source.path,
+            ChangeSetTarget(repo="d", collection="D", out_dir=blocker / "D", seq=1),
+            ExtractOptions(from_commit=None),
         )
     assert blocker.read_text() == "a file where the directory should be"
 
@@ -355,7 +357,9 @@ def test_result_metadata_and_filter_round_trip(source: GitRepo, tmp_path: Path) 
     rules = FileFilter.of(["*.py"], ["tests/**"], 5000)
     assert FileFilter.from_dict(json.loads(json.dumps(rules.to_dict()))) == rules
     result = extract_change_set(
-        source.path, repo="d", collection="D", from_commit=None, out_dir=tmp_path / "o", seq=1
+        source.path,
+        ChangeSetTarget(repo="d", collection="D", out_dir=tmp_path / "o", seq=1),
+        ExtractOptions(from_commit=None),
     )
     metadata = json.loads(json.dumps(result.as_metadata()))
     assert metadata["path"] == str(result.path) and metadata["full_snapshot"] is True
@@ -398,7 +402,9 @@ def test_hostile_tree_entry_is_counted_not_written(tmp_path: Path) -> None:
     repo = GitRepo.init(tmp_path / "hostile")
     repo.commit_hostile_tree()
     result = extract_change_set(
-        repo.path, repo="h", collection="H", from_commit=None, out_dir=tmp_path / "o", seq=1
+        repo.path,
+        ChangeSetTarget(repo="h", collection="H", out_dir=tmp_path / "o", seq=1),
+        ExtractOptions(from_commit=None),
     )
     assert result.path is not None and result.skipped == {"unsafe_path": 1}
     assert replay([result.path]) == {"ok.txt": b"fine\n"}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from elysia_pipelines.changes.extract import extract_change_set
+from elysia_pipelines.changes.extract import ChangeSetTarget, ExtractOptions, extract_change_set
 from elysia_pipelines.changes.git_source import (
     Source,
     _GitAuth,
@@ -269,7 +269,9 @@ def test_mirror_then_extract_across_a_collected_force_push(
     info = mirror_repository(upstream.url, mirror)
     written = []
     first = extract_change_set(
-        mirror, repo="up", collection="Up", from_commit=None, out_dir=out, seq=1
+        mirror,
+        ChangeSetTarget(repo="up", collection="Up", out_dir=out, seq=1),
+        ExtractOptions(from_commit=None),
     )
     written.append(first.path)
     upstream.write("app.py", "print('amended')\n")
@@ -278,7 +280,9 @@ def test_mirror_then_extract_across_a_collected_force_push(
     mirror_repository(upstream.url, mirror)
     forget_unreachable(mirror)  # the synced commit is gone from the mirror too
     second = extract_change_set(
-        mirror, repo="up", collection="Up", from_commit=info.head_commit, out_dir=out, seq=2
+        mirror,
+        ChangeSetTarget(repo="up", collection="Up", out_dir=out, seq=2),
+        ExtractOptions(from_commit=info.head_commit),
     )
     assert second.full_snapshot and second.history_rewritten
     written.append(second.path)
@@ -328,11 +332,14 @@ def test_git_failures_become_actionable_errors(
         source, _GitAuth(source, "GH_TOKEN"), stderr + TOKEN, action="fetching", timeout_s=5
     )
     assert type(error) is kind
-    assert error.reason == {
-        AuthError: "auth",
-        NotFoundError: "not_found",
-        TransientError: "timeout" if "Timeout" in stderr else "network",
-    }[kind]
+    assert (
+        error.reason
+        == {
+            AuthError: "auth",
+            NotFoundError: "not_found",
+            TransientError: "timeout" if "Timeout" in stderr else "network",
+        }[kind]
+    )
     assert fragment in str(error)
     assert TOKEN not in str(error)
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import weaviate
 
-from elysia_pipelines.changes.extract import extract_change_set
+from elysia_pipelines.changes.extract import ChangeSetTarget, ExtractOptions, extract_change_set
 from elysia_pipelines.changes.format import blob_dir_for
+from elysia_pipelines.changes.patterns import FileFilter
 from elysia_pipelines.documents import document_uuid
 from elysia_pipelines.ingest import (
     IngestReport,
@@ -53,14 +54,17 @@ class Sync:
         self.seq += 1
         result = extract_change_set(
             self.repo.path,
-            repo="demo",
-            collection="Demo",
-            from_commit=self.last_commit,
-            out_dir=self.settings.pending_dir / "Demo",
-            seq=self.seq,
-            max_file_size=MAX_FILE_SIZE,
-            inline_max_bytes=INLINE_MAX,
-            exclude=["*.lock"],
+            ChangeSetTarget(
+                repo="demo",
+                collection="Demo",
+                out_dir=self.settings.pending_dir / "Demo",
+                seq=self.seq,
+            ),
+            ExtractOptions(
+                from_commit=self.last_commit,
+                rules=FileFilter.of((), ["*.lock"], MAX_FILE_SIZE),
+                inline_max_bytes=INLINE_MAX,
+            ),
         )
         self.last_commit = result.to_commit
         return result.path
