@@ -86,13 +86,20 @@ case "${1:-}" in
     ;;
   ui)
     setup
+    mkdir -p "$ELYSIA_HOME"
+    ELYSIA_HOME="$(cd "$ELYSIA_HOME" && pwd)"  # absolute: the UI runs from DAGSTER_HOME
     export DAGSTER_HOME="${DAGSTER_HOME:-$ELYSIA_HOME/dagster_home}"
     mkdir -p "$DAGSTER_HOME"
-    [ -f "$DAGSTER_HOME/dagster.yaml" ] || cp elysia_pipelines/dagster.yaml "$DAGSTER_HOME/dagster.yaml"
+    DAGSTER_HOME="$(cd "$DAGSTER_HOME" && pwd)"
+    project="$PWD"
+    [ -f "$DAGSTER_HOME/dagster.yaml" ] || cp dagster.yaml "$DAGSTER_HOME/dagster.yaml"
     echo "==> Dagster UI on http://${HOST:-127.0.0.1}:${PORT:-3000} (ELYSIA_HOME=$ELYSIA_HOME, DAGSTER_HOME=$DAGSTER_HOME)"
-    # dg compares the project's .venv with the activated one; this is the project's.
-    export VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH"
-    exec .venv/bin/dg dev -h "${HOST:-127.0.0.1}" -p "${PORT:-3000}"
+    export VIRTUAL_ENV="$project/.venv" PATH="$project/.venv/bin:$PATH"
+    # Started from DAGSTER_HOME with the project's workspace.yaml: Dagster reads the
+    # instance config there, and there is no other dagster.yaml in the working directory
+    # for it to warn about (the project root's is the template copied above).
+    cd "$DAGSTER_HOME"
+    exec "$project/.venv/bin/dg" dev -w "$project/workspace.yaml" -h "${HOST:-127.0.0.1}" -p "${PORT:-3000}"
     ;;
   test)
     setup

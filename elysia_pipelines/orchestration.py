@@ -33,9 +33,16 @@ EXTRACT_JOB = "extract_repository"
 INGEST_JOB = "ingest_pending"
 BACKUP_JOB = "backup_collection"
 
-# Shipped inside the package (not at the project root, where `dg dev` would warn that a
-# dagster.yaml in the working directory is ignored when DAGSTER_HOME points elsewhere).
-_TEMPLATE = Path(__file__).resolve().parent / "dagster.yaml"
+
+
+def _instance_template() -> Path:
+    """The shipped instance config: the project root's dagster.yaml in a checkout, the copy
+    that the wheel carries inside the package (pyproject's force-include) when installed."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "dagster.yaml", package.parent / "dagster.yaml"):
+        if candidate.is_file():
+            return candidate
+    return package.parent / "dagster.yaml"
 
 
 @dataclass(frozen=True)
@@ -114,8 +121,9 @@ def get_instance(settings: Settings) -> dg.DagsterInstance:
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists() and _TEMPLATE.exists():
-        shutil.copyfile(_TEMPLATE, config)
+    template = _instance_template()
+    if not config.exists() and template.exists():
+        shutil.copyfile(template, config)
     previous = os.environ.get("DAGSTER_HOME")
     os.environ["DAGSTER_HOME"] = str(home)
     try:

@@ -24,8 +24,8 @@ from typing import Any
 from elysia_pipelines_tests.support import free_port, stop_process_group
 
 ROOT = Path(__file__).resolve().parent.parent
-# The instance config `./dev.sh ui` copies into DAGSTER_HOME (shipped inside the package).
-INSTANCE_TEMPLATE = ROOT / "elysia_pipelines" / "dagster.yaml"
+# The instance config `./dev.sh ui` copies into DAGSTER_HOME.
+INSTANCE_TEMPLATE = ROOT / "dagster.yaml"
 
 
 class WebserverDidNotStart(RuntimeError):

@@ -46,7 +46,7 @@ def test_deploy_config_is_the_repository_config_plus_postgres_storage(tmp_path: 
     """The deployment file must not drift from dagster.yaml: only storage and launcher differ."""
     from dagster._core.instance.config import dagster_instance_config
 
-    base = yaml.safe_load((ROOT / "elysia_pipelines" / "dagster.yaml").read_text())
+    base = yaml.safe_load((ROOT / "dagster.yaml").read_text())
     deploy = yaml.safe_load(DEPLOY.read_text())
     assert "storage" not in base and "run_launcher" not in base
     assert deploy["storage"] == PG_STORAGE
