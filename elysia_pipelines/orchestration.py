@@ -127,7 +127,14 @@ def get_instance(settings: Settings) -> dg.DagsterInstance:
     previous = os.environ.get("DAGSTER_HOME")
     os.environ["DAGSTER_HOME"] = str(home)
     try:
-        return dg.DagsterInstance.get()
+        # What `DagsterInstance.get()` builds, with the stock SQLite storage swapped for
+        # the pooled one (same files; instance_storage says why).
+        from dagster._core.instance.ref import InstanceRef
+
+        from elysia_pipelines.instance_storage import pooled
+
+        ref = InstanceRef.from_dir(str(home))
+        return dg.DagsterInstance.from_ref(ref._replace(storage_data=pooled(ref.storage_data)))
     except Exception as exc:  # dagster raises several types for a broken instance
         raise ElysiaError(
             f"cannot open the Dagster instance in {home}: {exc}",
