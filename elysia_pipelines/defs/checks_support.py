@@ -33,8 +33,9 @@ def partition_of(context: dg.AssetCheckExecutionContext) -> str:
         description=(
             "this check runs per repository and the run has no partition: Dagster's "
             "Checks-tab 'Execute all' cannot run partitioned checks on their own. "
-            "Materialize the repository's partition (its checks run with it), or launch "
-            "a checks-only run tagged dagster/partition=<repository>"
+            "Launch the check_repository job with the repository picked (Jobs > "
+            "check_repository > Launchpad), or materialize the repository's partition "
+            "(its checks run with it)"
         ),
         allow_retries=False,
     )

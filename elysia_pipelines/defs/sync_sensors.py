@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from elysia_pipelines.defs.jobs import extract_repository, sync_repository
+from elysia_pipelines.defs.jobs import check_repository, extract_repository, sync_repository
 from elysia_pipelines.defs.resources import ElysiaSettings
 from elysia_pipelines.defs.runs import busy_partitions
 from elysia_pipelines.errors import ErrorKind
@@ -131,7 +131,10 @@ def sync_success_sensor(context: dg.RunStatusSensorContext, elysia: ElysiaSettin
         return
     failed = _failed_checks(context.instance, run.run_id)
     if not failed:
-        bookkeeping.record_success(registry, repo_name, run_id=run.run_id)
+        if run.job_name == check_repository.name:
+            bookkeeping.record_checks_passed(registry, repo_name)
+        else:
+            bookkeeping.record_success(registry, repo_name, run_id=run.run_id)
         return
     # A non-blocking check does not fail the run, but it is still a problem with this
     # repository: it shows in `repo status` and alerts like a failed sync. Re-running

@@ -149,6 +149,14 @@ def record_success(
     registry.clear_failure(repo)
 
 
+def record_checks_passed(registry: Registry, repo: str) -> None:
+    """A checks-only run that passed: it clears a failure that was a failed check, and
+    nothing else (it says nothing about whether the repository can sync)."""
+    found = registry.find(repo)
+    if found is not None and found.last_error_reason == "check_failed":
+        registry.clear_failure(repo)
+
+
 def consecutive_failures(registry: Registry, repo: str) -> int:
     """Failed runs since the last success (at most 20 looked at): the retry attempt."""
     failures = 0

@@ -384,7 +384,7 @@ def test_checks_only_run_without_a_partition_says_what_to_do(env: dict) -> None:
     assert len(failures) == 3
     for event in failures:
         message = event.step_failure_data.error.message
-        assert "has no partition" in message and "Materialize the repository's partition" in (
+        assert "has no partition" in message and "Launch the check_repository job" in (
             message
         ), message
         assert "DagsterInvariantViolationError" not in message

@@ -7,11 +7,11 @@ asset's Checks tab show for that partition. Debian's chromium is driven by Playw
 (`executable_path`: browser downloads are not possible here). Screenshots of every step
 land in the test's tmp dir.
 
-Not driven here: running checks on their own from the Checks tab. Dagster 1.13's UI
-disables "Execute" for them ("Executing checks on their own for partitioned assets is not
-yet supported") yet its "Execute all" launches them with no partition; each check then
-fails saying to materialize the partition instead (test_pipeline.py). A checks-only run of
-one partition, as the API takes it, is tested in test_webserver.py.
+Then the checks alone for that repository, the way the UI can run them: the
+check_repository job's Launchpad with the partition picked. The Checks tab cannot: Dagster
+1.13 disables "Execute" there ("Executing checks on their own for partitioned assets is not
+yet supported") and its "Execute all" launches them with no partition; each check then
+fails saying to use check_repository instead (test_pipeline.py).
 """
 
 from __future__ import annotations
@@ -167,6 +167,21 @@ def test_materialize_a_partition_and_see_its_checks_in_the_browser(
                 expect(page.get_by_text("Passed", exact=True)).to_be_visible()
                 expect(page.get_by_role("cell", name="intervals_behind", exact=True)).to_be_visible()
                 shot("check-fresh")
+
+                # The checks alone, for one repository: check_repository's Launchpad.
+                page.goto(f"{web.url}/locations/elysia_pipelines/jobs/check_repository/playground")
+                page.get_by_placeholder("Partition").click()
+                page.keyboard.type("demo")
+                page.get_by_role("menuitem", name=re.compile(r"^demo")).click()
+                shot("checks-launchpad")
+                page.get_by_role("button", name="Launch Run").click()
+                page.wait_for_url(re.compile(r"/runs/[0-9a-f-]{36}"))
+                expect(page.get_by_text("partition: demo")).to_be_visible()
+                expect(page.get_by_text("8 checks")).to_be_visible()
+                status = page.get_by_text(re.compile(r"^(Success|Failure)$")).first
+                expect(status).to_be_visible(timeout=120_000)
+                assert status.inner_text() == "Success", "the checks-only run failed"
+                shot("checks-run-succeeded")
             except BaseException:
                 shot("failure")
                 raise

@@ -251,3 +251,16 @@ def test_checks_only_run_of_one_partition_from_the_checks_tab(
             assert [(e["partition"], e["status"]) for e in ours] == [("alpha", "SUCCEEDED")]
             # The two syncs recorded one result per repository, not one for all.
             assert {e["partition"] for e in executions} == {"alpha", "beta"}
+        # The UI's way to run one repository's checks alone: the check_repository job's
+        # Launchpad with the repository picked (Dagster 1.13's Checks tab cannot).
+        run_id = _launch(port, "check_repository", "beta")
+        assert _wait_for_run(port, run_id) == "SUCCESS"
+        for check in checks:
+            key = json.dumps(check["assetKey"]["path"])
+            data = _graphql(
+                port,
+                f'{{ assetCheckExecutions(assetKey: {{path: {key}}}, checkName: "{check["name"]}",'
+                " limit: 10) { runId status partition } }",
+            )
+            ours = [e for e in data["assetCheckExecutions"] if e["runId"] == run_id]
+            assert [(e["partition"], e["status"]) for e in ours] == [("beta", "SUCCEEDED")]

@@ -56,6 +56,29 @@ def test_success_clears_the_failure_and_restarts_the_attempt_count(tmp_path: Pat
     ]
 
 
+def test_passing_checks_clear_a_failed_check_and_nothing_else(tmp_path: Path) -> None:
+    registry = _registry(tmp_path)
+    bookkeeping.record_failure(
+        registry, "svc", "git timed out", kind=ErrorKind.TRANSIENT, reason="timeout", at=NOW
+    )
+    bookkeeping.record_checks_passed(registry, "svc")
+    assert registry.get("svc").last_error_reason == "timeout"  # a sync problem stays
+    bookkeeping.record_failure(
+        registry,
+        "svc",
+        "asset check(s) failed: weaviate_collection/count_matches",
+        kind=ErrorKind.USER_FIXABLE,
+        reason="check_failed",
+        run_id="run-2",
+        at=NOW,
+    )
+    bookkeeping.record_checks_passed(registry, "svc")
+    repo = registry.get("svc")
+    assert (repo.last_error, repo.failing) == (None, False)
+    # Not a sync: the history and the attempt count are untouched.
+    assert [r.run_id for r in registry.history("svc", stage="run")] == ["run-2", None]
+
+
 def test_the_stored_kind_decides_the_retry_not_the_text(tmp_path: Path) -> None:
     registry = _registry(tmp_path)
     # Text that reads transient, raised as user-fixable (e.g. a bad option): no retry.
