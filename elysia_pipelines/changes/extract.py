@@ -60,6 +60,7 @@ from elysia_pipelines.changes.git_objects import (
     changed_entries,
     is_ancestor,
     iter_blobs,
+    iter_tree,
     list_tree,
     open_repository,
     renamed_pairs,
@@ -69,7 +70,7 @@ from elysia_pipelines.changes.git_objects import (
 )
 from elysia_pipelines.changes.languages import detect_language
 from elysia_pipelines.changes.patterns import FileFilter
-from elysia_pipelines.changes.sync_cache import BlobKinds, TrackedCounts
+from elysia_pipelines.changes.sync_cache import BlobKinds, BlobKindsRewrite, TrackedCounts
 from elysia_pipelines.changes.writer import ChangeSetWriter
 from elysia_pipelines.errors import ElysiaError
 
@@ -82,6 +83,8 @@ SKIP_UNSUPPORTED_MODE = "unsupported_mode"
 _CANDIDATE = "candidate"  # passes everything but the binary check (needs content)
 _DOC = "doc"
 _READ_WITHOUT_CACHE = 256
+# Entries of a streamed snapshot handled at a time (their blobs read by one cat-file).
+_SNAPSHOT_CHUNK = 2048
 _NO_ENTRY = TreeEntry("", "", "", None)
 
 
@@ -157,6 +160,12 @@ class _LazyWriter:
         if self.writer is not None:
             self.writer.abort()
 
+    def restart(self) -> None:
+        """Forget every record written so far: the change set starts again, unopened."""
+        self.abort()
+        self.writer = None
+        self.unnamed.clear()
+
     def skip(self, path: str, reason: str, size_bytes: int | None) -> None:
         if reason == SKIP_UNSAFE_PATH:
             self.unnamed[reason] += 1
@@ -228,9 +237,16 @@ def extract_change_set(
         )
         try:
             if base is None:
-                new_tree = list_tree(repository, to_commit)
-                tracked = _write_snapshot(repository, writer, new_tree, rules, kinds)
-                kinds.save(keep={entry.sha for entry in new_tree.values()})
+                streamed = _write_snapshot_streamed(repository, writer, to_commit, rules, kinds)
+                if streamed is None:
+                    # A path the stream cannot place (not UTF-8, out of order): the
+                    # listing in memory, sorted as Python sorts it, as always.
+                    writer.restart()
+                    new_tree = list_tree(repository, to_commit)
+                    tracked = _write_snapshot(repository, writer, new_tree, rules, kinds)
+                    kinds.save(keep={entry.sha for entry in new_tree.values()})
+                else:
+                    tracked = streamed
             else:
                 if base == to_commit and not rules_changed:
                     reason = reason or "already at the head commit"
@@ -353,6 +369,82 @@ def _write_snapshot(
             assert state is not None
             writer.skip(path, state, entry.size)
     writer.get()  # a snapshot is written even when empty: it empties the collection
+    return tracked
+
+
+def _write_snapshot_streamed(
+    repository: git.Repo,
+    writer: _LazyWriter,
+    to_commit: str,
+    rules: FileFilter,
+    kinds: BlobKinds,
+) -> int | None:
+    """`_write_snapshot` without the tree in memory: the listing is walked as git writes it.
+
+    git lists a tree bytewise by path, which is the order `sorted()` gives `str` paths
+    when every path is valid UTF-8; so the records are the ones `_write_snapshot`
+    writes, byte for byte, `_SNAPSHOT_CHUNK` entries (and their blobs) at a time. The
+    first path that is not valid UTF-8 or not after the one before (a damaged or
+    hostile tree) returns None, and the caller starts again the old way.
+    """
+    tracked = 0
+    previous: str | None = None
+    chunk: list[TreeEntry] = []
+    with BlobKindsRewrite(kinds) as rewrite:
+        entries = iter_tree(repository, to_commit)
+        try:
+            for entry in entries:
+                if not entry.path_ok or (previous is not None and entry.path <= previous):
+                    return None
+                previous = entry.path
+                chunk.append(entry)
+                if len(chunk) >= _SNAPSHOT_CHUNK:
+                    tracked += _write_snapshot_chunk(
+                        repository, writer, chunk, rules, kinds, rewrite
+                    )
+                    chunk = []
+        finally:
+            entries.close()
+        tracked += _write_snapshot_chunk(repository, writer, chunk, rules, kinds, rewrite)
+        writer.get()  # a snapshot is written even when empty: it empties the collection
+        rewrite.commit()
+    return tracked
+
+
+def _write_snapshot_chunk(
+    repository: git.Repo,
+    writer: _LazyWriter,
+    entries: list[TreeEntry],
+    rules: FileFilter,
+    kinds: BlobKinds,
+    rewrite: BlobKindsRewrite,
+) -> int:
+    """`_write_snapshot`'s loop for consecutive entries; verdicts go to the rewritten cache."""
+    states = [_static_state(entry, rules) for entry in entries]
+    blobs = _blob_stream(
+        repository, [e for e, state in zip(entries, states, strict=True) if state == _CANDIDATE]
+    )
+    tracked = 0
+    try:
+        for entry, state in zip(entries, states, strict=True):
+            if state == _CANDIDATE:
+                _, data = next(blobs)
+                binary = is_binary(data)
+                rewrite.add(entry.sha, binary)
+                if binary:
+                    writer.skip(entry.path, SKIP_BINARY, len(data))
+                    continue
+                writer.get().write_file(
+                    OP_ADD, entry.path, data, language=detect_language(entry.path)
+                )
+                tracked += 1
+            else:
+                assert state is not None
+                rewrite.add(entry.sha, kinds.get(entry.sha) if entry.has_object else None)
+                writer.skip(entry.path, state, entry.size)
+        next(blobs, None)  # past the last blob: cat-file exits on its own
+    finally:
+        blobs.close()
     return tracked
 
 

@@ -119,26 +119,90 @@ def _decode_path(raw: bytes) -> tuple[str, bool]:
 
 
 def list_tree(repo: git.Repo, commit: str, *, sizes: bool = True) -> dict[str, TreeEntry]:
-    """Every non-tree entry of `commit`'s tree, recursively.
+    """Every non-tree entry of `commit`'s tree, recursively, by path.
 
     `sizes=False` is ten times faster on a packed repository (git need not look
     into every object); sizes are then None and `fill_sizes` can add them later
-    for the few entries that need them.
+    for the few entries that need them. Holds the whole tree (about 0.3 KB a path):
+    what only walks it once uses `iter_tree`.
+    """
+    return {entry.path: entry for entry in iter_tree(repo, commit, sizes=sizes)}
+
+
+def iter_tree(repo: git.Repo, commit: str, *, sizes: bool = True) -> Iterator[TreeEntry]:
+    """`list_tree`'s entries in git's order (bytewise by path), read as git writes them.
+
+    Neither git's whole output nor the listing is ever in memory, so walking a
+    100,000-file tree costs the same memory as a 1,000-file one. Closing the
+    iterator early stops git.
     """
     args = ["-r", "-z", "--full-tree"] + (["-l"] if sizes else [])
-    raw: bytes = repo.git.ls_tree(*args, commit, stdout_as_string=False)
-    entries: dict[str, TreeEntry] = {}
-    for item in raw.split(b"\0"):
-        if not item:
-            continue
-        meta, raw_path = item.split(b"\t", 1)
-        fields = meta.split()
-        path, path_ok = _decode_path(raw_path)
-        size = None
-        if sizes and fields[3] != b"-":
-            size = int(fields[3])
-        entries[path] = TreeEntry(path, fields[0].decode(), fields[2].decode(), size, path_ok)
-    return entries
+    process = repo.git.ls_tree(*args, commit, as_process=True)
+    stdout = process.stdout
+    modes: dict[bytes, str] = {}  # a few distinct modes: one string each, not one a file
+    completed = False
+    try:
+        rest = b""
+        while chunk := stdout.read(1 << 16):
+            items = (rest + chunk).split(b"\0")
+            rest = items.pop()
+            for item in items:
+                if item:
+                    yield _tree_entry(item, sizes, modes)
+        if rest:
+            yield _tree_entry(rest, sizes, modes)
+        completed = True
+    finally:
+        proc = process.proc
+        if not completed and proc is not None and proc.poll() is None:
+            proc.kill()
+        try:
+            if completed:
+                process.wait()  # GitCommandError with git's message when it failed
+            elif proc is not None:
+                proc.wait()
+        finally:
+            stdout.close()
+
+
+def tree_totals(repo: git.Repo, commit: str) -> tuple[int, int]:
+    """(paths, bytes) of `list_tree(repo, commit)`: its length and summed sizes, streamed.
+
+    A path met twice counts once, with its last size, as in the listing's dict. git
+    lists a tree sorted, so a repeated path follows its twin; paths that decode to
+    U+FFFD (not UTF-8) may meet anywhere and are the only ones remembered.
+    """
+    count = total = 0
+    previous: TreeEntry | None = None
+    lossy: dict[str, int] = {}
+    for entry in iter_tree(repo, commit):
+        size = entry.size or 0
+        if "\ufffd" in entry.path:
+            if entry.path in lossy:
+                total -= lossy[entry.path]
+            else:
+                count += 1
+            lossy[entry.path] = size
+        elif previous is not None and entry.path == previous.path:
+            total -= previous.size or 0
+        else:
+            count += 1
+        total += size
+        previous = entry
+    return count, total
+
+
+def _tree_entry(item: bytes, sizes: bool, modes: dict[bytes, str]) -> TreeEntry:
+    meta, raw_path = item.split(b"\t", 1)
+    fields = meta.split()
+    path, path_ok = _decode_path(raw_path)
+    size = None
+    if sizes and fields[3] != b"-":
+        size = int(fields[3])
+    mode = modes.get(fields[0])
+    if mode is None:
+        mode = modes[fields[0]] = fields[0].decode()
+    return TreeEntry(path, mode, fields[2].decode(), size, path_ok)
 
 
 _NULL_MODE = "000000"

@@ -30,7 +30,7 @@ from urllib.parse import unquote, urlsplit
 
 import git
 
-from elysia_pipelines.changes.git_objects import list_tree, resolve_branch
+from elysia_pipelines.changes.git_objects import resolve_branch, tree_totals
 from elysia_pipelines.disk import dir_size
 from elysia_pipelines.documents import is_valid_repo_name
 from elysia_pipelines.errors import (
@@ -432,17 +432,17 @@ def _mirror_locked(
     repository = _existing_mirror(mirror)
     try:
         branch_name, head = resolve_branch(repository, branch)
-        tree = list_tree(repository, head)
+        file_count, tree_bytes = tree_totals(repository, head)
     finally:
         repository.close()
     return MirrorInfo(
         head_commit=head,
         branch=branch_name,
-        file_count=len(tree),
+        file_count=file_count,
         size_bytes=dir_size(mirror),
         fetched=fetched,
         previous_head=previous_head,
-        tree_bytes=sum(entry.size or 0 for entry in tree.values()),
+        tree_bytes=tree_bytes,
         path=mirror,
     )
 

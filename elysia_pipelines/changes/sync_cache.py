@@ -22,8 +22,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import tempfile
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import IO, Any
 
 from elysia_pipelines.changes.patterns import FileFilter
 from elysia_pipelines.disk import atomic_write_text
@@ -92,6 +95,78 @@ class BlobKinds:
         if self._known is not None:
             self._known.update(self._new)
         self._new = {}
+
+    def forget(self) -> None:
+        """Drop what is loaded and unsaved (the file was rewritten behind our back)."""
+        self._known = None
+        self._new = {}
+
+
+class BlobKindsRewrite:
+    """`BlobKinds.save(keep=tree)` as a stream: the file rewritten one blob of the tree at a time.
+
+    A full snapshot walks the whole tree once; collecting its blob ids to prune the
+    file at the end would hold them all (about 130 bytes a file). Instead each verdict
+    is written as the walk reaches its blob, and `commit()` replaces the file. A blob at
+    two paths is written twice (loading keeps one). Leaving the `with` block without
+    `commit()` keeps the old file.
+    """
+
+    def __init__(self, kinds: BlobKinds) -> None:
+        self.kinds = kinds
+        self._tmp: str | None = None
+        self._fh: IO[str] | None = None
+
+    def __enter__(self) -> BlobKindsRewrite:
+        try:
+            fd, self._tmp = tempfile.mkstemp(
+                prefix=f".{KINDS_NAME}.", suffix=".tmp", dir=self.kinds.path.parent
+            )
+            self._fh = os.fdopen(fd, "w", encoding="ascii")
+            self._fh.write(_KINDS_HEADER)
+        except OSError:
+            self._drop()  # a read-only mirror: extract without the cache
+        return self
+
+    def add(self, sha: str, binary: bool | None) -> None:
+        """Keep `sha`'s verdict (None: unknown, nothing to keep)."""
+        if self._fh is None or binary is None:
+            return
+        try:
+            self._fh.write(f"{sha} {'b' if binary else 't'}\n")
+        except OSError:
+            self._drop()
+
+    def commit(self) -> None:
+        """Replace the kinds file; the verdicts already loaded are forgotten, not stale."""
+        if self._fh is not None and self._tmp is not None:
+            try:
+                self._fh.close()
+                self._fh = None
+                os.replace(self._tmp, self.kinds.path)
+                self._tmp = None
+            except OSError:
+                pass
+        self._drop()
+        self.kinds.forget()
+
+    def _drop(self) -> None:
+        if self._fh is not None:
+            with contextlib.suppress(OSError):
+                self._fh.close()
+            self._fh = None
+        if self._tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._tmp)
+            self._tmp = None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._drop()
 
 
 class TrackedCounts:
