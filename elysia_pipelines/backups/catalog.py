@@ -86,12 +86,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         "INSERT INTO backups_search (backups_search) VALUES ('rebuild')",
     ),
+    # 3: tenants of a multi-tenant collection's backup (0: single-tenant).
+    ("ALTER TABLE backups ADD COLUMN tenant_count INTEGER NOT NULL DEFAULT 0",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _COLUMNS = (
     "id, collection, format, compression, level, path, size_bytes, object_count, created_at, "
-    "source, checksum, status, tags, verified_at, partition_by, filter, include_vectors"
+    "source, checksum, status, tags, verified_at, partition_by, filter, include_vectors, "
+    "tenant_count"
 )
 _UPDATE_ALL = ", ".join(
     f"{c.strip()} = excluded.{c.strip()}" for c in _COLUMNS.split(",") if c.strip() != "id"
@@ -119,6 +122,7 @@ class CatalogEntry:
     partition_by: str | None = None
     filter: str | None = None
     include_vectors: bool = False
+    tenant_count: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -144,6 +148,7 @@ class CatalogEntry:
             partition_by,
             filter_text,
             include_vectors,
+            tenant_count,
         ) = row
         return cls(
             id=id_,
@@ -163,6 +168,7 @@ class CatalogEntry:
             partition_by=partition_by,
             filter=filter_text,
             include_vectors=bool(include_vectors),
+            tenant_count=int(tenant_count or 0),
         )
 
 
@@ -255,6 +261,7 @@ class Catalog:
                 e.partition_by,
                 e.filter,
                 int(e.include_vectors),
+                int(e.tenant_count),
             )
             for e in entries
         ]
@@ -263,7 +270,7 @@ class Catalog:
             # delete trigger, which would leave the search index stale.
             self._conn.executemany(
                 f"INSERT INTO backups ({_COLUMNS}) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 f"ON CONFLICT (id) DO UPDATE SET {_UPDATE_ALL}",
                 rows,
             )

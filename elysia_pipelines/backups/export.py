@@ -16,6 +16,7 @@ import itertools
 import os
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
@@ -47,6 +48,7 @@ from elysia_pipelines.backups.layout import (
     FORMATS,
     MANIFEST_NAME,
     PARTITION_KEYS,
+    TENANT_COLUMN,
     FileEntry,
     Manifest,
     backup_dir,
@@ -101,6 +103,7 @@ class BackupResult:
     filter: str | None
     tags: list[str] = field(default_factory=list)
     scanned_count: int = 0  # objects read from the source (more than written when filtered)
+    tenant_count: int = 0  # tenants of a multi-tenant collection (0: single-tenant)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -264,6 +267,8 @@ class BackupSource:
     description: dict[str, Any]
     total: int | None = None  # objects expected: sizes the `auto` estimate, shown by progress
     origin: dict[str, Any] | None = None  # {"url", "weaviate_version"} for the manifest
+    # A multi-tenant collection's tenants (all of them, empty ones too); None otherwise.
+    tenants: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -450,10 +455,22 @@ def _write_objects(
     head: _Head,
     total: int | None,
     progress: ProgressCallback | None,
+    per_tenant: Counter[str] | None,
 ) -> int:
-    """Stream every object into the part writers; how many were written."""
+    """Stream every object into the part writers; how many were written.
+
+    `per_tenant` (multi-tenant collections) counts the objects of each tenant; an
+    object without a tenant cannot be restored there and is refused.
+    """
     written = 0
     for obj in stream:
+        if per_tenant is not None:
+            if not obj.tenant:
+                raise ElysiaError(
+                    f"object {obj.uuid} of a multi-tenant collection has no tenant",
+                    "back it up with `elysiactl col backup`, which reads every tenant",
+                )
+            per_tenant[obj.tenant] += 1
         writer.add(_checked(obj, options, head))
         written += 1
         if progress is not None and written % PROGRESS_EVERY == 0:
@@ -470,10 +487,15 @@ def _build_manifest(
     head: _Head,
     files: list[FileEntry],
     written: int,
+    per_tenant: Counter[str] | None,
     started: datetime,
     finished: datetime,
 ) -> Manifest:
     vectors = head.vectors
+    tenants: list[dict[str, Any]] = []
+    if per_tenant is not None:
+        names = sorted(set(source.tenants or ()) | set(per_tenant))
+        tenants = [{"name": name, "objects": per_tenant.get(name, 0)} for name in names]
     return Manifest(
         backup_id=backup_id,
         collection=source.collection,
@@ -495,6 +517,7 @@ def _build_manifest(
         files=files,
         tags=list(options.tags),
         vectors=vectors,
+        tenants=tenants,
     )
 
 
@@ -527,14 +550,17 @@ def write_backup(
         writer = _open_part_writers(destination, options, source.description, types, head)
         stream = itertools.chain(first, timed)
         del first  # the chain holds the head only until it has been written
-        written = _write_objects(stream, writer, options, head, source.total, progress)
+        per_tenant: Counter[str] | None = (
+            Counter() if source.description.get("multi_tenancy") else None
+        )
+        written = _write_objects(stream, writer, options, head, source.total, progress, per_tenant)
         writer.ensure_one()
         files = writer.close()
         write_seconds = writer.write_seconds
         writer = None
         finished = utc_now()
         manifest = _build_manifest(
-            backup_id, source, options, head, files, written, started, finished
+            backup_id, source, options, head, files, written, per_tenant, started, finished
         )
         checksum, manifest_size = destination.publish(manifest, files)
     except BaseException as exc:
@@ -567,6 +593,7 @@ def write_backup(
         filter=options.filter_expr,
         tags=list(options.tags),
         scanned_count=timed.count,
+        tenant_count=len(manifest.tenants),
     )
     if record_in_catalog:
         record_backup(settings, result, manifest.source)
@@ -597,6 +624,7 @@ def entry_for(result: BackupResult, source: dict[str, Any]) -> CatalogEntry:
         partition_by=result.partition_by,
         filter=result.filter,
         include_vectors=result.include_vectors,
+        tenant_count=result.tenant_count,
     )
 
 
@@ -617,32 +645,114 @@ def _source_info(client: Any, settings: Settings) -> dict[str, Any]:
     return {"url": (redact_url(url) if url else None) or url, "weaviate_version": version}
 
 
-def _reader(
-    client: Any, collection: str, include_vectors: bool, attempts: int
-) -> tuple[dict[str, Any], int, Iterator[Any]]:
-    """(description, count, object stream) through a RestSession or a weaviate client.
+@dataclass
+class _Stored:
+    """What `_reader` found: the description, the object stream, and for a multi-tenant
+    collection its tenants (the stream then yields (tenant, object) pairs)."""
+
+    description: dict[str, Any]
+    total: int | None
+    stream: Iterator[Any]
+    tenants: tuple[str, ...] | None = None
+
+
+def _reader(client: Any, collection: str, include_vectors: bool, attempts: int) -> _Stored:
+    """The collection's description and object stream, through a RestSession or a client.
 
     The REST session is what the CLI uses (no weaviate-client import); a client is
     accepted so callers that hold one (Dagster assets, tests) need not open another.
+    A multi-tenant collection is read tenant by tenant (Weaviate refuses reads without
+    a tenant there).
     """
     if isinstance(client, RestSession):
         description = client.describe_collection(collection)
         name = str(description.get("name") or collection)
+        if description.get("multi_tenancy"):
+            tenants = _readable_tenants(name, description, client.tenants(name))
+            # REST has no per-tenant count; the total is then unknown (progress only).
+            stream = _per_tenant(
+                tenants,
+                lambda t: client.iter_objects(
+                    name,
+                    description,
+                    include_vector=include_vectors,
+                    page_size=REST_PAGE_SIZE,
+                    tenant=t,
+                ),
+            )
+            return _Stored(description, None, stream, tenants)
         total = client.count(name)
         stream = client.iter_objects(
             name, description, include_vector=include_vectors, page_size=REST_PAGE_SIZE
         )
-        return description, total, stream
+        return _Stored(description, total, stream)
     from elysia_pipelines.weaviate.objects import count, iter_objects
-    from elysia_pipelines.weaviate.schema import describe_collection
+    from elysia_pipelines.weaviate.schema import describe_collection, list_tenants
 
     description = describe_collection(client, collection)
     name = str(description.get("name") or collection)
+    if description.get("multi_tenancy"):
+        tenants = _readable_tenants(name, description, list_tenants(client, name))
+        total = sum(count(client, name, attempts=attempts, tenant=t) for t in tenants)
+        stream = _per_tenant(
+            tenants,
+            lambda t: iter_objects(
+                client,
+                name,
+                include_vector=include_vectors,
+                page_size=READ_PAGE_SIZE,
+                attempts=attempts,
+                tenant=t,
+            ),
+        )
+        return _Stored(description, total, stream, tenants)
     total = count(client, name, attempts=attempts)
     objects = iter_objects(
         client, name, include_vector=include_vectors, page_size=READ_PAGE_SIZE, attempts=attempts
     )
-    return description, total, objects
+    return _Stored(description, total, objects)
+
+
+def _readable_tenants(
+    collection: str, description: dict[str, Any], tenants: dict[str, str]
+) -> tuple[str, ...]:
+    """Every tenant, or a refusal: a backup never leaves a tenant out.
+
+    An inactive (or offloaded) tenant cannot be read unless the collection activates
+    tenants on use; a property called `tenant` would clash with the tenant column.
+    """
+    if TENANT_COLUMN in property_types(description):
+        raise ElysiaError(
+            f"{collection} is multi-tenant and has a property named {TENANT_COLUMN!r}, which "
+            "would clash with the backup's tenant column; nothing was written",
+            "rename the property (e.g. restore a copy with --map), then back up again",
+        )
+    if not description.get("auto_tenant_activation"):
+        asleep = {t: s for t, s in tenants.items() if s != "ACTIVE"}
+        if asleep:
+            listed = ", ".join(f"{t} ({s})" for t, s in list(asleep.items())[:5])
+            raise ElysiaError(
+                f"{len(asleep)} tenant(s) of {collection} are not active and cannot be read: "
+                f"{listed}{' ...' if len(asleep) > 5 else ''}; nothing was written",
+                f"activate them (PUT /v1/schema/{collection}/tenants with activityStatus "
+                "ACTIVE, or tenants.update in weaviate-client) and back up again",
+            )
+    return tuple(tenants)
+
+
+def _per_tenant(
+    tenants: tuple[str, ...], read: Callable[[str], Iterator[Any]]
+) -> Iterator[tuple[str, Any]]:
+    """(tenant, object) for every tenant in turn; closing it closes the open tenant's read."""
+    for tenant in tenants:
+        objects = read(tenant)
+        try:
+            for obj in objects:
+                yield tenant, obj
+        finally:
+            close = getattr(objects, "close", None)
+            if close is not None:
+                close()
 
 
 def backup_collection(
@@ -659,7 +769,8 @@ def backup_collection(
     weaviate-client client; both give the same backup.
     """
     attempts = settings.weaviate_attempts
-    description, total, stored = _reader(client, collection, options.include_vectors, attempts)
+    found = _reader(client, collection, options.include_vectors, attempts)
+    description, total, stored = found.description, found.total, found.stream
     name = str(description.get("name") or collection)
     types = property_types(description)
     options.validate(types)
@@ -668,11 +779,11 @@ def backup_collection(
     )
 
     # Progress counts objects scanned (not written) so a selective filter still moves it.
-    scanned = _Scanned(stored, expr, total, progress)
+    scanned = _Scanned(stored, expr, total, progress, tenants=found.tenants is not None)
     try:
         result = write_backup(
             scanned,
-            BackupSource(name, description, total, _source_info(client, settings)),
+            BackupSource(name, description, total, _source_info(client, settings), found.tenants),
             settings,
             replace(options, filter_expr=expr.text if expr else None),
         )
@@ -693,21 +804,29 @@ class _Scanned:
         expr: FilterExpr | None,
         total: int | None,
         progress: ProgressCallback | None,
+        *,
+        tenants: bool = False,
     ) -> None:
         self._stored = iter(stored)
+        self._tenants = tenants  # the stream yields (tenant, object) pairs
         self._expr = expr
         self._total = total
         self._progress = progress
         self.scanned = 0
 
     def __iter__(self) -> Iterator[BackupObject]:
-        for obj in self._stored:
+        tenant: str | None = None
+        for item in self._stored:
+            if self._tenants:
+                tenant, obj = item
+            else:
+                obj = item
             self.scanned += 1
             if self._progress is not None and self.scanned % PROGRESS_EVERY == 0:
                 self._progress(self.scanned, self._total)
             properties = dict(obj.properties or {})
             if self._expr is not None and not self._expr.matches(properties):
                 continue
-            yield BackupObject(str(obj.uuid), properties, obj.vector)
+            yield BackupObject(str(obj.uuid), properties, obj.vector, tenant)
         if self._progress is not None:
             self._progress(self.scanned, max(self._total or 0, self.scanned))

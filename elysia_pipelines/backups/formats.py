@@ -30,6 +30,7 @@ from elysia_pipelines.backups.layout import (
     NAMED_VECTOR_PREFIX,
     PARQUET_COMPRESSIONS,
     PARQUET_METADATA_KEY,
+    TENANT_COLUMN,
     VECTOR_COLUMN,
     FileEntry,
     parse_rfc3339,
@@ -74,6 +75,7 @@ class BackupObject:
     uuid: str
     properties: dict[str, Any]
     vector: list[float] | dict[str, list[float]] | None = None
+    tenant: str | None = None  # set in backups of multi-tenant collections only
 
 
 # ---------------------------------------------------------------- schema / types
@@ -169,6 +171,8 @@ def arrow_schema(
     import pyarrow as pa
 
     fields = [pa.field("uuid", pa.string(), nullable=False)]
+    if description.get("multi_tenancy"):
+        fields.append(pa.field(TENANT_COLUMN, pa.string(), nullable=False))
     for name, data_type in property_types(description).items():
         fields.append(pa.field(name, arrow_type_for(data_type)))
     for name, dim in vectors.items():
@@ -260,6 +264,8 @@ def objects_to_table(
     from elysia_pipelines.backups.arrow_build import build_array
 
     columns: list[pa.Array] = [build_array([o.uuid for o in objects], pa.string())]
+    if schema.names[1:2] == [TENANT_COLUMN] and TENANT_COLUMN not in types:
+        columns.append(build_array([o.tenant for o in objects], pa.string()))
     for name, data_type in types.items():
         values = [o.properties.get(name) for o in objects]
         convert = _column_converter(data_type)
@@ -330,7 +336,11 @@ def object_to_json_bytes(obj: BackupObject) -> bytes:
     writes dates as RFC 3339 with a `Z`; values it refuses (lone surrogates, integers
     beyond 64 bits) fall back to the standard library with ASCII escapes.
     """
-    record = {"uuid": obj.uuid, "properties": obj.properties, "vector": obj.vector or None}
+    record: dict[str, Any] = {"uuid": obj.uuid}
+    if obj.tenant is not None:
+        record["tenant"] = obj.tenant
+    record["properties"] = obj.properties
+    record["vector"] = obj.vector or None
     try:
         return orjson.dumps(record, default=json_default, option=_ORJSON_OPTIONS)
     except (orjson.JSONEncodeError, TypeError):

@@ -41,7 +41,14 @@ manifest, written last, is what makes the backup exist.
      "source": {"url": redacted URL | null, "weaviate_version": str | null},
      "files": [{"path": "data/part-00000.parquet", "sha256": hex, "size_bytes": int,
                 "rows": int}],
-     "tags": [str, ...]}
+     "tags": [str, ...],
+     "tenants": [{"name": str, "objects": int}, ...]}    # format_version 2 only
+
+Multi-tenant collections (format_version 2): `schema.multi_tenancy` is true (with
+`auto_tenant_creation` / `auto_tenant_activation`), `tenants` lists every tenant in name
+order (empty ones too), each object carries its tenant: a `tenant` column (string, right
+after `uuid`) in Parquet, a `"tenant"` field in JSON/JSONL. Every other backup is written
+as format_version 1, unchanged; readers accept both.
 
 Parquet files: column `uuid` (string), one column per property with the Arrow type of
 its Weaviate data type (see `formats.arrow_type_for`), `vector` as
@@ -75,6 +82,11 @@ from elysia_pipelines.clock import utc_now
 from elysia_pipelines.errors import ElysiaError
 
 FORMAT_VERSION = 1
+# Backups of multi-tenant collections: objects carry their tenant, the manifest lists
+# the tenants. Written only for those, so every other backup stays readable by
+# releases that know version 1 alone (and those refuse a version 2 one clearly).
+MULTI_TENANT_FORMAT_VERSION = 2
+READABLE_FORMAT_VERSIONS = (FORMAT_VERSION, MULTI_TENANT_FORMAT_VERSION)
 MANIFEST_NAME = "manifest.json"
 DATA_DIR = "data"
 PARQUET_METADATA_KEY = b"elysia.collection"
@@ -86,6 +98,8 @@ PARTITION_KEYS = ("language", "repo")
 COMPRESSION_SUFFIX = {"none": "", "gzip": ".gz", "zstd": ".zst", "lz4": ".lz4"}
 
 VECTOR_COLUMN = "vector"
+# The tenant an object belongs to, in backups of a multi-tenant collection only.
+TENANT_COLUMN = "tenant"
 NAMED_VECTOR_PREFIX = "vector__"
 DEFAULT_VECTOR_NAME = "default"
 
@@ -185,20 +199,32 @@ class Manifest:
     files: list[FileEntry]
     tags: list[str] = field(default_factory=list)
     vectors: dict[str, int] = field(default_factory=dict)
+    # Multi-tenant collections: [{"name", "objects"}] in name order; [] otherwise.
+    tenants: list[dict[str, Any]] = field(default_factory=list)
     format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if self.schema.get("multi_tenancy"):
+            self.format_version = MULTI_TENANT_FORMAT_VERSION
+
+    @property
+    def multi_tenant(self) -> bool:
+        return bool(self.schema.get("multi_tenancy"))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        if not self.multi_tenant:
+            data.pop("tenants")  # version 1 manifests stay exactly as they were
         # format_version first: humans and other tools look for it first.
         return {"format_version": data.pop("format_version"), **data}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Manifest:
         version = data.get("format_version")
-        if version != FORMAT_VERSION:
+        if version not in READABLE_FORMAT_VERSIONS:
             raise ElysiaError(
                 f"backup manifest has format_version {version!r}; this version reads "
-                f"{FORMAT_VERSION}",
+                f"{' and '.join(map(str, READABLE_FORMAT_VERSIONS))}",
                 "use the elysia_pipelines release that wrote this backup",
             )
         try:
@@ -222,6 +248,7 @@ class Manifest:
                 files=files,
                 tags=list(data.get("tags") or []),
                 vectors=dict(data.get("vectors") or {}),
+                tenants=[dict(t) for t in data.get("tenants") or []],
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ElysiaError(

@@ -32,6 +32,7 @@ from elysia_pipelines.backups.layout import (
     DEFAULT_VECTOR_NAME,
     MANIFEST_NAME,
     PARQUET_METADATA_KEY,
+    TENANT_COLUMN,
     FileEntry,
     Manifest,
     file_sha256,
@@ -66,6 +67,7 @@ class BackupReader:
         self.manifest = manifest
         self._files = files
         self.filesystem = filesystem
+        self._scanned_tenants: list[str] | None = None
 
     @property
     def description(self) -> dict[str, Any]:
@@ -82,6 +84,26 @@ class BackupReader:
     @property
     def collection(self) -> str:
         return self.manifest.collection
+
+    @property
+    def multi_tenant(self) -> bool:
+        """Objects carry their tenant (a backup of a multi-tenant collection)."""
+        return bool(self.description.get("multi_tenancy"))
+
+    @property
+    def tenants(self) -> list[str]:
+        """The backed-up tenants, in name order ([] for a single-tenant collection).
+
+        A lone Parquet file has no manifest to list them: its tenant column is scanned.
+        """
+        if self.manifest.tenants or not self.multi_tenant:
+            return [str(t["name"]) for t in self.manifest.tenants]
+        if self._scanned_tenants is None:
+            found: set[str] = set()
+            for batch in self.iter_batches(2000, properties=[], include_vectors=False):
+                found.update(obj.tenant for obj in batch if obj.tenant)
+            self._scanned_tenants = sorted(found)
+        return list(self._scanned_tenants)
 
     @property
     def property_names(self) -> list[str]:
@@ -138,6 +160,7 @@ class BackupReader:
         self, wanted: list[str], uuids: set[str] | None, include_vectors: bool
     ) -> Iterator[BackupObject]:
         single_default = set(self.manifest.vectors or {}) <= {DEFAULT_VECTOR_NAME}
+        tenant_column = self.multi_tenant
         for path in self._files:
             try:
                 if uuids:
@@ -145,7 +168,9 @@ class BackupReader:
                 else:
                     batches = self._all_batches(path, wanted, include_vectors)
                 for record_batch in batches:
-                    yield from _batch_objects(record_batch, include_vectors, single_default)
+                    yield from _batch_objects(
+                        record_batch, include_vectors, single_default, tenant_column
+                    )
             except (pa.ArrowInvalid, OSError) as exc:
                 raise ElysiaError(
                     f"cannot read {path}: {exc}",
@@ -153,7 +178,10 @@ class BackupReader:
                 ) from None
 
     def _columns(self, names: list[str], wanted: list[str], include_vectors: bool) -> list[str]:
-        columns = ["uuid", *[p for p in wanted if p in names]]
+        columns = ["uuid"]
+        if self.multi_tenant and TENANT_COLUMN in names:
+            columns.append(TENANT_COLUMN)
+        columns += [p for p in wanted if p in names and p not in columns]
         if include_vectors:
             columns += [c for c in names if vector_name_of_column(c) is not None]
         return columns
@@ -227,14 +255,18 @@ class BackupReader:
                 vector = record.get("vector") if include_vectors else None
                 if isinstance(vector, dict) and set(vector) == {DEFAULT_VECTOR_NAME}:
                     vector = vector[DEFAULT_VECTOR_NAME]
-                yield BackupObject(str(uuid), props, vector or None)
+                tenant = record.get("tenant")
+                yield BackupObject(
+                    str(uuid), props, vector or None, str(tenant) if tenant is not None else None
+                )
 
 
 def _batch_objects(
-    batch: pa.RecordBatch, include_vectors: bool, single_default: bool
+    batch: pa.RecordBatch, include_vectors: bool, single_default: bool, tenant_column: bool
 ) -> Iterator[BackupObject]:
     columns = {name: batch.column(i).to_pylist() for i, name in enumerate(batch.schema.names)}
     uuids = columns.pop("uuid")
+    tenants = columns.pop(TENANT_COLUMN, None) if tenant_column else None
     vector_cols = {
         vector_name_of_column(name): columns.pop(name)
         for name in list(columns)
@@ -246,7 +278,7 @@ def _batch_objects(
         if include_vectors and vector_cols:
             named = {n: v[i] for n, v in vector_cols.items() if v[i] is not None}
             vector = named.get(DEFAULT_VECTOR_NAME) if single_default else named or None
-        yield BackupObject(uuid, props, vector)
+        yield BackupObject(uuid, props, vector, tenants[i] if tenants is not None else None)
 
 
 def _json_records(path: Path | str, filesystem: Any = None) -> Iterator[dict[str, Any]]:

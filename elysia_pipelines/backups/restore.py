@@ -212,6 +212,7 @@ class RestoreReport:
     batches_already_done: int = 0  # skipped thanks to the checkpoint (--resume)
     dead_letters_retried: int = 0
     collection_created: bool = False
+    tenants_created: int = 0  # multi-tenant collections: tenants the restore added
     properties: list[dict[str, Any]] = field(default_factory=list)  # migration plan
     conversions: list[dict[str, Any]] = field(default_factory=list)
     added_properties: list[str] = field(default_factory=list)
@@ -301,6 +302,29 @@ class _Target:
 
         return count(self.client, collection)
 
+    def tenants(self, collection: str) -> dict[str, str]:
+        if self.session is not None:
+            return self.session.tenants(collection)
+        from elysia_pipelines.weaviate.schema import list_tenants
+
+        return list_tenants(self.client, collection)
+
+    def add_tenants(self, collection: str, names: list[str]) -> None:
+        if self.session is not None:
+            self.session.add_tenants(collection, names)
+            return
+        from elysia_pipelines.weaviate.schema import add_tenants
+
+        add_tenants(self.client, collection, names)
+
+    def has_objects(self, collection: str, tenant: str) -> bool:
+        """Whether one tenant holds any object (Weaviate counts no tenant-less MT class)."""
+        if self.session is not None:
+            return self.session.has_objects(collection, tenant)
+        from elysia_pipelines.weaviate.objects import count
+
+        return count(self.client, collection, tenant=tenant) > 0
+
     def add_property(self, collection: str, name: str, data_type: str) -> None:
         if self.session is not None:
             self.session.add_property(collection, name, data_type)
@@ -329,6 +353,9 @@ class _Context:
     max_batch_objects: int
     max_batch_bytes: int
     dead_letters: DeadLetterFile | None  # None on a dry run
+    # Multi-tenant target: the tenants that held objects before the restore (the others
+    # need no read of existing objects); None for a single-tenant collection.
+    nonempty_tenants: frozenset[str] | None = None
     _local: threading.local = field(default_factory=threading.local)
     _opened: list[weaviate.WeaviateClient] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -344,12 +371,21 @@ class _Context:
                 self._opened.append(client)
         return client
 
-    def upsert(self, objects: list[ObjectToWrite]) -> UpsertResult:
+    @property
+    def multi_tenant(self) -> bool:
+        return self.nonempty_tenants is not None
+
+    def must_read_existing(self, tenant: str | None) -> bool:
+        if self.nonempty_tenants is not None:
+            return tenant in self.nonempty_tenants
+        return not self.target_was_empty
+
+    def upsert(self, objects: list[ObjectToWrite], tenant: str | None = None) -> UpsertResult:
         """Write through the REST session when there is one, else the (worker's) client."""
         session = self.target.session
         if session is not None:
             return upsert_with(
-                lambda objs: session.insert(self.collection, objs),
+                lambda objs: session.insert(self.collection, objs, tenant),
                 self.collection,
                 objects,
                 max_batch_objects=self.max_batch_objects,
@@ -364,6 +400,7 @@ class _Context:
             max_batch_objects=self.max_batch_objects,
             max_batch_bytes=self.max_batch_bytes,
             attempts=self.options.write_attempts,
+            tenant=tenant,
         )
 
     def close_worker_clients(self) -> None:
@@ -426,9 +463,39 @@ def _is_unchanged(
 
 
 def _process_batch(ctx: _Context, batch: list[BackupObject]) -> _BatchOutcome:
-    """Convert, compare with the target, write; everything not written is accounted for."""
+    """Convert, compare with the target, write; everything not written is accounted for.
+
+    A multi-tenant batch is handled per tenant: each tenant is its own shard, read
+    and written with its name.
+    """
     outcome = _BatchOutcome()
     dead: list[DeadLetter] = []
+    if not ctx.multi_tenant:
+        _process_objects(ctx, batch, None, outcome, dead)
+    else:
+        by_tenant: dict[str, list[BackupObject]] = {}
+        for obj in batch:
+            if obj.tenant:
+                by_tenant.setdefault(obj.tenant, []).append(obj)
+            else:
+                reason = "the backup does not say which tenant this object belongs to"
+                dead.append(DeadLetter(obj.uuid, "tenant", reason))
+                outcome.failed.append(obj.uuid)
+        for tenant, objects in by_tenant.items():
+            _process_objects(ctx, objects, tenant, outcome, dead)
+    if dead and ctx.dead_letters is not None:
+        ctx.dead_letters.append(dead)
+    return outcome
+
+
+def _process_objects(
+    ctx: _Context,
+    batch: list[BackupObject],
+    tenant: str | None,
+    outcome: _BatchOutcome,
+    dead: list[DeadLetter],
+) -> None:
+    """One tenant's (or a single-tenant collection's) part of a batch."""
     converted: list[tuple[str, dict[str, Any], Any]] = []
     for obj in batch:
         props, problems = ctx.plan.apply(obj.properties)
@@ -442,7 +509,7 @@ def _process_batch(ctx: _Context, batch: list[BackupObject]) -> _BatchOutcome:
             converted.append((obj.uuid, props, obj.vector))
 
     existing: dict[str, ExistingObject] = {}
-    if not ctx.target_was_empty and converted:
+    if ctx.must_read_existing(tenant) and converted:
         from elysia_pipelines.backups.restore_target import fetch_existing
 
         existing = fetch_existing(
@@ -451,6 +518,7 @@ def _process_batch(ctx: _Context, batch: list[BackupObject]) -> _BatchOutcome:
             [uuid for uuid, _, _ in converted],
             properties=ctx.fetch_properties(),
             include_vector=ctx.fetch_vector(),
+            tenant=tenant,
         )
 
     to_write: list[ObjectToWrite] = []
@@ -475,7 +543,7 @@ def _process_batch(ctx: _Context, batch: list[BackupObject]) -> _BatchOutcome:
     failed_writes: dict[str, str] = {}
     if to_write and ctx.dead_letters is not None:
         try:
-            result = ctx.upsert(to_write)
+            result = ctx.upsert(to_write, tenant)
             failed_writes = {str(f.uuid): str(f.error) for f in result.failures}
         except Exception as exc:  # still failing after the layer's retries
             outcome.write_error = short_error(exc)
@@ -486,9 +554,6 @@ def _process_batch(ctx: _Context, batch: list[BackupObject]) -> _BatchOutcome:
         target = outcome.created if action == "created" else outcome.updated
         target.extend(u for u in uuids if u not in failed_writes)
     outcome.failed.extend(failed_writes)
-    if dead and ctx.dead_letters is not None:
-        ctx.dead_letters.append(dead)
-    return outcome
 
 
 def _target_name(options: RestoreOptions, reader: BackupReader) -> str:
@@ -613,8 +678,11 @@ def _plan_against_target(
     collection: str,
     ids: tuple[str, ...] | None,
     report: RestoreReport,
-) -> MigrationPlan:
-    """Plan the schema against the target and refuse what cannot work, before any write."""
+) -> tuple[MigrationPlan, dict[str, Any] | None]:
+    """Plan the schema against the target and refuse what cannot work, before any write.
+
+    Returns the plan and the target's description (None: the collection is absent).
+    """
     exists = target.exists(collection)
     target_description = target.describe(collection) if exists else None
     plan = plan_migration(
@@ -630,9 +698,82 @@ def _plan_against_target(
     report.renamed_properties = {p.source: p.target for p in plan.renames}
     if target_description is not None:
         _check_vectors(reader, target_description)
+        _check_tenancy(reader, target_description)
     if ids is not None:
         _check_ids_present(reader, ids)
-    return plan
+    return plan, target_description
+
+
+def _check_tenancy(reader: BackupReader, target_description: dict[str, Any]) -> None:
+    """Refuse mixing a multi-tenant backup and a single-tenant target (or the reverse)."""
+    backup_mt = reader.multi_tenant
+    target_mt = bool(target_description.get("multi_tenancy"))
+    if backup_mt == target_mt:
+        return
+    collection = target_description.get("name")
+    if backup_mt:
+        problem = (
+            f"the backup is of a multi-tenant collection ({len(reader.tenants)} tenants) but "
+            f"{collection} is single-tenant"
+        )
+    else:
+        problem = f"the backup is of a single-tenant collection but {collection} is multi-tenant"
+    raise ElysiaError(
+        f"{problem}; nothing was written",
+        "restore into a new collection with --target-collection (it is created with the "
+        "backup's multi-tenancy setting)",
+    )
+
+
+def _target_tenants(
+    reader: BackupReader,
+    target: _Target,
+    collection: str,
+    target_description: dict[str, Any] | None,
+) -> dict[str, str] | None:
+    """The target's tenants (None: single-tenant); refuses inactive ones before any write."""
+    if not reader.multi_tenant:
+        return None
+    if target_description is None:
+        return {}  # the collection is created, with the backup's tenants
+    existing = target.tenants(collection)
+    if target_description.get("auto_tenant_activation"):
+        return existing
+    wanted = set(reader.tenants)
+    asleep = {t: s for t, s in existing.items() if t in wanted and s != "ACTIVE"}
+    if asleep:
+        listed = ", ".join(f"{t} ({s})" for t, s in list(asleep.items())[:5])
+        raise ElysiaError(
+            f"{len(asleep)} tenant(s) of {collection} that the backup restores are not active: "
+            f"{listed}{' ...' if len(asleep) > 5 else ''}; nothing was written",
+            f"activate them (PUT /v1/schema/{collection}/tenants with activityStatus ACTIVE) "
+            "and restore again",
+        )
+    return existing
+
+
+def _prepare_tenants(
+    reader: BackupReader,
+    target: _Target,
+    collection: str,
+    existing: dict[str, str] | None,
+    report: RestoreReport,
+    dry_run: bool,
+) -> frozenset[str] | None:
+    """Create the backup's tenants the target lacks; the tenants that already hold objects."""
+    if existing is None:
+        return None
+    missing = [t for t in reader.tenants if t not in existing]
+    if missing:
+        report.tenants_created = len(missing)
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        would = "would be " if dry_run else ""
+        report.notes.append(f"{len(missing)} tenant(s) {would}created: {shown}")
+        if not dry_run:
+            target.add_tenants(collection, missing)
+    return frozenset(
+        t for t in reader.tenants if t in existing and target.has_objects(collection, t)
+    )
 
 
 @dataclass
@@ -834,11 +975,15 @@ def restore_backup(
     report = _new_report(reader, options, collection)
 
     target = _Target(client)
-    plan = _plan_against_target(reader, target, options, collection, ids, report)
+    plan, target_description = _plan_against_target(
+        reader, target, options, collection, ids, report
+    )
     batch_size = options.batch_size or settings.batch_max_objects
     fingerprint = _fingerprint(options, ids, batch_size)
+    tenants = _target_tenants(reader, target, collection, target_description)
     state = _open_state(settings, reader, options, collection, fingerprint, plan, report)
     _prepare_schema(target, plan, report, options.dry_run)
+    nonempty = _prepare_tenants(reader, target, collection, tenants, report, options.dry_run)
 
     ctx = _Context(
         target=target,
@@ -846,11 +991,13 @@ def restore_backup(
         plan=plan,
         collection=collection,
         # An empty target holds nothing to compare with: no reads of existing objects.
-        target_was_empty=plan.create_collection or target.count(collection) == 0,
+        target_was_empty=plan.create_collection
+        or (not nonempty if nonempty is not None else target.count(collection) == 0),
         backup_has_vectors=manifest.include_vectors,
         max_batch_objects=batch_size,
         max_batch_bytes=options.max_batch_bytes or settings.batch_max_bytes,
         dead_letters=None if options.dry_run else state.dead_letters,
+        nonempty_tenants=nonempty,
     )
     if options.collect_ids or options.dry_run:
         report.ids = {k: [] for k in _OUTCOMES}
@@ -943,19 +1090,26 @@ def restore_roundtrip_check(
                 target_label="roundtrip",
             ),
         )
-        restored = count(client, scratch)
+        if reader.multi_tenant:
+            restored = sum(count(client, scratch, tenant=t) for t in reader.tenants)
+        else:
+            restored = count(client, scratch)
         types = property_types(reader.description)
         with_vectors = reader.manifest.include_vectors
         for batch in reader.iter_batches(settings.batch_max_objects):
-            stored = fetch_existing(
-                client,
-                scratch,
-                [obj.uuid for obj in batch],
-                properties=None,
-                include_vector=with_vectors,
-            )
+            stored: dict[tuple[str | None, str], Any] = {}
+            for tenant in dict.fromkeys(obj.tenant for obj in batch):
+                found = fetch_existing(
+                    client,
+                    scratch,
+                    [obj.uuid for obj in batch if obj.tenant == tenant],
+                    properties=None,
+                    include_vector=with_vectors,
+                    tenant=tenant,
+                )
+                stored.update({(tenant, uuid): obj for uuid, obj in found.items()})
             for obj in batch:
-                current = stored.get(obj.uuid)
+                current = stored.get((obj.tenant, obj.uuid))
                 problem = None
                 if current is None:
                     problem = "missing"

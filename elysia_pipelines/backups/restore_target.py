@@ -26,6 +26,7 @@ def fetch_existing(
     *,
     properties: Sequence[str] | None,
     include_vector: bool,
+    tenant: str | None = None,
 ) -> dict[str, ExistingObject]:
     """The objects among `uuids` that exist; `properties=None` means all, `[]` none.
 
@@ -41,6 +42,7 @@ def fetch_existing(
         include_vector=include_vector,
         return_properties=properties,
         named_vectors=False,
+        tenant=tenant,
     )
     return {
         uuid: StoredObject(

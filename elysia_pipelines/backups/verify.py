@@ -298,6 +298,18 @@ def verify_directory(
                 actual=listed_rows,
             )
         )
+    tenant_rows = sum(int(t.get("objects", 0)) for t in manifest.tenants)
+    if manifest.multi_tenant and manifest.tenants and tenant_rows != manifest.object_count:
+        problems.append(
+            Problem(
+                "object_count",
+                None,
+                f"the manifest's tenants hold {tenant_rows} objects but its object_count is "
+                f"{manifest.object_count}",
+                expected=manifest.object_count,
+                actual=tenant_rows,
+            )
+        )
     return VerifyReport(
         backup_id,
         str(directory),

@@ -193,6 +193,8 @@ def backup_command(
     console.print(f"  id:    {result.backup_id}")
     console.print(f"  path:  {result.path}")
     console.print(f"  size:  {format_size(result.size_bytes)} in {len(result.files)} file(s)")
+    if result.tenant_count:
+        console.print(f"  tenants: {result.tenant_count} (each object keeps its tenant)")
     if result.filter:
         console.print(f"  filter: {result.filter} ({result.scanned_count:,} objects scanned)")
 

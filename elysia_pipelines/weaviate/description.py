@@ -139,6 +139,7 @@ def description_from_schema(raw: Mapping[str, Any]) -> dict[str, Any]:
         )
     main = vectors[0] if vectors else {}
     properties = raw.get("properties") or []
+    tenancy = raw.get("multiTenancyConfig") or {}
     return {
         "format": DESCRIPTION_FORMAT,
         "name": raw["class"],
@@ -153,7 +154,9 @@ def description_from_schema(raw: Mapping[str, Any]) -> dict[str, Any]:
         "distance": main.get("distance"),
         "vector_dimension": None,
         "replication_factor": int((raw.get("replicationConfig") or {}).get("factor", 1)),
-        "multi_tenancy": bool((raw.get("multiTenancyConfig") or {}).get("enabled", False)),
+        "multi_tenancy": bool(tenancy.get("enabled", False)),
+        "auto_tenant_creation": bool(tenancy.get("autoTenantCreation", False)),
+        "auto_tenant_activation": bool(tenancy.get("autoTenantActivation", False)),
         "references": [
             {"name": p["name"], "target_collections": list(p["dataType"])}
             for p in properties

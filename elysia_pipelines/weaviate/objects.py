@@ -105,6 +105,12 @@ def _not_found(collection: str) -> NotFoundError:
     )
 
 
+def _handle(client: weaviate.WeaviateClient, collection: str, tenant: str | None) -> Any:
+    """The collection handle, scoped to `tenant` on a multi-tenant collection."""
+    coll = client.collections.get(collection)
+    return coll.with_tenant(tenant) if tenant else coll
+
+
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -136,9 +142,10 @@ def count(
     *,
     attempts: int = 5,
     max_wait_s: float = 10.0,
+    tenant: str | None = None,
 ) -> int:
-    """Objects in the collection (matching `filters`), via one aggregate call."""
-    coll = client.collections.get(collection)
+    """Objects in the collection (or its `tenant`) matching `filters`, via one aggregate call."""
+    coll = _handle(client, collection, tenant)
     result = _call(
         client,
         "count objects",
@@ -167,6 +174,7 @@ def iter_objects(
     start_after: str | None = None,
     attempts: int = 5,
     max_wait_s: float = 10.0,
+    tenant: str | None = None,
 ) -> Iterator[StoredObject]:
     """Every object (after `start_after`, if given), in uuid order, one page in memory
     at a time.
@@ -176,7 +184,7 @@ def iter_objects(
     """
     if page_size < 1:
         raise ElysiaError(f"page_size must be positive, got {page_size}")
-    coll = client.collections.get(collection)
+    coll = _handle(client, collection, tenant)
     named = include_vector and uses_named_vectors(client, collection)
     props = list(return_properties) if return_properties is not None else None
     after = start_after
@@ -210,6 +218,7 @@ def fetch_by_ids(
     named_vectors: bool | None = None,
     attempts: int = 5,
     max_wait_s: float = 10.0,
+    tenant: str | None = None,
 ) -> dict[str, StoredObject]:
     """The objects that exist among `uuids` (missing ones are absent from the dict).
 
@@ -220,7 +229,7 @@ def fetch_by_ids(
     wanted = list(dict.fromkeys(_uuid_str(u) for u in uuids))
     if not wanted:
         return {}
-    coll = client.collections.get(collection)
+    coll = _handle(client, collection, tenant)
     if named_vectors is None:
         named_vectors = include_vector and uses_named_vectors(client, collection)
     named = named_vectors
@@ -272,10 +281,11 @@ class _Writer:
         collection: str,
         attempts: int,
         max_wait_s: float,
+        tenant: str | None = None,
     ) -> None:
         self.client = client
         self.collection = collection
-        self.coll = client.collections.get(collection)
+        self.coll = _handle(client, collection, tenant)
         self.attempts = attempts
         self.max_wait_s = max_wait_s
 
@@ -340,9 +350,13 @@ def upsert(
     attempts: int = 5,
     max_wait_s: float = 30.0,
     object_retries: int = 2,
+    tenant: str | None = None,
 ) -> UpsertResult:
-    """Insert-or-replace `objects` through weaviate-client; see `writes.upsert_with`."""
-    writer = _Writer(client, collection, attempts, max_wait_s)
+    """Insert-or-replace `objects` through weaviate-client; see `writes.upsert_with`.
+
+    On a multi-tenant collection every object goes to `tenant`.
+    """
+    writer = _Writer(client, collection, attempts, max_wait_s, tenant)
     return upsert_with(
         writer.insert,
         collection,

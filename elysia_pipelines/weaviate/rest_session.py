@@ -47,6 +47,12 @@ CALL_DEADLINE_S = 180.0
 MAX_WAIT_S = 10.0
 # Pages ready ahead of the consumer (one more is in flight): memory stays ~3 pages.
 PREFETCH_PAGES = 1
+# Tenant activity as Weaviate 1.32 names it; HOT/COLD are the names before 1.26.
+ACTIVE = "ACTIVE"
+_STATUS_ALIASES = {"HOT": "ACTIVE", "COLD": "INACTIVE", "FROZEN": "OFFLOADED"}
+_TENANTS_PER_CALL = 100
+# Tenants tried for a vector sample when describing a multi-tenant class.
+_SAMPLE_TENANTS = 5
 
 
 class _Transient(Exception):
@@ -190,17 +196,77 @@ class RestSession:
         """What `schema.describe_collection` returns, from REST (dimensions from one object)."""
         raw = self.schema(collection)
         description = description_from_schema(raw)
-        _, page = self.call(
+        # A multi-tenant class is read per tenant: sample the first active tenants.
+        scopes: list[str | None] = [None]
+        if description.get("multi_tenancy"):
+            scopes = [t for t, status in self.tenants(raw["class"]).items() if status == ACTIVE]
+        dims: dict[str, int] = {}
+        for tenant in scopes[:_SAMPLE_TENANTS]:
+            _, page = self.call(
+                "GET",
+                f"/v1/objects?class={quote(raw['class'])}&limit=1&include=vector"
+                + _tenant_arg(tenant),
+                what="sample a vector",
+                collection=collection,
+            )
+            for obj in (page or {}).get("objects") or []:
+                raw_vectors = _raw_vectors(obj)
+                dims = {
+                    k: len(v) for k, v in raw_vectors.items() if v and not isinstance(v[0], list)
+                }
+            if dims:
+                break
+        return with_dimensions(description, dims)
+
+    def tenants(self, collection: str) -> dict[str, str]:
+        """{tenant name: activity status} of a multi-tenant collection, sorted by name.
+
+        Statuses are Weaviate 1.32's names (`ACTIVE`, `INACTIVE`, `OFFLOADED`, ...);
+        the older `HOT`/`COLD` are read as `ACTIVE`/`INACTIVE`.
+        """
+        status, answer = self.call(
             "GET",
-            f"/v1/objects?class={quote(raw['class'])}&limit=1&include=vector",
-            what="sample a vector",
+            f"/v1/schema/{quote(collection)}/tenants",
+            what="list tenants",
             collection=collection,
         )
-        dims: dict[str, int] = {}
-        for obj in (page or {}).get("objects") or []:
-            raw_vectors = _raw_vectors(obj)
-            dims = {k: len(v) for k, v in raw_vectors.items() if v and not isinstance(v[0], list)}
-        return with_dimensions(description, dims)
+        if status == 404:
+            raise NotFoundError(
+                f"collection {collection!r} does not exist in Weaviate",
+                "check the name (class names start with a capital letter) or create it first",
+            )
+        found = {
+            str(t["name"]): _STATUS_ALIASES.get(str(t.get("activityStatus")), "")
+            or str(t.get("activityStatus") or ACTIVE)
+            for t in answer or []
+        }
+        return dict(sorted(found.items()))
+
+    def add_tenants(self, collection: str, names: Sequence[str]) -> None:
+        """Create these tenants (active); existing ones are left as they are."""
+        for start in range(0, len(names), _TENANTS_PER_CALL):
+            chunk = names[start : start + _TENANTS_PER_CALL]
+            self.call(
+                "POST",
+                f"/v1/schema/{quote(collection)}/tenants",
+                [{"name": name, "activityStatus": ACTIVE} for name in chunk],
+                what="create tenants",
+                collection=collection,
+            )
+
+    def has_objects(self, collection: str, tenant: str | None = None) -> bool:
+        """Whether the collection (or one tenant of it) holds any object: one page of one.
+
+        Weaviate refuses a count without a tenant on a multi-tenant class, and the
+        REST API has no count of its own; emptiness is what restore needs.
+        """
+        _, page = self.call(
+            "GET",
+            f"/v1/objects?class={quote(collection)}&limit=1" + _tenant_arg(tenant),
+            what="look for objects",
+            collection=collection,
+        )
+        return bool((page or {}).get("objects"))
 
     def count(self, collection: str) -> int:
         """Objects in the collection: the GraphQL aggregate weaviate-client uses too."""
@@ -237,14 +303,16 @@ class RestSession:
                 "check the name (class names start with a capital letter) or create it first",
             )
 
-    def insert(self, collection: str, objs: Sequence[ObjectToWrite]) -> dict[int, str]:
+    def insert(
+        self, collection: str, objs: Sequence[ObjectToWrite], tenant: str | None = None
+    ) -> dict[int, str]:
         """Batch-write `objs` (`POST /v1/batch/objects`); {index: error} for the rejected.
 
         Same contract as `objects._Writer.insert`: transient failures of the whole
         request are retried (then WeaviateUnavailableError); a request refused as a
         whole is narrowed down by halving, so one bad object fails alone.
         """
-        body = {"objects": [_batch_object(collection, o) for o in objs]}
+        body = {"objects": [_batch_object(collection, o, tenant) for o in objs]}
         try:
             _, answer = self.call(
                 "POST",
@@ -260,8 +328,8 @@ class RestSession:
             if len(objs) == 1:
                 return {0: exc.message}
             mid = len(objs) // 2
-            left = self.insert(collection, objs[:mid])
-            right = self.insert(collection, objs[mid:])
+            left = self.insert(collection, objs[:mid], tenant)
+            right = self.insert(collection, objs[mid:], tenant)
             return {**left, **{mid + i: msg for i, msg in right.items()}}
         if answer is None:
             return {}  # no object reported an error
@@ -282,17 +350,19 @@ class RestSession:
         *,
         include_vector: bool = False,
         page_size: int = 500,
+        tenant: str | None = None,
     ) -> Iterator[StoredObject]:
         """Every object in uuid order, typed like `objects.iter_objects`, one page ahead.
 
         `description` (from `describe_collection`) gives the property types and whether
-        the collection has only named vectors (objects then carry a dict).
+        the collection has only named vectors (objects then carry a dict). A
+        multi-tenant collection is read one `tenant` at a time.
         """
         if page_size < 1:
             raise ElysiaError(f"page_size must be positive, got {page_size}")
         convert = _converters(description)
         named = _only_named_vectors(description)
-        include = "&include=vector" if include_vector else ""
+        include = ("&include=vector" if include_vector else "") + _tenant_arg(tenant)
         base = f"/v1/objects?class={quote(collection)}&limit={page_size}{include}"
         pages: queue.Queue[Any] = queue.Queue(maxsize=PREFETCH_PAGES)
         stop = threading.Event()
@@ -350,18 +420,24 @@ def _batch_answer(data: bytes) -> list[Any] | None:
     return list(orjson.loads(data) or [])
 
 
-def _batch_object(collection: str, obj: ObjectToWrite) -> dict[str, Any]:
+def _batch_object(collection: str, obj: ObjectToWrite, tenant: str | None) -> dict[str, Any]:
     record: dict[str, Any] = {
         "class": collection,
         "id": _uuid_str(obj.uuid),
         "properties": normalize_properties(obj.properties),
     }
+    if tenant:
+        record["tenant"] = tenant
     vector = obj.vector
     if isinstance(vector, Mapping):
         record["vectors"] = dict(vector)
     elif vector is not None:
         record["vector"] = vector
     return record
+
+
+def _tenant_arg(tenant: str | None) -> str:
+    return f"&tenant={quote(tenant)}" if tenant else ""
 
 
 def _put(pages: queue.Queue[Any], stop: threading.Event, item: Any) -> None:

@@ -37,6 +37,8 @@ The description dict (format 1, JSON-serialisable)::
       "vector_dimension": int | None,
       "replication_factor": int,
       "multi_tenancy": bool,
+      "auto_tenant_creation": bool,       # multiTenancyConfig's switches (False when
+      "auto_tenant_activation": bool,     # multi_tenancy is off)
       "references": [{"name": str, "target_collections": [str]}],   # informational
     }
 """
@@ -126,6 +128,10 @@ class CollectionSpec:
     # False accepts any module name a server reported (restore of a collection made
     # elsewhere); user input keeps the default and gets the supported list.
     strict_vectorizer: bool = True
+    # multiTenancyConfig: objects then live in tenants (restore of such a collection).
+    multi_tenancy: bool = False
+    auto_tenant_creation: bool = False
+    auto_tenant_activation: bool = False
 
     def __post_init__(self) -> None:
         if not _CLASS_NAME_RE.match(self.name):
@@ -353,6 +359,8 @@ def description_from_config(config: CollectionConfig) -> dict[str, Any]:
         "vector_dimension": None,
         "replication_factor": int(config.replication_config.factor),
         "multi_tenancy": bool(config.multi_tenancy_config.enabled),
+        "auto_tenant_creation": bool(config.multi_tenancy_config.auto_tenant_creation),
+        "auto_tenant_activation": bool(config.multi_tenancy_config.auto_tenant_activation),
         "references": [
             {"name": r.name, "target_collections": list(r.target_collections)}
             for r in config.references
@@ -360,21 +368,70 @@ def description_from_config(config: CollectionConfig) -> dict[str, Any]:
     }
 
 
-def _vector_dimensions(client: weaviate.WeaviateClient, name: str) -> dict[str, int]:
-    """Dimensions of the stored vectors, read from one object (the schema does not say)."""
+# Tenants tried for a vector sample when describing a multi-tenant collection.
+_SAMPLE_TENANTS = 5
+
+
+def _vector_dimensions(
+    client: weaviate.WeaviateClient, name: str, multi_tenancy: bool = False
+) -> dict[str, int]:
+    """Dimensions of the stored vectors, read from one object (the schema does not say).
+
+    A multi-tenant collection is read per tenant: its first active tenants are sampled.
+    """
+    coll = client.collections.get(name)
+    handles = [coll]
+    if multi_tenancy:
+        active = [t for t, status in list_tenants(client, name).items() if status == "ACTIVE"]
+        handles = [coll.with_tenant(t) for t in active[:_SAMPLE_TENANTS]]
+    for handle in handles:
+        try:
+            for attempt in _retry(f"sample a vector of {name}"):
+                with attempt:
+                    result = handle.query.fetch_objects(
+                        limit=1, include_vector=True, return_properties=[]
+                    )
+        except Exception as exc:
+            log.warning("could not read a vector of %s: %s", name, short_error(exc))
+            return {}
+        if result.objects:
+            vector = result.objects[0].vector or {}
+            return {k: len(v) for k, v in vector.items() if v and not isinstance(v[0], list)}
+    return {}
+
+
+def list_tenants(client: weaviate.WeaviateClient, name: str) -> dict[str, str]:
+    """{tenant: activity status} of a multi-tenant collection, sorted by name.
+
+    Statuses are Weaviate 1.32's names (ACTIVE, INACTIVE, OFFLOADED, ...); the older
+    HOT/COLD/FROZEN are reported as ACTIVE/INACTIVE/OFFLOADED.
+    """
+    aliases = {"HOT": "ACTIVE", "COLD": "INACTIVE", "FROZEN": "OFFLOADED"}
     try:
-        for attempt in _retry(f"sample a vector of {name}"):
+        for attempt in _retry(f"list tenants of {name}"):
             with attempt:
-                result = client.collections.get(name).query.fetch_objects(
-                    limit=1, include_vector=True, return_properties=[]
-                )
+                tenants = client.collections.get(name).tenants.get()
     except Exception as exc:
-        log.warning("could not read a vector of %s: %s", name, short_error(exc))
-        return {}
-    if not result.objects:
-        return {}
-    vector = result.objects[0].vector or {}
-    return {k: len(v) for k, v in vector.items() if v and not isinstance(v[0], list)}
+        raise _wrap(exc, "list the tenants of", name) from exc
+    found = {}
+    for tenant_name, tenant in tenants.items():
+        status = str(_value(tenant.activity_status))
+        found[str(tenant_name)] = aliases.get(status, status)
+    return dict(sorted(found.items()))
+
+
+def add_tenants(client: weaviate.WeaviateClient, name: str, tenants: Sequence[str]) -> None:
+    """Create these tenants (active); existing ones are left as they are."""
+    from weaviate.classes.tenants import Tenant
+
+    if not tenants:
+        return
+    try:
+        for attempt in _retry(f"create tenants of {name}"):
+            with attempt:
+                client.collections.get(name).tenants.create([Tenant(name=t) for t in tenants])
+    except Exception as exc:
+        raise _wrap(exc, "create tenants in", name) from exc
 
 
 def uses_named_vectors(client: weaviate.WeaviateClient, name: str) -> bool:
@@ -386,7 +443,8 @@ def uses_named_vectors(client: weaviate.WeaviateClient, name: str) -> bool:
 def describe_collection(client: weaviate.WeaviateClient, name: str) -> dict[str, Any]:
     """JSON-serialisable schema description, stored in backups and used by restore."""
     description = description_from_config(_get_config(client, name))
-    return with_dimensions(description, _vector_dimensions(client, name))
+    dims = _vector_dimensions(client, name, bool(description["multi_tenancy"]))
+    return with_dimensions(description, dims)
 
 
 # --------------------------------------------------------------------------- comparing
@@ -540,8 +598,12 @@ def _create(
     vectors: list[Mapping[str, Any]],
     replication_factor: int,
     description: str | None,
+    multi_tenancy: tuple[bool, bool] | None = None,
 ) -> bool:
     """Create the class; False if it already existed (a concurrent run created it).
+
+    `multi_tenancy` is (auto tenant creation, auto tenant activation) for a
+    multi-tenant class, None for a single-tenant one.
 
     A retried create whose first reply was lost also reports False: the server
     cannot tell us which request made it, only that it now exists.
@@ -562,6 +624,12 @@ def _create(
             kwargs["vector_index_config"] = index
     if named:
         kwargs["vector_config"] = [_named_vector(v) for v in named]
+    if multi_tenancy is not None:
+        kwargs["multi_tenancy_config"] = Configure.multi_tenancy(
+            enabled=True,
+            auto_tenant_creation=multi_tenancy[0],
+            auto_tenant_activation=multi_tenancy[1],
+        )
     try:
         for attempt in _retry(f"create collection {name}"):
             with attempt, warnings.catch_warnings():
@@ -585,6 +653,12 @@ def _create(
     except Exception as exc:
         raise _wrap(exc, "create collection", name) from exc
     return True
+
+
+def _spec_multi_tenancy(spec: CollectionSpec) -> tuple[bool, bool] | None:
+    if not spec.multi_tenancy:
+        return None
+    return (spec.auto_tenant_creation, spec.auto_tenant_activation)
 
 
 def _spec_vectors(spec: CollectionSpec) -> list[dict[str, Any]]:
@@ -617,6 +691,7 @@ def ensure_collection(
             vectors=_spec_vectors(spec),
             replication_factor=spec.replication_factor,
             description=spec.description,
+            multi_tenancy=_spec_multi_tenancy(spec),
         )
         differences = compare_schema(_get_config(client, spec.name), spec)
         if not differences:
@@ -733,6 +808,9 @@ def spec_from_description(
         description=desc.get("description"),
         # A module the source server reported is trusted; an override is user input.
         strict_vectorizer=vectorizer is not None,
+        multi_tenancy=bool(desc.get("multi_tenancy")),
+        auto_tenant_creation=bool(desc.get("auto_tenant_creation")),
+        auto_tenant_activation=bool(desc.get("auto_tenant_activation")),
     )
 
 
@@ -773,5 +851,6 @@ def create_collection_from_description(
         vectors=_spec_vectors(spec) + [dict(v) for v in extra_named],
         replication_factor=spec.replication_factor,
         description=spec.description,
+        multi_tenancy=_spec_multi_tenancy(spec),
     )
     return ProvisionResult(created=created)

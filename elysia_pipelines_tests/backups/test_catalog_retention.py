@@ -217,5 +217,5 @@ def test_catalog_migrates_v1_in_place_and_search_index_follows_updates(settings:
         assert [e.status for e in catalog.search("renamed")] == ["verified"]
         assert catalog.count() == 1
     conn = sqlite3.connect(settings.catalog_path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     conn.close()
