@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -38,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # this checkout's test server, not an installed one
+    sys.path.insert(0, str(ROOT))
 HERE = Path(__file__).resolve().parent / "conformance"
 CACHE = ROOT / ".cache" / "conformance"
 DIVERGENCES = HERE / "expected_divergences.txt"
@@ -59,6 +62,27 @@ RELEVANT = [
     "test_vectors",
     "test_collection_nested",
     "test_tenants",
+]
+
+# The suite's CI starts several Weaviates (ci/docker-compose*.yml in the sdist) and some
+# tests pick one by port. Those whose setup matters get a test server configured like
+# it; every other local port goes to the default one. (ports, server options, why)
+SERVER_PROFILES: list[tuple[tuple[int, ...], dict[str, object], str]] = [
+    (
+        (8086, 50057),
+        {
+            "modules": [
+                "text2colbert-jinaai",
+                "text2vec-openai",
+                "generative-openai",
+                "text2vec-cohere",
+                "generative-cohere",
+                "reranker-cohere",
+            ]
+        },
+        "docker-compose-modules.yml: its ENABLE_MODULES",
+    ),
+    ((8087, 50058), {"nodes": 3}, "docker-compose-cluster.yml: three nodes"),
 ]
 
 # Every other module of the suite, and why it is not run.
@@ -237,22 +261,33 @@ def run_suite(suite: Path, version: str, modules: list[str], args: argparse.Name
     ]
     if args.k:
         command += ["-k", args.k]
+    workers = max(1, args.workers)
     with tempfile.TemporaryDirectory() as backups, contextlib.ExitStack() as stack:
-        # One server per xdist worker (remap_ports picks it): some modules empty the
-        # whole server, which would pull collections from under the other worker.
+        # One server per xdist worker and profile (remap_ports picks it): some modules
+        # empty the whole server, which would pull collections from under another worker.
         servers = [
             stack.enter_context(start_server_process(backup_dir=Path(backups) / str(i)))
-            for i in range(max(1, args.workers))
+            for i in range(workers)
         ]
+        port_map: dict[str, list[tuple[int, int]]] = {
+            "default": [(s.http_port, s.grpc_port) for s in servers]
+        }
+        for ports, options, _why in SERVER_PROFILES:
+            started = [
+                stack.enter_context(start_server_process(**options))  # type: ignore[arg-type]
+                for _ in range(workers)
+            ]
+            servers += started
+            port_map[",".join(map(str, ports))] = [(s.http_port, s.grpc_port) for s in started]
         env = {
             **os.environ,
-            "CONFORMANCE_HTTP_PORT": ",".join(str(s.http_port) for s in servers),
-            "CONFORMANCE_GRPC_PORT": ",".join(str(s.grpc_port) for s in servers),
+            "CONFORMANCE_PORTS": json.dumps(port_map),
             "PYTHONPATH": str(HERE),
         }
         print(
-            f"==> running {len(modules)} modules against {len(servers)} test server(s) "
-            f"({', '.join(s.url for s in servers)})",
+            f"==> running {len(modules)} modules against {len(servers)} test servers "
+            f"({workers} per profile: default, "
+            f"{', '.join(why for _, _, why in SERVER_PROFILES)})",
             flush=True,
         )
         log = CACHE / "pytest.log"

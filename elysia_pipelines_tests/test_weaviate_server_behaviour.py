@@ -6,6 +6,7 @@ White-box where it says so (`weaviate_server.store`); skipped against a real Wea
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -378,3 +379,82 @@ def test_batches_and_requests_are_observable(
     assert counts["batch"] == 2
     assert counts["search"] == 1
     assert counts["schema"] >= 1
+
+
+def test_modules_and_node_count_decide_which_configs_are_accepted(
+    weaviate_server_factory: Callable[..., WeaviateTestServer],
+) -> None:
+    """Like a Weaviate with ENABLE_MODULES=text2vec-openai on a 3-node cluster."""
+    server = weaviate_server_factory(modules=["text2vec-openai"], nodes=3)
+    client = WeaviateEndpoint.for_server(server).connect()
+    try:
+        client.collections.create(
+            "Openai",
+            vector_config=Configure.Vectors.text2vec_openai(),
+            replication_config=Configure.replication(factor=3),
+        )
+        assert client.collections.get("Openai").config.get().replication_config.factor == 3
+        with pytest.raises(weaviate.exceptions.UnexpectedStatusCodeError, match="3 available, 4"):
+            client.collections.create("Four", replication_config=Configure.replication(factor=4))
+        with pytest.raises(weaviate.exceptions.UnexpectedStatusCodeError, match="contextionary"):
+            client.collections.create(
+                "Ctx", vector_config=Configure.Vectors.text2vec_contextionary()
+            )
+        meta = httpx.get(f"{server.url}/v1/meta").json()
+        assert set(meta["modules"]) == {"text2vec-openai", "backup-filesystem"}
+        nodes = client.cluster.nodes(output="verbose")
+        assert [n.name for n in nodes] == [f"weaviate-test-{i}" for i in range(3)]
+        assert all(n.shards and n.shards[0].collection == "Openai" for n in nodes)
+
+        server.set_cluster(modules=[], nodes=1)  # until reset()
+        assert len(client.cluster.nodes()) == 1
+        with pytest.raises(weaviate.exceptions.UnexpectedStatusCodeError, match="no module"):
+            client.collections.create("Again", vector_config=Configure.Vectors.text2vec_openai())
+        server.reset()
+        assert len(client.cluster.nodes()) == 3
+        client.collections.create("Again", vector_config=Configure.Vectors.text2vec_openai())
+    finally:
+        client.close()
+
+
+def test_a_grpc_message_above_the_servers_maximum_is_refused_as_permanent(
+    weaviate_server_factory: Callable[..., WeaviateTestServer],
+) -> None:
+    """RESOURCE_EXHAUSTED 'larger than max': the product must not retry it."""
+    import grpc
+    from weaviate.proto.v1 import batch_pb2, weaviate_pb2_grpc
+
+    from elysia_pipelines.weaviate.messages import is_transient_message
+
+    server = weaviate_server_factory(max_message_bytes=1_000_000)
+    assert httpx.get(f"{server.url}/v1/meta").json()["grpcMaxMessageSize"] == 1_000_000
+    big = batch_pb2.BatchObject(
+        collection="Big",
+        uuid="8a6e0804-2bd0-4672-b79d-d97027f9071a",
+        properties=batch_pb2.BatchObject.Properties(
+            non_ref_properties={"content": "x" * 1_500_000}  # type: ignore[dict-item]
+        ),
+    )
+    # A client that ignores the advertised limit: the server itself refuses.
+    with grpc.insecure_channel(
+        server.grpc_url, options=[("grpc.max_send_message_length", 10_000_000)]
+    ) as channel:
+        stub = weaviate_pb2_grpc.WeaviateStub(channel)
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.BatchObjects(batch_pb2.BatchObjectsRequest(objects=[big]), timeout=30)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "larger than max" in str(caught.value.details())
+    assert not is_transient_message(f"RESOURCE_EXHAUSTED: {caught.value.details()}")
+
+    # weaviate-client applies the advertised limit and refuses before sending.
+    client = WeaviateEndpoint.for_server(server).connect()
+    try:
+        collection = client.collections.create(
+            "Big", properties=[Property(name="content", data_type=DataType.TEXT)]
+        )
+        with pytest.raises(Exception, match="larger than max") as refused:
+            collection.data.insert_many([{"content": "x" * 1_500_000}])
+        assert not is_transient_message(str(refused.value))
+        assert len(collection) == 0
+    finally:
+        client.close()

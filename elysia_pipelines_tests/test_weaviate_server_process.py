@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 import weaviate
+from weaviate.classes.config import Configure
 
 from elysia_pipelines_tests.weaviate_fixtures import WeaviateEndpoint
 from elysia_pipelines_tests.weaviate_server import start_server_process
@@ -71,6 +73,26 @@ def test_killed_server_loses_data_and_a_new_one_reuses_the_ports(tmp_path: Path)
             second.stop()
     finally:
         client.close()
+
+
+def test_subprocess_server_takes_modules_and_nodes_from_flags_and_control() -> None:
+    with start_server_process(modules=["text2vec-openai"], nodes=2) as server:
+        meta = httpx.get(f"{server.url}/v1/meta").json()
+        assert set(meta["modules"]) == {"text2vec-openai"}
+        client = _connect(server.http_port, server.grpc_port)
+        try:
+            assert len(client.cluster.nodes()) == 2
+            client.collections.create(
+                "Two",
+                vector_config=Configure.Vectors.text2vec_openai(),
+                replication_config=Configure.replication(factor=2),
+            )
+            config = httpx.post(f"{server.url}/__test__/config", json={"nodes": 1}).json()
+            assert config["nodes"] == 1
+            with pytest.raises(weaviate.exceptions.UnexpectedStatusCodeError, match="1 available"):
+                client.collections.create("Again", replication_config=Configure.replication(2))
+        finally:
+            client.close()
 
 
 def test_cli_reports_a_busy_port_with_a_hint() -> None:

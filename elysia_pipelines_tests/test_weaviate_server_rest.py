@@ -244,3 +244,67 @@ def test_rest_vectors_round_trip(
         assert str(found.objects[0].uuid) == uid
     finally:
         weaviate_client.collections.delete(unique_collection_name)
+
+
+def test_rest_list_limit_offset_and_total_results(http: httpx.Client, collection_name: str) -> None:
+    """handlers_objects.go: totalResults is the page's size; offset + limit <= 10,000."""
+    objects = [{"class": collection_name, "properties": {"count": i}} for i in range(30)]
+    assert http.post("/batch/objects", json={"objects": objects}).status_code == 200
+    by_class = {"class": collection_name}
+
+    default = http.get("/objects", params=by_class).json()
+    assert (len(default["objects"]), default["totalResults"]) == (10, 10)  # QUERY_DEFAULTS_LIMIT
+    ordered = [
+        o["id"] for o in http.get("/objects", params={**by_class, "limit": 30}).json()["objects"]
+    ]
+    assert ordered == sorted(ordered)
+    page = http.get("/objects", params={**by_class, "limit": 8, "offset": 25}).json()
+    assert [o["id"] for o in page["objects"]] == ordered[25:]
+    assert page["totalResults"] == 5
+    empty = http.get("/objects", params={**by_class, "limit": 0}).json()
+    assert (empty["objects"], empty["totalResults"]) == ([], 0)
+
+    too_far = http.get("/objects", params={**by_class, "limit": 20, "offset": 9_990})
+    assert too_far.status_code == 422
+    assert "query maximum results exceeded" in too_far.text
+    unscoped = http.get("/objects", params={"limit": 20, "offset": 9_990})
+    assert unscoped.status_code == 500  # without a class Weaviate answers an internal error
+    assert "query maximum results exceeded" in unscoped.text
+    assert http.get("/objects", params={"class": collection_name + "Gone"}).status_code == 404
+
+
+def test_rest_list_cursor_needs_a_limit_a_class_and_no_offset(
+    http: httpx.Client, collection_name: str
+) -> None:
+    objects = [{"class": collection_name, "properties": {"count": i}} for i in range(12)]
+    assert http.post("/batch/objects", json={"objects": objects}).status_code == 200
+    ids = sorted(
+        o["id"]
+        for o in http.get("/objects", params={"class": collection_name, "limit": 12}).json()[
+            "objects"
+        ]
+    )
+    start = http.get("/objects", params={"class": collection_name, "after": "", "limit": 5})
+    assert [o["id"] for o in start.json()["objects"]] == ids[:5]  # empty `after`: from the start
+    nxt = http.get("/objects", params={"class": collection_name, "after": ids[4], "limit": 5})
+    assert [o["id"] for o in nxt.json()["objects"]] == ids[5:10]
+    assert nxt.json()["totalResults"] == 5
+
+    refusals = {
+        "limit parameter must be set": {"class": collection_name, "after": ids[0]},
+        "offset cannot be set with after and limit parameters": {
+            "class": collection_name,
+            "after": ids[0],
+            "limit": 2,
+            "offset": 1,
+        },
+        "is not a valid uuid": {"class": collection_name, "after": "nope", "limit": 2},
+    }
+    for message, params in refusals.items():
+        refused = http.get("/objects", params=params)
+        assert refused.status_code == 422, params
+        assert "cursor api: invalid 'after' parameter" in refused.text
+        assert message in refused.text
+    unscoped = http.get("/objects", params={"after": ids[0], "limit": 2})
+    assert unscoped.status_code == 500
+    assert "cursor must be specific to one class" in unscoped.text

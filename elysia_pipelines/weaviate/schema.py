@@ -232,7 +232,8 @@ def _wrap(exc: BaseException, what: str, name: str) -> ElysiaError:
     return ElysiaError(
         f"Weaviate refused to {what} {name!r}: {short_error(exc)}",
         "see the server's message above; the collection definition may be invalid "
-        "for this server (e.g. a vectorizer module that is not enabled)",
+        "for this server (e.g. a vectorizer module that is not enabled, or a "
+        "replication factor above the number of nodes)",
     )
 
 

@@ -21,6 +21,7 @@ from elysia_pipelines.registry import Registry, new_repository
 from elysia_pipelines.settings import Settings
 from elysia_pipelines.weaviate.schema import describe_collection
 from elysia_pipelines_tests.ingest.helpers import backdate, write_changeset, write_flat
+from elysia_pipelines_tests.weaviate_server import WeaviateTestServer
 
 
 def test_a_second_ingestion_of_the_same_collection_is_refused(
@@ -121,8 +122,9 @@ def test_recovery_from_a_kill_between_the_last_write_and_the_move(
 
 
 def test_collection_is_provisioned_with_the_registered_vectorizer(
-    settings: Settings, client: weaviate.WeaviateClient
+    settings: Settings, client: weaviate.WeaviateClient, server: WeaviateTestServer
 ) -> None:
+    server.set_cluster(modules=["text2vec-transformers"])  # Weaviate refuses a missing module
     registry = Registry(settings.registry_path)
     registry.add(
         new_repository(

@@ -11,7 +11,7 @@ import pytest
 import weaviate
 
 from elysia_pipelines.documents import DOCUMENT_PROPERTIES, PropertySpec
-from elysia_pipelines.errors import NotFoundError
+from elysia_pipelines.errors import ElysiaError, NotFoundError
 from elysia_pipelines.weaviate import (
     CollectionSpec,
     ObjectToWrite,
@@ -25,6 +25,7 @@ from elysia_pipelines.weaviate import (
     spec_from_description,
     upsert,
 )
+from elysia_pipelines_tests.weaviate_server import WeaviateTestServer
 
 pytestmark = pytest.mark.real_weaviate
 
@@ -75,23 +76,50 @@ def test_create_with_document_properties_then_idempotent(
     ],
 )
 def test_vectorizer_module_model_and_replication(
-    shared_client: weaviate.WeaviateClient,
+    client: weaviate.WeaviateClient,
+    weaviate_server: WeaviateTestServer,
     unique_collection_name: str,
     vectorizer: str,
     model: str | None,
     factor: int,
 ) -> None:
+    """On a 3-node server with the module enabled, as Weaviate needs for this spec."""
+    weaviate_server.set_cluster(modules=[vectorizer], nodes=3)
     spec = CollectionSpec(
         unique_collection_name, vectorizer=vectorizer, model=model, replication_factor=factor
     )
-    assert ensure_collection(shared_client, spec).created
-    assert ensure_collection(shared_client, spec).differences == []
-    desc = describe_collection(shared_client, unique_collection_name)
+    assert ensure_collection(client, spec).created
+    assert ensure_collection(client, spec).differences == []
+    desc = describe_collection(client, unique_collection_name)
     assert (desc["vectorizer"], desc["model"], desc["replication_factor"]) == (
         vectorizer,
         model,
         factor,
     )
+
+
+def test_more_replicas_than_nodes_is_refused_with_a_hint(
+    shared_client: weaviate.WeaviateClient, unique_collection_name: str
+) -> None:
+    """Weaviate cannot place 64 replicas (no test cluster has that many nodes)."""
+    spec = CollectionSpec(unique_collection_name, replication_factor=64)
+    with pytest.raises(ElysiaError) as caught:
+        ensure_collection(shared_client, spec)
+    assert "could not find enough weaviate nodes for replication" in str(caught.value)
+    assert "replication factor above the number of nodes" in str(caught.value)
+    assert collection_exists(shared_client, unique_collection_name) is False
+
+
+@pytest.mark.weaviate_test_server_only  # a real server may have the module enabled
+def test_a_vectorizer_module_the_server_lacks_is_refused_with_a_hint(
+    shared_client: weaviate.WeaviateClient, unique_collection_name: str
+) -> None:
+    spec = CollectionSpec(unique_collection_name, vectorizer="text2vec-openai")
+    with pytest.raises(ElysiaError) as caught:
+        ensure_collection(shared_client, spec)
+    assert 'no module with name "text2vec-openai" present' in str(caught.value)
+    assert "vectorizer module that is not enabled" in str(caught.value)
+    assert collection_exists(shared_client, unique_collection_name) is False
 
 
 def test_mismatch_raises_with_every_difference(
@@ -177,20 +205,23 @@ def test_exists_delete_and_missing(
 
 @pytest.mark.weaviate_test_server_only  # uses a vectorizer module a real server may lack
 def test_named_vectors_round_trip_through_a_description(
-    shared_client: weaviate.WeaviateClient, unique_collection_name: str
+    client: weaviate.WeaviateClient,
+    weaviate_server: WeaviateTestServer,
+    unique_collection_name: str,
 ) -> None:
+    weaviate_server.set_cluster(modules=["text2vec-openai"])  # the extra vector's module
     named, copy = unique_collection_name, unique_collection_name + "_copy"
     spec = CollectionSpec(named, vector_name="default", properties=(PropertySpec("title", "text"),))
-    assert ensure_collection(shared_client, spec).created
+    assert ensure_collection(client, spec).created
     uuid = "8a6e0804-2bd0-4672-b79d-d97027f9071a"
     upsert(
-        shared_client, named, [ObjectToWrite(uuid, {"title": "a"}, vector={"default": [1.0, 2.0]})]
+        client, named, [ObjectToWrite(uuid, {"title": "a"}, vector={"default": [1.0, 2.0]})]
     )
-    assert [o.vector for o in iter_objects(shared_client, named, include_vector=True)] == [
+    assert [o.vector for o in iter_objects(client, named, include_vector=True)] == [
         {"default": [1.0, 2.0]}
     ]
 
-    desc = describe_collection(shared_client, named)
+    desc = describe_collection(client, named)
     assert (desc["vector_name"], desc["vector_dimension"]) == ("default", 2)
     desc["vectors"].append(
         {
@@ -204,8 +235,8 @@ def test_named_vectors_round_trip_through_a_description(
             "dimension": None,
         }
     )
-    assert create_collection_from_description(shared_client, copy, desc).created
-    vectors = {v["name"]: v for v in describe_collection(shared_client, copy)["vectors"]}
+    assert create_collection_from_description(client, copy, desc).created
+    vectors = {v["name"]: v for v in describe_collection(client, copy)["vectors"]}
     assert set(vectors) == {"default", "code"}
     assert (vectors["default"]["vectorizer"], vectors["default"]["index_type"]) == ("none", "hnsw")
     code = vectors["code"]

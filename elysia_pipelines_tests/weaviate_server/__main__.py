@@ -2,6 +2,7 @@
 
     python -m elysia_pipelines_tests.weaviate_server --http-port 8080 --grpc-port 50051 \
         [--backup-dir DIR] [--latency-ms N] [--fail-rate F] [--seed S] [--no-auto-schema]
+        [--modules text2vec-contextionary,text2vec-openai] [--nodes N]
 
 Prints one ready line (`READY http=<port> grpc=<port> url=<url>`) once both ports
 accept connections, so a parent process can wait for it and read the ports.
@@ -35,9 +36,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--no-auto-schema", action="store_true", help="reject objects of unknown classes"
     )
+    parser.add_argument(
+        "--modules",
+        default="text2vec-contextionary",
+        help="comma-separated vectorizer modules to enable (as ENABLE_MODULES); others are refused",
+    )
+    parser.add_argument(
+        "--nodes", type=int, default=1, help="cluster size replication factors are checked against"
+    )
     args = parser.parse_args(argv)
     if not 0.0 <= args.fail_rate <= 1.0:
         parser.error("--fail-rate must be between 0 and 1")
+    if args.nodes < 1:
+        parser.error("--nodes must be at least 1")
+    args.modules = tuple(m.strip() for m in args.modules.split(",") if m.strip())
     return args
 
 
@@ -59,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             fail_rate=args.fail_rate,
             seed=args.seed,
             auto_schema=not args.no_auto_schema,
+            modules=args.modules,
+            nodes=args.nodes,
         ).start()
     except OSError as exc:
         print(f"error: cannot start the test server: {exc}", file=sys.stderr)

@@ -534,9 +534,10 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
         reply = batch_delete_pb2.BatchDeleteReply(
             took=time.perf_counter() - start,
             matches=matches,
-            # Weaviate's gRPC answer counts every object without an error as successful,
-            # dry-run matches included (its REST answer marks them DRYRUN instead).
-            successful=matches,
+            # batchDeleteReplyFromObjects (grpc/v1/batch_delete.go) counts every handled
+            # object without an error as successful, dry-run ones included (REST marks
+            # them DRYRUN instead); at most QUERY_MAXIMUM_RESULTS are handled per call.
+            successful=len(ids),
             failed=0,
         )
         if request.verbose:

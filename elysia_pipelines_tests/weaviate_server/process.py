@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,8 @@ def start_server_process(
     fail_rate: float = 0.0,
     seed: int = 0,
     auto_schema: bool = True,
+    modules: Iterable[str] | None = None,
+    nodes: int = 1,
     startup_timeout_s: float = 30.0,
 ) -> ServerProcess:
     """Start `python -m elysia_pipelines_tests.weaviate_server` and wait for its ready line."""
@@ -134,6 +137,9 @@ def start_server_process(
         cmd += ["--backup-dir", str(backup_dir)]
     if not auto_schema:
         cmd.append("--no-auto-schema")
+    if modules is not None:
+        cmd.append(f"--modules={','.join(modules)}")
+    cmd += ["--nodes", str(nodes)]
     repo_root = Path(__file__).resolve().parents[2]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(repo_root), env.get("PYTHONPATH", "")) if p)

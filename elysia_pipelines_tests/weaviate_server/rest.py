@@ -7,6 +7,7 @@ connections alive and would hang on an answer without a length.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 import re
@@ -14,6 +15,7 @@ import socket
 import struct
 import threading
 import time
+import uuid as uuid_lib
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -27,6 +29,7 @@ from elysia_pipelines_tests.weaviate_server.references import (
 )
 from elysia_pipelines_tests.weaviate_server.schema import SchemaError
 from elysia_pipelines_tests.weaviate_server.store import (
+    DEFAULT_LIMIT,
     MAX_RESULTS,
     IncomingObject,
     StoredObject,
@@ -41,7 +44,6 @@ if TYPE_CHECKING:
 Response = tuple[int, Any, dict[str, str]]
 Route = tuple[str, re.Pattern[str], Callable[..., Response]]
 
-REST_DEFAULT_LIMIT = 25
 _CLASS_COUNT = r"(\w+)\s*\{\s*meta\s*\{\s*count\s*\}\s*\}"
 # One or more classes in one query, as Weaviate allows: `{ Aggregate { A {...} B {...} } }`.
 _AGGREGATE_COUNT = re.compile(r"\{\s*Aggregate\s*\{\s*((?:" + _CLASS_COUNT + r"\s*)+)\}\s*\}")
@@ -236,46 +238,63 @@ class RestApi:
             {
                 "hostname": f"http://127.0.0.1:{self.server.http_port}",
                 "version": self.server.version,
-                "modules": {},
+                "modules": self._modules(),
                 "grpcMaxMessageSize": self.server.max_message_bytes,
             }
         )
+
+    def _modules(self) -> dict[str, Any]:
+        """As /v1/meta lists enabled modules: name -> module-specific metadata."""
+        modules: dict[str, Any] = {name: {} for name in sorted(self.store.modules)}
+        if self.server.backups.root is not None:
+            modules["backup-filesystem"] = {"backupsPath": str(self.server.backups.root)}
+        return modules
 
     def openid(self, **_: Any) -> Response:
         return 404, None, {}
 
     def nodes(self, query: dict[str, list[str]], cls: str | None = None, **_: Any) -> Response:
+        """One entry per node; node i holds the shards of classes replicated more than i times."""
         verbose = query.get("output", ["minimal"])[0] == "verbose"
         wanted_shard = query.get("shardName", [""])[0]
         with self.store.lock:
             colls = [self.store.collection(cls)] if cls else list(self.store.collections.values())
-            node: dict[str, Any] = {
-                "name": "weaviate-test-0",
-                "status": "HEALTHY",
-                "version": self.server.version,
-                "gitHash": "testserver",
-                "batchStats": {"queueLength": 0, "ratePerSecond": 0},
-                "stats": {
-                    "objectCount": sum(c.object_total() for c in colls),
-                    "shardCount": sum(len(c.shards()) for c in colls),
-                },
-            }
-            if verbose:
-                node["shards"] = [
-                    {
-                        "name": c.shard_name(tenant),
-                        "class": c.name,
-                        "objectCount": len(shard.objects),
-                        "vectorIndexingStatus": "READY",
-                        "vectorQueueLength": 0,
-                        "compressed": False,
-                        "loaded": True,
-                    }
+            out = []
+            for index in range(self.store.nodes):
+                held = [
+                    c
                     for c in colls
-                    for tenant, shard in c.shards()
-                    if not wanted_shard or c.shard_name(tenant) == wanted_shard
+                    if index == 0
+                    or (c.schema.get("replicationConfig") or {}).get("factor", 1) > index
                 ]
-        return _ok({"nodes": [node]})
+                node: dict[str, Any] = {
+                    "name": f"weaviate-test-{index}",
+                    "status": "HEALTHY",
+                    "version": self.server.version,
+                    "gitHash": "testserver",
+                    "batchStats": {"queueLength": 0, "ratePerSecond": 0},
+                    "stats": {
+                        "objectCount": sum(c.object_total() for c in held),
+                        "shardCount": sum(len(c.shards()) for c in held),
+                    },
+                }
+                if verbose:
+                    node["shards"] = [
+                        {
+                            "name": c.shard_name(tenant),
+                            "class": c.name,
+                            "objectCount": len(shard.objects),
+                            "vectorIndexingStatus": "READY",
+                            "vectorQueueLength": 0,
+                            "compressed": False,
+                            "loaded": True,
+                        }
+                        for c in held
+                        for tenant, shard in c.shards()
+                        if not wanted_shard or c.shard_name(tenant) == wanted_shard
+                    ]
+                out.append(node)
+        return _ok({"nodes": out})
 
     # ------------------------------------------------------------ schema
 
@@ -351,36 +370,98 @@ class RestApi:
         return "vector" in ",".join(query.get("include", []))
 
     def objects_list(self, query: dict[str, list[str]], **_: Any) -> Response:
+        """GET /v1/objects as Weaviate 1.32 answers it (handlers_objects.go getObjects/query).
+
+        `limit` defaults to QUERY_DEFAULTS_LIMIT (10); `offset + limit` above
+        QUERY_MAXIMUM_RESULTS is refused (422 with `class`, 500 without); `totalResults`
+        is the size of the returned page. With `class`, a cursor (`after`, even empty)
+        needs `limit` and refuses `offset`. Without `class` every class is listed in
+        turn, skipping those the tenant (or its absence) does not address.
+        """
         include_vector = self._include_vector(query)
-        limit = int(query.get("limit", [REST_DEFAULT_LIMIT])[0])
-        offset = int(query.get("offset", [0])[0])
-        after = query.get("after", [""])[0]
+        offset = _int_param(query, "offset", 0)
+        limit = _int_param(query, "limit", None)
+        after = query["after"][0] if "after" in query else None
         cls = query.get("class", [""])[0]
         tenant = query.get("tenant", [""])[0]
-        with self.store.lock:
-            if after and not cls:
-                raise StoreError(422, "cursor api: 'class' is required with 'after'")
-            names = [normalize_class_name(cls)] if cls else sorted(self.store.collections)
-            rows: list[dict[str, Any]] = []
-            total = 0
-            for name in names:
-                if not cls and self.store.collection(name).multi_tenant:
-                    continue  # listing all classes skips multi-tenant ones
-                coll = self.store.scoped(name, tenant)
-                total += len(coll.objects)
-                if after:
-                    found = self.store.query(name, limit=limit, after=after, tenant=tenant)
-                    rows.extend(self._json(name, o, include_vector) for o, _, _ in found)
-                else:
-                    rows.extend(
-                        self._json(name, coll.objects[uid], include_vector)
-                        for uid in coll.sorted_ids()
-                    )
-            if not after:
-                if offset + limit > MAX_RESULTS:
-                    raise StoreError(422, "query maximum results exceeded (QUERY_MAXIMUM_RESULTS)")
-                rows = rows[offset : offset + limit]
+        page_limit = DEFAULT_LIMIT if limit is None else limit
+        exceeded = offset + page_limit > MAX_RESULTS
+        if not cls:
+            if exceeded:
+                raise StoreError(500, "list objects: query maximum results exceeded")
+            if after is not None:
+                raise StoreError(
+                    500,
+                    "list objects: after parameter not allowed, cursor must be specific "
+                    "to one class, set class query param",
+                )
+            rows = self._list_all(offset, page_limit, tenant, include_vector)
+        else:
+            if exceeded:
+                raise StoreError(
+                    422, "msg:offset or limit code:400 err:query maximum results exceeded"
+                )
+            rows = self._list_class(cls, offset, page_limit, limit, after, tenant, include_vector)
         return _ok({"objects": rows, "totalResults": len(rows), "deprecations": None})
+
+    def _list_class(
+        self,
+        cls: str,
+        offset: int,
+        page_limit: int,
+        limit: int | None,
+        after: str | None,
+        tenant: str,
+        include_vector: bool,
+    ) -> list[dict[str, Any]]:
+        """DB.Query (adapters/repos/db/search.go) for one class, uuid order."""
+        if offset + page_limit == 0:
+            return []  # answered before the class is even looked up, as Weaviate does
+        name = normalize_class_name(cls)
+        with self.store.lock:
+            if name not in self.store.collections:
+                raise StoreError(404, "")
+            if after is not None:
+                problem = _cursor_problem(after, offset, limit)
+                if problem:
+                    raise StoreError(
+                        422, f"msg:cursor api: invalid 'after' parameter code:400 err:{problem}"
+                    )
+            try:
+                coll = self.store.scoped(name, tenant)
+            except StoreError as exc:
+                raise StoreError(
+                    exc.status, f"msg:search index {name.lower()} code:422 err:{exc.message}"
+                ) from None
+            ids = coll.sorted_ids()
+            if after is not None:
+                ids = ids[bisect.bisect_right(ids, normalize_uuid(after)) if after else 0 :]
+                ids = ids[:page_limit]
+            else:
+                ids = ids[offset : offset + page_limit]
+            return [self._json(name, coll.objects[uid], include_vector) for uid in ids]
+
+    def _list_all(
+        self, offset: int, page_limit: int, tenant: str, include_vector: bool
+    ) -> list[dict[str, Any]]:
+        """DB.objectSearch: every class in turn, until offset + limit objects are found."""
+        wanted = offset + page_limit
+        rows: list[dict[str, Any]] = []
+        with self.store.lock:
+            for name in sorted(self.store.collections):
+                try:
+                    coll = self.store.scoped(name, tenant)
+                except StoreError as exc:
+                    if "multi-tenancy" in exc.message or "tenant not found" in exc.message:
+                        continue  # this class is not addressed by the (missing) tenant
+                    raise StoreError(
+                        500, f"list objects: search index {name.lower()}: {exc.message}"
+                    ) from None
+                for uid in coll.sorted_ids()[:wanted]:
+                    rows.append(self._json(name, coll.objects[uid], include_vector))
+                if len(rows) >= wanted:
+                    break
+        return rows[offset:wanted]
 
     def graphql(self, body: Any, **_: Any) -> Response:
         """Only `{ Aggregate { Class { meta { count } } ... } }`: the counts REST-only tools ask.
@@ -592,10 +673,12 @@ class RestApi:
         output = body.get("output") or "minimal"
         tenant = str(body.get("tenant") or "")
         matches, ids = self.store.delete_where(cls, condition, dry_run=dry_run, tenant=tenant)
+        # handlers_batch_objects.go objectsDeleteResponse: dry-run objects count as
+        # neither successful nor failed; only the handled (capped) ones are counted.
         results: dict[str, Any] = {
             "matches": matches,
             "limit": MAX_RESULTS,
-            "successful": 0 if dry_run else matches,
+            "successful": 0 if dry_run else len(ids),
             "failed": 0,
         }
         if output == "verbose":
@@ -658,7 +741,19 @@ class RestApi:
         body = body or {}
         if "auto_schema" in body:
             self.store.auto_schema = bool(body["auto_schema"])
-        return _ok({"auto_schema": self.store.auto_schema})
+        if "modules" in body:
+            self.store.modules = frozenset(str(m) for m in body["modules"] or ())
+        if "nodes" in body:
+            if not isinstance(body["nodes"], int) or body["nodes"] < 1:
+                raise StoreError(422, "nodes must be a whole number of at least 1")
+            self.store.nodes = body["nodes"]
+        return _ok(
+            {
+                "auto_schema": self.store.auto_schema,
+                "modules": sorted(self.store.modules),
+                "nodes": self.store.nodes,
+            }
+        )
 
     def control_stats(self, **_: Any) -> Response:
         with self.store.lock:
@@ -740,7 +835,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         try:
             status, payload, headers = app.rest.handle(
-                method, parts.path, parse_qs(parts.query), body
+                method, parts.path, parse_qs(parts.query, keep_blank_values=True), body
             )
         except StoreError as exc:
             payload = _error(exc.message) if exc.message else None
@@ -772,6 +867,37 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if data and method != "HEAD":
             self.wfile.write(data)
+
+
+def _int_param(query: dict[str, list[str]], name: str, default: int | None) -> int | None:
+    """An int64 query parameter; anything else is go-swagger's 422."""
+    if name not in query:
+        return default
+    raw = query[name][0]
+    try:
+        return int(raw)
+    except ValueError:
+        raise StoreError(422, f"{name} in query must be of type int64: {raw!r}") from None
+
+
+def _cursor_problem(after: str, offset: int, limit: int | None) -> str:
+    """filters.ValidateCursor: why `after` cannot be used here ("" when it can)."""
+    if offset > 0:
+        return "offset cannot be set with after and limit parameters"
+    if after:
+        try:
+            uuid_lib.UUID(after)
+        except ValueError:
+            length = len(after)
+            detail = (
+                "invalid UUID format"
+                if length in (32, 36, 38, 41, 45)
+                else f"invalid UUID length: {length}"
+            )
+            return f"after parameter '{after}' is not a valid uuid: {detail}"
+    if limit is None:
+        return "limit parameter must be set"
+    return ""
 
 
 def _tenant(query: dict[str, list[str]]) -> str:

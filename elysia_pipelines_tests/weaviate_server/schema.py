@@ -328,6 +328,20 @@ def _is_uuid(text: str) -> bool:
     return True
 
 
+def go_rfc3339(text: str) -> str:
+    """A valid RFC 3339 date as Weaviate answers it: Go's time.RFC3339Nano of the parsed
+    time, so trailing zeros of the fraction go and a zero offset is `Z`."""
+    match = _RFC3339_RE.match(text)
+    if match is None:
+        return text
+    head = text[: match.start(1)] if match.group(1) else text[: match.start(2)]
+    fraction = (match.group(1) or "").rstrip("0")
+    offset = match.group(2)
+    if offset in ("+00:00", "-00:00"):
+        offset = "Z"
+    return head + (fraction if fraction != "." else "") + offset
+
+
 def parse_date(text: str) -> datetime:
     """RFC 3339 with optional fraction and `Z`; naive values count as UTC like Weaviate."""
     value = text.strip()
@@ -513,7 +527,7 @@ def _primitive(data_type: str, value: Any) -> Any:
                 "requires a string with a RFC3339 formatted date, but the given value is "
                 f"'{_go_value(value)}'"
             )
-        return value
+        return go_rfc3339(value)
     if data_type == "uuid":
         if not isinstance(value, str) or not _is_uuid_text(value):
             raise ValueError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from concurrent import futures
 from pathlib import Path
 from types import TracebackType
@@ -21,7 +22,7 @@ from elysia_pipelines_tests.weaviate_server.backups import Backups
 from elysia_pipelines_tests.weaviate_server.faults import Faults
 from elysia_pipelines_tests.weaviate_server.grpc_service import FaultInterceptor, WeaviateServicer
 from elysia_pipelines_tests.weaviate_server.rest import RestApi, make_http_server
-from elysia_pipelines_tests.weaviate_server.store import Store
+from elysia_pipelines_tests.weaviate_server.store import DEFAULT_MODULES, Store
 
 WEAVIATE_VERSION = "1.32.0"
 # What real Weaviate accepts and reports as grpcMaxMessageSize (the client's default too).
@@ -49,13 +50,22 @@ class WeaviateTestServer:
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         version: str = WEAVIATE_VERSION,
         grpc_workers: int = 16,
+        modules: Iterable[str] = DEFAULT_MODULES,
+        nodes: int = 1,
     ) -> None:
+        """`modules`: the vectorizer modules enabled (ENABLE_MODULES); a class naming any
+        other is refused. Only text2vec-contextionary vectorizes; the others are accepted
+        in the schema and never vectorize. `nodes`: the cluster size a replication factor
+        is checked against (data is still held once)."""
         self.host = host
         self.http_port = http_port
         self.grpc_port = grpc_port
         self.version = version
         self.max_message_bytes = max_message_bytes
-        self.store = Store(auto_schema=auto_schema)
+        if nodes < 1:
+            raise ValueError(f"nodes must be at least 1, got {nodes}")
+        self._cluster = (tuple(modules), nodes)
+        self.store = Store(auto_schema=auto_schema, modules=modules, nodes=nodes)
         self.faults = Faults(seed=seed)
         if latency_ms:
             self.faults.latency(latency_ms)
@@ -208,10 +218,30 @@ class WeaviateTestServer:
         thread.start()
         return thread
 
+    def set_cluster(
+        self, *, modules: Iterable[str] | None = None, nodes: int | None = None
+    ) -> WeaviateTestServer:
+        """Change the enabled vectorizer modules and/or the node count until `reset()`.
+
+        For a test that needs a module or a cluster size the default server lacks
+        (real Weaviate refuses a class naming a module it has not enabled).
+        """
+        with self.store.lock:
+            if modules is not None:
+                self.store.modules = frozenset(modules)
+            if nodes is not None:
+                if nodes < 1:
+                    raise ValueError(f"nodes must be at least 1, got {nodes}")
+                self.store.nodes = nodes
+        return self
+
     def reset(self) -> None:
-        """Clean state for the next test: no collections, no fault rules, auto-schema on."""
+        """Clean state for the next test: no collections, no fault rules, auto-schema on,
+        the modules and node count it was started with."""
         self.store.reset()
         self.store.auto_schema = True
+        self.store.modules = frozenset(self._cluster[0])
+        self.store.nodes = self._cluster[1]
         self.faults.clear()
         self.faults.reseed(0)
         self.faults.reset_stats()

@@ -40,6 +40,8 @@ from elysia_pipelines_tests.weaviate_server.vectors import VectorQuery, fill_vec
 # Weaviate's QUERY_MAXIMUM_RESULTS and QUERY_DEFAULTS_LIMIT defaults.
 MAX_RESULTS = 10_000
 DEFAULT_LIMIT = 10
+# Vectorizer modules a server has unless told otherwise: the one it models.
+DEFAULT_MODULES = ("text2vec-contextionary",)
 TENANT_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -195,13 +197,75 @@ def now_ms() -> int:
         return _last_ms
 
 
+def _check_cursor(has_filter: bool, has_sort: bool, has_search: bool, offset: int) -> None:
+    """Explorer.validateCursor + filters.ValidateCursor: a cursor pages a plain listing."""
+    problem = ""
+    if has_search:
+        problem = "other params cannot be set with after and limit parameters"
+    elif offset > 0 or has_filter or has_sort:
+        names = [
+            name
+            for name, present in (("offset", offset > 0), ("where", has_filter), ("sort", has_sort))
+            if present
+        ]
+        problem = f"{','.join(names)} cannot be set with after and limit parameters"
+    if problem:
+        raise StoreError(422, f"cursor api: invalid 'after' parameter: {problem}")
+
+
 class Store:
     """All collections and objects; every public method takes the lock."""
 
-    def __init__(self, *, auto_schema: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        auto_schema: bool = True,
+        modules: Iterable[str] = DEFAULT_MODULES,
+        nodes: int = 1,
+    ) -> None:
         self.lock = threading.RLock()
         self.auto_schema = auto_schema
         self.collections: dict[str, Collection] = {}
+        self.modules = frozenset(modules)
+        self.nodes = nodes
+
+    def _check_vectorizers(self, schema: dict[str, Any]) -> None:
+        """validateVectorSettings (usecases/schema/class.go): only enabled modules."""
+
+        def check(module: str, prefix: str = "") -> None:
+            if module != "none" and module not in self.modules:
+                raise StoreError(422, f'{prefix}vectorizer: no module with name "{module}" present')
+
+        if schema.get("vectorizer"):
+            check(str(schema["vectorizer"]))
+        for name, cfg in (schema.get("vectorConfig") or {}).items():
+            vectorizer = cfg.get("vectorizer")
+            if isinstance(vectorizer, dict) and len(vectorizer) == 1:
+                check(str(next(iter(vectorizer))), f'target vector "{name}": ')
+
+    def _check_scaling(self, coll: Collection, replication: Any) -> None:
+        """Scaler.Scale (usecases/scaler): out only, and only onto nodes that exist."""
+        factor = replication.get("factor") if isinstance(replication, dict) else None
+        before = (coll.schema.get("replicationConfig") or {}).get("factor", 1)
+        if not isinstance(factor, int) or factor < 1 or factor == before:
+            return
+        prefix = f"scale {coll.name!r} from {before} replicas to {factor}: ".replace("'", '"')
+        if factor < before:
+            raise StoreError(422, prefix + "scaling in not supported yet")
+        # Every shard gets the new replicas; a multi-tenant class without tenants has none.
+        if factor > self.nodes and (not coll.multi_tenant or coll.tenants):
+            raise StoreError(
+                422, prefix + f"not enough storage replicas: found {self.nodes} want {factor}"
+            )
+
+    def _check_replicas(self, factor: Any) -> None:
+        """sharding.InitState: a factor above the node count cannot be placed."""
+        if isinstance(factor, int) and factor > self.nodes:
+            raise StoreError(
+                422,
+                "init sharding state: could not find enough weaviate nodes for "
+                f"replication: {self.nodes} available, {factor} requested",
+            )
 
     # ------------------------------------------------------------ schema
 
@@ -344,6 +408,8 @@ class Store:
             name = schema["class"]
             if any(n.lower() == name.lower() for n in self.collections):
                 raise StoreError(422, f"class name {name!r} already exists")
+            self._check_vectorizers(schema)
+            self._check_replicas((schema.get("replicationConfig") or {}).get("factor"))
             try:
                 for prop in schema["properties"]:
                     check_property(prop, name, self._class_exists)
@@ -380,6 +446,7 @@ class Store:
                     if enabled
                     else "disabling multi-tenancy for an existing class is not supported",
                 )
+            self._check_scaling(coll, body.get("replicationConfig"))
             merged = copy.deepcopy(coll.schema)
             for key in (
                 "description",
@@ -635,20 +702,23 @@ class Store:
     def delete_where(
         self, class_name: str, flt: Filter | None, *, dry_run: bool, tenant: str = ""
     ) -> tuple[int, list[str]]:
-        """Objects matching a filter, deleted unless dry_run: (matches, ids in the answer).
+        """Objects matching a filter, deleted unless dry_run: (matches, ids handled).
 
-        Like Weaviate, one call handles at most QUERY_MAXIMUM_RESULTS matches.
+        As DB.BatchDeleteObjects (adapters/repos/db/batch.go): `matches` counts every
+        object the filter matches, but one call handles (deletes, or reports in a dry
+        run) at most QUERY_MAXIMUM_RESULTS of them; the caller repeats for the rest.
         """
         with self.lock:
             coll = self.scoped(class_name, tenant)
-            matched = [obj.uuid for obj in coll.select(flt)][:MAX_RESULTS]
-            if matched and not dry_run and coll.status == "READONLY":
+            matched = [obj.uuid for obj in coll.select(flt)]
+            handled = matched[:MAX_RESULTS]
+            if handled and not dry_run and coll.status == "READONLY":
                 raise StoreError(422, "store is read-only")
-            if not dry_run and matched:
-                for uid in matched:
+            if not dry_run and handled:
+                for uid in handled:
                     del coll.objects[uid]
                 coll.invalidate()
-            return len(matched), matched
+            return len(matched), handled
 
     # ------------------------------------------------------------ references
 
@@ -789,11 +859,9 @@ class Store:
         """Matching objects in answer order as (object, distance, score)."""
         with self.lock:
             coll = self.scoped(class_name, tenant)
-            if after and (flt is not None or sort or vector_query is not None or offset or keyword):
-                raise StoreError(
-                    422,
-                    "cursor api: invalid 'after' parameter: other params cannot be set "
-                    "along with 'after' param",
+            if after:
+                _check_cursor(
+                    flt is not None, bool(sort), vector_query is not None or bool(keyword), offset
                 )
             limit = limit if limit > 0 else DEFAULT_LIMIT
             if offset + limit > MAX_RESULTS and not after:
