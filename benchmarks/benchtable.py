@@ -44,6 +44,27 @@ def report(measures: list[Measure]) -> bool:
     return all(m.ok is not False for m in measures)
 
 
+def finish(measures: list[Measure], met: str = "targets met") -> int:
+    """Report `measures` and say which missed; the exit status of a benchmark's `main()`."""
+    if not report(measures):
+        print("TARGET MISSED: " + ", ".join(m.measure for m in measures if m.ok is False))
+        return 1
+    print(met)
+    return 0
+
+
+def load_average() -> float:
+    """The 1-minute load average (NaN where the platform has none): timings depend on it."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
+def print_table_header(header: str, timings: str) -> None:
+    """The machine line (CPUs, load: what the figures depend on), then `header` underlined."""
+    print(f"machine: {os.cpu_count()} CPUs, load average {load_average():.1f} ({timings})")
+    print(header)
+    print("-" * len(header))
+
+
 def read_results(path: Path) -> list[Measure]:
     """The measures a run appended to `path` (none when the file is missing)."""
     if not path.exists():

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -38,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from benchtable import Measure, report  # noqa: E402
+from benchtable import Measure, print_table_header, report  # noqa: E402
 
 RSS_GROWTH_LIMIT = 1.5
 INCREMENTAL_SHARE_LIMIT = 0.05
@@ -81,14 +80,11 @@ def main() -> int:
         ) as tmp:
             rows.append({"files": files, **run_child(files, Path(tmp))})
 
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"machine: {os.cpu_count()} CPUs, load average {load:.1f} (wall clock)")
-    header = (
+    print_table_header(
         f"{'files':>8} | {'full: extract s':>15} {'ingest s':>9} {'total s':>8} | "
-        f"{f'incremental ({CHANGED_FILES}) s':>17} {'share':>7} | {'peak RSS MB':>11}"
+        f"{f'incremental ({CHANGED_FILES}) s':>17} {'share':>7} | {'peak RSS MB':>11}",
+        "wall clock",
     )
-    print(header)
-    print("-" * len(header))
     measures: list[Measure] = []
     for row in rows:
         full = row["first_extract_s"] + row["first_ingest_s"]

@@ -32,10 +32,10 @@ sys.path.insert(0, str(ROOT))
 
 from elysia_pipelines.registry import Registry, new_repository  # noqa: E402
 from elysia_pipelines.settings import Settings  # noqa: E402
+from elysia_pipelines_tests.support import ELYSIACTL  # noqa: E402
 from elysia_pipelines_tests.weaviate_server import start_server_process  # noqa: E402
 
 TARGET_S = 0.5
-ELYSIACTL = str(Path(sys.executable).with_name("elysiactl"))
 COMMANDS: list[tuple[str, list[str]]] = [
     ("python -c pass (yardstick)", [sys.executable, "-c", "pass"]),
     ("elysiactl --help", [ELYSIACTL, "--help"]),

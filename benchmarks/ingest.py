@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.benchtable import print_table_header  # noqa: E402
 from elysia_pipelines.changes.extract import ChangeSetTarget, ExtractOptions, extract_change_set  # noqa: E402
 from elysia_pipelines.documents import document_uuid  # noqa: E402
 from elysia_pipelines.ingest import apply_pending  # noqa: E402
@@ -186,14 +187,11 @@ def run_size(work: Path, target: WeaviateTarget, server_pid: int, files: int, ch
 
 
 def print_table(rows: list[Row], changed: int) -> None:
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"machine: {os.cpu_count()} CPUs, load average {load:.1f} (timings are wall clock)")
-    header = (
+    print_table_header(
         f"{'repo files':>10} | {'first: extract s':>16} {'ingest s':>9} {'total s':>8} "
-        f"{'objects/s':>9} {'(ingest only)':>13} | {f'incremental ({changed} files) s':>28}"
+        f"{'objects/s':>9} {'(ingest only)':>13} | {f'incremental ({changed} files) s':>28}",
+        "timings are wall clock",
     )
-    print(header)
-    print("-" * len(header))
     for row in rows:
         print(
             f"{row.files:>10,} | {row.first_extract_s:>16.2f} {row.first_ingest_s:>9.2f} "

@@ -46,13 +46,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.benchtable import Measure, report  # noqa: E402
+from benchmarks.benchtable import Measure, finish  # noqa: E402
 from elysia_pipelines.documents import document_uuid  # noqa: E402
 from elysia_pipelines_tests.daemon import running_daemon  # noqa: E402
 from elysia_pipelines_tests.gitrepo import git_env  # noqa: E402
+from elysia_pipelines_tests.support import ELYSIACTL, elysia_env  # noqa: E402
 from elysia_pipelines_tests.weaviate_server import start_server_process  # noqa: E402
 
-ELYSIACTL = str(Path(sys.executable).with_name("elysiactl"))
 ADD_RATIO_TARGET = 2.0
 SYNC_TARGET_S = 1.5
 DAEMON_RATIO_TARGET = 1.5
@@ -179,12 +179,11 @@ def _get(url: str) -> dict:
 
 
 def count(url: str, cls: str) -> int:
-    query = json.dumps({"query": f"{{ Aggregate {{ {cls} {{ meta {{ count }} }} }} }}"})
-    request = urllib.request.Request(
-        f"{url}/v1/graphql", data=query.encode(), headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request) as response:
-        return int(json.loads(response.read())["data"]["Aggregate"][cls][0]["meta"]["count"])
+    """Objects stored in `cls`, asked over plain REST the way `repo status` asks."""
+    from elysia_pipelines.weaviate import rest
+    from elysia_pipelines.weaviate.target import WeaviateTarget
+
+    return rest.count(WeaviateTarget.for_url(url), cls)
 
 
 def stored_hashes(url: str, cls: str, repo: str, paths: list[str]) -> dict[str, str]:
@@ -304,14 +303,7 @@ def main() -> int:
         paths = build_corpus(repo, args.files)
         size_mb = sum((repo / p).stat().st_size for p in paths) / 1e6
         with start_server_process() as server:
-            env = dict(
-                os.environ,
-                ELYSIA_HOME=str(work / "home"),
-                DAGSTER_HOME=str(work / "dagster_home"),
-                WEAVIATE_MODE="url",
-                WEAVIATE_URL=server.url,
-                WEAVIATE_GRPC_URL=server.grpc_url,
-            )
+            env = elysia_env(work, server)
             for var in ("ELYSIA_RUN_MODE", "ELYSIA_EXECUTOR", "ELYSIA_FORCE_TERMINAL"):
                 env.pop(var, None)
             # Warm-up: the page cache holds the libraries for whichever command comes first.
@@ -448,13 +440,7 @@ def main() -> int:
             f"{m.measure:<48} {m.value:>7.2f} {cpu_text:>7} {ratio_text:>7} {m.target:>20}  {verdict}"
         )
     print("ratio: x the yardstick (first three rows), x `repo sync` of the same repository (rest)")
-    measures = [m for m, _, _ in rows]
-    ok = report(measures)
-    if not ok:
-        print("TARGET MISSED: " + ", ".join(m.measure for m in measures if m.ok is False))
-        return 1
-    print("targets met")
-    return 0
+    return finish([m for m, _, _ in rows])
 
 
 if __name__ == "__main__":

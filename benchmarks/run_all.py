@@ -24,7 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from benchtable import RESULTS_ENV, Measure, read_results  # noqa: E402
+from benchtable import RESULTS_ENV, Measure, load_average, read_results  # noqa: E402
 
 NOT_BENCHMARKS = {"benchtable", "run_all"}
 
@@ -74,9 +74,8 @@ def main() -> int:
                     Measure(name, "failed without a missed target", rc, "", "0", None, False)
                 )
 
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print()
-    print(f"all benchmarks ({os.cpu_count()} CPUs, load average now {load:.1f})")
+    print(f"all benchmarks ({os.cpu_count()} CPUs, load average now {load_average():.1f})")
     header = f"{'benchmark':<20} {'measure':<58} {'value':>12} {'target':>12} {'ratio':>6}  ok"
     print(header)
     print("-" * len(header))

@@ -45,13 +45,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.benchtable import Measure, report  # noqa: E402
+from benchmarks.benchtable import Measure, finish, load_average  # noqa: E402
 from elysia_pipelines_tests.gitrepo import git_env  # noqa: E402
+from elysia_pipelines_tests.support import ELYSIACTL, elysia_env  # noqa: E402
 from elysia_pipelines_tests.weaviate_server import start_server_process  # noqa: E402
 
 SENSOR_TARGET_S = 2.0
 STATUS_TARGET_S = 1.0
-ELYSIACTL = str(Path(sys.executable).with_name("elysiactl"))
 
 
 def make_repo(path: Path, index: int) -> None:
@@ -89,19 +89,12 @@ def write_change_sets(directory: Path, repo: str, collection: str, first_seq: in
     set-up; the copies carry the first one's commit and differ only in their sequence.
     """
     from elysia_pipelines.changes.format import changeset_filename
-    from elysia_pipelines.changes.writer import ChangeSetWriter
+    from elysia_pipelines_tests.ingest.helpers import write_changeset
 
     commit = f"{first_seq:040x}"
-    with ChangeSetWriter(
-        directory,
-        seq=first_seq,
-        repo=repo,
-        collection=collection,
-        from_commit=None,
-        to_commit=commit,
-    ) as writer:
-        writer.write_file("add", "src/main.py", b"print(1)\n", language="python")
-        first = writer.commit(tracked_files=1)
+    first = write_changeset(
+        directory, first_seq, {"src/main.py": "print(1)\n"}, repo=repo, collection=collection
+    )
     data = first.read_bytes()
     for seq in range(first_seq + 1, first_seq + n):
         (directory / changeset_filename(seq, commit)).write_bytes(data)
@@ -171,14 +164,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp, start_server_process() as server:
         tmp_path = Path(tmp)
-        env = dict(
-            os.environ,
-            ELYSIA_HOME=str(tmp_path / "home"),
-            DAGSTER_HOME=str(tmp_path / "dagster_home"),
-            WEAVIATE_MODE="url",
-            WEAVIATE_URL=server.url,
-            WEAVIATE_GRPC_URL=server.grpc_url,
-        )
+        env = elysia_env(tmp_path, server)
         env.pop("ELYSIA_FORCE_TERMINAL", None)
         os.environ.update(env)
 
@@ -324,18 +310,12 @@ def main() -> int:
             wall, cpu = time_command(argv, env, args.repeat, server.process.pid)
             row(label, wall, cpu, target)
 
-    load = os.getloadavg()[0]
-    print(f"\n{args.repos} repositories, best of {args.repeat}; load average {load:.1f}")
+    print(f"\n{args.repos} repositories, best of {args.repeat}; load average {load_average():.1f}")
     print(f"{'measure':<68} {'CPU s':>7} {'wall s':>7} {'target':>8}  ok")
     for m, wall in rows:
         verdict = "-" if m.ok is None else "yes" if m.ok else "NO"
         print(f"{m.measure:<68} {m.value:>7.3f} {wall:>7.3f} {m.target:>8}  {verdict}")
-    measures = [m for m, _ in rows]
-    if not report(measures):
-        print("TARGET MISSED: " + ", ".join(m.measure for m in measures if m.ok is False))
-        return 1
-    print("targets met (checked on CPU time)")
-    return 0
+    return finish([m for m, _ in rows], "targets met (checked on CPU time)")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from elysia_pipelines_tests.support import stop_process_group
+from elysia_pipelines_tests.support import start_logged, stop_process_group
 from elysia_pipelines_tests.webserver import INSTANCE_TEMPLATE, ROOT
 
 
@@ -39,14 +39,7 @@ def running_daemon(
     log = (dagster_home / "daemon.log").open("ab")
     full_env = {**os.environ, **(env or {}), "DAGSTER_HOME": str(dagster_home)}
     exe = Path(sys.executable).with_name("dagster-daemon")
-    proc = subprocess.Popen(
-        [str(exe), "run", "-w", "workspace.yaml"],
-        cwd=ROOT,
-        env=full_env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    proc = start_logged([str(exe), "run", "-w", "workspace.yaml"], log=log, env=full_env, cwd=ROOT)
     try:
         instance = dg.DagsterInstance.from_config(str(dagster_home))
         deadline = time.monotonic() + timeout_s

@@ -11,12 +11,29 @@ import re
 import signal
 import socket
 import subprocess
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
 
 from click.testing import Result
 
 # CSI sequences, OSC titles/links, charset switches and keypad modes: everything rich or a
 # pseudo-terminal may emit around text.
 ANSI_RE = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07]*\x07|[()][A-Z0-9]|[=>])")
+# The console script of this environment, for tests and benchmarks that run it as a user does.
+ELYSIACTL = str(Path(sys.executable).with_name("elysiactl"))
+# The headline and tiles `elysiactl repo dashboard` shows for a healthy installation.
+DASHBOARD_TILES = (
+    "overall health: healthy",
+    "Repositories",
+    "Documents",
+    "Success rate",
+    "Avg sync time",
+    "Active syncs",
+    "Storage",
+    "Recent activity",
+)
 
 
 def free_port() -> int:
@@ -24,6 +41,39 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def elysia_env(root: Path, server: Any) -> dict[str, str]:
+    """This environment, with ELYSIA_HOME and DAGSTER_HOME under `root` and Weaviate at `server`.
+
+    What an `elysiactl` or Dagster subprocess of a test or benchmark needs; `server` is a
+    test server (anything with `url` and `grpc_url`).
+    """
+    return {
+        **os.environ,
+        "ELYSIA_HOME": str(root / "home"),
+        "DAGSTER_HOME": str(root / "dagster_home"),
+        "WEAVIATE_MODE": "url",
+        "WEAVIATE_URL": server.url,
+        "WEAVIATE_GRPC_URL": server.grpc_url,
+    }
+
+
+def start_logged(
+    argv: Sequence[str], *, log: IO[bytes], env: Mapping[str, str], cwd: Path
+) -> subprocess.Popen[bytes]:
+    """Start a server in a session of its own, its output into `log`.
+
+    Its own session is what lets `stop_process_group` end it with every child it forks.
+    """
+    return subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        env=dict(env),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def stop_process_group(
@@ -43,6 +93,12 @@ def stop_process_group(
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def assert_mentions(text: str, labels: Iterable[str]) -> None:
+    """Every label appears in `text`; a failure names the missing ones and shows the text."""
+    missing = [label for label in labels if label not in text]
+    assert not missing, f"missing {missing} in:\n{text}"
 
 
 def strip_ansi(text: str) -> str:

@@ -25,6 +25,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,8 +157,14 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         )
 
 
-def _start(tmp: Path) -> WeaviateTestServer:
-    return WeaviateTestServer(backup_dir=tmp / "weaviate-backups").start()
+@contextmanager
+def _running(tmp: Path) -> Iterator[WeaviateTestServer]:
+    """A test server with its backup directory under `tmp`, stopped however the block ends."""
+    server = WeaviateTestServer(backup_dir=tmp / "weaviate-backups").start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture
@@ -175,11 +182,8 @@ def weaviate_server(
             f"uses the in-process test server directly; WEAVIATE_URL points at a real "
             f"Weaviate ({real.url})"
         )
-    server = _start(tmp_path_factory.mktemp("weaviate"))
-    try:
+    with _running(tmp_path_factory.mktemp("weaviate")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -211,11 +215,8 @@ def second_weaviate_server(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[WeaviateTestServer]:
     """An independent second server (another "cluster"), with its own backup dir."""
-    server = _start(tmp_path_factory.mktemp("weaviate2"))
-    try:
+    with _running(tmp_path_factory.mktemp("weaviate2")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -223,11 +224,8 @@ def weaviate_server_module(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[WeaviateTestServer]:
     """One server for a whole module; pair with `weaviate_server_reset` per test."""
-    server = _start(tmp_path_factory.mktemp("weaviate-module"))
-    try:
+    with _running(tmp_path_factory.mktemp("weaviate-module")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

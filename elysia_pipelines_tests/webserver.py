@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from elysia_pipelines_tests.support import free_port, stop_process_group
+from elysia_pipelines_tests.support import free_port, start_logged, stop_process_group
 
 ROOT = Path(__file__).resolve().parent.parent
 # The instance config `./dev.sh ui` copies into DAGSTER_HOME.
@@ -100,13 +100,11 @@ def running_webserver(
     log = log_path.open("ab")
     full_env = {**os.environ, **(env or {}), "DAGSTER_HOME": str(dagster_home)}
     exe = Path(sys.executable).with_name("dagster-webserver")
-    proc = subprocess.Popen(
+    proc = start_logged(
         [str(exe), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=ROOT,
+        log=log,
         env=full_env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+        cwd=ROOT,
     )
     server = Webserver(process=proc, port=port, log_path=log_path)
     try:

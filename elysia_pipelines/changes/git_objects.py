@@ -50,13 +50,23 @@ def open_repository(path: Path | str) -> git.Repo:
         raise NotFoundError(
             f"repository {path} does not exist", "mirror the repository first (repo_mirror)"
         )
+    return open_git_dir(
+        path,
+        f"{path} is not a git repository",
+        "point at a bare mirror (ELYSIA_HOME/mirrors/<repo>.git) or a work tree",
+    )
+
+
+def open_git_dir(path: Path, message: str, hint: str) -> git.Repo:
+    """gitpython's Repo, or an ElysiaError saying `message` when `path` holds none.
+
+    gitpython raises one of two unrelated exceptions for the same user mistake; the
+    caller knows what the directory was meant to be, so it words the error.
+    """
     try:
         return git.Repo(path)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise ElysiaError(
-            f"{path} is not a git repository",
-            "point at a bare mirror (ELYSIA_HOME/mirrors/<repo>.git) or a work tree",
-        ) from None
+        raise ElysiaError(message, hint) from None
 
 
 def resolve_commit(repo: git.Repo, rev: str) -> str | None:

@@ -30,7 +30,7 @@ from urllib.parse import unquote, urlsplit
 
 import git
 
-from elysia_pipelines.changes.git_objects import resolve_branch, tree_totals
+from elysia_pipelines.changes.git_objects import open_git_dir, resolve_branch, tree_totals
 from elysia_pipelines.disk import dir_size
 from elysia_pipelines.documents import is_valid_repo_name
 from elysia_pipelines.errors import (
@@ -448,13 +448,11 @@ def _mirror_locked(
 
 
 def _existing_mirror(mirror: Path) -> git.Repo:
-    try:
-        return git.Repo(mirror)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise ElysiaError(
-            f"{mirror} exists but is not a git mirror",
-            "move it out of the way; it will be cloned again on the next sync",
-        ) from None
+    return open_git_dir(
+        mirror,
+        f"{mirror} exists but is not a git mirror",
+        "move it out of the way; it will be cloned again on the next sync",
+    )
 
 
 def _branch_head(repository: git.Repo, branch: str | None) -> str | None:

@@ -17,7 +17,6 @@ import shutil
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 
 import orjson
@@ -114,12 +113,7 @@ class ChangeSetWriter:
         self.open()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         if not self._committed:
             self.abort()
 

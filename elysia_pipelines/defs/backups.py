@@ -16,8 +16,8 @@ from elysia_pipelines.backups.retention import cleanup
 from elysia_pipelines.backups.storage import is_remote, open_location
 from elysia_pipelines.defs.checks_support import latest_metadata, partition_of
 from elysia_pipelines.defs.ingestion import WEAVIATE_RETRY, weaviate_collection
-from elysia_pipelines.defs.metadata import CODE_VERSION, OWNERS, md_table, user_errors
-from elysia_pipelines.defs.partitions import repositories_partitions
+from elysia_pipelines.defs.metadata import md_table
+from elysia_pipelines.defs.per_repository import project_asset, repository_check, repository_job
 from elysia_pipelines.defs.resources import ElysiaSettings, WeaviateResource
 from elysia_pipelines.settings import Settings, format_size
 from elysia_pipelines.weaviate.objects import count
@@ -72,10 +72,7 @@ def _column_schema(parquet: "pq.ParquetFile") -> dg.TableSchema:
     )
 
 
-@dg.asset(
-    owners=OWNERS,
-    code_version=CODE_VERSION,
-    partitions_def=repositories_partitions,
+@project_asset(
     deps=[weaviate_collection],
     group_name="backups",
     kinds={"parquet", "duckdb", "sqlite"},
@@ -87,7 +84,6 @@ def _column_schema(parquet: "pq.ParquetFile") -> dg.TableSchema:
         "in the SQLite catalog; query it with `elysiactl col query`."
     ),
 )
-@user_errors()
 def collection_backup(
     context: dg.AssetExecutionContext, elysia: ElysiaSettings, weaviate: WeaviateResource
 ) -> dg.MaterializeResult:
@@ -128,12 +124,11 @@ def _backup_id(context: dg.AssetCheckExecutionContext) -> tuple[str | None, dict
     return meta.get("backup_id"), meta
 
 
-@dg.asset_check(
-    asset=collection_backup,
-    name="verifies",
-    partitions_def=repositories_partitions,
+@repository_check(
+    collection_backup,
+    "verifies",
+    "The backup re-hashes to its manifest, row counts and schema check out.",
     blocking=True,
-    description="The backup re-hashes to its manifest, row counts and schema check out.",
 )
 def backup_verifies(
     context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings
@@ -156,11 +151,10 @@ def backup_verifies(
     )
 
 
-@dg.asset_check(
-    asset=collection_backup,
-    name="count_matches",
-    partitions_def=repositories_partitions,
-    description="Objects in the backup equal the collection's count when the backup started.",
+@repository_check(
+    collection_backup,
+    "count_matches",
+    "Objects in the backup equal the collection's count when the backup started.",
 )
 def backup_count_matches(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     backup_id, meta = _backup_id(context)
@@ -174,11 +168,10 @@ def backup_count_matches(context: dg.AssetCheckExecutionContext) -> dg.AssetChec
     )
 
 
-@dg.asset_check(
-    asset=collection_backup,
-    name="restores",
-    partitions_def=repositories_partitions,
-    description="Restoring the backup into a scratch collection gives back every object.",
+@repository_check(
+    collection_backup,
+    "restores",
+    "Restoring the backup into a scratch collection gives back every object.",
 )
 def restore_roundtrip(
     context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings, weaviate: WeaviateResource
@@ -201,9 +194,8 @@ def restore_roundtrip(
     )
 
 
-@dg.asset(
-    owners=OWNERS,
-    code_version=CODE_VERSION,
+@project_asset(
+    partitioned=False,
     deps=[collection_backup],
     group_name="backups",
     kinds={"sqlite"},
@@ -212,7 +204,6 @@ def restore_roundtrip(
         "are deleted, except the newest few of each collection."
     ),
 )
-@user_errors()
 def backup_catalog(
     context: dg.AssetExecutionContext, elysia: ElysiaSettings
 ) -> dg.MaterializeResult:
@@ -316,12 +307,11 @@ def latest_backup_counts_match(
     )
 
 
-backup_job = dg.define_asset_job(
+backup_job = repository_job(
     "backup_collection",
-    selection=dg.AssetSelection.assets(collection_backup),
-    partitions_def=repositories_partitions,
-    description="Back up one repository's collection to Parquet and catalog it.",
-    tags={"elysia/stage": "backup"},
+    [collection_backup],
+    "Back up one repository's collection to Parquet and catalog it.",
+    stage="backup",
 )
 
 catalog_job = dg.define_asset_job(

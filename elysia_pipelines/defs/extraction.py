@@ -6,8 +6,8 @@ import dagster as dg
 
 from elysia_pipelines.changes import git_source, reader
 from elysia_pipelines.changes.format import RECORD_FIELDS
-from elysia_pipelines.defs.metadata import CODE_VERSION, OWNERS, counts_table, md_table, user_errors
-from elysia_pipelines.defs.partitions import repositories_partitions
+from elysia_pipelines.defs.metadata import counts_table, md_table
+from elysia_pipelines.defs.per_repository import exponential_retry, project_asset
 from elysia_pipelines.defs.resources import ElysiaSettings
 from elysia_pipelines.operations.extraction import extract_repository
 from elysia_pipelines.redaction import redact_credentials
@@ -21,15 +21,10 @@ CHANGE_SET_SCHEMA = dg.TableSchema(
     ]
 )
 
-GIT_RETRY = dg.RetryPolicy(
-    max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-)
+GIT_RETRY = exponential_retry(max_retries=2, delay=5)
 
 
-@dg.asset(
-    owners=OWNERS,
-    code_version=CODE_VERSION,
-    partitions_def=repositories_partitions,
+@project_asset(
     group_name="extraction",
     kinds={"git"},
     pool="git",
@@ -37,7 +32,6 @@ GIT_RETRY = dg.RetryPolicy(
     tags={"elysia/stage": "extract"},
     description="Bare mirror of the repository under ELYSIA_HOME/mirrors (clone, then fetch).",
 )
-@user_errors()
 def repo_mirror(context: dg.AssetExecutionContext, elysia: ElysiaSettings) -> dg.MaterializeResult:
     settings, repo = elysia.settings_and_repo(context.partition_key)
     info = git_source.mirror_repository(
@@ -65,10 +59,7 @@ def repo_mirror(context: dg.AssetExecutionContext, elysia: ElysiaSettings) -> dg
     )
 
 
-@dg.asset(
-    owners=OWNERS,
-    code_version=CODE_VERSION,
-    partitions_def=repositories_partitions,
+@project_asset(
     deps=[repo_mirror],
     group_name="extraction",
     kinds={"git", "jsonl"},
@@ -82,7 +73,6 @@ def repo_mirror(context: dg.AssetExecutionContext, elysia: ElysiaSettings) -> dg
     ),
     metadata={"dagster/column_schema": CHANGE_SET_SCHEMA},
 )
-@user_errors()
 def change_set(context: dg.AssetExecutionContext, elysia: ElysiaSettings) -> dg.MaterializeResult:
     settings = elysia.get()
     registry = elysia.registry()

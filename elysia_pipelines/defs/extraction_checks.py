@@ -1,5 +1,6 @@
 """Success criteria of extraction, as blocking checks: a bad change set never reaches Weaviate."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -10,7 +11,7 @@ from elysia_pipelines.changes.reader import read_header, validate_change_set
 from elysia_pipelines.defs.checks_support import latest_metadata, partition_of
 from elysia_pipelines.defs.extraction import change_set
 from elysia_pipelines.defs.metadata import md_table
-from elysia_pipelines.defs.partitions import repositories_partitions
+from elysia_pipelines.defs.per_repository import repository_check
 from elysia_pipelines.defs.resources import ElysiaSettings
 from elysia_pipelines.ingest.moves import fail_changeset
 from elysia_pipelines.registry import Repository
@@ -78,90 +79,88 @@ def _gate(
     )
 
 
-def _nothing_written() -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(passed=True, metadata={"change_set": "none: nothing changed"})
+Verdict = tuple[dg.AssetCheckResult, list[str]]
+"""A check's result and, should it fail, the problems written next to the quarantined file."""
 
 
-@dg.asset_check(
-    asset=change_set,
-    name="is_valid",
-    partitions_def=repositories_partitions,
-    blocking=True,
-    description="The change set parses and validates against the format (every line).",
+def _change_set_check(
+    name: str, description: str, *, nothing_passes: bool = True
+) -> Callable[[Callable[[Settings, Repository, Path | None], Verdict]], dg.AssetChecksDefinition]:
+    """A blocking check of the latest change set: `judge` decides, `_gate` quarantines.
+
+    With `nothing_passes`, a run that wrote no change set passes without asking `judge`.
+    """
+
+    def declare(
+        judge: Callable[[Settings, Repository, Path | None], Verdict],
+    ) -> dg.AssetChecksDefinition:
+        def check(
+            context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings
+        ) -> dg.AssetCheckResult:
+            settings, path, repo = _this_change_set(context, elysia)
+            if path is None and nothing_passes:
+                return dg.AssetCheckResult(
+                    passed=True, metadata={"change_set": "none: nothing changed"}
+                )
+            result, problems = judge(settings, repo, path)
+            return _gate(result, settings, repo, path, f"change_set/{name}", problems)
+
+        check.__name__ = check.__qualname__ = judge.__name__
+        check.__doc__ = judge.__doc__
+        return repository_check(change_set, name, description, blocking=True)(check)
+
+    return declare
+
+
+@_change_set_check(
+    "is_valid", "The change set parses and validates against the format (every line)."
 )
-def change_set_is_valid(
-    context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings
-) -> dg.AssetCheckResult:
-    settings, path, repo = _this_change_set(context, elysia)
-    if path is None:
-        return _nothing_written()
+def change_set_is_valid(settings: Settings, repo: Repository, path: Path | None) -> Verdict:
+    assert path is not None
     if not path.exists():
-        return dg.AssetCheckResult(passed=False, metadata={"missing": str(path)})
+        return dg.AssetCheckResult(passed=False, metadata={"missing": str(path)}), []
     report = validate_change_set(path)
     rows = [[p.line, p.reason] for p in report.problems[:20]]
-    problems = [f"line {p.line}: {p.reason}" for p in report.problems[:100]]
-    return _gate(
-        dg.AssetCheckResult(
-            passed=report.ok,
-            metadata={
-                "change_set": dg.MetadataValue.path(str(path)),
-                "problems": dg.MetadataValue.int(len(report.problems)),
-                "details": dg.MetadataValue.md(md_table(["line", "problem"], rows)),
-            },
-        ),
-        settings,
-        repo,
-        path,
-        "change_set/is_valid",
-        problems,
+    result = dg.AssetCheckResult(
+        passed=report.ok,
+        metadata={
+            "change_set": dg.MetadataValue.path(str(path)),
+            "problems": dg.MetadataValue.int(len(report.problems)),
+            "details": dg.MetadataValue.md(md_table(["line", "problem"], rows)),
+        },
     )
+    return result, [f"line {p.line}: {p.reason}" for p in report.problems[:100]]
 
 
-@dg.asset_check(
-    asset=change_set,
-    name="accounts_for_diff",
-    partitions_def=repositories_partitions,
-    blocking=True,
-    description="Records and skips account for every path git reports between the commits.",
+@_change_set_check(
+    "accounts_for_diff",
+    "Records and skips account for every path git reports between the commits.",
 )
 def change_set_accounts_for_diff(
-    context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings
-) -> dg.AssetCheckResult:
-    settings, path, repo = _this_change_set(context, elysia)
-    if path is None:
-        return _nothing_written()
+    settings: Settings, repo: Repository, path: Path | None
+) -> Verdict:
+    assert path is not None
     report = audit_change_set(path, settings.mirror_path(repo.name))
     problems = [f"not in the change set: {m}" for m in report.missing[:50]]
     problems += [f"not in git's diff: {u}" for u in report.unexpected[:50]]
-    return _gate(
-        dg.AssetCheckResult(
-            passed=report.ok,
-            metadata={
-                "diff_paths": dg.MetadataValue.int(report.diff_paths),
-                "covered": dg.MetadataValue.int(report.covered),
-                "missing": dg.MetadataValue.json(report.missing[:50]),
-                "unexpected": dg.MetadataValue.json(report.unexpected[:50]),
-            },
-        ),
-        settings,
-        repo,
-        path,
-        "change_set/accounts_for_diff",
-        problems,
+    result = dg.AssetCheckResult(
+        passed=report.ok,
+        metadata={
+            "diff_paths": dg.MetadataValue.int(report.diff_paths),
+            "covered": dg.MetadataValue.int(report.covered),
+            "missing": dg.MetadataValue.json(report.missing[:50]),
+            "unexpected": dg.MetadataValue.json(report.unexpected[:50]),
+        },
     )
+    return result, problems
 
 
-@dg.asset_check(
-    asset=change_set,
-    name="reaches_head",
-    partitions_def=repositories_partitions,
-    blocking=True,
-    description="The change set's to_commit is the mirror's head (nothing fetched was left out).",
+@_change_set_check(
+    "reaches_head",
+    "The change set's to_commit is the mirror's head (nothing fetched was left out).",
+    nothing_passes=False,
 )
-def change_set_reaches_head(
-    context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings
-) -> dg.AssetCheckResult:
-    settings, path, repo = _this_change_set(context, elysia)
+def change_set_reaches_head(settings: Settings, repo: Repository, path: Path | None) -> Verdict:
     mirror = git.Repo(settings.mirror_path(repo.name))
     try:
         ref = repo.branch or mirror.head.reference.name
@@ -169,14 +168,7 @@ def change_set_reaches_head(
     finally:
         mirror.close()
     to_commit = read_header(path).to_commit if path is not None else repo.last_synced_commit
-    return _gate(
-        dg.AssetCheckResult(
-            passed=to_commit == head,
-            metadata={"to_commit": str(to_commit), "mirror_head": head},
-        ),
-        settings,
-        repo,
-        path,
-        "change_set/reaches_head",
-        [f"change set ends at {to_commit}, the mirror's head is {head}"],
+    result = dg.AssetCheckResult(
+        passed=to_commit == head, metadata={"to_commit": str(to_commit), "mirror_head": head}
     )
+    return result, [f"change set ends at {to_commit}, the mirror's head is {head}"]

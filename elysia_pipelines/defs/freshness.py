@@ -17,7 +17,7 @@ import dagster as dg
 from elysia_pipelines.clock import utc_now
 from elysia_pipelines.defs.checks_support import partition_of
 from elysia_pipelines.defs.ingestion import weaviate_collection
-from elysia_pipelines.defs.partitions import repositories_partitions
+from elysia_pipelines.defs.per_repository import repository_check
 from elysia_pipelines.defs.resources import ElysiaSettings
 from elysia_pipelines.registry import Repository
 from elysia_pipelines.schedules import ALLOWED_INTERVALS_BEHIND, freshness, parse_schedule
@@ -47,14 +47,11 @@ def _verdict(repo: Repository, now: datetime) -> tuple[bool, dict[str, object], 
     )
 
 
-@dg.asset_check(
-    asset=weaviate_collection,
-    name=FRESH,
-    partitions_def=repositories_partitions,
-    description=(
-        f"The repository's last successful sync is at most {ALLOWED_INTERVALS_BEHIND} of its "
-        "own schedule's intervals behind (manual and paused repositories always pass)."
-    ),
+@repository_check(
+    weaviate_collection,
+    FRESH,
+    f"The repository's last successful sync is at most {ALLOWED_INTERVALS_BEHIND} of its "
+    "own schedule's intervals behind (manual and paused repositories always pass).",
 )
 def collection_is_fresh(
     context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings

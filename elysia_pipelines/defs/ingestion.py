@@ -5,23 +5,18 @@ import time
 import dagster as dg
 
 from elysia_pipelines.defs.extraction import change_set
-from elysia_pipelines.defs.metadata import CODE_VERSION, OWNERS, md_table, user_errors
-from elysia_pipelines.defs.partitions import repositories_partitions
+from elysia_pipelines.defs.metadata import md_table
+from elysia_pipelines.defs.per_repository import exponential_retry, project_asset
 from elysia_pipelines.defs.resources import ElysiaSettings, WeaviateResource
 from elysia_pipelines.errors import BlockedError
 from elysia_pipelines.ingest.apply import IngestProgress, apply_pending
 from elysia_pipelines.weaviate.objects import count_or_zero
 
 PROGRESS_LOG_EVERY_S = 2.0
-WEAVIATE_RETRY = dg.RetryPolicy(
-    max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-)
+WEAVIATE_RETRY = exponential_retry(max_retries=3, delay=10)
 
 
-@dg.asset(
-    owners=OWNERS,
-    code_version=CODE_VERSION,
-    partitions_def=repositories_partitions,
+@project_asset(
     deps=[change_set],
     group_name="ingestion",
     kinds={"weaviate"},
@@ -33,7 +28,6 @@ WEAVIATE_RETRY = dg.RetryPolicy(
         "with checkpoints, retries and dead letters."
     ),
 )
-@user_errors()
 def weaviate_collection(
     context: dg.AssetExecutionContext, elysia: ElysiaSettings, weaviate: WeaviateResource
 ) -> dg.MaterializeResult:

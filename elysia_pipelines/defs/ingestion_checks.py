@@ -5,7 +5,7 @@ import dagster as dg
 from elysia_pipelines.defs.checks_support import partition_of
 from elysia_pipelines.defs.ingestion import weaviate_collection
 from elysia_pipelines.defs.metadata import md_table
-from elysia_pipelines.defs.partitions import repositories_partitions
+from elysia_pipelines.defs.per_repository import repository_check
 from elysia_pipelines.defs.resources import ElysiaSettings, WeaviateResource
 from elysia_pipelines.ingest.checkpoint import (
     expected_document_count,
@@ -21,11 +21,10 @@ from elysia_pipelines.weaviate.schema import collection_exists
 SAMPLE_SIZE = 25
 
 
-@dg.asset_check(
-    asset=weaviate_collection,
-    name="count_matches",
-    partitions_def=repositories_partitions,
-    description="Documents in the collection equal the tracked files after the last change set.",
+@repository_check(
+    weaviate_collection,
+    "count_matches",
+    "Documents in the collection equal the tracked files after the last change set.",
 )
 def document_count_matches_tracked_files(
     context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings, weaviate: WeaviateResource
@@ -49,11 +48,10 @@ def document_count_matches_tracked_files(
     )
 
 
-@dg.asset_check(
-    asset=weaviate_collection,
-    name="no_open_dead_letters",
-    partitions_def=repositories_partitions,
-    description="No dead letters are open (every record of every change set was applied).",
+@repository_check(
+    weaviate_collection,
+    "no_open_dead_letters",
+    "No dead letters are open (every record of every change set was applied).",
 )
 def no_open_dead_letters(
     context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings
@@ -70,11 +68,10 @@ def no_open_dead_letters(
     )
 
 
-@dg.asset_check(
-    asset=weaviate_collection,
-    name="nothing_pending",
-    partitions_def=repositories_partitions,
-    description="The last applied change set is the newest one written (nothing left pending).",
+@repository_check(
+    weaviate_collection,
+    "nothing_pending",
+    "The last applied change set is the newest one written (nothing left pending).",
 )
 def all_change_sets_applied(
     context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings
@@ -91,11 +88,10 @@ def all_change_sets_applied(
     )
 
 
-@dg.asset_check(
-    asset=weaviate_collection,
-    name="sample_matches_git",
-    partitions_def=repositories_partitions,
-    description=f"A sample of {SAMPLE_SIZE} documents matches the blobs in git at the synced commit.",
+@repository_check(
+    weaviate_collection,
+    "sample_matches_git",
+    f"A sample of {SAMPLE_SIZE} documents matches the blobs in git at the synced commit.",
 )
 def sample_matches_repository(
     context: dg.AssetCheckExecutionContext, elysia: ElysiaSettings, weaviate: WeaviateResource

@@ -5,29 +5,27 @@ import dagster as dg
 from elysia_pipelines.defs.extraction import change_set, repo_mirror
 from elysia_pipelines.defs.ingestion import weaviate_collection
 from elysia_pipelines.defs.partitions import repositories_partitions
+from elysia_pipelines.defs.per_repository import repository_job
 
-extract_repository = dg.define_asset_job(
+extract_repository = repository_job(
     "extract_repository",
-    selection=dg.AssetSelection.assets(repo_mirror, change_set),
-    partitions_def=repositories_partitions,
-    description="Mirror the repository and write the change set since the last sync.",
-    tags={"elysia/stage": "extract"},
+    [repo_mirror, change_set],
+    "Mirror the repository and write the change set since the last sync.",
+    stage="extract",
 )
 
-ingest_pending = dg.define_asset_job(
+ingest_pending = repository_job(
     "ingest_pending",
-    selection=dg.AssetSelection.assets(weaviate_collection),
-    partitions_def=repositories_partitions,
-    description="Apply the repository's pending change sets to its Weaviate collection.",
-    tags={"elysia/stage": "ingest"},
+    [weaviate_collection],
+    "Apply the repository's pending change sets to its Weaviate collection.",
+    stage="ingest",
 )
 
-sync_repository = dg.define_asset_job(
+sync_repository = repository_job(
     "sync_repository",
-    selection=dg.AssetSelection.assets(repo_mirror, change_set, weaviate_collection),
-    partitions_def=repositories_partitions,
-    description="Mirror, extract and ingest in one run (what `elysiactl repo sync` starts).",
-    tags={"elysia/stage": "sync"},
+    [repo_mirror, change_set, weaviate_collection],
+    "Mirror, extract and ingest in one run (what `elysiactl repo sync` starts).",
+    stage="sync",
 )
 
 # Dagster 1.13's Checks tab cannot run the checks of a partitioned asset on their own

@@ -14,9 +14,8 @@ Import from here; the modules are split by concern and none of them imports Dags
 State on disk, all under ELYSIA_HOME: pending/<collection>/ (input), processed/ and
 failed/<collection>/ (output, blobs move with their file), checkpoints/, dead_letter/.
 
-The names below are loaded on first use (PEP 562 `__getattr__`): importing one light
-submodule, or this package for a command that never talks to Weaviate, must not pull
-in weaviate-client.
+The names below load on first use (`elysia_pipelines.lazy`), so a command that never
+talks to Weaviate does not import weaviate-client through this package.
 """
 
 from __future__ import annotations

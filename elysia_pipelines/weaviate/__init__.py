@@ -4,9 +4,8 @@ Ingestion, backup and restore import from this package rather than from
 weaviate-client directly, so retries, batching limits and error messages stay
 consistent across the pipeline.
 
-The names below are loaded on first use (PEP 562 `__getattr__`): importing one light
-submodule, or this package for a command that never talks to Weaviate, must not pull
-in weaviate-client.
+The names below load on first use (`elysia_pipelines.lazy`): importing a light
+submodule such as `target` must not import weaviate-client through this package.
 """
 
 from __future__ import annotations

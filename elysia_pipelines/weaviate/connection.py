@@ -19,7 +19,6 @@ address and what to check, never a client traceback.
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import tarfile
 import urllib.error
@@ -47,7 +46,6 @@ from elysia_pipelines.weaviate.target import (
     EMBEDDED_GRPC_PORT,
     EMBEDDED_HOST,
     EMBEDDED_HTTP_PORT,
-    MODULE_KEY_HEADERS,
     WeaviateTarget,
     _as_target,
 )
@@ -68,16 +66,6 @@ def _additional_config(target: WeaviateTarget) -> AdditionalConfig:
     return AdditionalConfig(
         timeout=Timeout(init=init, query=target.timeout_s, insert=target.timeout_s)
     )
-
-
-def _module_headers(target: WeaviateTarget) -> dict[str, str]:
-    headers = {
-        header: os.environ[var].strip()
-        for var, header in MODULE_KEY_HEADERS.items()
-        if os.environ.get(var, "").strip()
-    }
-    headers.update(target.extra_headers)
-    return headers
 
 
 def _is_listening(host: str, port: int) -> bool:
@@ -112,7 +100,7 @@ def _check_grpc(client: weaviate.WeaviateClient) -> None:
 
 def _open_unchecked(target: WeaviateTarget) -> weaviate.WeaviateClient:
     config = _additional_config(target)
-    headers = _module_headers(target)
+    headers = target.module_headers()
     if target.mode == "cloud":
         key = target.api_key()
         if key is None:

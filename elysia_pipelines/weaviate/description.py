@@ -137,14 +137,48 @@ def description_from_schema(raw: Mapping[str, Any]) -> dict[str, Any]:
                 "dimension": None,
             },
         )
-    main = vectors[0] if vectors else {}
     properties = raw.get("properties") or []
     tenancy = raw.get("multiTenancyConfig") or {}
+    return assemble_description(
+        name=raw["class"],
+        description=raw.get("description"),
+        properties=[_property(p) for p in properties if is_primitive(p["dataType"])],
+        vectors=vectors,
+        replication_factor=int((raw.get("replicationConfig") or {}).get("factor", 1)),
+        multi_tenancy=bool(tenancy.get("enabled", False)),
+        auto_tenant_creation=bool(tenancy.get("autoTenantCreation", False)),
+        auto_tenant_activation=bool(tenancy.get("autoTenantActivation", False)),
+        references=[
+            {"name": p["name"], "target_collections": list(p["dataType"])}
+            for p in properties
+            if not is_primitive(p["dataType"])
+        ],
+    )
+
+
+def assemble_description(
+    *,
+    name: str,
+    description: str | None,
+    properties: list[dict[str, Any]],
+    vectors: list[dict[str, Any]],
+    replication_factor: int,
+    multi_tenancy: bool,
+    auto_tenant_creation: bool,
+    auto_tenant_activation: bool,
+    references: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The description's one layout, whichever way the parts were read.
+
+    The first vector's settings are repeated at the top level: descriptions written
+    before named vectors existed have only those, and readers still look there.
+    """
+    main = vectors[0] if vectors else {}
     return {
         "format": DESCRIPTION_FORMAT,
-        "name": raw["class"],
-        "description": raw.get("description"),
-        "properties": [_property(p) for p in properties if is_primitive(p["dataType"])],
+        "name": name,
+        "description": description,
+        "properties": properties,
         "vectorizer": main.get("vectorizer", "none"),
         "model": main.get("model"),
         "module_config": main.get("module_config", {}),
@@ -153,15 +187,11 @@ def description_from_schema(raw: Mapping[str, Any]) -> dict[str, Any]:
         "vector_index_type": main.get("index_type"),
         "distance": main.get("distance"),
         "vector_dimension": None,
-        "replication_factor": int((raw.get("replicationConfig") or {}).get("factor", 1)),
-        "multi_tenancy": bool(tenancy.get("enabled", False)),
-        "auto_tenant_creation": bool(tenancy.get("autoTenantCreation", False)),
-        "auto_tenant_activation": bool(tenancy.get("autoTenantActivation", False)),
-        "references": [
-            {"name": p["name"], "target_collections": list(p["dataType"])}
-            for p in properties
-            if not is_primitive(p["dataType"])
-        ],
+        "replication_factor": replication_factor,
+        "multi_tenancy": multi_tenancy,
+        "auto_tenant_creation": auto_tenant_creation,
+        "auto_tenant_activation": auto_tenant_activation,
+        "references": references,
     }
 
 

@@ -371,6 +371,25 @@ def upsert(
 # --------------------------------------------------------------------------- deleting
 
 
+def _delete_many(
+    client: weaviate.WeaviateClient,
+    collection: str,
+    where: _Filters,
+    what: str,
+    attempts: int,
+    max_wait_s: float,
+) -> Any:
+    """One retried `delete_many`; objects it could not delete fail the call (a rerun is safe)."""
+    delete_many = client.collections.get(collection).data.delete_many
+    result = _call(client, "delete objects", collection, attempts, max_wait_s, delete_many, where=where)
+    if result.failed:
+        raise ElysiaError(
+            f"Weaviate failed to delete {result.failed} {what} in {collection!r}",
+            "check the server's logs; running the deletion again is safe",
+        )
+    return result
+
+
 def delete_ids(
     client: weaviate.WeaviateClient,
     collection: str,
@@ -385,25 +404,13 @@ def delete_ids(
     objects deleted by an attempt whose reply was lost are then not counted.
     """
     wanted = list(dict.fromkeys(_uuid_str(u) for u in uuids))
-    coll = client.collections.get(collection)
     deleted = 0
     for chunk in _chunks(wanted, DELETE_CHUNK):
-        result = _call(
-            client,
-            "delete objects",
-            collection,
-            attempts,
-            max_wait_s,
-            coll.data.delete_many,
-            where=Filter.by_id().contains_any(list(chunk)),
+        where = Filter.by_id().contains_any(list(chunk))
+        result = _delete_many(
+            client, collection, where, f"of {len(chunk)} objects", attempts, max_wait_s
         )
         deleted += int(result.successful)
-        if result.failed:
-            raise ElysiaError(
-                f"Weaviate failed to delete {result.failed} of {len(chunk)} objects in "
-                f"{collection!r}",
-                "check the server's logs; running the deletion again is safe",
-            )
     return deleted
 
 
@@ -420,23 +427,9 @@ def delete_where(
     A server deletes at most QUERY_MAXIMUM_RESULTS objects per request, so this
     repeats until nothing matches any more.
     """
-    coll = client.collections.get(collection)
     deleted = 0
     while True:
-        result = _call(
-            client,
-            "delete objects",
-            collection,
-            attempts,
-            max_wait_s,
-            coll.data.delete_many,
-            where=filters,
-        )
+        result = _delete_many(client, collection, filters, "matching objects", attempts, max_wait_s)
         deleted += int(result.successful)
-        if result.failed:
-            raise ElysiaError(
-                f"Weaviate failed to delete {result.failed} matching objects in {collection!r}",
-                "check the server's logs; running the deletion again is safe",
-            )
         if result.matches == 0 or result.successful == 0:
             return deleted

@@ -10,14 +10,13 @@ key variable, module key headers) that `connection.open_client` would use.
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.request
 from typing import Any
 from urllib.parse import quote
 
 from elysia_pipelines.errors import ElysiaError
-from elysia_pipelines.weaviate.target import MODULE_KEY_HEADERS, WeaviateTarget
+from elysia_pipelines.weaviate.target import WeaviateTarget
 
 
 class RestError(ElysiaError):
@@ -29,23 +28,11 @@ def base_url(target: WeaviateTarget) -> str:
     return f"{'https' if endpoint.secure else 'http'}://{endpoint.host}:{endpoint.port}"
 
 
-def _headers(target: WeaviateTarget) -> dict[str, str]:
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    headers.update(
-        {h: os.environ[v].strip() for v, h in MODULE_KEY_HEADERS.items() if os.environ.get(v)}
-    )
-    headers.update(target.extra_headers)
-    key = target.api_key()
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    return headers
-
-
 def request(target: WeaviateTarget, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     """(status, parsed JSON or None); 404 is an answer, connection failures raise RestError."""
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(
-        base_url(target) + path, data=data, method=method, headers=_headers(target)
+        base_url(target) + path, data=data, method=method, headers=target.rest_headers()
     )
     try:
         with urllib.request.urlopen(req, timeout=target.timeout_s) as response:

@@ -35,7 +35,7 @@ from elysia_pipelines.errors import AuthError, ElysiaError, NotFoundError
 from elysia_pipelines.weaviate.description import description_from_schema, with_dimensions
 from elysia_pipelines.weaviate.messages import WeaviateUnavailableError, short_error
 from elysia_pipelines.weaviate.stored import StoredObject, Vector
-from elysia_pipelines.weaviate.target import MODULE_KEY_HEADERS, WeaviateTarget
+from elysia_pipelines.weaviate.target import WeaviateTarget
 from elysia_pipelines.weaviate.writes import ObjectToWrite, _uuid_str, normalize_properties
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class RestSession:
         endpoint = target.http_endpoint
         self.target = target
         self._host, self._port, self._secure = endpoint.host, endpoint.port, endpoint.secure
-        self._headers = _headers(target)
+        self._headers = target.rest_headers()
         self._attempts = max(1, target.retries + 1)
         # One keep-alive connection per thread: restore workers write in parallel.
         self._local = threading.local()
@@ -447,20 +447,6 @@ def _put(pages: queue.Queue[Any], stop: threading.Event, item: Any) -> None:
             return
         except queue.Full:
             continue
-
-
-def _headers(target: WeaviateTarget) -> dict[str, str]:
-    import os
-
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    headers.update(
-        {h: os.environ[v].strip() for v, h in MODULE_KEY_HEADERS.items() if os.environ.get(v)}
-    )
-    headers.update(target.extra_headers)
-    key = target.api_key()
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    return headers
 
 
 def _message(answer: Any) -> str:

@@ -73,6 +73,7 @@ from elysia_pipelines.weaviate.description import (
     DESCRIPTION_FORMAT,
     TEXT_TYPES,
     VECTORIZER_MODEL_KEYS,
+    assemble_description,
     with_dimensions,
 )
 from elysia_pipelines.weaviate.description import json_safe as _json_safe
@@ -343,30 +344,21 @@ def _property_description(prop: Any) -> dict[str, Any]:
 
 def description_from_config(config: CollectionConfig) -> dict[str, Any]:
     """The portable description (module docstring) of a parsed collection config."""
-    vectors = _vectors_of(config)
-    main = vectors[0] if vectors else {}
-    return {
-        "format": DESCRIPTION_FORMAT,
-        "name": config.name,
-        "description": config.description,
-        "properties": [_property_description(p) for p in config.properties],
-        "vectorizer": main.get("vectorizer", "none"),
-        "model": main.get("model"),
-        "module_config": main.get("module_config", {}),
-        "vector_name": main.get("name"),
-        "vectors": vectors,
-        "vector_index_type": main.get("index_type"),
-        "distance": main.get("distance"),
-        "vector_dimension": None,
-        "replication_factor": int(config.replication_config.factor),
-        "multi_tenancy": bool(config.multi_tenancy_config.enabled),
-        "auto_tenant_creation": bool(config.multi_tenancy_config.auto_tenant_creation),
-        "auto_tenant_activation": bool(config.multi_tenancy_config.auto_tenant_activation),
-        "references": [
+    tenancy = config.multi_tenancy_config
+    return assemble_description(
+        name=config.name,
+        description=config.description,
+        properties=[_property_description(p) for p in config.properties],
+        vectors=_vectors_of(config),
+        replication_factor=int(config.replication_config.factor),
+        multi_tenancy=bool(tenancy.enabled),
+        auto_tenant_creation=bool(tenancy.auto_tenant_creation),
+        auto_tenant_activation=bool(tenancy.auto_tenant_activation),
+        references=[
             {"name": r.name, "target_collections": list(r.target_collections)}
             for r in config.references
         ],
-    }
+    )
 
 
 # Tenants tried for a vector sample when describing a multi-tenant collection.

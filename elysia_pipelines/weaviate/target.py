@@ -156,6 +156,25 @@ class WeaviateTarget:
         value = os.environ.get(self.api_key_env, "").strip()
         return value or None
 
+    def module_headers(self) -> dict[str, str]:
+        """Vectorizer key headers present in the environment, then this target's own."""
+        headers = {
+            header: os.environ[var].strip()
+            for var, header in MODULE_KEY_HEADERS.items()
+            if os.environ.get(var, "").strip()
+        }
+        headers.update(self.extra_headers)
+        return headers
+
+    def rest_headers(self) -> dict[str, str]:
+        """What a plain REST call sends: JSON, the module keys, the API key as a bearer."""
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        headers.update(self.module_headers())
+        key = self.api_key()
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
+
     @property
     def shown_url(self) -> str:
         """The HTTP address without credentials or query, for messages."""

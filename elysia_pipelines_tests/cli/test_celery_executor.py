@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ import yaml
 from elysia_pipelines import orchestration
 from elysia_pipelines_tests.cli.conftest import Cli
 from elysia_pipelines_tests.gitrepo import make_repo
-from elysia_pipelines_tests.support import stop_process_group
+from elysia_pipelines_tests.support import start_logged, stop_process_group
 
 BIN = Path(sys.executable).parent
 
@@ -59,17 +58,15 @@ def running_worker(config: Path, log: Path, timeout_s: float = 120.0) -> Iterato
     """`dagster-celery worker start` (it execs `celery`, so the venv's bin goes on PATH)."""
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     with log.open("ab") as out:
-        proc = subprocess.Popen(
+        proc = start_logged(
             [
                 str(BIN / "dagster-celery"),
                 *("worker", "start", "-A", "dagster_celery.app"),
                 *("-y", str(config), "--name", "elysia-test-worker"),
             ],
+            log=out,
             env=env,
             cwd=config.parent,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
         )
         try:
             deadline = time.monotonic() + timeout_s

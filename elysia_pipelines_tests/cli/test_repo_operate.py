@@ -21,6 +21,7 @@ from elysia_pipelines.weaviate.connection import open_client
 from elysia_pipelines.weaviate.schema import collection_exists
 from elysia_pipelines_tests.cli.conftest import Cli
 from elysia_pipelines_tests.gitrepo import GitRepo
+from elysia_pipelines_tests.support import DASHBOARD_TILES, assert_mentions
 
 
 @pytest.fixture
@@ -33,18 +34,20 @@ def added(cli: Cli, source: GitRepo) -> GitRepo:
 def test_sync_status_logs_dashboard_update_pause(cli: Cli, added: GitRepo) -> None:
     diagnosis = cli.run("diagnose", "demo")
     assert diagnosis.exit_code == 0, diagnosis.output
-    for name in (
-        "remote",
-        "authentication",
-        "weaviate",
-        "collection",
-        "disk (mirrors)",
-        "disk (backups)",
-        "pending change sets",
-        "dead letters",
-        "recent errors",
-    ):
-        assert name in diagnosis.output, name
+    assert_mentions(
+        diagnosis.output,
+        (
+            "remote",
+            "authentication",
+            "weaviate",
+            "collection",
+            "disk (mirrors)",
+            "disk (backups)",
+            "pending change sets",
+            "dead letters",
+            "recent errors",
+        ),
+    )
     assert "3 documents, as expected" in diagnosis.output
 
     added.write("app/extra.py", "X = 1\n")
@@ -69,20 +72,7 @@ def test_sync_status_logs_dashboard_update_pause(cli: Cli, added: GitRepo) -> No
 
     frame = cli.run("dashboard", "--once")
     assert frame.exit_code == 0, frame.output
-    for label in (
-        "overall health: healthy",
-        "Repositories",
-        "Documents",
-        "Success rate",
-        "Avg sync time",
-        "Active syncs",
-        "Storage",
-        "mirrors",
-        "backups",
-        "Recent activity",
-        "demo",
-    ):
-        assert label in frame.output, label
+    assert_mentions(frame.output, (*DASHBOARD_TILES, "mirrors", "backups", "demo"))
     board = json.loads(cli.run("dashboard", "--json").stdout)
     assert board["documents_total"] == 3
     assert board["repositories"] == 1

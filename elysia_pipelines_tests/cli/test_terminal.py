@@ -8,7 +8,6 @@ the interactive prompts like a person, and checks that no rendered line is wider
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -16,7 +15,12 @@ import pexpect
 import pytest
 
 from elysia_pipelines_tests.gitrepo import make_repo
-from elysia_pipelines_tests.support import strip_ansi
+from elysia_pipelines_tests.support import (
+    DASHBOARD_TILES,
+    assert_mentions,
+    elysia_env,
+    strip_ansi,
+)
 
 WIDTH = 80
 
@@ -24,19 +28,10 @@ pytestmark = pytest.mark.slow
 
 
 def _env(tmp_path: Path, weaviate_server: object) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR")}
-    env.update(
-        {
-            "ELYSIA_HOME": str(tmp_path / "home"),
-            "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-            "WEAVIATE_URL": weaviate_server.url,  # type: ignore[attr-defined]
-            "WEAVIATE_GRPC_URL": weaviate_server.grpc_url,  # type: ignore[attr-defined]
-            "WEAVIATE_MODE": "url",
-            "WEAVIATE_RETRIES": "1",
-            "TERM": "xterm-256color",
-        }
-    )
-    return env
+    env = elysia_env(tmp_path, weaviate_server)
+    for sizing in ("COLUMNS", "LINES", "NO_COLOR"):
+        env.pop(sizing, None)
+    return {**env, "WEAVIATE_RETRIES": "1", "TERM": "xterm-256color"}
 
 
 def _spawn(args: list[str], env: dict[str, str], cwd: Path) -> pexpect.spawn:
@@ -62,51 +57,40 @@ def _assert_fits(lines: list[str]) -> None:
     assert not too_wide, "lines wider than 80 columns:\n" + "\n".join(too_wide)
 
 
+def _run_to_end(child: pexpect.spawn) -> str:
+    """The screen text of a command run to its end, which must succeed within 80 columns."""
+    child.expect(pexpect.EOF)
+    child.close()
+    lines = _screen_lines(child.before)
+    text = "\n".join(lines)
+    assert child.exitstatus == 0, text
+    _assert_fits(lines)
+    return text
+
+
 def test_add_and_dashboard_render_in_80_columns(tmp_path: Path, weaviate_server: object) -> None:
     source = make_repo(tmp_path / "sources" / "shop")
     env = _env(tmp_path, weaviate_server)
 
     add = _spawn(["add", source.url, "--watch", "--name", "shop"], env, tmp_path)
-    add.expect(pexpect.EOF)
-    add.close()
-    add_lines = _screen_lines(add.before)
-    add_text = "\n".join(add_lines)
-    assert add.exitstatus == 0, add_text
-    _assert_fits(add_lines)
-    for label in (
-        "[1/6] Checking access",
-        "[2/6] Discovering",
-        "[3/6] Creating the Weaviate",
-        "[4/6] Registering shop",
-        "[5/6] Running the initial sync",
-        "[6/6] Done",
-        "3 documents in Shop",
-        "Watching every 30m",
-        "elysiactl repo status shop",
-    ):
-        assert label in add_text, label
+    assert_mentions(
+        _run_to_end(add),
+        (
+            "[1/6] Checking access",
+            "[2/6] Discovering",
+            "[3/6] Creating the Weaviate",
+            "[4/6] Registering shop",
+            "[5/6] Running the initial sync",
+            "[6/6] Done",
+            "3 documents in Shop",
+            "Watching every 30m",
+            "elysiactl repo status shop",
+        ),
+    )
     assert "\x1b[" in add.before, "rich should style output in a terminal"
 
-    board = _spawn(["dashboard", "--once"], env, tmp_path)
-    board.expect(pexpect.EOF)
-    board.close()
-    board_lines = _screen_lines(board.before)
-    board_text = "\n".join(board_lines)
-    assert board.exitstatus == 0, board_text
-    _assert_fits(board_lines)
-    for label in (
-        "elysia dashboard",
-        "overall health: healthy",
-        "Repositories",
-        "Documents",
-        "Success rate",
-        "Avg sync time",
-        "Active syncs",
-        "Storage",
-        "Recent activity",
-        "shop",
-    ):
-        assert label in board_text, label
+    board = _run_to_end(_spawn(["dashboard", "--once"], env, tmp_path))
+    assert_mentions(board, ("elysia dashboard", *DASHBOARD_TILES, "shop"))
 
     live = _spawn(["dashboard", "--refresh", "0.5"], env, tmp_path)
     live.expect("elysia dashboard")

@@ -63,6 +63,19 @@ def _checks() -> list:
     return found
 
 
+def _change_set_checks_job(env: dict) -> dg.JobDefinition:
+    """A checks-only job of `change_set`, what the UI's Checks tab launches."""
+    checks = [c for c in _checks() if {k.asset_key for k in c.check_keys} == {change_set.key}]
+    checks_only = dg.define_asset_job(
+        "change_set_checks_only",
+        selection=dg.AssetSelection.checks_for_assets(change_set),
+        partitions_def=repositories_partitions,
+    )
+    return dg.Definitions(
+        assets=[change_set], asset_checks=checks, jobs=[checks_only], resources=env["resources"]
+    ).resolve_job_def("change_set_checks_only")
+
+
 def _run(env: dict, assets: list) -> dg.ExecuteInProcessResult:
     keys = {a.key for a in assets}
     checks = [c for c in _checks() if {k.asset_key for k in c.check_keys} & keys]
@@ -335,18 +348,9 @@ def test_change_set_failing_a_blocking_check_never_reaches_weaviate_on_the_senso
     assert dg.materialize(
         [repo_mirror], partition_key="demo", instance=env["instance"], resources=env["resources"]
     ).success
-    checks = [c for c in _checks() if {k.asset_key for k in c.check_keys} == {change_set.key}]
-    # What the UI's Checks tab launches: a checks-only run of one partition.
-    checks_only = dg.define_asset_job(
-        "change_set_checks_only",
-        selection=dg.AssetSelection.checks_for_assets(change_set),
-        partitions_def=repositories_partitions,
-    )
-    job = dg.Definitions(
-        assets=[change_set], asset_checks=checks, jobs=[checks_only], resources=env["resources"]
-    ).resolve_job_def("change_set_checks_only")
-    # Tagged like the UI tags it (execute_in_process's partition_key insists on an asset).
-    result = job.execute_in_process(
+    # What the UI's Checks tab launches: a checks-only run of one partition,
+    # tagged like the UI tags it (execute_in_process's partition_key insists on an asset).
+    result = _change_set_checks_job(env).execute_in_process(
         tags={"dagster/partition": "demo"}, instance=env["instance"], raise_on_error=False
     )
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
@@ -369,16 +373,7 @@ def test_change_set_failing_a_blocking_check_never_reaches_weaviate_on_the_senso
 def test_checks_only_run_without_a_partition_says_what_to_do(env: dict) -> None:
     """What the Checks tab's "Execute all" launches in Dagster 1.13: the checks of a
     partitioned asset with no partition. Each fails with the way out, not an invariant."""
-    checks = [c for c in _checks() if {k.asset_key for k in c.check_keys} == {change_set.key}]
-    checks_only = dg.define_asset_job(
-        "change_set_checks_unpartitioned",
-        selection=dg.AssetSelection.checks_for_assets(change_set),
-        partitions_def=repositories_partitions,
-    )
-    job = dg.Definitions(
-        assets=[change_set], asset_checks=checks, jobs=[checks_only], resources=env["resources"]
-    ).resolve_job_def("change_set_checks_unpartitioned")
-    result = job.execute_in_process(instance=env["instance"], raise_on_error=False)
+    result = _change_set_checks_job(env).execute_in_process(instance=env["instance"], raise_on_error=False)
     assert not result.success
     failures = [e for e in result.all_events if e.is_step_failure]
     assert len(failures) == 3

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from elysia_pipelines_tests.support import free_port
+from elysia_pipelines_tests.support import free_port, start_logged
 from elysia_pipelines_tests.webserver import (
     INSTANCE_TEMPLATE,
     ROOT,
@@ -101,14 +101,7 @@ def test_dev_sh_ui_starts_without_warnings(tmp_path: Path) -> None:
     }
     env.pop("DAGSTER_HOME", None)  # dev.sh's default: $ELYSIA_HOME/dagster_home
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [str(ROOT / "dev.sh"), "ui"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        proc = start_logged([str(ROOT / "dev.sh"), "ui"], log=log, env=env, cwd=ROOT)
         try:
             deadline = time.monotonic() + 240
             loaded = None

@@ -102,6 +102,16 @@ def _initial_repo(tmp_path: Path) -> GitRepo:
     return repo
 
 
+def _synced_once(
+    tmp_path: Path, settings: Settings, client: weaviate.WeaviateClient
+) -> tuple[GitRepo, Sync]:
+    """The initial repository and its first sync, applied."""
+    repo = _initial_repo(tmp_path)
+    sync = Sync(settings, client, repo)
+    sync.run()
+    return repo, sync
+
+
 def test_syncs_follow_the_repository_exactly(
     tmp_path: Path, settings: Settings, client: weaviate.WeaviateClient
 ) -> None:
@@ -178,9 +188,7 @@ def _copy_back(changeset: Path, pending: Path) -> None:
 def test_reapplying_a_change_set_changes_nothing(
     tmp_path: Path, settings: Settings, client: weaviate.WeaviateClient
 ) -> None:
-    repo = _initial_repo(tmp_path)
-    sync = Sync(settings, client, repo)
-    sync.run()
+    repo, sync = _synced_once(tmp_path, settings, client)
     repo.write("src/app.py", "changed\n")
     repo.move("src/util.py", "src/u2.py")
     repo.commit("second")
@@ -214,9 +222,7 @@ def test_reapplying_a_change_set_changes_nothing(
 def test_full_snapshot_removes_documents_the_snapshot_does_not_name(
     tmp_path: Path, settings: Settings, client: weaviate.WeaviateClient
 ) -> None:
-    repo = _initial_repo(tmp_path)
-    sync = Sync(settings, client, repo)
-    sync.run()
+    repo, sync = _synced_once(tmp_path, settings, client)
     # Another repository's document shares the collection and must survive.
     upsert(
         client,
