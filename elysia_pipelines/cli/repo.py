@@ -201,7 +201,7 @@ def add(
         print_json(outcome.to_dict())
     else:
         repo_add.print_outcome(outcome)
-    if outcome.sync == "failed":
+    if outcome.sync == adding.InitialSync.FAILED:
         raise typer.Exit(1)
 
 
@@ -279,7 +279,7 @@ def add_batch(
                 if hint:
                     console.print(f"      hint: {hint}")
             continue
-        ok = outcome.sync != "failed"
+        ok = outcome.sync != adding.InitialSync.FAILED
         results.append(
             {
                 "line": entry.line_no,

@@ -20,6 +20,7 @@ from elysia_pipelines.errors import ElysiaError
 from elysia_pipelines.operations.repo_add import (
     TOTAL_STEPS,
     AddOutcome,
+    InitialSync,
     check_free,
     primary_language,
     server_modules,
@@ -57,19 +58,19 @@ def steps_for(json_out: bool) -> Steps | None:
 
 
 def print_outcome(outcome: AddOutcome) -> None:
-    if outcome.sync == "failed":
+    if outcome.sync == InitialSync.FAILED:
         console.print(
             Text(f"      {outcome.name} registered, but the initial sync failed.", style="red")
         )
         console.print(f"      {outcome.hint}")
         return
     docs = "?" if outcome.documents is None else f"{outcome.documents:,}"
-    if outcome.sync == "submitted":
+    if outcome.sync == InitialSync.SUBMITTED:
         console.print(
             f"      First sync queued as run {outcome.run_id}; follow it with "
             f"`elysiactl repo logs {outcome.name} --follow`"
         )
-    if outcome.sync == "success":
+    if outcome.sync == InitialSync.SUCCESS:
         console.print(
             Text.assemble(("      ok ", "green"), f"{docs} documents in {outcome.collection}")
         )

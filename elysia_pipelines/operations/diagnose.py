@@ -15,6 +15,7 @@ import shutil
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,18 @@ from elysia_pipelines.redaction import redact_credentials
 from elysia_pipelines.registry import Registry, Repository
 from elysia_pipelines.settings import Settings, format_size
 
-OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
+
+class CheckStatus(StrEnum):
+    """How one diagnosis check came out; only FAIL makes the diagnosis not ok."""
+
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "fail"
+    SKIP = "skip"
+
+
+OK, WARN, FAIL, SKIP = CheckStatus.OK, CheckStatus.WARN, CheckStatus.FAIL, CheckStatus.SKIP
+
 # Free space below these is a warning / a failure (a mirror fetch or a backup would fail).
 DISK_WARN_FRACTION = 0.10
 DISK_FAIL_BYTES = 1024**3
@@ -43,7 +55,7 @@ HISTORY_WINDOW = 20
 @dataclass(frozen=True)
 class Check:
     name: str
-    status: str  # ok | warn | fail | skip
+    status: CheckStatus
     detail: str
 
 
@@ -69,7 +81,7 @@ class _Findings:
         self.checks: list[Check] = []
         self.recommendations: list[str] = []
 
-    def check(self, name: str, status: str, detail: str) -> None:
+    def check(self, name: str, status: CheckStatus, detail: str) -> None:
         self.checks.append(Check(name, status, detail))
 
     def recommend(self, text: str) -> None:

@@ -16,6 +16,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from elysia_pipelines.changes import discovery, git_source
@@ -67,6 +68,22 @@ class Silent:
         pass
 
 
+class InitialSync(StrEnum):
+    """What became of the first sync `repo add` starts."""
+
+    SKIPPED = "skipped"  # --no-sync
+    SUCCESS = "success"
+    FAILED = "failed"
+    SUBMITTED = "submitted"  # --no-wait: queued, not followed
+
+
+class ExecutedBy(StrEnum):
+    """Where a sync run was executed."""
+
+    RUN_QUEUE = "run queue"  # a daemon's coordinator and launcher
+    IN_PROCESS = "in-process"  # no daemon: the CLI's own process
+
+
 @dataclass
 class AddOutcome:
     """What `repo add` did, for the final message and for `--json`."""
@@ -81,10 +98,9 @@ class AddOutcome:
     discovery: dict[str, Any] = field(default_factory=dict)
     collection_created: bool = False
     registered: bool = False
-    sync: str = "skipped"  # skipped | success | failed | submitted (--no-wait)
+    sync: InitialSync = InitialSync.SKIPPED
     run_id: str | None = None
-    # "run queue" (a daemon's coordinator/launcher ran it) or "in-process" (no daemon).
-    executed: str | None = None
+    executed: ExecutedBy | None = None
     documents: int | None = None
     next_sync_at: datetime | None = None
     error: str | None = None
@@ -267,8 +283,8 @@ def sync_through_dagster(
     )
 
 
-def executed_where(outcome: RunOutcome) -> str:
-    return "run queue" if outcome.queued else "in-process"
+def executed_where(outcome: RunOutcome) -> ExecutedBy:
+    return ExecutedBy.RUN_QUEUE if outcome.queued else ExecutedBy.IN_PROCESS
 
 
 def sync_step(
@@ -293,15 +309,15 @@ def sync_step(
     outcome.run_id = result.run_id
     outcome.executed = executed_where(result)
     if not result.finished:
-        outcome.sync = "submitted"
+        outcome.sync = InitialSync.SUBMITTED
         steps.done(f"run {result.run_id[:8]} is in the run queue (--no-wait)")
         return
     if result.success:
-        outcome.sync = "success"
+        outcome.sync = InitialSync.SUCCESS
         outcome.documents = result.documents
         steps.done(f"run {result.run_id[:8]} succeeded")
         return
-    outcome.sync = "failed"
+    outcome.sync = InitialSync.FAILED
     outcome.error = result.error or "the sync run failed"
     record_failure(registry, repo.name, result)
     steps.note(f"run {result.run_id[:8]} failed: {outcome.error}", style="red")
@@ -383,9 +399,9 @@ def run_add(
     outcome.next_sync_at = parse_schedule(current.schedule).next_due(
         current.last_sync_at, datetime.now(UTC)
     )
-    if outcome.sync == "success" and outcome.documents is None:
+    if outcome.sync == InitialSync.SUCCESS and outcome.documents is None:
         outcome.documents = count_documents(settings, repo.collection)
-    if outcome.sync == "failed":
+    if outcome.sync == InitialSync.FAILED:
         outcome.hint = (
             f"the repository is registered; fix the cause and run `elysiactl repo retry "
             f"{repo.name}` (details: `elysiactl repo diagnose {repo.name}`)"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from elysia_pipelines.disk import dir_size
@@ -22,8 +23,21 @@ from elysia_pipelines.registry import Registry, Repository, SyncRecord
 from elysia_pipelines.schedules import parse_schedule
 from elysia_pipelines.settings import Settings
 
+
+class Health(StrEnum):
+    """A repository's health, declared worst first: the dashboard shows the worst."""
+
+    FAILING = "failing"
+    DEGRADED = "degraded"
+    OVERDUE = "overdue"
+    UNKNOWN = "unknown"
+    PENDING = "pending"
+    PAUSED = "paused"
+    HEALTHY = "healthy"
+
+
 # Health, worst first: the dashboard's overall health is the worst of its repositories.
-HEALTH_ORDER = ("failing", "degraded", "overdue", "unknown", "pending", "paused", "healthy")
+HEALTH_ORDER = tuple(Health)
 # A scheduled sync this late means the scheduler (daemon) is probably not running.
 OVERDUE_GRACE = timedelta(minutes=15)
 
@@ -80,7 +94,7 @@ class RepoStatus:
     expected_documents: int | None
     last_sync_at: datetime | None
     next_sync_at: datetime | None
-    health: str
+    health: Health
     health_reason: str
     success_rate: float | None
     last_error: str | None
@@ -101,23 +115,26 @@ def assess_health(
     pending: int,
     weaviate_error: str | None,
     now: datetime,
-) -> tuple[str, str]:
+) -> tuple[Health, str]:
     """(health, why) for one repository; the first matching rule wins."""
     if repo.failing:
-        return "failing", (repo.last_error or "").strip().splitlines()[0][:200]
+        return Health.FAILING, (repo.last_error or "").strip().splitlines()[0][:200]
     if repo.paused:
-        return "paused", "paused by the user; `elysiactl repo resume` restarts syncing"
+        return Health.PAUSED, "paused by the user; `elysiactl repo resume` restarts syncing"
     if repo.last_sync_at is None:
-        return "pending", "not synced yet"
+        return Health.PENDING, "not synced yet"
     if weaviate_error is not None:
-        return "unknown", f"Weaviate: {weaviate_error}"
+        return Health.UNKNOWN, f"Weaviate: {weaviate_error}"
     if documents is None:
-        return "degraded", "the collection does not exist in Weaviate"
+        return Health.DEGRADED, "the collection does not exist in Weaviate"
     if expected is not None and documents != expected and pending == 0:
-        return "degraded", f"{documents} documents in Weaviate, {expected} tracked files expected"
+        return (
+            Health.DEGRADED,
+            f"{documents} documents in Weaviate, {expected} tracked files expected",
+        )
     if next_sync_at is not None and now - next_sync_at > OVERDUE_GRACE:
-        return "overdue", "the scheduled sync is late: is the Dagster daemon running?"
-    return "healthy", "in sync"
+        return Health.OVERDUE, "the scheduled sync is late: is the Dagster daemon running?"
+    return Health.HEALTHY, "in sync"
 
 
 def repo_status(
@@ -185,7 +202,7 @@ def collect_statuses(
 
 def worst_health(healths: Iterable[str]) -> str:
     ranked = sorted(healths, key=lambda h: HEALTH_ORDER.index(h) if h in HEALTH_ORDER else 0)
-    return ranked[0] if ranked else "healthy"
+    return ranked[0] if ranked else Health.HEALTHY
 
 
 @dataclass(frozen=True)
