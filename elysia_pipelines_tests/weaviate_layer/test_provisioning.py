@@ -25,6 +25,7 @@ from elysia_pipelines.weaviate import (
     spec_from_description,
     upsert,
 )
+from elysia_pipelines_tests.weaviate_layer.specs import EVERY_KIND
 from elysia_pipelines_tests.weaviate_server import WeaviateTestServer
 
 pytestmark = pytest.mark.real_weaviate
@@ -149,16 +150,8 @@ def test_mismatch_raises_with_every_difference(
 def test_describe_then_recreate_any_collection(
     shared_client: weaviate.WeaviateClient, unique_collection_name: str
 ) -> None:
-    props = (
-        PropertySpec("title", "text", searchable=True),
-        PropertySpec("tags", "text[]"),
-        PropertySpec("score", "number", range_filters=True),
-        PropertySpec("done", "boolean"),
-        PropertySpec("due", "date", range_filters=True),
-        PropertySpec("votes", "int[]"),
-    )
     source = CollectionSpec(
-        unique_collection_name, properties=props, tokenization={"title": "lowercase"}
+        unique_collection_name, properties=EVERY_KIND, tokenization={"title": "lowercase"}
     )
     ensure_collection(shared_client, source)
     upsert(
@@ -187,7 +180,7 @@ def test_describe_then_recreate_any_collection(
     changed = {**desc, "properties": desc["properties"][:-1]}
     with pytest.raises(SchemaMismatchError, match="'votes'"):
         create_collection_from_description(shared_client, copy_name, changed)
-    assert spec_from_description(desc, name=copy_name).properties == props
+    assert spec_from_description(desc, name=copy_name).properties == EVERY_KIND
     delete_collection(shared_client, copy_name)
 
 

@@ -16,6 +16,7 @@ from elysia_pipelines.weaviate import (
     compare_schema,
     spec_from_description,
 )
+from elysia_pipelines_tests.weaviate_layer.specs import EVERY_KIND
 
 
 def _described(spec: CollectionSpec, **changes: Any) -> dict[str, Any]:
@@ -146,13 +147,7 @@ def test_mismatch_error_lists_differences_and_what_to_do() -> None:
 
 
 def test_spec_round_trips_through_a_json_description() -> None:
-    props = (
-        PropertySpec("title", "text", searchable=True),
-        PropertySpec("tags", "text[]"),
-        PropertySpec("score", "number", range_filters=True),
-        PropertySpec("done", "boolean"),
-        PropertySpec("when", "date", range_filters=True),
-    )
+    props = EVERY_KIND
     spec = CollectionSpec(
         "Notes",
         vectorizer="text2vec-cohere",
@@ -170,7 +165,7 @@ def test_spec_round_trips_through_a_json_description() -> None:
         2,
     )
     assert again.properties == props
-    assert [again.tokenization_of(p) for p in props] == ["lowercase", "word", None, None, None]
+    assert [again.tokenization_of(p) for p in props] == ["lowercase", "word", None, None, None, None]
     assert (again.vector_index_type, again.distance) == ("hnsw", "cosine")
     assert compare_schema(desc, again) == []
 
