@@ -9,6 +9,7 @@ from elysia_pipelines.changes.format import RECORD_FIELDS
 from elysia_pipelines.defs.metadata import counts_table, md_table
 from elysia_pipelines.defs.per_repository import exponential_retry, project_asset
 from elysia_pipelines.defs.resources import ElysiaSettings
+from elysia_pipelines.layout import processed_place
 from elysia_pipelines.operations.extraction import extract_repository
 from elysia_pipelines.redaction import redact_credentials
 from elysia_pipelines.settings import format_size
@@ -93,10 +94,9 @@ def change_set(context: dg.AssetExecutionContext, elysia: ElysiaSettings) -> dg.
         context.log.info(f"{repo.name}: nothing changed since {result.from_commit}")
         metadata["change_set"] = "none: nothing changed"
     else:
-        # The file leaves pending/ within seconds of a sync; a link to it there would be
-        # dead from then on. processed/ is where it stays (failed/ if a check quarantines
-        # it, which that check's result then names).
-        final = settings.processed_dir / repo.collection / result.path.name
+        # A link to pending/ would be dead within seconds of a sync; failed/ instead, if a
+        # check quarantines it, is named by that check's result.
+        final = processed_place(settings, repo.collection, result.path)
         metadata.update(
             {
                 "change_set": dg.MetadataValue.path(str(final)),

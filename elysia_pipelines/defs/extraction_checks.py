@@ -14,6 +14,7 @@ from elysia_pipelines.defs.metadata import md_table
 from elysia_pipelines.defs.per_repository import repository_check
 from elysia_pipelines.defs.resources import ElysiaSettings
 from elysia_pipelines.ingest.moves import fail_changeset
+from elysia_pipelines.layout import find_change_set, is_pending
 from elysia_pipelines.registry import Repository
 from elysia_pipelines.settings import Settings
 
@@ -27,17 +28,7 @@ def _this_change_set(
     written = meta.get("change_set")
     if not written or not str(written).endswith(".jsonl"):
         return settings, None, repo
-    # Recorded as its place in processed/; until ingestion it still waits in pending/.
-    path = Path(str(written))
-    for candidate in (
-        settings.pending_dir / repo.collection / path.name,
-        path,
-        settings.processed_dir / repo.collection / path.name,
-        settings.failed_dir / repo.collection / path.name,
-    ):
-        if candidate.exists():
-            return settings, candidate, repo
-    return settings, path, repo
+    return settings, find_change_set(settings, repo.collection, Path(str(written))), repo
 
 
 def _gate(
@@ -58,7 +49,7 @@ def _gate(
     """
     if result.passed or path is None or not path.exists():
         return result
-    if path.parent != settings.pending_dir / repo.collection:
+    if not is_pending(settings, repo.collection, path):
         return result
     dest = fail_changeset(
         settings,

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from typing import Any, Literal
 
 from elysia_pipelines.clock import utc_now_iso
 from elysia_pipelines.disk import write_json_atomic
 from elysia_pipelines.errors import ElysiaError
+from elysia_pipelines.layout import checkpoint_path
 from elysia_pipelines.settings import Settings
 
 Phase = Literal["applying", "applied"]
@@ -96,10 +96,6 @@ class Checkpoint:
             "current": asdict(self.current) if self.current else None,
             "last_applied": asdict(self.last_applied) if self.last_applied else None,
         }
-
-
-def checkpoint_path(settings: Settings, collection: str) -> Path:
-    return settings.checkpoints_dir / f"{collection}.json"
 
 
 def load_checkpoint(settings: Settings, collection: str) -> Checkpoint:

@@ -23,6 +23,7 @@ import weaviate
 
 from elysia_pipelines.clock import utc_now_iso
 from elysia_pipelines.errors import ElysiaError
+from elysia_pipelines.layout import dead_letter_dir
 from elysia_pipelines.settings import Settings
 from elysia_pipelines.weaviate.objects import ObjectToWrite, upsert
 
@@ -49,10 +50,6 @@ class DeadLetterRetry:
     retried: int
     resolved: int
     still_failing: int
-
-
-def dead_letter_dir(settings: Settings, collection: str) -> Path:
-    return settings.dead_letter_dir / collection
 
 
 def dead_letter_file(settings: Settings, collection: str, changeset: str) -> Path:

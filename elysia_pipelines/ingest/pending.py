@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from elysia_pipelines.changes.format import CHANGESET_SUFFIX, OP_BEGIN, OP_END, parse_sequence
+from elysia_pipelines.layout import pending_dir
 from elysia_pipelines.settings import Settings
 
 FLAT_SETTLE_S = 5.0
@@ -75,13 +76,9 @@ def apply_order_key(path: Path) -> tuple[int, int, str]:
     return (0, seq, path.name) if seq is not None else (1, 0, path.name)
 
 
-def collection_pending_dir(settings: Settings, collection: str) -> Path:
-    return settings.pending_dir / collection
-
-
 def pending_files(settings: Settings, collection: str) -> list[Path]:
     """Candidate change sets of a collection in apply order (complete or not)."""
-    directory = collection_pending_dir(settings, collection)
+    directory = pending_dir(settings, collection)
     try:
         entries = list(os.scandir(directory))
     except FileNotFoundError:

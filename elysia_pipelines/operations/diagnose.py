@@ -23,6 +23,7 @@ from elysia_pipelines.changes import git_source
 from elysia_pipelines.ingest.checkpoint import expected_document_count
 from elysia_pipelines.ingest.dead_letter import open_dead_letters
 from elysia_pipelines.ingest.pending import pending_files
+from elysia_pipelines.layout import failed_dir
 from elysia_pipelines.operations.bookkeeping import stored_failure
 from elysia_pipelines.operations.failures import classify_failure
 from elysia_pipelines.operations.weaviate_probe import probe
@@ -190,8 +191,8 @@ def _check_change_sets(settings: Settings, repo: Repository, out: _Findings) -> 
             "change sets pile up: is the Dagster daemon running (the pending sensor ingests "
             f"them)? `elysiactl repo sync {repo.name}` ingests them now"
         )
-    failed_dir = settings.failed_dir / repo.collection
-    failed = _count_files(failed_dir, "*.jsonl")
+    failed_here = failed_dir(settings, repo.collection)
+    failed = _count_files(failed_here, "*.jsonl")
     out.check(
         "failed change sets",
         WARN if failed else OK,
@@ -199,7 +200,7 @@ def _check_change_sets(settings: Settings, repo: Repository, out: _Findings) -> 
     )
     if failed:
         out.recommend(
-            f"read the *.error.json files beside the change sets in {failed_dir} to see why "
+            f"read the *.error.json files beside the change sets in {failed_here} to see why "
             f"they were rejected; fix the file (or its cause) and run `elysiactl repo unblock "
             f"{repo.name} --retry`, or drop it with `elysiactl repo unblock {repo.name} --discard`"
         )

@@ -20,6 +20,7 @@ from elysia_pipelines.changes.extract import (
 )
 from elysia_pipelines.changes.patterns import FileFilter
 from elysia_pipelines.clock import utc_now
+from elysia_pipelines.layout import pending_dir
 from elysia_pipelines.operations import bookkeeping
 from elysia_pipelines.registry import Registry, Repository
 from elysia_pipelines.settings import Settings
@@ -51,7 +52,7 @@ def extract_repository(
         ChangeSetTarget(
             repo=repo.name,
             collection=repo.collection,
-            out_dir=settings.pending_dir / repo.collection,
+            out_dir=pending_dir(settings, repo.collection),
             seq=seq,
         ),
         ExtractOptions(

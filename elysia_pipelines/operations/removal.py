@@ -2,7 +2,7 @@
 
 Besides its mirror, a repository owns the collection-keyed files of the pipeline (a
 collection belongs to one repository; `repo add` refuses a second): pending, processed and
-failed change sets, dead letters, the ingest checkpoint and its lock. They go with it: a
+failed change sets, dead letters, the ingest checkpoint and its lock (`layout.collection_state_paths`). They go with it: a
 checkpoint left behind would make a re-added repository's change sets (whose sequence
 numbers start again at 1) look stale. The collection in Weaviate is the caller's decision.
 """
@@ -10,25 +10,10 @@ numbers start again at 1) look stale. The collection in Weaviate is the caller's
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
-from elysia_pipelines.ingest.checkpoint import checkpoint_path
-from elysia_pipelines.ingest.dead_letter import dead_letter_dir
+from elysia_pipelines.layout import collection_state_paths
 from elysia_pipelines.registry import Repository
 from elysia_pipelines.settings import Settings
-
-
-def collection_state_paths(settings: Settings, collection: str) -> list[Path]:
-    """Every file or directory the pipeline keeps for one collection."""
-    checkpoint = checkpoint_path(settings, collection)
-    return [
-        settings.pending_dir / collection,
-        settings.processed_dir / collection,
-        settings.failed_dir / collection,
-        dead_letter_dir(settings, collection),
-        checkpoint,
-        checkpoint.with_suffix(".lock"),
-    ]
 
 
 def remove_repository_files(settings: Settings, repo: Repository) -> list[str]:

@@ -15,7 +15,7 @@ import pytest
 
 from elysia_pipelines.ingest.checkpoint import checkpoint_path
 from elysia_pipelines.ingest.dead_letter import dead_letter_dir
-from elysia_pipelines.operations.removal import collection_state_paths
+from elysia_pipelines.layout import collection_state_paths
 from elysia_pipelines.orchestration import PARTITIONS_NAME, get_instance
 from elysia_pipelines.weaviate.connection import open_client
 from elysia_pipelines.weaviate.schema import collection_exists
