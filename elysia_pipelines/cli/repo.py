@@ -810,16 +810,14 @@ def remove(
 ) -> None:
     """Unregister a repository: registry row, partition, mirror, change sets and checkpoint.
 
-    The collection stays (searchable, restorable) unless --delete-collection is given.
+    The collection stays (searchable, restorable) unless --delete-collection is given;
+    backups and the sync history always stay.
     """
-    from elysia_pipelines import orchestration
+    from elysia_pipelines.operations.removal import REMOVED_STATE, remove_repository
 
     settings, registry = _load()
     repo = registry.get(name)
-    what = (
-        "registry row, Dagster partition, mirror, change sets (pending, processed, failed), "
-        "dead letters and ingest checkpoint"
-    )
+    what = REMOVED_STATE
     if delete_collection:
         what += f", and the collection {repo.collection} with all its documents"
     if not yes:
@@ -827,32 +825,27 @@ def remove(
             raise fail(f"removing {name} needs confirmation", "add --yes to confirm")
         if not typer.confirm(f"Remove {name} ({what})?", default=False):
             raise fail("cancelled; nothing was removed", code=1)
-    collection_deleted = False
-    if delete_collection:
-        from elysia_pipelines.weaviate.connection import open_client
-        from elysia_pipelines.weaviate.schema import delete_collection as drop
-
-        with open_client(settings) as client:
-            collection_deleted = drop(client, repo.collection)
-    orchestration.remove_partition(_instance(settings), name)
-    from elysia_pipelines.operations.removal import remove_repository_files
-
-    removed_paths = remove_repository_files(settings, repo)
-    registry.remove(name)
+    removal = remove_repository(
+        settings, registry, name, delete_collection=delete_collection, instance=_instance(settings)
+    )
     if json_out:
         print_json(
             {
                 "repo": name,
                 "removed": True,
-                "collection": repo.collection,
-                "collection_deleted": collection_deleted,
-                "removed_paths": removed_paths,
+                "collection": removal.collection,
+                "collection_deleted": removal.collection_deleted,
+                "removed_paths": removal.removed_paths,
             }
         )
         return
     console.print(f"Removed {name} ({what}).")
     if not delete_collection:
         console.print(f"The collection {repo.collection} and its documents were kept in Weaviate.")
+    console.print(
+        f"Backups of {repo.collection} are kept: `elysiactl col catalog list --collection "
+        f"{repo.collection}`."
+    )
 
 
 @app.command("diagnose")

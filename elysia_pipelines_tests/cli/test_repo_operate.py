@@ -21,7 +21,7 @@ from elysia_pipelines.weaviate.connection import open_client
 from elysia_pipelines.weaviate.schema import collection_exists
 from elysia_pipelines_tests.cli.conftest import Cli
 from elysia_pipelines_tests.gitrepo import GitRepo
-from elysia_pipelines_tests.support import DASHBOARD_TILES, assert_mentions
+from elysia_pipelines_tests.support import DASHBOARD_TILES, assert_mentions, run_cli
 
 
 @pytest.fixture
@@ -176,11 +176,20 @@ def test_remove_asks_and_cleans_up(cli: Cli, added: GitRepo) -> None:
     dead_letter_dir(settings, "Demo").mkdir(parents=True, exist_ok=True)
     (dead_letter_dir(settings, "Demo") / "00000009-abc.jsonl").write_text("{}\n")
 
+    # A backup of the collection: removing the repository keeps it (and its catalog row).
+    backup = run_cli("col", "backup", "Demo", "--json")
+    assert backup.exit_code == 0, backup.output
+    backup_path = Path(json.loads(backup.stdout)["path"])
+
     kept = cli.run("remove", "demo", "--yes")
     assert kept.exit_code == 0, kept.output
+    assert "Backups of Demo are kept" in kept.output
     assert cli.registry().names() == ["demo2"]
     assert not mirror.exists()
     assert [p for p in state if p.exists()] == []
+    assert backup_path.is_dir()
+    listed = json.loads(run_cli("col", "catalog", "list", "--collection", "Demo", "--json").stdout)
+    assert [entry["path"] for entry in listed] == [str(backup_path)]
     with open_client(settings) as client:
         assert collection_exists(client, "Demo")
 
