@@ -493,10 +493,6 @@ class FileChange:
             changeset_path=changeset_path,
         )
 
-    @property
-    def has_content(self) -> bool:
-        return any(name in self.record for name in CONTENT_FIELDS)
-
     def content_bytes(self) -> bytes | None:
         return load_content(self.record, self.changeset_path)
 

@@ -7,9 +7,8 @@ paths accept too, and the error names the option the user typed.
 
 from __future__ import annotations
 
-import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from elysia_pipelines.documents import collection_name_for, is_valid_repo_name
@@ -52,11 +51,6 @@ class RepoOptions:
     max_file_size: str | None = None
     token_env: str | None = None
     sync: bool = True
-
-    def with_defaults(self, **values: Any) -> RepoOptions:
-        """Fill only the options the user left unset (used for prompted answers)."""
-        missing = {k: v for k, v in values.items() if getattr(self, k) in (None, ())}
-        return replace(self, **missing)
 
 
 def resolve_schedule(options: RepoOptions, settings: Settings) -> str:
@@ -152,11 +146,6 @@ def validate_name(name: str) -> str:
             "use letters, digits, '.', '_' or '-' (at most 100), e.g. --name my-repo",
         )
     return name
-
-
-def token_from_env(token_env: str | None) -> str | None:
-    """The token value, read at the moment of use and never stored or printed."""
-    return os.environ.get(token_env) or None if token_env else None
 
 
 def build_repository(options: RepoOptions, settings: Settings, default_name: str) -> Repository:
