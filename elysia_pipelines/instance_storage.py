@@ -126,9 +126,17 @@ def _transaction(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
-class PooledRunStorage(SqliteRunStorage):
+class _PooledConnect:
+    """`connect()` through one pooled engine for a storage on a single database file.
+
+    Mixed in before the stock SQLite run or schedule storage, whose `__init__`,
+    `_conn_string` and `dispose` it builds on.
+    """
+
+    _conn_string: str
+
     def __init__(self, conn_string: str, inst_data: ConfigurableClassData | None = None) -> None:
-        super().__init__(conn_string, inst_data)
+        super().__init__(conn_string, inst_data)  # type: ignore[call-arg]
         self._engines = _Engines()
 
     @contextmanager
@@ -137,23 +145,16 @@ class PooledRunStorage(SqliteRunStorage):
             yield conn
 
     def dispose(self) -> None:
-        super().dispose()
+        super().dispose()  # type: ignore[misc]
         self._engines.dispose()
 
 
-class PooledScheduleStorage(SqliteScheduleStorage):
-    def __init__(self, conn_string: str, inst_data: ConfigurableClassData | None = None) -> None:
-        super().__init__(conn_string, inst_data)
-        self._engines = _Engines()
+class PooledRunStorage(_PooledConnect, SqliteRunStorage):
+    pass
 
-    @contextmanager
-    def connect(self) -> Iterator[Connection]:
-        with _transaction(self._engines.get(self._conn_string)) as conn:
-            yield conn
 
-    def dispose(self) -> None:
-        super().dispose()
-        self._engines.dispose()
+class PooledScheduleStorage(_PooledConnect, SqliteScheduleStorage):
+    pass
 
 
 class PooledEventLogStorage(SqliteEventLogStorage):

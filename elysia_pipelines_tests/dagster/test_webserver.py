@@ -148,6 +148,17 @@ mutation Launch($params: ExecutionParams!) {
 """
 
 
+def _check_executions(port: int, check: dict) -> list[dict]:
+    """The latest executions (run, status, partition) of one asset check, as the UI lists them."""
+    key = json.dumps(check["assetKey"]["path"])
+    data = _graphql(
+        port,
+        f'{{ assetCheckExecutions(assetKey: {{path: {key}}}, checkName: "{check["name"]}",'
+        " limit: 10) { runId status partition } }",
+    )
+    return data["assetCheckExecutions"]
+
+
 def _graphql_vars(port: int, query: str, variables: dict) -> dict:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/graphql",
@@ -233,13 +244,7 @@ def test_checks_only_run_of_one_partition_from_the_checks_tab(
         )
         assert _wait_for_run(port, run_id) == "SUCCESS"
         for check in checks:
-            key = json.dumps(check["assetKey"]["path"])
-            data = _graphql(
-                port,
-                f'{{ assetCheckExecutions(assetKey: {{path: {key}}}, checkName: "{check["name"]}",'
-                " limit: 10) { runId status partition } }",
-            )
-            executions = data["assetCheckExecutions"]
+            executions = _check_executions(port, check)
             ours = [e for e in executions if e["runId"] == run_id]
             assert [(e["partition"], e["status"]) for e in ours] == [("alpha", "SUCCEEDED")]
             # The two syncs recorded one result per repository, not one for all.
@@ -249,11 +254,5 @@ def test_checks_only_run_of_one_partition_from_the_checks_tab(
         run_id = _launch(port, "check_repository", "beta")
         assert _wait_for_run(port, run_id) == "SUCCESS"
         for check in checks:
-            key = json.dumps(check["assetKey"]["path"])
-            data = _graphql(
-                port,
-                f'{{ assetCheckExecutions(assetKey: {{path: {key}}}, checkName: "{check["name"]}",'
-                " limit: 10) { runId status partition } }",
-            )
-            ours = [e for e in data["assetCheckExecutions"] if e["runId"] == run_id]
+            ours = [e for e in _check_executions(port, check) if e["runId"] == run_id]
             assert [(e["partition"], e["status"]) for e in ours] == [("beta", "SUCCEEDED")]
