@@ -295,6 +295,7 @@ def main() -> int:
         help="rounds of yardstick, add and sync (fastest of each counts; the machine is shared)",
     )
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     daemon: DaemonFigures | None = None
     with tempfile.TemporaryDirectory(prefix="repo-sync-bench-") as tmp:
         work = Path(tmp)
@@ -430,7 +431,8 @@ def main() -> int:
         ]
     print(
         f"\n{len(paths):,} .py files ({size_mb:.0f} MB); yardstick's insert_many alone: "
-        f"{best['insert'][0]:.2f} s; fastest of {args.rounds} round(s)"
+        f"{best['insert'][0]:.2f} s; fastest of {args.rounds} round(s); load average "
+        f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end ({os.cpu_count()} CPUs)"
     )
     print(f"{'command':<48} {'wall s':>7} {'CPU s':>7} {'ratio':>7} {'target':>20}  ok")
     for m, cpu, ratio_text in rows:

@@ -20,7 +20,6 @@ from elysia_pipelines.defs.metadata import md_table
 from elysia_pipelines.defs.per_repository import project_asset, repository_check, repository_job
 from elysia_pipelines.defs.resources import ElysiaSettings, WeaviateResource
 from elysia_pipelines.settings import Settings, format_size
-from elysia_pipelines.weaviate.objects import count
 
 if TYPE_CHECKING:
     import pyarrow.parquet as pq
@@ -91,6 +90,8 @@ def collection_backup(
 
     settings, repo = elysia.settings_and_repo(context.partition_key)
     with weaviate.client() as client:
+        from elysia_pipelines.weaviate.objects import count
+
         live_count = count(client, repo.collection)
         result = backup_collection(
             client, repo.collection, settings, BackupOptions(tags=("scheduled",))

@@ -10,7 +10,7 @@ from elysia_pipelines.defs.per_repository import exponential_retry, project_asse
 from elysia_pipelines.defs.resources import ElysiaSettings, WeaviateResource
 from elysia_pipelines.errors import BlockedError
 from elysia_pipelines.ingest.apply import IngestProgress, apply_pending
-from elysia_pipelines.weaviate.objects import count_or_zero
+from elysia_pipelines.weaviate.session import count_or_zero
 
 PROGRESS_LOG_EVERY_S = 2.0
 WEAVIATE_RETRY = exponential_retry(max_retries=3, delay=10)
@@ -47,7 +47,7 @@ def weaviate_collection(
         last_logged[0] = now
         context.log.debug(f"{p.file}: {p.records_done}/{p.records_total or '?'} records")
 
-    with weaviate.client() as client:
+    with weaviate.session() as client:
         report = apply_pending(
             settings,
             client,

@@ -15,8 +15,7 @@ from elysia_pipelines.ingest.checkpoint import (
 from elysia_pipelines.ingest.dead_letter import open_dead_letters
 from elysia_pipelines.ingest.pending import newest_pending_seq
 from elysia_pipelines.ingest.verify import sample_documents_match, sample_precondition
-from elysia_pipelines.weaviate.objects import count_or_zero
-from elysia_pipelines.weaviate.schema import collection_exists
+from elysia_pipelines.weaviate.session import collection_exists, count_or_zero
 
 SAMPLE_SIZE = 25
 
@@ -31,7 +30,7 @@ def document_count_matches_tracked_files(
 ) -> dg.AssetCheckResult:
     settings, repo = elysia.settings_and_repo(partition_of(context))
     expected = expected_document_count(settings, repo.collection)
-    with weaviate.client() as client:
+    with weaviate.session() as client:
         actual = count_or_zero(client, repo.collection)
     if expected is None:
         return dg.AssetCheckResult(
@@ -106,7 +105,7 @@ def sample_matches_repository(
         return dg.AssetCheckResult(
             passed=False, severity=dg.AssetCheckSeverity.WARN, metadata={"skipped": unusable}
         )
-    with weaviate.client() as client:
+    with weaviate.session() as client:
         if not collection_exists(client, repo.collection):
             return dg.AssetCheckResult(passed=False, metadata={"error": "collection is missing"})
         mismatches = sample_documents_match(

@@ -69,6 +69,7 @@ class WeaviateResource(dg.ConfigurableResource):
     # Set while a run (or a tick) holds this resource: its steps share one client.
     _in_execution: bool = PrivateAttr(default=False)
     _shared: Any = PrivateAttr(default=None)
+    _shared_session: Any = PrivateAttr(default=None)
     _settings: Settings | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
@@ -79,9 +80,10 @@ class WeaviateResource(dg.ConfigurableResource):
         self._settings = self._build()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        shared, self._shared = self._shared, None
-        if shared is not None:
-            shared.close()
+        for shared in (self._shared, self._shared_session):
+            if shared is not None:
+                shared.close()
+        self._shared = self._shared_session = None
 
     def settings(self) -> Settings:
         return self._settings if self._settings is not None else self._build()
@@ -119,6 +121,29 @@ class WeaviateResource(dg.ConfigurableResource):
             yield self._shared
         except BaseException:
             shared, self._shared = self._shared, None
+            shared.close()
+            raise
+
+    @contextmanager
+    def session(self) -> Iterator[Any]:
+        """A `weaviate.session.WeaviateSession` (REST first): what ingestion and its
+        checks use, so a sync's process never imports weaviate-client unless it must.
+
+        Shared by a run's steps like `client`, and dropped the same way after a failure.
+        """
+        from elysia_pipelines.weaviate.session import WeaviateSession
+        from elysia_pipelines.weaviate.target import WeaviateTarget
+
+        if not self._in_execution:
+            with WeaviateSession(WeaviateTarget.from_settings(self.settings())) as session:
+                yield session
+            return
+        if self._shared_session is None:
+            self._shared_session = WeaviateSession(WeaviateTarget.from_settings(self.settings()))
+        try:
+            yield self._shared_session
+        except BaseException:
+            shared, self._shared_session = self._shared_session, None
             shared.close()
             raise
 

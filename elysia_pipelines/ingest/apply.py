@@ -27,9 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import weaviate
+from typing import TYPE_CHECKING, Any
 
 from elysia_pipelines.changes.format import (
     CONTENT_OPS,
@@ -58,16 +56,22 @@ from elysia_pipelines.operations import bookkeeping
 from elysia_pipelines.operations.bookkeeping import Stage, Status
 from elysia_pipelines.registry import Registry, SyncRecord
 from elysia_pipelines.settings import Settings
-from elysia_pipelines.weaviate.objects import (
-    ObjectToWrite,
-    UpsertResult,
+from elysia_pipelines.weaviate.session import (
+    WeaviateSession,
     count,
     delete_ids,
+    ensure_collection,
     iter_objects,
     upsert,
 )
-from elysia_pipelines.weaviate.retry import transient_retry
-from elysia_pipelines.weaviate.schema import CollectionSpec, ensure_collection
+from elysia_pipelines.weaviate.spec import CollectionSpec
+from elysia_pipelines.weaviate.writes import ObjectToWrite, UpsertResult
+
+if TYPE_CHECKING:
+    import weaviate
+
+    # A weaviate-client client or a REST-first session (weaviate.session): both work.
+    Conn = weaviate.WeaviateClient | WeaviateSession
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +159,7 @@ class IngestReport:
 @dataclass
 class _Context:
     settings: Settings
-    client: weaviate.WeaviateClient
+    client: Conn
     collection: str
     expected_repo: str | None
     registry: Registry | None
@@ -227,7 +231,7 @@ def registered_spec(
 
 def apply_pending(
     settings: Settings,
-    client: weaviate.WeaviateClient,
+    client: Conn,
     collection: str,
     *,
     registry: Registry | None = None,
@@ -282,7 +286,11 @@ def apply_pending(
     return report
 
 
-def _ensure(client: weaviate.WeaviateClient, spec: CollectionSpec) -> bool:
+def _ensure(client: Conn, spec: CollectionSpec) -> bool:
+    if isinstance(client, WeaviateSession):  # REST calls retry outages themselves
+        return ensure_collection(client, spec).created
+    from elysia_pipelines.weaviate.retry import transient_retry
+
     for attempt in transient_retry(what=f"provisioning {spec.name}"):
         with attempt:
             return ensure_collection(client, spec).created

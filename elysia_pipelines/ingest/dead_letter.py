@@ -17,15 +17,16 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
-
-import weaviate
+from typing import TYPE_CHECKING, Any
 
 from elysia_pipelines.clock import utc_now_iso
 from elysia_pipelines.errors import ElysiaError
 from elysia_pipelines.layout import dead_letter_dir
 from elysia_pipelines.settings import Settings
-from elysia_pipelines.weaviate.objects import ObjectToWrite, upsert
+from elysia_pipelines.weaviate.writes import ObjectToWrite
+
+if TYPE_CHECKING:
+    import weaviate
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,8 @@ def retry_dead_letters(
     collection: str,
 ) -> DeadLetterRetry:
     """Write every open dead letter's object again; resolved letters are removed."""
+    from elysia_pipelines.weaviate.objects import upsert
+
     directory = dead_letter_dir(settings, collection)
     if not directory.is_dir():
         return DeadLetterRetry(0, 0, 0)

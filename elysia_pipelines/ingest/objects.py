@@ -22,7 +22,7 @@ from elysia_pipelines.changes.format import (
 )
 from elysia_pipelines.changes.reader import FileChange
 from elysia_pipelines.documents import document_uuid
-from elysia_pipelines.weaviate.objects import ObjectToWrite
+from elysia_pipelines.weaviate.writes import ObjectToWrite
 
 # Properties other than content, UUID and framing, per object on the wire (rough).
 _OBJECT_OVERHEAD_BYTES = 400

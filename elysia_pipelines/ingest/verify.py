@@ -14,12 +14,12 @@ import uuid as uuid_lib
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-
-import weaviate
+from typing import Any
 
 from elysia_pipelines.changes.format import HASH_PREFIX
 from elysia_pipelines.errors import ElysiaError
-from elysia_pipelines.weaviate.objects import StoredObject, iter_objects
+from elysia_pipelines.weaviate.session import iter_objects
+from elysia_pipelines.weaviate.stored import StoredObject
 
 _SAMPLE_PROPERTIES = ["repo", "path", "content_hash"]
 
@@ -32,9 +32,7 @@ class Mismatch:
     git_hash: str | None
 
 
-def _sample(
-    client: weaviate.WeaviateClient, collection: str, size: int, rng: random.Random
-) -> list[StoredObject]:
+def _sample(client: Any, collection: str, size: int, rng: random.Random) -> list[StoredObject]:
     """`size` documents from a random point of the uuid order, wrapping past the end."""
     start = str(uuid_lib.UUID(int=rng.getrandbits(128)))
 
@@ -119,7 +117,7 @@ def git_blob_hashes(mirror_path: Path, commit: str, paths: list[str]) -> dict[st
 
 
 def sample_documents_match(
-    client: weaviate.WeaviateClient,
+    client: Any,  # a weaviate-client client or a weaviate.session.WeaviateSession
     collection: str,
     mirror_path: Path,
     commit: str,

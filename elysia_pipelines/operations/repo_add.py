@@ -33,8 +33,6 @@ from elysia_pipelines.redaction import redact_credentials
 from elysia_pipelines.registry import Registry, Repository
 from elysia_pipelines.schedules import parse_schedule
 from elysia_pipelines.settings import Settings
-from elysia_pipelines.weaviate.connection import node_count, open_client, server_meta
-from elysia_pipelines.weaviate.schema import ensure_collection
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
@@ -152,6 +150,9 @@ def primary_language(report: discovery.DiscoveryReport) -> str | None:
 
 def server_modules(settings: Settings) -> set[str]:
     """Vectorizer modules the Weaviate server has enabled (empty when unknown)."""
+    # weaviate-client only where a command talks to it this way (not `repo sync`).
+    from elysia_pipelines.weaviate.connection import open_client, server_meta
+
     try:
         with open_client(settings) as client:
             modules = server_meta(client).get("modules") or {}
@@ -225,11 +226,15 @@ def provision_step(
     steps: AddProgress, settings: Settings, repo: Repository, *, choose_replicas: bool
 ) -> tuple[Repository, bool]:
     """Create (or check) the collection; picks the replica count from the cluster size."""
+    # REST first (weaviate.session): the default collection needs no weaviate-client.
+    from elysia_pipelines.weaviate.session import WeaviateSession, ensure_collection, node_count
+    from elysia_pipelines.weaviate.target import WeaviateTarget
+
     steps.start(3, f"Creating the Weaviate collection {repo.collection}")
-    with open_client(settings) as client:
+    with WeaviateSession(WeaviateTarget.from_settings(settings)) as session:
         if choose_replicas:
-            repo = replace(repo, replicas=default_replicas(node_count(client)))
-        result = ensure_collection(client, spec_for(repo))
+            repo = replace(repo, replicas=default_replicas(node_count(session)))
+        result = ensure_collection(session, spec_for(repo))
     model = f", model {repo.model}" if repo.model else ""
     state = "created" if result.created else "already there with the same schema"
     steps.done(f"{state} (vectorizer {repo.vectorizer}{model}, replicas {repo.replicas})")

@@ -19,7 +19,7 @@ from elysia_pipelines.schedules import parse_schedule
 from elysia_pipelines.settings import Settings, parse_size
 
 if TYPE_CHECKING:
-    from elysia_pipelines.weaviate.schema import CollectionSpec
+    from elysia_pipelines.weaviate.spec import CollectionSpec
 
 # "none" stores no vectors (BM25 keyword search only), needs no model server, and is
 # therefore the default; the modules the CLI accepts are the ones provisioning knows.
@@ -101,7 +101,7 @@ def suggest_vectorizer(language: str | None, available: set[str]) -> tuple[str, 
 def validate_vectorizer(vectorizer: str) -> str:
     # Imported here: the schema module pulls in weaviate-client, which commands that
     # only read options (repo list, status) must not pay for.
-    from elysia_pipelines.weaviate.schema import SUPPORTED_VECTORIZERS
+    from elysia_pipelines.weaviate.spec import SUPPORTED_VECTORIZERS
 
     value = vectorizer.strip().lower()
     if value not in SUPPORTED_VECTORIZERS:
@@ -183,7 +183,7 @@ def build_repository(options: RepoOptions, settings: Settings, default_name: str
 def collection_spec(
     collection: str, vectorizer: str, model: str | None, replicas: int
 ) -> CollectionSpec:
-    from elysia_pipelines.weaviate.schema import CollectionSpec
+    from elysia_pipelines.weaviate.spec import CollectionSpec
 
     return CollectionSpec(
         name=collection, vectorizer=vectorizer, model=model, replication_factor=replicas

@@ -160,3 +160,22 @@ def test_backup_and_restore_import_only_what_they_use(
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert loaded == ["numpy", "pyarrow"], f"restore into an empty collection imported {loaded}"
     assert json.loads(proc.stdout)["created"] == 3
+
+
+def test_sync_through_dagster_leaves_weaviate_client_out(
+    settings: Settings, weaviate_env: WeaviateEndpoint, tmp_path: Path
+) -> None:
+    """A sync's run (mirror, change set, ingestion, checks) talks REST to Weaviate: its
+    process does not pay 0.6-1.0 CPU-s for weaviate-client and gRPC (weaviate.session)."""
+    source = make_repo(tmp_path / "src")
+    env = dict(os.environ, ELYSIA_RUN_MODE="in-process")
+    proc, _ = run_command(["repo", "add", source.url, "--name", "demo", "--json"], env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    source.write("extra.py", "X = 2\n")
+    source.commit("more")
+    proc, loaded = run_command(["repo", "sync", "demo", "--json"], env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    outcome = json.loads(proc.stdout)
+    assert outcome["success"] and outcome["documents"] == 4, outcome
+    assert "dagster" in loaded
+    assert "weaviate" not in loaded and "grpc" not in loaded, loaded
