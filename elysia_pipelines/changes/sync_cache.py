@@ -25,7 +25,6 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 
 from elysia_pipelines.changes.patterns import FileFilter
@@ -160,12 +159,7 @@ class BlobKindsRewrite:
                 os.unlink(self._tmp)
             self._tmp = None
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._drop()
 
 
