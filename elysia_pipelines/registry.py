@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -145,13 +146,35 @@ class Repository:
         return data
 
 
+class Stage(StrEnum):
+    """Which part of a sync a history row describes."""
+
+    EXTRACT = "extract"
+    INGEST = "ingest"
+    CHECK = "check"
+    RUN = "run"
+
+
+class Status(StrEnum):
+    """How a stage ended."""
+
+    SUCCESS = "success"
+    NOOP = "noop"
+    PARTIAL = "partial"  # applied, with some records dead-lettered
+    FAILED = "failed"
+
+
+# What the success rate counts as a successful sync.
+SUCCEEDED = frozenset({Status.SUCCESS, Status.NOOP})
+
+
 @dataclass(frozen=True)
 class SyncRecord:
     """One row of sync history: a stage (extract, ingest, backup) of one sync of one repo."""
 
     repo: str
-    stage: str
-    status: str  # success | noop | failed
+    stage: str  # a Stage (rows are read back as the stored text)
+    status: str  # a Status
     started_at: datetime
     finished_at: datetime | None = None
     duration_s: float | None = None
@@ -514,7 +537,7 @@ class Registry:
         records = self.history(repo, limit=last)
         if not records:
             return None
-        ok = sum(1 for r in records if r.status in ("success", "noop"))
+        ok = sum(1 for r in records if r.status in SUCCEEDED)
         return ok / len(records)
 
 

@@ -37,7 +37,7 @@ from elysia_pipelines.operations.status import (
     dashboard_data,
 )
 from elysia_pipelines.redaction import redact_credentials
-from elysia_pipelines.registry import Registry, Repository
+from elysia_pipelines.registry import Registry, Repository, Status
 from elysia_pipelines.settings import Settings
 
 if TYPE_CHECKING:
@@ -383,7 +383,7 @@ def _log_entries(
         entries.append(
             {
                 "time": change.at,
-                "level": "ERROR" if record.status == "failed" else "INFO",
+                "level": "ERROR" if record.status == Status.FAILED else "INFO",
                 "source": "history",
                 "run_id": record.run_id,
                 "message": f"{record.stage} {record.status}: {detail}",

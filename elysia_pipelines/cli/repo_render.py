@@ -20,7 +20,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from elysia_pipelines.operations.status import DashboardData, RecentChange, RepoStatus
-from elysia_pipelines.registry import Repository
+from elysia_pipelines.registry import Repository, Status
 from elysia_pipelines.settings import format_size
 
 if TYPE_CHECKING:
@@ -129,7 +129,11 @@ def change_line(change: RecentChange, now: datetime | None = None, *, repo: bool
     if repo:
         text.append(f"{change.repo}  ", style="bold")
     text.append(f"{change.stage} ")
-    style = "red" if change.status == "failed" else ("dim" if change.status == "noop" else "green")
+    style = (
+        "red"
+        if change.status == Status.FAILED
+        else ("dim" if change.status == Status.NOOP else "green")
+    )
     text.append(change.status, style=style)
     detail = change.error.strip().splitlines()[0] if change.error else change.summary
     text.append(f"  {detail}")

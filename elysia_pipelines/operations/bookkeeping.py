@@ -12,31 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from elysia_pipelines.clock import utc_now
 from elysia_pipelines.errors import ErrorKind
 from elysia_pipelines.operations.failures import FailureClass, classify_failure
-from elysia_pipelines.registry import Registry, Repository, SyncRecord
+from elysia_pipelines.registry import Registry, Repository, Stage, Status, SyncRecord
 
-
-class Stage(StrEnum):
-    """Which part of a sync a history row describes."""
-
-    EXTRACT = "extract"
-    INGEST = "ingest"
-    CHECK = "check"
-    RUN = "run"
-
-
-class Status(StrEnum):
-    """How a stage ended; `noop` and `partial` count as success for the success rate."""
-
-    SUCCESS = "success"
-    NOOP = "noop"
-    PARTIAL = "partial"
-    FAILED = "failed"
+# Stage and Status, a history row's enums, live with the rows in registry.py; writers
+# reach them here too, as bookkeeping.Stage / bookkeeping.Status.
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from elysia_pipelines.operations.bookkeeping import stored_failure
 from elysia_pipelines.operations.failures import classify_failure
 from elysia_pipelines.operations.weaviate_probe import probe
 from elysia_pipelines.redaction import redact_credentials
-from elysia_pipelines.registry import Registry, Repository
+from elysia_pipelines.registry import Registry, Repository, Stage, Status
 from elysia_pipelines.settings import Settings, format_size
 
 
@@ -228,7 +228,7 @@ def _check_history(
     settings: Settings, registry: Registry, repo: Repository, out: _Findings
 ) -> None:
     records = registry.history(repo.name, limit=HISTORY_WINDOW)
-    failures = [r for r in records if r.status == "failed" and r.error]
+    failures = [r for r in records if r.status == Status.FAILED and r.error]
     errors = [r.error or "" for r in failures]
     if repo.last_error and (not errors or errors[0] != repo.last_error):
         errors.insert(0, repo.last_error)
@@ -273,8 +273,8 @@ def _check_history(
             "this error will not go away by itself; scheduled syncs keep failing until it is "
             f"fixed (or `elysiactl repo pause {repo.name}`)"
         )
-    too_large = sum(r.skipped.get("too_large", 0) for r in records if r.stage == "extract")
-    binary = sum(r.skipped.get("binary", 0) for r in records if r.stage == "extract")
+    too_large = sum(r.skipped.get("too_large", 0) for r in records if r.stage == Stage.EXTRACT)
+    binary = sum(r.skipped.get("binary", 0) for r in records if r.stage == Stage.EXTRACT)
     if too_large >= TOO_LARGE_WARN:
         out.check("skipped files", WARN, f"{too_large} too large, {binary} binary")
         out.recommend(

@@ -19,7 +19,7 @@ from elysia_pipelines.ingest.checkpoint import expected_document_count
 from elysia_pipelines.ingest.pending import pending_files
 from elysia_pipelines.operations.weaviate_probe import WeaviateFacts, probe
 from elysia_pipelines.redaction import redact_credentials
-from elysia_pipelines.registry import Registry, Repository, SyncRecord
+from elysia_pipelines.registry import SUCCEEDED, Registry, Repository, Status, SyncRecord
 from elysia_pipelines.schedules import parse_schedule
 from elysia_pipelines.settings import Settings
 
@@ -239,7 +239,7 @@ def average_sync_seconds(records: Sequence[SyncRecord]) -> float | None:
     """Mean wall time of a sync; a sync's stages share a run id, so they are summed."""
     per_sync: dict[str, float] = {}
     for index, record in enumerate(records):
-        if record.duration_s is None or record.status == "failed":
+        if record.duration_s is None or record.status == Status.FAILED:
             continue
         key = record.run_id or f"record-{index}"
         per_sync[key] = per_sync.get(key, 0.0) + record.duration_s
@@ -258,7 +258,7 @@ def dashboard_data(
     statuses, facts = collect_statuses(settings, registry, now=now, history_limit=0)
     history = registry.history(limit=200)
     rated = [r for r in history if r.stage != "backup"]
-    ok = sum(1 for r in rated if r.status in ("success", "noop"))
+    ok = sum(1 for r in rated if r.status in SUCCEEDED)
     health_counts: dict[str, int] = {}
     for status in statuses:
         health_counts[status.health] = health_counts.get(status.health, 0) + 1
