@@ -57,6 +57,11 @@ def test_stock_and_pooled_instances_see_the_same_runs_events_and_checks(
     latest = pooled.get_latest_materialization_event(dg.AssetKey("number"))
     assert latest is not None and latest.run_id == second
     assert {r.dagster_run.run_id for r in pooled.get_run_records()} == {first, second}
+    # Opened again: the databases are set up, so their alembic check is skipped.
+    reopened = orchestration.get_instance(settings)
+    third = _materialize(reopened)
+    assert {r.dagster_run.run_id for r in stock.get_run_records()} == {first, second, third}
+    assert reopened.event_log_storage.alembic_version() == stock.event_log_storage.alembic_version()
 
 
 def test_wipe_leaves_no_connection_to_deleted_shards(settings: Settings) -> None:
