@@ -71,6 +71,16 @@ class TransientError(ElysiaError):
     default_reason = "network"
 
 
+class Interrupted(TransientError):
+    """The user stopped a command (Ctrl-C); `hint` says how to finish what it was doing.
+
+    Raised by the code that knows what an interruption leaves behind (a restore resumes
+    with --resume, a registered repository needs `repo sync`); the CLI exits with 130.
+    """
+
+    default_reason = "interrupted"
+
+
 class RateLimitedError(ElysiaError):
     """The remote throttles us; retrying before it says so only extends the limit."""
 

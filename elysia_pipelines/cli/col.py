@@ -57,7 +57,10 @@ def _settings() -> Settings:
 
 def _choice(value: str | None, allowed: tuple[str, ...], option: str) -> None:
     if value is not None and value not in allowed:
-        raise ElysiaError(f"{option} {value!r} is not one of: {', '.join(allowed)}")
+        raise ElysiaError(
+            f"{option} {value!r} is not one of: {', '.join(allowed)}",
+            f"use {option} {allowed[0]} (or one of the others listed)",
+        )
 
 
 def _when(text: str) -> str:

@@ -11,8 +11,11 @@ keeps it that way.
 from __future__ import annotations
 
 import importlib
+import sys
+from collections.abc import Sequence
 from typing import Any
 
+import click
 import typer
 from typer.core import TyperGroup
 
@@ -51,6 +54,60 @@ class _Root(TyperGroup):
         super().__init__(**attrs)
         for name, (module, text) in SUBCOMMANDS.items():
             self.add_command(_LazySubcommand(name, module, text))
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Click's usage errors and unanswered prompts as our `error:` + `hint:` pair.
+
+        Click would print a boxed "Error" panel (usage errors) or a bare "Aborted."
+        (a prompt whose input ended, Ctrl-C at a prompt), neither in the form every
+        other refusal takes.
+        """
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            if not standalone_mode:
+                raise
+            if type(exc).__name__ != "NoArgsIsHelpError":  # help was printed instead
+                _usage_error(exc)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            if not standalone_mode:
+                raise
+            from elysia_pipelines.cli.output import err_console, fail
+
+            err_console.print()  # the question's line has no newline yet
+            fail(
+                "no answer: the input ended (or Ctrl-C was pressed) at a question; "
+                "nothing was changed",
+                "answer in a terminal, or give the answer as an option (e.g. --yes; see --help)",
+            )
+            sys.exit(1)
+        except click.ClickException as exc:
+            if not standalone_mode:
+                raise
+            exc.show()
+            sys.exit(exc.exit_code)
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_error(exc: click.UsageError) -> None:
+    from rich.markup import escape
+
+    from elysia_pipelines.cli.output import err_console
+
+    ctx = exc.ctx
+    command = ctx.command_path if ctx is not None else "elysiactl"
+    err_console.print(f"[bold red]error:[/] {escape(exc.format_message())}")
+    err_console.print(f"[yellow]hint:[/] see `{escape(command)} --help` for the usage")
 
 
 app = typer.Typer(

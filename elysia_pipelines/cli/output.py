@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,9 +20,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from elysia_pipelines.errors import ElysiaError
+from elysia_pipelines.errors import ElysiaError, Interrupted
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Whether the running command was given --json, and whether it already printed its one
+# JSON document: an error then still leaves stdout one valid JSON document.
+_json_mode: ContextVar[bool] = ContextVar("json_mode", default=False)
+_json_printed: ContextVar[bool] = ContextVar("json_printed", default=False)
 
 
 def _make_console(stderr: bool = False) -> Console:
@@ -50,6 +56,7 @@ def print_json(data: Any) -> None:
     """Machine-readable output: one JSON document on stdout, nothing else."""
     sys.stdout.write(json.dumps(data, indent=2, default=_json_default) + "\n")
     sys.stdout.flush()
+    _json_printed.set(True)
 
 
 def warn(message: str) -> None:
@@ -57,10 +64,24 @@ def warn(message: str) -> None:
     err_console.print(f"[yellow]warning:[/] {escape(message)}")
 
 
-def fail(message: str, hint: str | None = None, code: int = 1) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}")
+def fail(
+    message: str,
+    hint: str | None = None,
+    code: int = 1,
+    *,
+    kind: str = "user_fixable",
+    reason: str = "user_input",
+) -> typer.Exit:
+    """`error:` and `hint:` on stderr (as plain text: user input and paths are no markup).
+
+    Under --json, stdout also gets `{"error", "hint", "kind", "reason"}` unless the
+    command already printed its document, so a script always reads one JSON document.
+    """
+    err_console.print(f"[bold red]error:[/] {escape(message)}")
     if hint:
-        err_console.print(f"[yellow]hint:[/] {hint}")
+        err_console.print(f"[yellow]hint:[/] {escape(hint)}")
+    if _json_mode.get() and not _json_printed.get():
+        print_json({"error": message, "hint": hint, "kind": kind, "reason": reason})
     return typer.Exit(code)
 
 
@@ -69,11 +90,20 @@ def handle_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _json_mode.set(bool(kwargs.get("json_out") or kwargs.get("as_json")))
+        _json_printed.set(False)
         try:
             return func(*args, **kwargs)
         except ElysiaError as exc:
-            raise fail(exc.message, exc.hint) from None
+            code = 130 if isinstance(exc, Interrupted) else 1
+            raise fail(exc.message, exc.hint, code, kind=exc.kind, reason=exc.reason) from None
         except KeyboardInterrupt:
-            raise fail("interrupted", code=130) from None
+            raise fail(
+                "interrupted",
+                "nothing finished is lost and unfinished work is redone: run the command again",
+                code=130,
+                kind="transient",
+                reason="interrupted",
+            ) from None
 
     return wrapper  # type: ignore[return-value]

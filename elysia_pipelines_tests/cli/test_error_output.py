@@ -1,0 +1,104 @@
+"""How every refusal looks: `error:` + `hint:`, plain text, one JSON document under --json.
+
+Found by auditing `elysiactl` with bad input: names with `[` ended in a rich MarkupError
+traceback, click's usage errors and unanswered prompts printed their own formats, and
+--json commands printed nothing on stdout when they failed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from elysia_pipelines.cli.main import app
+from elysia_pipelines_tests.cli.conftest import Cli
+from elysia_pipelines_tests.gitrepo import GitRepo
+
+
+def _invoke(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(app, list(args), input=input, catch_exceptions=False)
+
+
+def _said(result: Result) -> str:
+    return " ".join(result.output.split())
+
+
+def _refused(result: Result, code: int = 1) -> str:
+    said = _said(result)
+    assert result.exit_code == code, said
+    assert said.count("error:") == 1 and said.count("hint:") == 1, said
+    assert "Traceback" not in said and "╭" not in said and "Aborted" not in said, said
+    return said
+
+
+@pytest.mark.parametrize("name", ["[/]", "x[/y]", "[bold]ghost"])
+def test_names_with_brackets_are_shown_as_typed(cli: Cli, name: str) -> None:
+    said = _refused(cli.run("status", name))
+    assert f"unknown repository '{name}'" in said
+
+
+def test_repository_path_with_brackets(cli: Cli, tmp_path: Path) -> None:
+    missing = str(tmp_path / "x[/]y")
+    assert missing in _refused(cli.run("add", missing))
+
+
+@pytest.mark.parametrize(
+    ("args", "message", "command"),
+    [
+        (
+            ["col", "restore", "x", "--workers", "0"],
+            "'--workers': 0 is not in the range",
+            "col restore",
+        ),
+        (["repo", "logs", "x", "--tail", "abc"], "'abc' is not a valid integer", "repo logs"),
+        (["repo", "nosuchcmd"], "No such command 'nosuchcmd'", "repo"),
+        (["--nope"], "No such option '--nope'", "elysiactl"),
+    ],
+)
+def test_usage_errors_take_the_same_form(
+    elysia_home: Path, args: list[str], message: str, command: str
+) -> None:
+    said = _refused(_invoke(*args), code=2)
+    assert message in said
+    assert f"{command} --help" in said
+
+
+def test_help_without_arguments_still_shows_help() -> None:
+    result = _invoke("repo")
+    assert result.exit_code == 2
+    assert "add-batch" in result.output and "error:" not in result.output
+
+
+def test_unanswered_confirmation_changes_nothing(cli: Cli, source: GitRepo) -> None:
+    assert cli.run("add", source.url, "--no-sync").exit_code == 0
+    said = _refused(cli.run("remove", "demo", input=""))
+    assert "no answer" in said and "--yes" in said
+    assert cli.registry().names() == ["demo"]
+    assert cli.settings().mirror_path("demo").exists()
+
+
+def test_json_errors_are_one_json_document(cli: Cli, source: GitRepo) -> None:
+    result = cli.run("status", "ghost", "--json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["error"] == "unknown repository 'ghost'"
+    assert data["hint"] and data["kind"] == "user_fixable" and data["reason"] == "not_found"
+    assert "error:" in result.stderr  # people running it still read the message
+
+    assert cli.run("add", source.url, "--no-sync").exit_code == 0
+    needs_yes = cli.run("remove", "demo", "--json")
+    assert needs_yes.exit_code == 1
+    assert "--yes" in json.loads(needs_yes.stdout)["hint"]
+    backup = _invoke("col", "backup", "Demo", "--format", "xml", "--json")
+    assert "parquet" in _refused(backup)
+    assert json.loads(backup.stdout)["error"].startswith("--format 'xml'")
+
+
+@pytest.mark.parametrize(("option", "value"), [("--format", "xml"), ("--partition-by", "author")])
+def test_unknown_choices_name_the_choices(elysia_home: Path, option: str, value: str) -> None:
+    said = _refused(_invoke("col", "backup", "Demo", option, value))
+    assert f"{option} '{value}' is not one of" in said
