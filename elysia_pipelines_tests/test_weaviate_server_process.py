@@ -95,38 +95,29 @@ def test_subprocess_server_takes_modules_and_nodes_from_flags_and_control() -> N
             client.close()
 
 
+def _run_server_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m elysia_pipelines_tests.weaviate_server ARGS` run to its exit."""
+    return subprocess.run(
+        [sys.executable, "-m", "elysia_pipelines_tests.weaviate_server", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def test_cli_reports_a_busy_port_with_a_hint() -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "elysia_pipelines_tests.weaviate_server",
-                "--http-port",
-                str(port),
-                "--grpc-port",
-                "0",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = _run_server_cli("--http-port", str(port), "--grpc-port", "0")
     assert result.returncode == 2
     assert "cannot start the test server" in result.stderr
     assert "hint:" in result.stderr
 
 
 def test_cli_rejects_a_fail_rate_outside_zero_to_one() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "elysia_pipelines_tests.weaviate_server", "--fail-rate", "2"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _run_server_cli("--fail-rate", "2")
     assert result.returncode == 2
     assert "--fail-rate must be between 0 and 1" in result.stderr

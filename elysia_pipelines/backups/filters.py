@@ -43,6 +43,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Union
 
 from elysia_pipelines.errors import ElysiaError
+from elysia_pipelines.weaviate.stopwords import EN_STOPWORDS
 
 # ---------------------------------------------------------------- tokens
 
@@ -484,46 +485,9 @@ def evaluate(node: Node, properties: Mapping[str, Any]) -> bool:
 
 _NEGATED_OP = {"=": "!=", "!=": "="}
 
-# Weaviate's default (`en`) stopword preset. Weaviate 1.32 drops these from a text
-# filter's value whatever the tokenization (weaviate#9054: even a field-tokenized
-# 'a') and refuses a value of stopwords only, so such literals are not sent.
-WEAVIATE_STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "for",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "no",
-        "not",
-        "of",
-        "on",
-        "or",
-        "such",
-        "that",
-        "the",
-        "their",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "to",
-        "was",
-        "will",
-        "with",
-    ]
-)
+# Weaviate 1.32 drops its default (`en`) stopwords from a text filter's value whatever
+# the tokenization (weaviate#9054: even a field-tokenized 'a') and refuses a value of
+# stopwords only, so such literals are not sent.
 _WORD_RE = re.compile(r"[^\W_]+")
 
 
@@ -532,7 +496,7 @@ def _loses_stopwords(value: Any) -> bool:
     if not isinstance(value, str):
         return False
     words = _WORD_RE.findall(value.lower().replace("*", " ").replace("?", " "))
-    return value.strip() in WEAVIATE_STOPWORDS or any(w in WEAVIATE_STOPWORDS for w in words)
+    return value.strip() in EN_STOPWORDS or any(w in EN_STOPWORDS for w in words)
 
 
 def _sayable(node: Node) -> bool:

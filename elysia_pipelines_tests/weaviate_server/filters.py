@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from elysia_pipelines.weaviate.stopwords import EN_STOPWORDS
 from elysia_pipelines_tests.weaviate_server.schema import SchemaError, parse_date
 
 if TYPE_CHECKING:
@@ -67,47 +68,9 @@ _NEWER_THAN_CLAIMED = {"Not", "ContainsNone"}
 _WORD_RE = re.compile(r"[^\W_]+|_", re.UNICODE)
 _WORD_WILDCARD_RE = re.compile(r"(?:[^\W_]|[*?])+", re.UNICODE)
 
-# Weaviate's stopword presets (adapters/repos/db/inverted/stopwords/presets.go).
-STOPWORD_PRESETS: dict[str, frozenset[str]] = {
-    "en": frozenset(
-        [
-            "a",
-            "an",
-            "and",
-            "are",
-            "as",
-            "at",
-            "be",
-            "but",
-            "by",
-            "for",
-            "if",
-            "in",
-            "into",
-            "is",
-            "it",
-            "no",
-            "not",
-            "of",
-            "on",
-            "or",
-            "such",
-            "that",
-            "the",
-            "their",
-            "then",
-            "there",
-            "these",
-            "they",
-            "this",
-            "to",
-            "was",
-            "will",
-            "with",
-        ]
-    ),
-    "none": frozenset(),
-}
+# Weaviate's stopword presets (adapters/repos/db/inverted/stopwords/presets.go); `en` is
+# the product's copy of it, data only (its parsing of filters is not shared).
+STOPWORD_PRESETS: dict[str, frozenset[str]] = {"en": EN_STOPWORDS, "none": frozenset()}
 ONLY_STOPWORDS = (
     "invalid search term, only stopwords provided. "
     "Stopwords can be configured in class.invertedIndexConfig.stopwords"

@@ -12,7 +12,8 @@ import struct
 import time
 import uuid as uuid_lib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -450,14 +451,29 @@ def _metadata_result(
 # ------------------------------------------------------------------ servicer
 
 
-def _abort_for(context: grpc.ServicerContext, exc: Exception) -> None:
+@contextmanager
+def _request_errors(context: grpc.ServicerContext) -> Iterator[None]:
     """Weaviate's gRPC handlers return request errors as plain errors: status UNKNOWN.
 
     So clients (and our retry classification) see a permanent error with a message,
     never INVALID_ARGUMENT/NOT_FOUND, exactly as against a real 1.32 node.
     """
-    message = exc.message if isinstance(exc, StoreError) else str(exc)
-    context.abort(grpc.StatusCode.UNKNOWN, message)
+    try:
+        yield
+    except (SchemaError, StoreError) as exc:
+        context.abort(
+            grpc.StatusCode.UNKNOWN, exc.message if isinstance(exc, StoreError) else str(exc)
+        )
+        raise  # unreachable: abort raises
+
+
+def _batch_reply(reply: Any, start: float, errors: dict[int, str]) -> Any:
+    """A batch reply (`BatchObjectsReply` or `BatchReferencesReply`): the time since `start`
+    and the per-index errors in index order, as Weaviate answers them."""
+    return reply(
+        took=time.perf_counter() - start,
+        errors=[reply.BatchError(index=i, error=e) for i, e in sorted(errors.items())],
+    )
 
 
 class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
@@ -485,13 +501,7 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
                     store.put(decode_batch_object(obj))
                 except (SchemaError, StoreError) as exc:
                     errors[index] = str(exc)
-        return batch_pb2.BatchObjectsReply(
-            took=time.perf_counter() - start,
-            errors=[
-                batch_pb2.BatchObjectsReply.BatchError(index=i, error=e)
-                for i, e in sorted(errors.items())
-            ],
-        )
+        return _batch_reply(batch_pb2.BatchObjectsReply, start, errors)
 
     def BatchReferences(
         self, request: batch_pb2.BatchReferencesRequest, context: grpc.ServicerContext
@@ -509,28 +519,19 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
             for ref in request.references
         ]
         errors = self._store().batch_references(refs)
-        return batch_pb2.BatchReferencesReply(
-            took=time.perf_counter() - start,
-            errors=[
-                batch_pb2.BatchReferencesReply.BatchError(index=i, error=e)
-                for i, e in sorted(errors.items())
-            ],
-        )
+        return _batch_reply(batch_pb2.BatchReferencesReply, start, errors)
 
     def BatchDelete(
         self, request: batch_delete_pb2.BatchDeleteRequest, context: grpc.ServicerContext
     ) -> batch_delete_pb2.BatchDeleteReply:
         start = time.perf_counter()
-        try:
+        with _request_errors(context):
             where = flt.from_grpc(request.filters) if request.HasField("filters") else None
             if where is None:
                 raise SchemaError("batch delete needs a filter")
             matches, ids = self._store().delete_where(
                 request.collection, where, dry_run=request.dry_run, tenant=request.tenant
             )
-        except (SchemaError, StoreError) as exc:
-            _abort_for(context, exc)
-            raise  # unreachable: abort raises
         reply = batch_delete_pb2.BatchDeleteReply(
             took=time.perf_counter() - start,
             matches=matches,
@@ -553,7 +554,7 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
     ) -> search_get_pb2.SearchReply:
         start = time.perf_counter()
         store = self._store()
-        try:
+        with _request_errors(context):
             unsupported = [name for name in ("generative", "rerank") if request.HasField(name)]
             if unsupported:
                 raise SchemaError(
@@ -616,9 +617,6 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
                     _result(store, coll.name, obj, props, wanted, metadata, dist, score, metric)
                     for obj, dist, score in rows
                 ]
-        except (SchemaError, StoreError) as exc:
-            _abort_for(context, exc)
-            raise
         return search_get_pb2.SearchReply(took=time.perf_counter() - start, results=results)
 
     def Aggregate(
@@ -626,7 +624,7 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
     ) -> aggregate_pb2.AggregateReply:
         start = time.perf_counter()
         store = self._store()
-        try:
+        with _request_errors(context):
             where = flt.from_grpc(request.filters) if request.HasField("filters") else None
             with store.lock:
                 coll = store.collection(request.collection)
@@ -658,20 +656,14 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
                     single.objects_count = len(objects)
                 if len(request.aggregations) > 0:
                     single.aggregations.CopyFrom(_aggregations(request, objects, props))
-        except (SchemaError, StoreError) as exc:
-            _abort_for(context, exc)
-            raise
         return aggregate_pb2.AggregateReply(took=time.perf_counter() - start, single_result=single)
 
     def TenantsGet(
         self, request: tenants_pb2.TenantsGetRequest, context: grpc.ServicerContext
     ) -> tenants_pb2.TenantsGetReply:
         start = time.perf_counter()
-        try:
+        with _request_errors(context):
             tenants = self._store().list_tenants(request.collection)
-        except StoreError as exc:
-            _abort_for(context, exc)
-            raise
         if request.HasField("names"):
             wanted = set(request.names.values)
             tenants = [t for t in tenants if t["name"] in wanted]

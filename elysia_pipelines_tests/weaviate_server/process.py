@@ -20,25 +20,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from elysia_pipelines_tests.weaviate_server.addresses import ServerAddresses
+
 READY_PREFIX = "READY "
 
 
 @dataclass
-class ServerProcess:
+class ServerProcess(ServerAddresses):
     """Handle of a server running in a child process."""
 
     process: subprocess.Popen[str]
     http_port: int
     grpc_port: int
     host: str = "127.0.0.1"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.http_port}"
-
-    @property
-    def grpc_url(self) -> str:
-        return f"{self.host}:{self.grpc_port}"
 
     def control(self, path: str, body: dict[str, Any] | None = None, method: str = "POST") -> Any:
         data = None if body is None else json.dumps(body).encode()

@@ -533,19 +533,17 @@ class RestApi:
     def object_replace(
         self, body: Any, query: dict[str, list[str]], uid: str, cls: str | None = None, **_: Any
     ) -> Response:
-        incoming_tenant = (body or {}).get("tenant") or _tenant(query)
-        with self.store.lock:
-            found = self._locate(cls or (body or {}).get("class"), uid, incoming_tenant)
-            if found is None:
-                return 404, None, {}
-            incoming = _incoming(body or {}, found[0], uid)
-            incoming.tenant = incoming_tenant
-            obj = self._put(incoming)
-        return _ok(self._json(found[0], obj, True))
+        return self._update(body, query, uid, cls, merge=False)
 
     def object_merge(
         self, body: Any, query: dict[str, list[str]], uid: str, cls: str | None = None, **_: Any
     ) -> Response:
+        return self._update(body, query, uid, cls, merge=True)
+
+    def _update(
+        self, body: Any, query: dict[str, list[str]], uid: str, cls: str | None, *, merge: bool
+    ) -> Response:
+        """PUT (replace, answers the object) and PATCH (merge, answers 204) of one object."""
         incoming_tenant = (body or {}).get("tenant") or _tenant(query)
         with self.store.lock:
             found = self._locate(cls or (body or {}).get("class"), uid, incoming_tenant)
@@ -553,8 +551,8 @@ class RestApi:
                 return 404, None, {}
             incoming = _incoming(body or {}, found[0], uid)
             incoming.tenant = incoming_tenant
-            self._put(incoming, merge=True)
-        return 204, None, {}
+            obj = self._put(incoming, merge=merge)
+        return (204, None, {}) if merge else _ok(self._json(found[0], obj, True))
 
     def object_delete(
         self, query: dict[str, list[str]], uid: str, cls: str | None = None, **_: Any
@@ -772,22 +770,10 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
     def do_GET(self) -> None:
-        self._dispatch("GET")
+        """Every method goes to `_dispatch`: `self.command` is the request's method."""
+        self._dispatch(self.command)
 
-    def do_HEAD(self) -> None:
-        self._dispatch("HEAD")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_PUT(self) -> None:
-        self._dispatch("PUT")
-
-    def do_PATCH(self) -> None:
-        self._dispatch("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
+    do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():

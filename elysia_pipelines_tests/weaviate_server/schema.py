@@ -319,13 +319,7 @@ def _is_uuid_text(text: str) -> bool:
 
 
 def _is_uuid(text: str) -> bool:
-    if len(text) != 36:
-        return False
-    try:
-        uuid_lib.UUID(text)
-    except ValueError:
-        return False
-    return True
+    return len(text) == 36 and _is_uuid_text(text)
 
 
 def go_rfc3339(text: str) -> str:

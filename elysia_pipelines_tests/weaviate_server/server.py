@@ -18,6 +18,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from weaviate.proto.v1 import weaviate_pb2_grpc
 
+from elysia_pipelines_tests.weaviate_server.addresses import ServerAddresses
 from elysia_pipelines_tests.weaviate_server.backups import Backups
 from elysia_pipelines_tests.weaviate_server.faults import Faults
 from elysia_pipelines_tests.weaviate_server.grpc_service import FaultInterceptor, WeaviateServicer
@@ -29,7 +30,7 @@ WEAVIATE_VERSION = "1.32.0"
 MAX_MESSAGE_BYTES = 104_858_000
 
 
-class WeaviateTestServer:
+class WeaviateTestServer(ServerAddresses):
     """An in-memory Weaviate speaking the REST and gRPC APIs weaviate-client 4.x uses.
 
     `store` is for white-box assertions in the server's own tests; everything else
@@ -82,15 +83,7 @@ class WeaviateTestServer:
         self._batches: list[tuple[int, int]] = []
         self._batches_lock = threading.Lock()
 
-    # ------------------------------------------------------------ addresses
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.http_port}"
-
-    @property
-    def grpc_url(self) -> str:
-        return f"{self.host}:{self.grpc_port}"
+    # ------------------------------------------------------------ state
 
     @property
     def running(self) -> bool:
