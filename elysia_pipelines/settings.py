@@ -63,6 +63,12 @@ def parse_size(text: str, *, what: str = "size") -> int:
             f"{what}: {text!r} is too large",
             "a file-size limit is a few MB; use e.g. 1MB, 100MB or 1GB",
         )
+    # A limit of no bytes at all would skip every file (and FileFilter refuses it at sync
+    # time, long after `repo update` said yes).
+    if int(value) < 1:
+        raise ConfigError(
+            f"{what}: {text!r} is not a positive size", "use at least 1 byte, e.g. 500KB or 1MB"
+        )
     return int(value)
 
 

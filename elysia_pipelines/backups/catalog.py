@@ -9,6 +9,7 @@ versioned with `PRAGMA user_version`; `MIGRATIONS[i]` moves version i to i+1 in 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -187,6 +188,13 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.DatabaseError as exc:
         conn.close()
+        if not os.access(path.parent, os.W_OK) or not os.access(path, os.W_OK):
+            # Read-only directory or mount: the file may be fine; moving it aside is wrong.
+            raise ElysiaError(
+                f"the backup catalog {path} cannot be written: {exc}",
+                f"make {path.parent} writable (SQLite keeps its WAL beside the catalog), or "
+                "point ELYSIA_HOME to a writable directory; the catalog itself is kept",
+            ) from None
         raise ElysiaError(
             f"the backup catalog {path} is not a usable SQLite database: {exc}",
             "move it aside; `elysiactl col catalog` will start a new one",
@@ -408,7 +416,8 @@ class Catalog:
 def _not_found(backup_id: str) -> NotFoundError:
     return NotFoundError(
         f"no backup {backup_id!r} in the catalog",
-        "list backups with `elysiactl col catalog list` (or pass a backup directory path)",
+        "list backups with `elysiactl col catalog list`; a backup directory that is not in "
+        "the catalog is read by `col catalog verify PATH` and `col restore PATH`",
     )
 
 

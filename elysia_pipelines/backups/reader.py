@@ -463,7 +463,7 @@ def open_backup(ref: str | Path, settings: Settings) -> BackupReader:
     text = str(ref)
     if isinstance(ref, str) and is_remote(text):
         return _from_remote(text, settings)
-    if isinstance(ref, str) and text.startswith("file://"):
+    if isinstance(ref, str) and "://" in text:  # file://, or refused: an unknown scheme
         ref = text = str(local_path(text))
     path = Path(text).expanduser()
     if isinstance(ref, str) and is_backup_id(text) and not path.exists():

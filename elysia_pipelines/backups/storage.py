@@ -18,6 +18,7 @@ and retention removes such leftovers once they are stale.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,8 +58,19 @@ def is_remote(location: str | Path | None) -> bool:
 
 
 def local_path(location: str | Path) -> Path:
-    """A plain path or `file://` URI as an absolute local path."""
+    """A plain path or `file://` URI as an absolute local path.
+
+    Any other `scheme://` is refused: taken as a path, `ftp://host/x` would quietly
+    become a directory `ftp:/host/x` under the working directory.
+    """
     text = str(location)
+    scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", text) if isinstance(location, str) else None
+    if scheme and scheme.group(1).lower() != "file":
+        raise ConfigError(
+            f"{redact_url(text)}: unsupported storage scheme {scheme.group(1)!r}",
+            "use a local directory, file://, s3://bucket/prefix, gs://bucket/prefix, "
+            "az://container/prefix or abfs://container@account.dfs.core.windows.net/prefix",
+        )
     if text.startswith("file://"):
         text = unquote(urlsplit(text).path)
     return Path(text).expanduser().resolve()

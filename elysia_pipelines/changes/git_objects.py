@@ -78,6 +78,21 @@ def resolve_commit(repo: git.Repo, rev: str) -> str | None:
     return out.strip() or None
 
 
+def _shown_origin(repo: git.Repo) -> str:
+    """The repository the user named (a mirror's origin, redacted), else the git dir.
+
+    Mirrors are first cloned into a temporary directory whose name means nothing to
+    the user.
+    """
+    from elysia_pipelines.redaction import redact_credentials
+
+    try:
+        origin = repo.git.config("--get", "remote.origin.url").strip()
+    except git.GitCommandError:
+        origin = ""
+    return redact_credentials(origin.removeprefix("file://")) if origin else str(repo.git_dir)
+
+
 def resolve_branch(repo: git.Repo, branch: str | None) -> tuple[str, str]:
     """(branch name, head commit) of `branch`, or of HEAD's branch when None."""
     if branch is None:
@@ -91,7 +106,7 @@ def resolve_branch(repo: git.Repo, branch: str | None) -> tuple[str, str]:
         name = ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else "HEAD"
         if commit is None:
             raise ElysiaError(
-                f"repository {repo.git_dir} has no commits on {name}",
+                f"repository {_shown_origin(repo)} has no commits on {name}",
                 "push at least one commit, or choose a branch that has commits",
             )
         return name, commit

@@ -229,6 +229,10 @@ def _classify(
             "the remote is slow or unreachable; raise ELYSIA_GIT_TIMEOUT_S or retry later",
             reason="timeout",
         )
+    if source.provider == PROVIDER_FILE:
+        local = Path(source.url.removeprefix("file://"))
+        if not local.is_dir():  # missing, or a file: git's words for it vary
+            return _local_not_found(source, detail)
     auth_markers = (
         "authentication failed",
         "could not read username",
@@ -254,6 +258,8 @@ def _classify(
         "no such file or directory",
     )
     if any(marker in low for marker in not_found_markers):
+        if source.provider == PROVIDER_FILE:
+            return _local_not_found(source, detail)
         hint = "check the URL" + (
             ""
             if auth.token_env
@@ -263,6 +269,30 @@ def _classify(
     return TransientError(
         f"{action} {where} failed: remote unreachable or refused ({detail})",
         "check the URL, the network and proxy settings, then retry",
+    )
+
+
+def _local_not_found(source: Source, detail: str) -> NotFoundError:
+    """A local path is no repository: say whether it is missing or just not git's.
+
+    The remote hint (private repositories answer 'not found' without a token) would
+    send the user after a token a local path never needs.
+    """
+    path = Path(source.url.removeprefix("file://"))
+    if not path.exists():
+        return NotFoundError(
+            f"{path} does not exist",
+            "check the path (a local repository is given by its directory)",
+        )
+    if not path.is_dir():
+        return NotFoundError(
+            f"{path} is a file, not a git repository",
+            "give the repository's directory (the one holding .git) or a bare repository",
+        )
+    return NotFoundError(
+        f"{path} is not a git repository ({detail})",
+        "give the repository's top directory (the one holding .git), or run `git init` "
+        "and commit there first",
     )
 
 

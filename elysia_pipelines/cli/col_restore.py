@@ -130,7 +130,7 @@ def restore_command(
     from elysia_pipelines.backups.restore import RestoreOptions, open_for_restore, restore_backup
     from elysia_pipelines.backups.restore_migration import parse_property_map
 
-    settings = Settings.from_env()
+    settings = Settings.from_env().ensure_dirs()  # checkpoints and dead letters go there
     options = RestoreOptions(
         target_collection=target_collection,
         strategy=strategy,  # type: ignore[arg-type]  # validated by RestoreOptions

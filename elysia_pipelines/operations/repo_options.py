@@ -60,10 +60,21 @@ def resolve_schedule(options: RepoOptions, settings: Settings) -> str:
     first sync) before anything runs unattended.
     """
     if options.schedule:
-        return parse_schedule(options.schedule).text
+        return _given_schedule(options)
     if options.watch:
         return parse_schedule(settings.default_schedule).text
     return "manual"
+
+
+def _given_schedule(options: RepoOptions) -> str:
+    """--schedule as given; with --watch it must name a schedule that runs."""
+    text = parse_schedule(options.schedule or "").text
+    if options.watch and text == "manual":
+        raise ConfigError(
+            "--watch and --schedule manual contradict each other",
+            "drop --watch to sync only by hand, or give --schedule an interval like 30m",
+        )
+    return text
 
 
 def default_replicas(node_count: int) -> int:
@@ -204,7 +215,7 @@ def update_changes(options: RepoOptions, current: Repository, settings: Settings
     """
     changes: dict[str, Any] = {}
     if options.schedule:
-        changes["schedule"] = parse_schedule(options.schedule).text
+        changes["schedule"] = _given_schedule(options)
     elif options.watch and current.schedule == "manual":
         changes["schedule"] = parse_schedule(settings.default_schedule).text
     if options.url:

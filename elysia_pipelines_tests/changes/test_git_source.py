@@ -224,7 +224,7 @@ def test_mirror_errors(upstream: GitRepo, tmp_path: Path, monkeypatch: pytest.Mo
         mirror_repository(upstream.url, tmp_path / "m1.git", token_env="ELYSIA_UNSET_TOKEN")
     with pytest.raises(ConfigError, match="not an environment variable name"):
         mirror_repository(upstream.url, tmp_path / "m1.git", token_env="$(rm -rf)")
-    with pytest.raises(NotFoundError, match="not found"):
+    with pytest.raises(NotFoundError, match="missing does not exist"):
         mirror_repository((tmp_path / "missing").as_uri(), tmp_path / "m2.git")
     assert not (tmp_path / "m2.git").exists()
     assert not [p for p in tmp_path.iterdir() if ".clone-" in p.name]
@@ -248,8 +248,8 @@ def test_check_access(upstream: GitRepo, tmp_path: Path, monkeypatch: pytest.Mon
     report.raise_for_error()
 
     missing = check_access((tmp_path / "nothing-here").as_uri())
-    assert not missing.ok and "not found" in (missing.error or "")
-    with pytest.raises(ElysiaError, match="not found"):
+    assert not missing.ok and "nothing-here does not exist" in (missing.error or "")
+    with pytest.raises(ElysiaError, match="does not exist"):
         missing.raise_for_error()
 
     monkeypatch.delenv("ELYSIA_UNSET_TOKEN", raising=False)

@@ -46,6 +46,8 @@ def test_unusable_elysia_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, k
     for args in (["repo", "list"], ["repo", "sync", "x"], ["repo", "pause", "x"]):
         assert "ELYSIA_HOME" in _rejected(args)
     assert "ELYSIA_HOME" in _rejected(["col", "catalog", "list"])
+    # restore writes checkpoints and dead letters there: it used to blame the catalog
+    assert "ELYSIA_HOME" in _rejected(["col", "restore", "some-backup"])
 
 
 def test_unreadable_catalog_exits_non_zero(settings: Settings) -> None:

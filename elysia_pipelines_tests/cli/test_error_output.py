@@ -102,3 +102,59 @@ def test_json_errors_are_one_json_document(cli: Cli, source: GitRepo) -> None:
 def test_unknown_choices_name_the_choices(elysia_home: Path, option: str, value: str) -> None:
     said = _refused(_invoke("col", "backup", "Demo", option, value))
     assert f"{option} '{value}' is not one of" in said
+
+
+# --- refusals that used to be accepted, or pointed the wrong way ---------------------
+
+
+def test_backup_destination_with_unknown_scheme_is_refused(
+    cli: Cli, source: GitRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cli.run("add", source.url, "--no-sync").exit_code == 0  # creates Demo
+    monkeypatch.chdir(tmp_path)
+    said = _refused(_invoke("col", "backup", "Demo", "--output", "ftp://user:pw@host/x"))
+    assert "unsupported storage scheme 'ftp'" in said and "s3://" in said
+    assert "pw" not in said
+    assert not (tmp_path / "ftp:").exists()  # it used to become a local directory
+    assert "unsupported storage scheme" in _refused(_invoke("col", "restore", "ftp://host/x"))
+
+
+def test_zero_max_file_size_is_refused_by_add_and_update(cli: Cli, source: GitRepo) -> None:
+    added = cli.run("add", source.url, "--max-file-size", "0")
+    assert "not a positive size" in _refused(added)
+    assert "[1/6]" not in added.output  # refused before any step runs
+    assert cli.run("add", source.url, "--no-sync").exit_code == 0
+    before = cli.registry().get("demo")
+    assert "not a positive size" in _refused(cli.run("update", "demo", "--max-file-size", "0"))
+    assert cli.registry().get("demo") == before  # a 0 limit made every later sync fail
+
+
+def test_watch_with_manual_schedule_is_a_contradiction(cli: Cli, source: GitRepo) -> None:
+    said = _refused(cli.run("add", source.url, "--watch", "--schedule", "manual"))
+    assert "contradict" in said
+    assert cli.registry().names() == []
+    assert cli.run("add", source.url, "--no-sync", "--schedule", "1h").exit_code == 0
+    assert "contradict" in _refused(cli.run("update", "demo", "--watch", "--schedule", "manual"))
+    assert cli.registry().get("demo").schedule == "1h"
+
+
+def test_local_paths_that_are_no_repository(cli: Cli, tmp_path: Path) -> None:
+    missing = _refused(cli.run("add", str(tmp_path / "nowhere")))
+    assert "does not exist" in missing and "token" not in missing
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    not_git = _refused(cli.run("add", str(plain)))
+    assert "is not a git repository" in not_git and "token" not in not_git
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("hello\n")
+    as_file = _refused(cli.run("add", str(a_file)))
+    assert "is a file, not a git repository" in as_file and "network" not in as_file
+    empty = GitRepo.init(tmp_path / "empty")
+    no_commits = _refused(cli.run("add", str(empty.path)))
+    assert f"{empty.path} has no commits" in no_commits and ".clone-" not in no_commits
+    assert cli.registry().names() == []
+
+
+def test_catalog_show_does_not_promise_paths(elysia_home: Path, tmp_path: Path) -> None:
+    said = _refused(_invoke("col", "catalog", "show", str(tmp_path)))
+    assert "catalog verify PATH" in said
