@@ -30,7 +30,6 @@ import os
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +39,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from benchmarks import benchtable  # noqa: E402
 
 EXPORTS: list[tuple[str, str, str]] = [
     # (label, format, compression)
@@ -108,16 +109,7 @@ def child_main(spec: dict[str, Any]) -> None:
 
 
 def run_child(spec: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    if proc.returncode != 0:
-        raise SystemExit(f"child {spec} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return benchtable.run_child(__file__, json.dumps(spec), env=env, timeout=900)
 
 
 # ---------------------------------------------------------------------- measurements
@@ -433,11 +425,8 @@ def main() -> int:
             print(f"work directory kept: {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    if failures:
-        print("\nFAILED: " + "; ".join(failures))
-        return 1
-    print("\nall floors met")
-    return 0
+    print()
+    return benchtable.verdict(failures, "all floors met")
 
 
 if __name__ == "__main__":

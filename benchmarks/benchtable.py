@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 RESULTS_ENV = "ELYSIA_BENCH_RESULTS"
 
@@ -51,6 +54,36 @@ def finish(measures: list[Measure], met: str = "targets met") -> int:
         return 1
     print(met)
     return 0
+
+
+def verdict(failures: list[str], met: str | None = None) -> int:
+    """Print each missed target (or `met`, when given and none missed); the exit status of
+    a benchmark that checks its targets in its own words rather than as `Measure`s."""
+    for failure in failures:
+        print(f"MISSED: {failure}")
+    if met is not None and not failures:
+        print(met)
+    return 1 if failures else 0
+
+
+def run_child(
+    script: str, *args: str, env: dict[str, str] | None = None, timeout: float | None = None
+) -> dict[str, Any]:
+    """`python SCRIPT --child ARGS` in a fresh interpreter, so its peak memory and import
+    cost are its own; returns the JSON object on its last stdout line. A failed child ends
+    the benchmark, with the child's stderr."""
+    proc = subprocess.run(
+        [sys.executable, str(Path(script).resolve()), "--child", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        raise SystemExit(f"benchmark child failed: {Path(script).name} {' '.join(args)}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def load_average() -> float:

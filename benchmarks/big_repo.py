@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 from dataclasses import asdict
@@ -38,6 +37,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from benchtable import Measure, print_table_header, report  # noqa: E402
+from benchtable import run_child as run_child_script  # noqa: E402
 
 RSS_GROWTH_LIMIT = 1.5
 INCREMENTAL_SHARE_LIMIT = 0.05
@@ -59,9 +59,7 @@ def child_main(files: int, work: str) -> None:
 
 
 def run_child(files: int, work: Path) -> dict[str, float]:
-    cmd = [sys.executable, __file__, "--child", str(files), str(work)]
-    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_child_script(__file__, str(files), str(work))
 
 
 def main() -> int:

@@ -36,6 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.benchtable import run_child as run_child_script  # noqa: E402
+from benchmarks.benchtable import verdict  # noqa: E402
 from elysia_pipelines_tests.gitrepo import git_env  # noqa: E402
 
 FULL_TARGET_RATIO = 3.0
@@ -242,10 +244,7 @@ def run_child(
 ) -> dict[str, float]:
     """One extraction in a fresh interpreter; returns its timing and peak memory."""
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, __file__, "--child", str(repo), str(out), from_commit or "-", str(seq)]
-    cmd.append(branch)
-    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_child_script(__file__, str(repo), str(out), from_commit or "-", str(seq), branch)
 
 
 def child_main(repo: str, out: str, from_commit: str, seq: str, branch: str) -> None:
@@ -384,11 +383,8 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     print(f"|{'-' * (width + 2)}|{'-' * (value_width + 2)}|--------|")
     for name, value, target in rows:
         print(f"| {name.ljust(width)} | {value.ljust(value_width)} | {target} |")
-    if failures:
-        print("\nMISSED: " + "; ".join(failures))
-        return 1
-    print("\nall extraction targets met")
-    return 0
+    print()
+    return verdict(failures, "all extraction targets met")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import benchtable  # noqa: E402
 from benchmarks.restore import DIM, _peak_mb, bench_objects  # noqa: E402
 from elysia_pipelines.backups.export import (  # noqa: E402
     BackupOptions,
@@ -115,17 +115,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_child(spec: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-    )
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr)
-        raise SystemExit(f"benchmark child failed: {spec}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return benchtable.run_child(__file__, json.dumps(spec), env=env)
 
 
 def main() -> int:
@@ -249,9 +239,7 @@ def main() -> int:
             failures.append(f"{mode}: S3 {ratio:.2f}x local disk > {RATIO_TARGET}x")
         if growth > MEMORY_GROWTH_TARGET:
             failures.append(f"{mode}: S3 peak memory grew {growth:+.0%} from {small} to {large}")
-    for failure in failures:
-        print(f"MISSED: {failure}")
-    return 1 if failures else 0
+    return benchtable.verdict(failures)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import benchtable  # noqa: E402
 from elysia_pipelines.backups.export import BackupOptions, BackupSource, write_backup  # noqa: E402
 from elysia_pipelines.backups.formats import BackupObject  # noqa: E402
 from elysia_pipelines.backups.reader import open_backup  # noqa: E402
@@ -188,16 +188,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_child(spec: dict[str, Any]) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr)
-        raise SystemExit(f"benchmark child failed: {spec['label']}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return benchtable.run_child(__file__, json.dumps(spec))
 
 
 def main() -> int:
@@ -339,9 +330,7 @@ def main() -> int:
                 failures.append(f"peak memory grew {growth:+.0%} from {small} to {large} objects")
     for aim in aims_missed:
         print(f"AIM MISSED: {aim}")
-    for failure in failures:
-        print(f"MISSED: {failure}")
-    return 1 if failures else 0
+    return benchtable.verdict(failures)
 
 
 if __name__ == "__main__":

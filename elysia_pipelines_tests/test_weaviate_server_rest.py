@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -173,24 +174,20 @@ def test_backup_create_and_restore_round_trip(
     collection = weaviate_client.collections.use(collection_name)
     collection.data.insert_many([{"title": f"t{i}", "count": i} for i in range(25)])
     backup_id = f"contract-{uuid.uuid4().hex[:10]}"
-    created = weaviate_client.backup.create(
-        backup_id=backup_id,
-        backend="filesystem",
-        include_collections=[collection_name],
-        wait_for_completion=True,
-    )
+    backup: dict[str, Any] = {
+        "backup_id": backup_id,
+        "backend": "filesystem",
+        "include_collections": [collection_name],
+        "wait_for_completion": True,
+    }
+    created = weaviate_client.backup.create(**backup)
     assert created.status == BackupStatus.SUCCESS
     assert collection_name in created.collections
     status = weaviate_client.backup.get_create_status(backup_id=backup_id, backend="filesystem")
     assert status.status == BackupStatus.SUCCESS
 
     weaviate_client.collections.delete(collection_name)
-    restored = weaviate_client.backup.restore(
-        backup_id=backup_id,
-        backend="filesystem",
-        include_collections=[collection_name],
-        wait_for_completion=True,
-    )
+    restored = weaviate_client.backup.restore(**backup)
     assert restored.status == BackupStatus.SUCCESS
     restored_collection = weaviate_client.collections.use(collection_name)
     assert restored_collection.aggregate.over_all(total_count=True).total_count == 25

@@ -61,6 +61,7 @@ from elysia_pipelines.backups.layout import (
     write_manifest,
 )
 from elysia_pipelines.backups.storage import RemoteLocation, is_remote, local_path, open_location
+from elysia_pipelines.backups.tenants import refuse_inactive_tenants
 from elysia_pipelines.clock import utc_now
 from elysia_pipelines.disk import fsync_dir
 from elysia_pipelines.errors import ElysiaError
@@ -728,15 +729,12 @@ def _readable_tenants(
             "rename the property (e.g. restore a copy with --map), then back up again",
         )
     if not description.get("auto_tenant_activation"):
-        asleep = {t: s for t, s in tenants.items() if s != "ACTIVE"}
-        if asleep:
-            listed = ", ".join(f"{t} ({s})" for t, s in list(asleep.items())[:5])
-            raise ElysiaError(
-                f"{len(asleep)} tenant(s) of {collection} are not active and cannot be read: "
-                f"{listed}{' ...' if len(asleep) > 5 else ''}; nothing was written",
-                f"activate them (PUT /v1/schema/{collection}/tenants with activityStatus "
-                "ACTIVE, or tenants.update in weaviate-client) and back up again",
-            )
+        refuse_inactive_tenants(
+            collection,
+            {t: s for t, s in tenants.items() if s != "ACTIVE"},
+            which="are not active and cannot be read",
+            again="back up again",
+        )
     return tuple(tenants)
 
 

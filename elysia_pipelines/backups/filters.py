@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any, Union
@@ -235,18 +235,20 @@ class _Parser:
         return node
 
     def _or(self) -> Node:
-        items = [self._and()]
-        while self._is_kw("or"):
-            self._advance()
-            items.append(self._and())
-        return items[0] if len(items) == 1 else Or(tuple(items))
+        return self._chain("or", self._and, Or)
 
     def _and(self) -> Node:
-        items = [self._not()]
-        while self._is_kw("and"):
+        return self._chain("and", self._not, And)
+
+    def _chain(
+        self, keyword: str, operand: Callable[[], Node], combine: type[And] | type[Or]
+    ) -> Node:
+        """`operand (keyword operand)*`: a lone operand as it is, more combined in order."""
+        items = [operand()]
+        while self._is_kw(keyword):
             self._advance()
-            items.append(self._not())
-        return items[0] if len(items) == 1 else And(tuple(items))
+            items.append(operand())
+        return items[0] if len(items) == 1 else combine(tuple(items))
 
     def _not(self) -> Node:
         if self._is_kw("not"):

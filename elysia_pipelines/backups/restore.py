@@ -97,6 +97,7 @@ from elysia_pipelines.backups.restore_state import (
 from elysia_pipelines.backups.restore_target import ExistingObject
 from elysia_pipelines.backups.restore_values import object_fingerprint
 from elysia_pipelines.backups.restore_workers import run_bounded
+from elysia_pipelines.backups.tenants import refuse_inactive_tenants
 from elysia_pipelines.errors import ElysiaError, NotFoundError
 from elysia_pipelines.settings import Settings
 from elysia_pipelines.weaviate.messages import short_error
@@ -740,15 +741,12 @@ def _target_tenants(
     if target_description.get("auto_tenant_activation"):
         return existing
     wanted = set(reader.tenants)
-    asleep = {t: s for t, s in existing.items() if t in wanted and s != "ACTIVE"}
-    if asleep:
-        listed = ", ".join(f"{t} ({s})" for t, s in list(asleep.items())[:5])
-        raise ElysiaError(
-            f"{len(asleep)} tenant(s) of {collection} that the backup restores are not active: "
-            f"{listed}{' ...' if len(asleep) > 5 else ''}; nothing was written",
-            f"activate them (PUT /v1/schema/{collection}/tenants with activityStatus ACTIVE) "
-            "and restore again",
-        )
+    refuse_inactive_tenants(
+        collection,
+        {t: s for t, s in existing.items() if t in wanted and s != "ACTIVE"},
+        which="that the backup restores are not active",
+        again="restore again",
+    )
     return existing
 
 

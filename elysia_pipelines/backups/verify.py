@@ -183,24 +183,18 @@ def _check_file(directory: Path, entry: Any, manifest: Manifest) -> tuple[list[P
             problems.extend(_schema_problems(relative, parquet, manifest))
         else:
             rows = _count_json_rows(path)
-    except (pa.ArrowException, OSError, EOFError, ValueError, RuntimeError) as exc:
+    except Exception as exc:
+        # zstandard/lz4 raise their own types on corrupt frames: the stream is at fault.
+        if isinstance(exc, (pa.ArrowException, OSError, EOFError, ValueError, RuntimeError)):
+            failed, expected = "read", f"a readable {manifest.format} file"
+        else:
+            failed, expected = "decompressed", f"a readable {manifest.compression} stream"
         problems.append(
             Problem(
                 "unreadable",
                 relative,
-                f"{relative} cannot be read: {exc or type(exc).__name__}",
-                expected=f"a readable {manifest.format} file",
-                actual=type(exc).__name__,
-            )
-        )
-        return problems, 0
-    except Exception as exc:  # zstandard/lz4 raise their own types on corrupt frames
-        problems.append(
-            Problem(
-                "unreadable",
-                relative,
-                f"{relative} cannot be decompressed: {exc or type(exc).__name__}",
-                expected=f"a readable {manifest.compression} stream",
+                f"{relative} cannot be {failed}: {exc or type(exc).__name__}",
+                expected=expected,
                 actual=type(exc).__name__,
             )
         )

@@ -25,6 +25,7 @@ from elysia_pipelines.weaviate.schema import describe_collection
 from elysia_pipelines.weaviate.target import WeaviateTarget
 from elysia_pipelines_tests.backups.sources import populate
 from elysia_pipelines_tests.backups.test_formats_roundtrip import COMBINATIONS
+from elysia_pipelines_tests.backups.test_restore import client_or_rest
 from elysia_pipelines_tests.weaviate_fixtures import WeaviateEndpoint
 
 COLLECTION = "Docs"
@@ -50,12 +51,8 @@ def source(
     loaded_client: weaviate.WeaviateClient,
     weaviate_server_module: Any,
 ) -> Iterator[Any]:
-    """What the backup reads through: the client, or a RestSession on the same server."""
-    if request.param == "client":
-        yield loaded_client
-        return
-    with RestSession(WeaviateTarget.for_url(weaviate_server_module.url)) as session:
-        yield session
+    target = WeaviateTarget.for_url(weaviate_server_module.url)
+    yield from client_or_rest(request.param, loaded_client, target)
 
 
 @pytest.fixture(scope="module")

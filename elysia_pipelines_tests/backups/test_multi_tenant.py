@@ -29,10 +29,9 @@ from elysia_pipelines.backups.restore import (
 from elysia_pipelines.backups.verify import verify_backup
 from elysia_pipelines.errors import ElysiaError
 from elysia_pipelines.settings import Settings
-from elysia_pipelines.weaviate.rest_session import RestSession
 from elysia_pipelines.weaviate.schema import CollectionSpec, ensure_collection
 from elysia_pipelines.weaviate.target import WeaviateTarget
-from elysia_pipelines_tests.backups.test_restore import source_documents
+from elysia_pipelines_tests.backups.test_restore import client_or_rest, source_documents
 from elysia_pipelines_tests.support import run_cli
 from elysia_pipelines_tests.weaviate_fixtures import WeaviateEndpoint
 
@@ -109,14 +108,9 @@ def handle(
     weaviate_client: weaviate.WeaviateClient,
     weaviate_endpoint: WeaviateEndpoint,
 ) -> Iterator[Any]:
-    """What backup and restore talk through: weaviate-client, or the CLI's REST session."""
-    if request.param == "client":
-        yield weaviate_client
-        return
-    endpoint = weaviate_endpoint
-    grpc = f"{endpoint.grpc_host}:{endpoint.grpc_port}"
-    with RestSession(WeaviateTarget.for_url(endpoint.url, grpc)) as session:
-        yield session
+    grpc = f"{weaviate_endpoint.grpc_host}:{weaviate_endpoint.grpc_port}"
+    target = WeaviateTarget.for_url(weaviate_endpoint.url, grpc)
+    yield from client_or_rest(request.param, weaviate_client, target)
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl"])

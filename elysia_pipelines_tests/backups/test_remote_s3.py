@@ -31,7 +31,12 @@ from elysia_pipelines.errors import ElysiaError, NotFoundError
 from elysia_pipelines.settings import Settings
 from elysia_pipelines.weaviate.connection import WeaviateTarget, open_client
 from elysia_pipelines.weaviate.objects import count
-from elysia_pipelines_tests.backups.test_restore import source_documents, stored, write_docs
+from elysia_pipelines_tests.backups.test_restore import (
+    interrupted_restore,
+    source_documents,
+    stored,
+    write_docs,
+)
 from elysia_pipelines_tests.s3_server import S3Server
 from elysia_pipelines_tests.support import run_cli
 from elysia_pipelines_tests.weaviate_fixtures import WeaviateEndpoint
@@ -384,10 +389,6 @@ def test_uris_are_redacted_and_parsed_for_every_provider(
     assert gcs.path == "bucket/prefix/x" and type(gcs.filesystem).__name__ == "GcsFileSystem"
 
 
-class _Interrupt(KeyboardInterrupt):
-    """Ctrl-C in the middle of a restore, delivered through the progress callback."""
-
-
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
 def test_interrupted_restore_from_s3_resumes_without_duplicates(
     env: Settings, bucket: str, weaviate_client: weaviate.WeaviateClient, fmt: str
@@ -401,15 +402,7 @@ def test_interrupted_restore_from_s3_resumes_without_duplicates(
     reader = open_backup(backup["path"], env)  # by URI: streamed from the bucket
     assert reader.filesystem is not None
     options = RestoreOptions(target_collection="Again", batch_size=3, workers=1, settings=env)
-    seen: list[int] = []
-
-    def interrupt(done: int, total: int) -> None:
-        seen.append(done)
-        if len(seen) == 3:
-            raise _Interrupt
-
-    with pytest.raises(_Interrupt):
-        restore_backup(reader, weaviate_client, options, progress=interrupt)
+    interrupted_restore(reader, weaviate_client, options, after=3)
     assert 0 < count(weaviate_client, "Again") < 20
     report = restore_backup(reader, weaviate_client, replace(options, resume=True))
     assert report.batches_already_done >= 3 and count(weaviate_client, "Again") == 20

@@ -86,6 +86,15 @@ def make_backup(
     return open_backup(result.backup_id, settings)
 
 
+def backed_up(
+    client: weaviate.WeaviateClient, settings: Settings, n: int = N_DOCS, **backup: Any
+) -> tuple[list[Doc], BackupReader]:
+    """`n` source documents in a collection, backed up (`make_backup`): where most
+    restore tests start."""
+    docs = source_documents(n)
+    return docs, make_backup(client, settings, docs, **backup)
+
+
 def stored(
     client: weaviate.WeaviateClient, name: str, uuids: list[str], *, vectors: bool = False
 ) -> dict[str, Any]:
@@ -123,8 +132,7 @@ class Scenario:
 def scenario(weaviate_client: weaviate.WeaviateClient, settings: Settings) -> Scenario:
     """A backup of 30 documents, then a target that drifted: 5 edited, 3 deleted, 3 with a
     `commit` the backup does not have."""
-    docs = source_documents()
-    reader = make_backup(weaviate_client, settings, docs)
+    docs, reader = backed_up(weaviate_client, settings)
     original = {u: clean(p) for u, p, _ in docs}
     before: dict[str, dict[str, Any] | None] = dict(original)
     modified = [u for u, _, _ in docs[1:6]]
@@ -185,6 +193,18 @@ def rest_session(endpoint: WeaviateEndpoint) -> RestSession:
     return RestSession(
         WeaviateTarget.for_url(endpoint.url, f"{endpoint.grpc_host}:{endpoint.grpc_port}")
     )
+
+
+def client_or_rest(
+    kind: str, client: weaviate.WeaviateClient, target: WeaviateTarget
+) -> Iterator[Any]:
+    """For a fixture with params ["client", "rest"]: what backup and restore talk through,
+    weaviate-client or the CLI's REST session on the same server (closed after the test)."""
+    if kind == "client":
+        yield client
+        return
+    with RestSession(target) as session:
+        yield session
 
 
 @pytest.mark.parametrize("via", ["client", "rest"])
@@ -442,26 +462,32 @@ def test_unconvertible_values_are_dead_lettered_then_resumed(
         restore_backup(reader, weaviate_client, replace(options, resume=True))
 
 
-class _Interrupt(KeyboardInterrupt):
+class Interrupt(KeyboardInterrupt):
     """What Ctrl-C raises on the main thread, here delivered through the progress callback."""
+
+
+def interrupted_restore(
+    reader: BackupReader, target: Any, options: RestoreOptions, *, after: int
+) -> None:
+    """Run the restore and stop it, as Ctrl-C would, at its `after`-th progress call."""
+    calls: list[int] = []
+
+    def interrupt(done: int, total: int) -> None:
+        calls.append(done)
+        if len(calls) == after:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        restore_backup(reader, target, options, progress=interrupt)
 
 
 def test_interrupted_restore_resumes_without_duplicates(
     weaviate_client: weaviate.WeaviateClient, settings: Settings
 ) -> None:
-    docs = source_documents(25)
-    reader = make_backup(weaviate_client, settings, docs)
+    docs, reader = backed_up(weaviate_client, settings, 25)
     # One worker: at most two batches are in flight when the interruption comes.
     options = RestoreOptions(target_collection="Again", batch_size=3, workers=1, settings=settings)
-    seen: list[int] = []
-
-    def interrupt(done: int, total: int) -> None:
-        seen.append(done)
-        if len(seen) == 3:
-            raise _Interrupt
-
-    with pytest.raises(_Interrupt):
-        restore_backup(reader, weaviate_client, options, progress=interrupt)
+    interrupted_restore(reader, weaviate_client, options, after=3)
     partial = count(weaviate_client, "Again")
     assert 0 < partial < 25
 
@@ -479,18 +505,9 @@ def test_interrupted_restore_resumes_without_duplicates(
 def test_resume_after_the_target_was_deleted_restores_everything(
     weaviate_client: weaviate.WeaviateClient, settings: Settings
 ) -> None:
-    docs = source_documents(12)
-    reader = make_backup(weaviate_client, settings, docs)
+    _, reader = backed_up(weaviate_client, settings, 12)
     options = RestoreOptions(target_collection="Gone", batch_size=3, workers=1, settings=settings)
-    calls: list[int] = []
-
-    def interrupt(done: int, total: int) -> None:
-        calls.append(done)
-        if len(calls) == 2:
-            raise _Interrupt
-
-    with pytest.raises(_Interrupt):
-        restore_backup(reader, weaviate_client, options, progress=interrupt)
+    interrupted_restore(reader, weaviate_client, options, after=2)
     delete_collection(weaviate_client, "Gone")
     report = restore_backup(reader, weaviate_client, replace(options, resume=True))
     assert report.batches_already_done == 0 and report.created == 12
@@ -501,15 +518,9 @@ def test_resume_after_the_target_was_deleted_restores_everything(
 def test_resume_with_other_options_is_refused(
     weaviate_client: weaviate.WeaviateClient, settings: Settings
 ) -> None:
-    docs = source_documents(10)
-    reader = make_backup(weaviate_client, settings, docs)
+    _, reader = backed_up(weaviate_client, settings, 10)
     options = RestoreOptions(target_collection="Other", batch_size=2, settings=settings)
-
-    def stop(done: int, total: int) -> None:
-        raise _Interrupt
-
-    with pytest.raises(_Interrupt):
-        restore_backup(reader, weaviate_client, options, progress=stop)
+    interrupted_restore(reader, weaviate_client, options, after=1)
     with pytest.raises(ElysiaError, match="different options"):
         restore_backup(
             reader,
@@ -526,8 +537,7 @@ def _iter_names(description: dict[str, Any]) -> Iterator[str]:
 def test_restore_into_new_collection_rebuilds_schema(
     weaviate_client: weaviate.WeaviateClient, settings: Settings
 ) -> None:
-    docs = source_documents(5)
-    reader = make_backup(weaviate_client, settings, docs)
+    _, reader = backed_up(weaviate_client, settings, 5)
     report = restore_backup(
         reader, weaviate_client, RestoreOptions(target_collection="copy", settings=settings)
     )
@@ -543,8 +553,7 @@ def test_restore_from_json_backups(
     weaviate_client: weaviate.WeaviateClient, settings: Settings, fmt: str
 ) -> None:
     """JSON backups carry dates as text and vectors as float lists; the restore is exact."""
-    docs = source_documents(9)
-    reader = make_backup(weaviate_client, settings, docs, fmt=fmt)
+    docs, reader = backed_up(weaviate_client, settings, 9, fmt=fmt)
     assert reader.manifest.format == fmt
     report = restore_backup(
         reader, weaviate_client, RestoreOptions(target_collection="FromJson", settings=settings)
@@ -565,8 +574,7 @@ def test_rest_restore_into_new_or_empty_collection(
 ) -> None:
     """The CLI's path: no existing objects to read, properties added or the collection
     created, writes over REST; the objects come back exactly, vectors included."""
-    docs = source_documents()
-    reader = make_backup(weaviate_client, settings, docs)
+    docs, reader = backed_up(weaviate_client, settings)
     if target == "empty":
         weaviate_client.collections.create("Copy")
     with rest_session(weaviate_endpoint) as session:

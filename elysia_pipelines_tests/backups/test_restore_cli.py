@@ -16,6 +16,7 @@ from elysia_pipelines.weaviate.schema import collection_exists
 from elysia_pipelines_tests.backups.test_restore import (
     _code_backup,
     _codes_collection,
+    backed_up,
     make_backup,
     source_documents,
     stored,
@@ -38,8 +39,7 @@ def env(weaviate_env: WeaviateEndpoint, settings: Settings) -> Settings:
 def test_restore_json_into_new_collection(
     env: Settings, weaviate_client: weaviate.WeaviateClient
 ) -> None:
-    docs = source_documents(8)
-    reader = make_backup(weaviate_client, env, docs)
+    docs, reader = backed_up(weaviate_client, env, 8)
     result = run(reader.backup_id, "--target-collection", "Copy", "--workers", "2", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -51,8 +51,7 @@ def test_restore_json_into_new_collection(
 def test_dry_run_lists_ids_and_writes_nothing(
     env: Settings, weaviate_client: weaviate.WeaviateClient
 ) -> None:
-    docs = source_documents(6)
-    reader = make_backup(weaviate_client, env, docs)
+    docs, reader = backed_up(weaviate_client, env, 6)
     result = run(str(reader.root), "--target-collection", "Fresh", "--dry-run", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -67,8 +66,7 @@ def test_dry_run_lists_ids_and_writes_nothing(
 def test_partial_merge_with_map_prints_a_summary(
     env: Settings, weaviate_client: weaviate.WeaviateClient
 ) -> None:
-    docs = source_documents(5)
-    reader = make_backup(weaviate_client, env, docs)
+    docs, reader = backed_up(weaviate_client, env, 5)
     chosen = [docs[0][0], docs[3][0]]
     result = run(
         reader.backup_id,

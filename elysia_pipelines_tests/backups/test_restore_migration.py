@@ -18,7 +18,12 @@ from elysia_pipelines.weaviate.schema import (
     create_collection_from_description,
     describe_collection,
 )
-from elysia_pipelines_tests.backups.test_restore import make_backup, source_documents, stored
+from elysia_pipelines_tests.backups.test_restore import (
+    backed_up,
+    make_backup,
+    source_documents,
+    stored,
+)
 
 
 def _create(client: weaviate.WeaviateClient, name: str, **types: str) -> None:
@@ -42,8 +47,7 @@ def _types(client: weaviate.WeaviateClient, name: str) -> dict[str, str]:
 def test_types_are_converted_and_missing_properties_added(
     weaviate_client: weaviate.WeaviateClient, settings: Settings
 ) -> None:
-    docs = source_documents(12)
-    reader = make_backup(weaviate_client, settings, docs)
+    docs, reader = backed_up(weaviate_client, settings, 12)
     _create(
         weaviate_client,
         "Drifted",
@@ -87,8 +91,7 @@ def test_types_are_converted_and_missing_properties_added(
 def test_map_renames_properties_in_a_new_collection(
     weaviate_client: weaviate.WeaviateClient, settings: Settings
 ) -> None:
-    docs = source_documents(6)
-    reader = make_backup(weaviate_client, settings, docs)
+    docs, reader = backed_up(weaviate_client, settings, 6)
     report = restore_backup(
         reader,
         weaviate_client,
@@ -111,8 +114,7 @@ def test_map_renames_properties_in_a_new_collection(
 def test_map_onto_an_existing_property_of_another_type(
     weaviate_client: weaviate.WeaviateClient, settings: Settings
 ) -> None:
-    docs = source_documents(4)
-    reader = make_backup(weaviate_client, settings, docs)
+    docs, reader = backed_up(weaviate_client, settings, 4)
     _create(weaviate_client, "Sizes", size="text", path="text")
     report = restore_backup(
         reader,
@@ -170,8 +172,7 @@ def test_impossible_type_change_is_refused_before_writing(
 def test_vector_dimension_mismatch_is_refused_with_nothing_written(
     weaviate_client: weaviate.WeaviateClient, settings: Settings
 ) -> None:
-    docs = source_documents(5)  # 8-dimensional vectors
-    reader = make_backup(weaviate_client, settings, docs)
+    _, reader = backed_up(weaviate_client, settings, 5)  # 8-dimensional vectors
     _create(weaviate_client, "Small", path="text")  # lacks most backup properties
     existing: list[tuple[str, dict[str, Any], list[float]]] = [
         ("11111111-1111-1111-1111-111111111111", {"path": "keep/me.py"}, [0.5, 0.25, 0.0, 1.0])
@@ -193,31 +194,15 @@ def test_incremental_after_a_rename_does_not_trust_content_hash(
     weaviate_client: weaviate.WeaviateClient, settings: Settings
 ) -> None:
     """Same content_hash, but the restore adds `body`: every object must be updated."""
-    docs = source_documents(6)
-    reader = make_backup(weaviate_client, settings, docs)
-    report = restore_backup(
-        reader,
-        weaviate_client,
-        RestoreOptions(
-            strategy="merge",
-            incremental=True,
-            property_map={"content": "body"},
-            settings=settings,
-        ),
+    docs, reader = backed_up(weaviate_client, settings, 6)
+    options = RestoreOptions(
+        strategy="merge", incremental=True, property_map={"content": "body"}, settings=settings
     )
+    report = restore_backup(reader, weaviate_client, options)
     assert (report.updated, report.unchanged) == (6, 0)
     after = stored(weaviate_client, "Docs", [u for u, _, _ in docs])
     for uuid, props, _ in docs:
         assert after[uuid]["body"] == after[uuid]["content"] == props["content"]
 
-    again = restore_backup(
-        reader,
-        weaviate_client,
-        RestoreOptions(
-            strategy="merge",
-            incremental=True,
-            property_map={"content": "body"},
-            settings=settings,
-        ),
-    )
+    again = restore_backup(reader, weaviate_client, options)
     assert (again.updated, again.unchanged) == (0, 6)  # compared by full hash now

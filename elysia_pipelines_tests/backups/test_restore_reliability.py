@@ -23,7 +23,12 @@ from elysia_pipelines.settings import Settings
 from elysia_pipelines.weaviate.connection import WeaviateTarget, open_client
 from elysia_pipelines.weaviate.objects import count
 from elysia_pipelines.weaviate.schema import collection_exists
-from elysia_pipelines_tests.backups.test_restore import make_backup, source_documents, stored
+from elysia_pipelines_tests.backups.test_restore import (
+    backed_up,
+    make_backup,
+    source_documents,
+    stored,
+)
 from elysia_pipelines_tests.weaviate_server import FaultRule, WeaviateTestServer
 
 pytestmark = pytest.mark.weaviate_test_server_only
@@ -34,8 +39,7 @@ def test_cross_cluster_restore(
     second_weaviate_server: WeaviateTestServer,
     settings: Settings,
 ) -> None:
-    docs = source_documents(20)
-    reader = make_backup(weaviate_client, settings, docs)
+    docs, reader = backed_up(weaviate_client, settings, 20)
     uuids = [u for u, _, _ in docs]
     target = WeaviateTarget.for_url(second_weaviate_server.url, second_weaviate_server.grpc_url)
     by_path = open_backup(reader.root, settings)  # a directory works as well as an id
@@ -59,8 +63,7 @@ def test_faults_mid_restore_lose_nothing_and_duplicate_nothing(
     weaviate_client: weaviate.WeaviateClient,
     settings: Settings,
 ) -> None:
-    docs = source_documents(40)
-    reader = make_backup(weaviate_client, settings, docs)
+    docs, reader = backed_up(weaviate_client, settings, 40)
     uuids = [u for u, _, _ in docs]
     expected = stored(weaviate_client, "Docs", uuids, vectors=True)
     faults = weaviate_server.faults
@@ -97,8 +100,7 @@ def test_server_restart_mid_restore(
     weaviate_client: weaviate.WeaviateClient,
     settings: Settings,
 ) -> None:
-    docs = source_documents(30)
-    reader = make_backup(weaviate_client, settings, docs)
+    docs, reader = backed_up(weaviate_client, settings, 30)
     restarted: list[bool] = []
 
     def crash_once(done: int, total: int) -> None:
@@ -123,8 +125,7 @@ def test_target_down_dead_letters_then_resume(
     weaviate_client: weaviate.WeaviateClient,
     settings: Settings,
 ) -> None:
-    docs = source_documents(20)
-    reader = make_backup(weaviate_client, settings, docs)
+    docs, reader = backed_up(weaviate_client, settings, 20)
     options = RestoreOptions(
         target_collection="Copy", workers=1, batch_size=4, write_attempts=2, settings=settings
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,19 @@ from elysia_pipelines.backups.verify import verify_backup
 from elysia_pipelines.errors import NotFoundError
 from elysia_pipelines.settings import Settings
 
+Make = Callable[..., BackupResult]
 
-def make(
-    settings: Settings, objects: list[BackupObject], description: dict[str, Any], **kw: Any
-) -> BackupResult:
-    return write_backup(objects, BackupSource("Docs", description), settings, BackupOptions(**kw))
+
+@pytest.fixture
+def make(settings: Settings, real_objects: list[BackupObject], description: dict[str, Any]) -> Make:
+    """Writes a backup of the real objects (or of `objects`) with `BackupOptions(**kw)`."""
+
+    def write(objects: list[BackupObject] | None = None, **kw: Any) -> BackupResult:
+        source = BackupSource("Docs", description)
+        chosen = real_objects if objects is None else objects
+        return write_backup(chosen, source, settings, BackupOptions(**kw))
+
+    return write
 
 
 def kinds(report: Any) -> list[str]:
@@ -30,14 +39,8 @@ def kinds(report: Any) -> list[str]:
     ("fmt", "compression"),
     [("parquet", "zstd"), ("jsonl", "zstd"), ("json", "gzip"), ("jsonl", "lz4")],
 )
-def test_intact_backup_verifies(
-    settings: Settings,
-    real_objects: list[BackupObject],
-    description: dict[str, Any],
-    fmt: str,
-    compression: str,
-) -> None:
-    result = make(settings, real_objects, description, format=fmt, compression=compression)
+def test_intact_backup_verifies(settings: Settings, make: Make, fmt: str, compression: str) -> None:
+    result = make(format=fmt, compression=compression)
     report = verify_backup(result.backup_id, settings)
     assert report.ok, report.problems
     assert report.checked_files == 1 and report.catalog_status == "verified"
@@ -47,10 +50,8 @@ def test_intact_backup_verifies(
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
-def test_corrupted_byte(
-    settings: Settings, real_objects: list[BackupObject], description: dict[str, Any], fmt: str
-) -> None:
-    result = make(settings, real_objects, description, format=fmt, compression="zstd")
+def test_corrupted_byte(settings: Settings, make: Make, fmt: str) -> None:
+    result = make(format=fmt, compression="zstd")
     path = result.path / result.files[0].path
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -67,10 +68,8 @@ def test_corrupted_byte(
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
-def test_truncated_file(
-    settings: Settings, real_objects: list[BackupObject], description: dict[str, Any], fmt: str
-) -> None:
-    result = make(settings, real_objects, description, format=fmt, compression="gzip")
+def test_truncated_file(settings: Settings, make: Make, fmt: str) -> None:
+    result = make(format=fmt, compression="gzip")
     path = result.path / result.files[0].path
     size = path.stat().st_size
     with open(path, "r+b") as handle:
@@ -83,10 +82,8 @@ def test_truncated_file(
     assert "unreadable" in kinds(report) or "row_count" in kinds(report)
 
 
-def test_deleted_and_extra_files(
-    settings: Settings, real_objects: list[BackupObject], description: dict[str, Any]
-) -> None:
-    result = make(settings, real_objects, description, partition_by="language")
+def test_deleted_and_extra_files(settings: Settings, make: Make) -> None:
+    result = make(partition_by="language")
     victim = result.files[0].path
     (result.path / victim).unlink()
     (result.path / "data" / "stray.parquet").write_bytes(b"not listed")
@@ -98,10 +95,8 @@ def test_deleted_and_extra_files(
     assert sorted(kinds(report)) == ["extra_file", "missing_file"]
 
 
-def test_wrong_checksum_in_manifest(
-    settings: Settings, real_objects: list[BackupObject], description: dict[str, Any]
-) -> None:
-    result = make(settings, real_objects, description, format="jsonl")
+def test_wrong_checksum_in_manifest(settings: Settings, make: Make) -> None:
+    result = make(format="jsonl")
     manifest_path = result.path / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["files"][0]["sha256"] = "0" * 64
@@ -115,9 +110,9 @@ def test_wrong_checksum_in_manifest(
 
 
 def test_row_count_and_schema_mismatch(
-    settings: Settings, real_objects: list[BackupObject], description: dict[str, Any]
+    settings: Settings, make: Make, real_objects: list[BackupObject]
 ) -> None:
-    result = make(settings, real_objects, description)
+    result = make()
     manifest_path = result.path / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["files"][0]["rows"] = 7
@@ -133,16 +128,13 @@ def test_row_count_and_schema_mismatch(
 
 
 def test_manifest_unreadable_and_missing_directory(
-    settings: Settings,
-    real_objects: list[BackupObject],
-    description: dict[str, Any],
-    tmp_path: Path,
+    settings: Settings, make: Make, real_objects: list[BackupObject], tmp_path: Path
 ) -> None:
-    result = make(settings, real_objects[:5], description)
+    result = make(real_objects[:5])
     (result.path / "manifest.json").write_text("{broken")
     report = verify_backup(result.backup_id, settings)
     assert "manifest_unreadable" in kinds(report) and "manifest_checksum" in kinds(report)
-    other = make(settings, real_objects[:5], description)
+    other = make(real_objects[:5])
     import shutil
 
     shutil.rmtree(other.path)

@@ -742,13 +742,7 @@ def vector_query(store: Store, coll: Any, request: Any, tenant: str) -> vec.Vect
             for name, data in search.vector_per_target.items():
                 query.pairs.append((name, vec.decode(data), 1.0))
         else:
-            rows: list[np.ndarray] = []
-            if len(search.vectors) > 0:
-                rows = [q for v in search.vectors for q in _query_rows(v)]
-            elif search.vector_bytes:
-                rows = [vec.decode(search.vector_bytes)]
-            elif len(search.vector) > 0:
-                rows = [np.array(search.vector, dtype=np.float64)]
+            rows = _sent_vectors(search)
             if not rows:
                 raise SchemaError("near_vector without a vector")
             query.pairs = [(name, q, 1.0) for name in names for q in rows]
@@ -778,6 +772,18 @@ def vector_query(store: Store, coll: Any, request: Any, tenant: str) -> vec.Vect
     return query
 
 
+def _sent_vectors(search: Any) -> list[np.ndarray]:
+    """The query vectors of a `NearVector` or `Hybrid` message, in the first of the three
+    forms clients send (`vectors`, `vector_bytes`, the deprecated float list); none: []."""
+    if len(search.vectors) > 0:
+        return [q for v in search.vectors for q in _query_rows(v)]
+    if search.vector_bytes:
+        return [vec.decode(search.vector_bytes)]
+    if len(search.vector) > 0:
+        return [np.array(search.vector, dtype=np.float64)]
+    return []
+
+
 def hybrid_args(
     store: Store, coll: Any, hybrid: Any, tenant: str
 ) -> tuple[tuple[str, list[str] | None], vec.VectorQuery | None, float | None]:
@@ -794,15 +800,13 @@ def hybrid_args(
     if hybrid.HasField("near_vector"):
         query = vector_query(store, coll, hybrid, tenant)
     else:
-        rows: list[np.ndarray] = []
-        if len(hybrid.vectors) > 0:
-            rows = [q for v in hybrid.vectors for q in _query_rows(v)]
-        elif hybrid.vector_bytes:
-            rows = [vec.decode(hybrid.vector_bytes)]
-        elif len(hybrid.vector) > 0:
-            rows = [np.array(hybrid.vector, dtype=np.float64)]
-        elif hybrid.query and any(
-            module == vec.CONTEXTIONARY for module, _ in vec.vectorizers(coll.schema).values()
+        rows = _sent_vectors(hybrid)
+        if (
+            not rows
+            and hybrid.query
+            and any(
+                module == vec.CONTEXTIONARY for module, _ in vec.vectorizers(coll.schema).values()
+            )
         ):
             rows = [vec.embed_text(hybrid.query)]
         if rows:
