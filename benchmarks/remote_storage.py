@@ -32,12 +32,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import benchtable  # noqa: E402
-from benchmarks.restore import DIM, _peak_mb, bench_objects  # noqa: E402
+from benchmarks.bench_backups import peak_mb, write_bench_backup  # noqa: E402
 from elysia_pipelines.backups.export import (  # noqa: E402
     BackupOptions,
-    BackupSource,
     backup_collection,
-    write_backup,
 )
 from elysia_pipelines.backups.reader import open_backup  # noqa: E402
 from elysia_pipelines.backups.restore import RestoreOptions, restore_backup  # noqa: E402
@@ -45,10 +43,7 @@ from elysia_pipelines.settings import Settings  # noqa: E402
 from elysia_pipelines.weaviate.connection import WeaviateTarget, open_client  # noqa: E402
 from elysia_pipelines.weaviate.objects import count  # noqa: E402
 from elysia_pipelines.weaviate.schema import (  # noqa: E402
-    CollectionSpec,
     delete_collection,
-    describe_collection,
-    ensure_collection,
 )
 from elysia_pipelines_tests.s3_server import REGION, start_s3_server  # noqa: E402
 from elysia_pipelines_tests.weaviate_server import start_server_process  # noqa: E402
@@ -61,13 +56,11 @@ BUCKET = "bench"
 def load_collection(settings: Settings, target: WeaviateTarget, name: str, n: int) -> None:
     """`n` documents in Weaviate, written by our own restore from a scratch backup."""
     with open_client(target) as client:
-        ensure_collection(client, CollectionSpec(name="BenchSource"))
-        description = describe_collection(client, "BenchSource")
-        delete_collection(client, "BenchSource")
-        result = write_backup(
-            bench_objects(n, DIM),
-            BackupSource(f"{name}Seed", description, total=n),
+        result = write_bench_backup(
             settings,
+            client,
+            f"{name}Seed",
+            n,
             BackupOptions(output=settings.home / "seed"),
             record_in_catalog=False,
         )
@@ -81,7 +74,7 @@ def load_collection(settings: Settings, target: WeaviateTarget, name: str, n: in
 def child(spec: dict[str, Any]) -> dict[str, Any]:
     settings = Settings.from_env()
     target = WeaviateTarget.for_url(spec["url"], spec["grpc_url"])
-    imported_mb = _peak_mb()
+    imported_mb = peak_mb()
     with open_client(target) as client:
         started = time.perf_counter()
         if spec["mode"] == "backup":
@@ -97,7 +90,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
                 "objects": result.object_count,
                 "backup_id": result.backup_id,
                 "path": str(result.path),
-                "peak_mb": _peak_mb(),
+                "peak_mb": peak_mb(),
                 "imported_mb": imported_mb,
             }
         reader = open_backup(spec["backup_id"], settings)
@@ -109,7 +102,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "seconds": elapsed,
         "objects": restored if not failed else -failed,
-        "peak_mb": _peak_mb(),
+        "peak_mb": peak_mb(),
         "imported_mb": imported_mb,
     }
 

@@ -31,11 +31,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,61 +41,34 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import benchtable  # noqa: E402
-from elysia_pipelines.backups.export import BackupOptions, BackupSource, write_backup  # noqa: E402
-from elysia_pipelines.backups.formats import BackupObject  # noqa: E402
+from benchmarks.bench_backups import peak_mb, write_bench_backup  # noqa: E402
+from elysia_pipelines.backups.export import BackupOptions  # noqa: E402
 from elysia_pipelines.backups.reader import open_backup  # noqa: E402
 from elysia_pipelines.backups.restore import RestoreOptions, restore_backup  # noqa: E402
-from elysia_pipelines.documents import document_uuid  # noqa: E402
 from elysia_pipelines.settings import Settings  # noqa: E402
 from elysia_pipelines.weaviate.connection import WeaviateTarget, connect, open_client  # noqa: E402
 from elysia_pipelines.weaviate.objects import count  # noqa: E402
 from elysia_pipelines.weaviate.schema import (  # noqa: E402
-    CollectionSpec,
     create_collection_from_description,
     delete_collection,
-    describe_collection,
-    ensure_collection,
 )
-from elysia_pipelines_tests.backups.sources import documents, vector_for  # noqa: E402
 from elysia_pipelines_tests.weaviate_server import start_server_process  # noqa: E402
 
 FLOOR_OBJECTS_S = 500.0
 SPEEDUP_TARGET = 2.0
 MEMORY_TARGET_MB = 150.0
 MEMORY_GROWTH_TARGET = 0.15
-DIM = 32
 
 
 # ------------------------------------------------------------------------- building
 
 
-def bench_objects(n: int, dim: int) -> Iterator[BackupObject]:
-    """`n` documents of real files; files are reused under `<repo>-copyN` when needed."""
-    base = list(documents(n, dim=None, max_bytes=64_000))
-    if not base:
-        raise SystemExit("no source files found in site-packages")
-    for i in range(n):
-        _, props, _ = base[i % len(base)]
-        round_ = i // len(base)
-        props = dict(props)
-        if round_:
-            props["repo"] = f"{props['repo']}-copy{round_}"
-        uuid = document_uuid(props["repo"], props["path"])
-        yield BackupObject(uuid, props, vector_for(f"{round_}:{props['content'][:4096]}", dim))
-
-
 def build_backup(settings: Settings, url: str, grpc_url: str, n: int) -> tuple[str, int]:
     """A real backup of `n` documents; the schema comes from a provisioned collection."""
     with open_client(WeaviateTarget.for_url(url, grpc_url)) as client:
-        ensure_collection(client, CollectionSpec(name="BenchSource"))
-        description = describe_collection(client, "BenchSource")
-        delete_collection(client, "BenchSource")
-    result = write_backup(
-        bench_objects(n, DIM),
-        BackupSource(f"Bench{n}", description, total=n),
-        settings,
-        BackupOptions(format="parquet", compression="zstd"),
-    )
+        result = write_bench_backup(
+            settings, client, f"Bench{n}", n, BackupOptions(format="parquet", compression="zstd")
+        )
     return result.backup_id, result.size_bytes
 
 
@@ -121,25 +92,10 @@ def _baseline(reader: Any, client: Any, name: str) -> int:
     return failed
 
 
-def _peak_mb() -> float:
-    """Peak resident memory of this process image, in MiB.
-
-    `VmHWM` rather than `ru_maxrss`: Linux carries `ru_maxrss` over from the parent's
-    memory at fork, so a child of a big parent would report the parent's size.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def child(spec: dict[str, Any]) -> dict[str, Any]:
     # What the imports alone cost (weaviate-client ~80 MB, pyarrow ~120 MB resident):
     # the restore's own memory is the peak above this.
-    imported_mb = _peak_mb()
+    imported_mb = peak_mb()
     settings = Settings().with_home(spec["home"])
     target = WeaviateTarget.for_url(spec["url"], spec["grpc_url"])
     name = spec["collection"]
@@ -154,9 +110,9 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
             "failed": 0,
             "seconds": elapsed,
             "objects_per_s": reader.object_count / elapsed,
-            "peak_mb": _peak_mb(),
+            "peak_mb": peak_mb(),
             "imported_mb": imported_mb,
-            "restore_mb": _peak_mb() - imported_mb,
+            "restore_mb": peak_mb() - imported_mb,
         }
     with open_client(target) as client:
         if spec["mode"] == "baseline":
@@ -178,9 +134,9 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         "failed": failed,
         "seconds": elapsed,
         "objects_per_s": reader.object_count / elapsed,
-        "peak_mb": _peak_mb(),
+        "peak_mb": peak_mb(),
         "imported_mb": imported_mb,
-        "restore_mb": _peak_mb() - imported_mb,
+        "restore_mb": peak_mb() - imported_mb,
     }
 
 

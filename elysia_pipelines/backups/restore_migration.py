@@ -166,6 +166,15 @@ def _renamed_description(
     return desc
 
 
+def _not_in_backup(option: str, names: list[str], source_types: Mapping[str, str]) -> ElysiaError:
+    """The refusal of an option (`--map`, `--properties`) naming properties the backup lacks."""
+    return ElysiaError(
+        f"{option} names propert{'y' if len(names) == 1 else 'ies'} the backup does not "
+        f"have: {', '.join(map(repr, names))}",
+        f"the backup's properties are: {', '.join(source_types) or '(none)'}",
+    )
+
+
 def plan_migration(
     backup_description: Mapping[str, Any],
     target_description: Mapping[str, Any] | None,
@@ -179,11 +188,7 @@ def plan_migration(
     mapping = dict(property_map or {})
     unknown = [old for old in mapping if old not in source_types]
     if unknown:
-        raise ElysiaError(
-            f"--map names propert{'y' if len(unknown) == 1 else 'ies'} the backup does not "
-            f"have: {', '.join(map(repr, unknown))}",
-            f"the backup's properties are: {', '.join(source_types) or '(none)'}",
-        )
+        raise _not_in_backup("--map", unknown, source_types)
     target_of = {name: mapping.get(name, name) for name in source_types}
     seen: dict[str, str] = {}
     for source, target in target_of.items():
@@ -207,11 +212,7 @@ def plan_migration(
             else:
                 missing.append(name)
         if missing:
-            raise ElysiaError(
-                f"--properties names propert{'y' if len(missing) == 1 else 'ies'} the backup "
-                f"does not have: {', '.join(map(repr, missing))}",
-                f"the backup's properties are: {', '.join(source_types) or '(none)'}",
-            )
+            raise _not_in_backup("--properties", missing, source_types)
         selected = list(dict.fromkeys(selected))
 
     if target_description is None:

@@ -37,9 +37,11 @@ from elysia_pipelines_tests.weaviate_fixtures import WeaviateEndpoint
 
 NAME = "Tenanted"
 TENANTS = {"alpha": 12, "beta": 7, "gamma": 0}
+# {tenant: {uuid: (properties, vector)}}
+Tenants = dict[str, dict[str, tuple[dict, list]]]
 
 
-def _create(client: weaviate.WeaviateClient) -> dict[str, dict[str, tuple[dict, list]]]:
+def _create(client: weaviate.WeaviateClient) -> Tenants:
     """The collection, its tenants and objects; {tenant: {uuid: (properties, vector)}}."""
     client.collections.create(
         NAME,
@@ -54,7 +56,7 @@ def _create(client: weaviate.WeaviateClient) -> dict[str, dict[str, tuple[dict, 
     coll = client.collections.get(NAME)
     coll.tenants.create([Tenant(name=t) for t in TENANTS])
     docs = source_documents(max(TENANTS.values()), dim=8)
-    expected: dict[str, dict[str, tuple[dict, list]]] = {}
+    expected: Tenants = {}
     for tenant, n in TENANTS.items():
         chosen = docs[:n] if tenant == "alpha" else docs[-n:] if n else []
         objects = {}
@@ -77,10 +79,10 @@ def _create(client: weaviate.WeaviateClient) -> dict[str, dict[str, tuple[dict, 
     return expected
 
 
-def _read(client: weaviate.WeaviateClient, name: str) -> dict[str, dict[str, tuple[dict, list]]]:
+def _read(client: weaviate.WeaviateClient, name: str) -> Tenants:
     """{tenant: {uuid: (properties, vector)}} as weaviate-client reads them."""
     coll = client.collections.get(name)
-    out: dict[str, dict[str, tuple[dict, list]]] = {}
+    out: Tenants = {}
     for tenant in coll.tenants.get():
         objects = coll.with_tenant(tenant).iterator(include_vector=True)
         out[tenant] = {
@@ -98,7 +100,7 @@ def _config(client: weaviate.WeaviateClient, name: str) -> Any:
 
 
 @pytest.fixture
-def expected(weaviate_client: weaviate.WeaviateClient) -> dict[str, dict[str, tuple[dict, list]]]:
+def expected(weaviate_client: weaviate.WeaviateClient) -> Tenants:
     return _create(weaviate_client)
 
 
@@ -117,7 +119,7 @@ def handle(
 def test_multi_tenant_round_trip(
     settings: Settings,
     weaviate_client: weaviate.WeaviateClient,
-    expected: dict[str, dict[str, tuple[dict, list]]],
+    expected: Tenants,
     handle: Any,
     fmt: str,
 ) -> None:
@@ -156,7 +158,7 @@ def test_multi_tenant_round_trip(
 def test_restore_into_existing_tenants_adds_the_missing_one(
     settings: Settings,
     weaviate_client: weaviate.WeaviateClient,
-    expected: dict[str, dict[str, tuple[dict, list]]],
+    expected: Tenants,
 ) -> None:
     result = backup_collection(weaviate_client, NAME, settings)
     coll = weaviate_client.collections.get(NAME)
@@ -176,7 +178,7 @@ def test_restore_into_existing_tenants_adds_the_missing_one(
 def test_dry_run_names_the_tenants_and_writes_nothing(
     settings: Settings,
     weaviate_client: weaviate.WeaviateClient,
-    expected: dict[str, dict[str, tuple[dict, list]]],
+    expected: Tenants,
 ) -> None:
     result = backup_collection(weaviate_client, NAME, settings)
     report = restore_backup(
@@ -191,7 +193,7 @@ def test_dry_run_names_the_tenants_and_writes_nothing(
 def test_tenancy_mismatch_is_refused_before_any_write(
     settings: Settings,
     weaviate_client: weaviate.WeaviateClient,
-    expected: dict[str, dict[str, tuple[dict, list]]],
+    expected: Tenants,
 ) -> None:
     mt_backup = backup_collection(weaviate_client, NAME, settings)
     ensure_collection(weaviate_client, CollectionSpec(name="Single"))
@@ -214,7 +216,7 @@ def test_tenancy_mismatch_is_refused_before_any_write(
 def test_inactive_tenant_is_refused_not_left_out(
     settings: Settings,
     weaviate_client: weaviate.WeaviateClient,
-    expected: dict[str, dict[str, tuple[dict, list]]],
+    expected: Tenants,
     handle: Any,
 ) -> None:
     coll = weaviate_client.collections.get(NAME)
@@ -227,7 +229,7 @@ def test_inactive_tenant_is_refused_not_left_out(
 def test_roundtrip_check_of_a_multi_tenant_backup(
     settings: Settings,
     weaviate_client: weaviate.WeaviateClient,
-    expected: dict[str, dict[str, tuple[dict, list]]],
+    expected: Tenants,
 ) -> None:
     result = backup_collection(weaviate_client, NAME, settings)
     check = restore_roundtrip_check(settings, weaviate_client, result.backup_id)
@@ -239,7 +241,7 @@ def test_cli_backup_and_restore_of_a_multi_tenant_collection(
     weaviate_env: WeaviateEndpoint,
     settings: Settings,
     weaviate_client: weaviate.WeaviateClient,
-    expected: dict[str, dict[str, tuple[dict, list]]],
+    expected: Tenants,
 ) -> None:
     backup = run_cli("col", "backup", NAME, "--json")
     assert backup.exit_code == 0, backup.output
@@ -257,7 +259,7 @@ def test_cli_backup_and_restore_of_a_multi_tenant_collection(
 def test_lone_parquet_file_restores_into_its_tenants(
     settings: Settings,
     weaviate_client: weaviate.WeaviateClient,
-    expected: dict[str, dict[str, tuple[dict, list]]],
+    expected: Tenants,
 ) -> None:
     """Without a manifest the tenants come from the file's tenant column (empty ones are
     not in it)."""
