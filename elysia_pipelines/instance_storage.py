@@ -28,11 +28,13 @@ and the runs it executes; a deployment can also name it in `dagster.yaml`:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
 import sqlite3
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -95,13 +97,19 @@ def pooled_engine(conn_string: str) -> Engine:
 
 class _Engines:
     """Engines by connection string for one storage, at most `limit` (least recently used
-    go), dropped without closing in a forked child (its parent still owns the sockets)."""
+    go), dropped without closing in a forked child (its parent still owns the sockets).
+
+    Closed when the process exits, as the stock storage closes each connection after use:
+    the last close checkpoints a WAL database, so no `-wal` file with unmerged commits is
+    left behind by an `elysiactl` command.
+    """
 
     def __init__(self, limit: int | None = None) -> None:
         self._limit = limit
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._lock = threading.Lock()
         self._pid = os.getpid()
+        _OPEN.add(self)
 
     def get(self, conn_string: str) -> Engine:
         with self._lock:
@@ -124,6 +132,16 @@ class _Engines:
             for engine in self._engines.values():
                 engine.dispose()
             self._engines.clear()
+
+
+_OPEN: weakref.WeakSet[_Engines] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for engines in list(_OPEN):
+        if engines._pid == os.getpid():
+            engines.dispose()
 
 
 @contextmanager

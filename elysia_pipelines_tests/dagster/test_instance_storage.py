@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -73,3 +75,21 @@ def test_wipe_leaves_no_connection_to_deleted_shards(settings: Settings) -> None
     assert list(pooled.all_logs(run_id)) == []
     again = _materialize(pooled)
     assert list(pooled.all_logs(again))
+
+
+def test_a_finished_command_leaves_no_unmerged_wal(settings: Settings) -> None:
+    """Pooled connections are closed at exit, so the WAL is merged into each database as
+    it is when the stock storage closes its per-call connections."""
+    code = (
+        "from elysia_pipelines.settings import Settings\n"
+        "from elysia_pipelines import orchestration\n"
+        "instance = orchestration.get_instance(Settings.from_env())\n"
+        "orchestration.register_partition(instance, 'demo')\n"
+        "assert instance.get_run_records(limit=1) == []\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    leftovers = [p for p in settings.dagster_home.rglob("*-wal") if p.stat().st_size]
+    assert leftovers == []
+    assert orchestration.get_instance(settings).has_dynamic_partition(
+        orchestration.PARTITIONS_NAME, "demo"
+    )
