@@ -253,7 +253,7 @@ class Manifest:
         except (KeyError, TypeError, ValueError) as exc:
             raise ElysiaError(
                 f"backup manifest is missing or has a bad field: {exc}",
-                "the backup is damaged; run `elysiactl col catalog verify <id>`",
+                damaged_hint(),
             ) from None
 
 
@@ -292,7 +292,7 @@ def parse_manifest(payload: bytes, where: str) -> Manifest:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ElysiaError(
             f"{where} is not valid JSON ({exc})",
-            "the backup is damaged; run `elysiactl col catalog verify <id>`",
+            damaged_hint(where),
         ) from None
     if not isinstance(data, dict):
         raise ElysiaError(f"{where} is not a JSON object", "the backup is damaged")
@@ -305,3 +305,15 @@ def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
         while chunk := handle.read(chunk_size):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def damaged_hint(where: str | Path | None = None) -> str:
+    """The hint for an unreadable backup, naming it so the command can be pasted.
+
+    `where` is the backup directory, its manifest or one of its data files.
+    """
+    text = str(where) if where is not None else "BACKUP_ID|PATH"
+    if "/data/" in text:
+        text = text.split("/data/")[0]
+    text = text.removesuffix("/" + MANIFEST_NAME)
+    return f"the backup is damaged; `elysiactl col catalog verify {text}` lists what is wrong"

@@ -35,6 +35,7 @@ from elysia_pipelines.backups.layout import (
     TENANT_COLUMN,
     FileEntry,
     Manifest,
+    damaged_hint,
     file_sha256,
     is_backup_id,
     is_tmp_dir_name,
@@ -174,7 +175,7 @@ class BackupReader:
             except (pa.ArrowInvalid, OSError) as exc:
                 raise ElysiaError(
                     f"cannot read {path}: {exc}",
-                    "the backup is damaged; run `elysiactl col catalog verify <id>`",
+                    damaged_hint(self.root),
                 ) from None
 
     def _columns(self, names: list[str], wanted: list[str], include_vectors: bool) -> list[str]:
@@ -303,7 +304,7 @@ def _json_records(path: Path | str, filesystem: Any = None) -> Iterator[dict[str
                 except orjson.JSONDecodeError as exc:
                     raise ElysiaError(
                         f"{path} line {line_number} is not valid JSON ({exc.msg})",
-                        "the backup is damaged; run `elysiactl col catalog verify <id>`",
+                        damaged_hint(path),
                     ) from None
                 if not isinstance(record, dict) or "uuid" not in record:
                     raise ElysiaError(
@@ -314,14 +315,14 @@ def _json_records(path: Path | str, filesystem: Any = None) -> Iterator[dict[str
     except (OSError, EOFError) as exc:
         raise ElysiaError(
             f"cannot read {path}: {exc or type(exc).__name__}",
-            "the backup is damaged; run `elysiactl col catalog verify <id>`",
+            damaged_hint(path),
         ) from None
     except Exception as exc:  # zstandard/lz4 raise their own error types on bad frames
         if isinstance(exc, ElysiaError):
             raise
         raise ElysiaError(
             f"cannot decompress {path}: {exc}",
-            "the backup is damaged; run `elysiactl col catalog verify <id>`",
+            damaged_hint(path),
         ) from None
 
 

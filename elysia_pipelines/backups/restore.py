@@ -76,6 +76,7 @@ no property, no object, no checkpoint, no dead letter.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -98,7 +99,7 @@ from elysia_pipelines.backups.restore_target import ExistingObject
 from elysia_pipelines.backups.restore_values import object_fingerprint
 from elysia_pipelines.backups.restore_workers import run_bounded
 from elysia_pipelines.backups.tenants import refuse_inactive_tenants
-from elysia_pipelines.errors import ElysiaError, NotFoundError
+from elysia_pipelines.errors import ElysiaError, Interrupted, NotFoundError
 from elysia_pipelines.settings import Settings
 from elysia_pipelines.weaviate.messages import short_error
 from elysia_pipelines.weaviate.rest_session import RestSession
@@ -116,6 +117,8 @@ __all__ = [
     "restore_roundtrip_check",
     "scratch_collection_name",
 ]
+
+log = logging.getLogger(__name__)
 
 Strategy = Literal["overwrite", "skip", "merge"]
 ProgressCallback = Callable[[int, int], None]
@@ -1009,7 +1012,17 @@ def restore_backup(
     )
     try:
         _write_batches(reader, ctx, state, tally, read)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"restore of {manifest.backup_id} into {collection} interrupted after "
+            f"{report.total} objects",
+            "run the same command with --resume to continue (finished batches are skipped)"
+            if not options.dry_run
+            else "run the dry run again",
+        ) from None
     except ElysiaError:
+        if report.total == 0:  # not one object read: a damaged backup, never a target fault
+            _drop_if_untouched(target, plan, collection, options.dry_run)
         raise
     except Exception as exc:  # e.g. reading the target failed through every retry
         raise ElysiaError(
@@ -1029,6 +1042,25 @@ def restore_backup(
     _settle_state(state, options, report)
     report.elapsed_s = time.monotonic() - started
     return report
+
+
+def _drop_if_untouched(
+    target: _Target, plan: MigrationPlan, collection: str, dry_run: bool
+) -> None:
+    """Remove the collection this restore created when not one object reached it.
+
+    A damaged backup is found when its data is read, after the collection was created:
+    leaving an empty collection behind would look like a restore that worked.
+    """
+    if dry_run or not plan.create_collection:
+        return
+    try:
+        if target.count(collection) == 0:
+            from elysia_pipelines.weaviate.schema import delete_collection
+
+            delete_collection(target.client, collection)
+    except Exception:  # best effort: the error that stopped the restore is the one to show
+        log.warning("could not remove the empty collection %s", collection, exc_info=True)
 
 
 # ------------------------------------------------------------------- round trip

@@ -77,9 +77,11 @@ def fail(
     Under --json, stdout also gets `{"error", "hint", "kind", "reason"}` unless the
     command already printed its document, so a script always reads one JSON document.
     """
-    err_console.print(f"[bold red]error:[/] {escape(message)}")
+    # Piped, each stays one line: a path or command cut at column 80 cannot be pasted.
+    unwrapped = not err_console.is_terminal
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=unwrapped)
     if hint:
-        err_console.print(f"[yellow]hint:[/] {escape(hint)}")
+        err_console.print(f"[yellow]hint:[/] {escape(hint)}", soft_wrap=unwrapped)
     if _json_mode.get() and not _json_printed.get():
         print_json({"error": message, "hint": hint, "kind": kind, "reason": reason})
     return typer.Exit(code)

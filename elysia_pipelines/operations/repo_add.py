@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from elysia_pipelines.changes import discovery, git_source
-from elysia_pipelines.errors import ElysiaError
+from elysia_pipelines.errors import ElysiaError, Interrupted
 from elysia_pipelines.operations.repo_options import (
     RepoOptions,
     build_repository,
@@ -303,14 +303,22 @@ def sync_step(
     wait: bool = True,
 ) -> None:
     steps.start(5, "Running the initial sync through Dagster")
-    result = sync_through_dagster(
-        settings,
-        repo.name,
-        instance=instance,
-        tags={"elysia/trigger": "repo-add"},
-        wait=wait,
-        progress=steps.note,
-    )
+    try:
+        result = sync_through_dagster(
+            settings,
+            repo.name,
+            instance=instance,
+            tags={"elysia/trigger": "repo-add"},
+            wait=wait,
+            progress=steps.note,
+        )
+    except KeyboardInterrupt:
+        # Registered already: running `repo add` again would only say the name is taken.
+        raise Interrupted(
+            f"interrupted during the initial sync; {repo.name} is registered",
+            f"finish the first sync with `elysiactl repo sync {repo.name}` (it repeats the "
+            "interrupted work)",
+        ) from None
     outcome.run_id = result.run_id
     outcome.executed = executed_where(result)
     if not result.finished:

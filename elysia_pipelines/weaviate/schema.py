@@ -404,7 +404,11 @@ def _create(
                 # We keep the classic unnamed vector on purpose (objects then carry a
                 # plain list, the shape ingestion and restore use); Weaviate 1.32
                 # supports it, the client only nudges towards named vectors.
-                warnings.filterwarnings("ignore", message=".*vectorizer_config.*")
+                # Both of its deprecation warnings (Dep024 vectorizer_config, Dep025
+                # vector_index_config) would otherwise reach the user's terminal.
+                warnings.filterwarnings(
+                    "ignore", message=".*(vectorizer_config|vector_index_config)"
+                )
                 client.collections.create(
                     name,
                     description=description,

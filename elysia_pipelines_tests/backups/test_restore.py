@@ -25,7 +25,7 @@ from elysia_pipelines.backups.export import (
 from elysia_pipelines.backups.formats import BackupObject
 from elysia_pipelines.backups.reader import BackupReader, open_backup
 from elysia_pipelines.backups.restore import RestoreOptions, restore_backup
-from elysia_pipelines.errors import ElysiaError, NotFoundError
+from elysia_pipelines.errors import ElysiaError, Interrupted, NotFoundError
 from elysia_pipelines.settings import Settings
 from elysia_pipelines.weaviate.objects import ObjectToWrite, count, fetch_by_ids, upsert
 from elysia_pipelines.weaviate.rest_session import RestSession
@@ -477,8 +477,10 @@ def interrupted_restore(
         if len(calls) == after:
             raise Interrupt
 
-    with pytest.raises(Interrupt):
+    # Ctrl-C becomes an error that says how to continue (the CLI exits 130 with it).
+    with pytest.raises(Interrupted, match="interrupted after") as raised:
         restore_backup(reader, target, options, progress=interrupt)
+    assert "--resume" in (raised.value.hint or "")
 
 
 def test_interrupted_restore_resumes_without_duplicates(

@@ -172,3 +172,27 @@ def test_unreachable_target(
     )
     assert result.exit_code == 1
     assert "Cannot reach" in result.output and "Traceback" not in result.output
+
+
+def test_damaged_backup_leaves_no_empty_collection_behind(
+    env: Settings, weaviate_client: weaviate.WeaviateClient
+) -> None:
+    """The damage shows when the data is read, after the target was created: a left-over
+    empty collection looked like a restore that worked (found by the CLI audit)."""
+    import warnings
+
+    reader = make_backup(weaviate_client, env, source_documents(6))
+    data = next(Path(reader.root).glob("data/**/*.parquet"))
+    raw = bytearray(data.read_bytes())
+    for i in range(200, 260):  # inside the first data page: the footer still reads
+        raw[i] ^= 0xFF
+    data.write_bytes(bytes(raw))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run(str(reader.root), "--target-collection", "Broken")
+    said = " ".join(result.output.split())
+    assert result.exit_code == 1 and said.count("error:") == 1, said
+    assert f"catalog verify {reader.root}`" in said and "<id>" not in said
+    assert not collection_exists(weaviate_client, "Broken")
+    # weaviate-client's Dep025 (vector_index_config) used to reach the terminal
+    assert not [w for w in caught if "vector_index_config" in str(w.message)]
