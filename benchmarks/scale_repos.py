@@ -22,8 +22,8 @@ Targets (exit status 1 when missed): every sensor tick under 2 s, `repo status` 
 us, so targets are checked on CPU time (this process for sensor ticks; for commands the
 child's plus the Weaviate test server's while it ran, since the user waits for both;
 single-threaded, so that is about the wall time on a quiet machine) and the wall times
-are shown next to it. Not measured here: a burst of 100 due repositories through
-the daemon's run queue, pools and tag limits.
+are shown next to it. A burst of 100 due repositories through a real daemon's run
+queue, pools and tag limits is `benchmarks/burst.py`.
 
     .venv/bin/python benchmarks/scale_repos.py
     .venv/bin/python benchmarks/scale_repos.py --repos 100 --files 1000 --repeat 2
