@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import uuid
-from collections.abc import Iterator
 
 import pytest
 import weaviate
@@ -26,14 +25,6 @@ pytestmark = pytest.mark.real_weaviate
 
 UTC = dt.UTC
 BASE_DATE = dt.datetime(2024, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def collection_name(
-    weaviate_client: weaviate.WeaviateClient, unique_collection_name: str
-) -> Iterator[str]:
-    yield unique_collection_name
-    weaviate_client.collections.delete(unique_collection_name)
 
 
 def _doc_properties() -> list[Property]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,9 +14,9 @@ pytestmark = pytest.mark.real_weaviate
 
 
 @pytest.fixture
-def docs(weaviate_client: weaviate.WeaviateClient, unique_collection_name: str) -> Iterator[Any]:
+def docs(weaviate_client: weaviate.WeaviateClient, collection_name: str) -> Any:
     collection = weaviate_client.collections.create(
-        unique_collection_name,
+        collection_name,
         properties=[
             Property(name="repo", data_type=DataType.TEXT, tokenization=Tokenization.FIELD),
             Property(name="size", data_type=DataType.INT),
@@ -28,8 +27,7 @@ def docs(weaviate_client: weaviate.WeaviateClient, unique_collection_name: str) 
     collection.data.insert({"repo": "a", "size": 1, "body": "apple pie"}, vector=[1.0, 0.0])
     collection.data.insert({"repo": "a", "size": 3, "body": "banana"}, vector=[0.0, 1.0])
     collection.data.insert({"repo": "b", "size": 10, "body": "cherry"}, vector=[0.6, 0.8])
-    yield collection
-    weaviate_client.collections.delete(unique_collection_name)
+    return collection
 
 
 def test_group_by_property_with_metrics_and_limit(docs: Any) -> None:

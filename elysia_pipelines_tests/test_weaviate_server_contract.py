@@ -38,9 +38,9 @@ QUERY_MAXIMUM_RESULTS = 10_000  # Weaviate's default, which the product pages by
 
 
 @pytest.fixture
-def name(weaviate_client: weaviate.WeaviateClient, unique_collection_name: str) -> Iterator[str]:
-    yield unique_collection_name
-    weaviate_client.collections.delete(unique_collection_name)
+def name(collection_name: str) -> str:
+    """The collection name these tests use (`collection_name`: deleted at teardown)."""
+    return collection_name
 
 
 @pytest.fixture

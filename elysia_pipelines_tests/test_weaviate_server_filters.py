@@ -11,7 +11,6 @@ They use the public client only, so they also run against a real Weaviate
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,14 +25,6 @@ from elysia_pipelines.backups.filters import compile_filter
 pytestmark = pytest.mark.real_weaviate
 
 UTC = dt.UTC
-
-
-@pytest.fixture
-def collection_name(
-    weaviate_client: weaviate.WeaviateClient, unique_collection_name: str
-) -> Iterator[str]:
-    yield unique_collection_name
-    weaviate_client.collections.delete(unique_collection_name)
 
 
 def _names(collection: Collection, flt: Any) -> list[str]:

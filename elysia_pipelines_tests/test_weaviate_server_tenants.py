@@ -6,7 +6,6 @@ validateMultiTenancy and tenant lookup), so the same tests run against a real no
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,15 +24,14 @@ pytestmark = pytest.mark.real_weaviate
 
 
 @pytest.fixture
-def mt(weaviate_client: weaviate.WeaviateClient, unique_collection_name: str) -> Iterator[Any]:
+def mt(weaviate_client: weaviate.WeaviateClient, collection_name: str) -> Any:
     collection = weaviate_client.collections.create(
-        unique_collection_name,
+        collection_name,
         properties=[Property(name="name", data_type=DataType.TEXT)],
         vector_config=Configure.Vectors.self_provided(),
         multi_tenancy_config=Configure.multi_tenancy(enabled=True),
     )
-    yield collection
-    weaviate_client.collections.delete(unique_collection_name)
+    return collection
 
 
 def test_tenants_create_get_update_remove(mt: Any) -> None:
@@ -98,57 +96,48 @@ def test_inactive_tenant_is_refused_until_activated(mt: Any) -> None:
 
 
 def test_single_tenant_class_refuses_a_tenant(
-    weaviate_client: weaviate.WeaviateClient, unique_collection_name: str
+    weaviate_client: weaviate.WeaviateClient, collection_name: str
 ) -> None:
     plain = weaviate_client.collections.create(
-        unique_collection_name, vector_config=Configure.Vectors.self_provided()
+        collection_name, vector_config=Configure.Vectors.self_provided()
     )
-    try:
-        with pytest.raises(WeaviateQueryError, match="multi-tenancy disabled, but request"):
-            plain.with_tenant("a").query.fetch_objects()
-        with pytest.raises(UnexpectedStatusCodeError):
-            plain.tenants.create("a")
-    finally:
-        weaviate_client.collections.delete(unique_collection_name)
+    with pytest.raises(WeaviateQueryError, match="multi-tenancy disabled, but request"):
+        plain.with_tenant("a").query.fetch_objects()
+    with pytest.raises(UnexpectedStatusCodeError):
+        plain.tenants.create("a")
 
 
 def test_auto_tenant_creation_and_activation(
-    weaviate_client: weaviate.WeaviateClient, unique_collection_name: str
+    weaviate_client: weaviate.WeaviateClient, collection_name: str
 ) -> None:
     auto = weaviate_client.collections.create(
-        unique_collection_name,
+        collection_name,
         vector_config=Configure.Vectors.self_provided(),
         multi_tenancy_config=Configure.multi_tenancy(
             enabled=True, auto_tenant_creation=True, auto_tenant_activation=True
         ),
     )
-    try:
-        auto.with_tenant("new").data.insert_many([{"name": "x"}])
-        assert set(auto.tenants.get()) == {"new"}
-        auto.tenants.deactivate("new")
-        assert len(auto.with_tenant("new").query.fetch_objects().objects) == 1
-        assert auto.tenants.get()["new"].activity_status == TenantActivityStatus.ACTIVE
-    finally:
-        weaviate_client.collections.delete(unique_collection_name)
+    auto.with_tenant("new").data.insert_many([{"name": "x"}])
+    assert set(auto.tenants.get()) == {"new"}
+    auto.tenants.deactivate("new")
+    assert len(auto.with_tenant("new").query.fetch_objects().objects) == 1
+    assert auto.tenants.get()["new"].activity_status == TenantActivityStatus.ACTIVE
 
 
 def test_enabling_multi_tenancy_later_is_refused(
     weaviate_client: weaviate.WeaviateClient,
-    unique_collection_name: str,
+    collection_name: str,
     weaviate_endpoint: Any,
 ) -> None:
     import httpx
 
-    weaviate_client.collections.create(unique_collection_name)
-    try:
-        url = f"{weaviate_endpoint.url}/v1/schema/{unique_collection_name}"
-        schema = httpx.get(url).json()
-        schema["multiTenancyConfig"]["enabled"] = True
-        answer = httpx.put(url, json=schema)
-        assert answer.status_code == 422
-        assert "multi-tenancy" in answer.text
-    finally:
-        weaviate_client.collections.delete(unique_collection_name)
+    weaviate_client.collections.create(collection_name)
+    url = f"{weaviate_endpoint.url}/v1/schema/{collection_name}"
+    schema = httpx.get(url).json()
+    schema["multiTenancyConfig"]["enabled"] = True
+    answer = httpx.put(url, json=schema)
+    assert answer.status_code == 422
+    assert "multi-tenancy" in answer.text
 
 
 @pytest.mark.weaviate_test_server_only

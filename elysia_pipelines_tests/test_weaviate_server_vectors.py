@@ -8,7 +8,6 @@ shared words are nearer than none, an object is its own nearest neighbour.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,16 +18,15 @@ from weaviate.exceptions import WeaviateQueryError
 
 
 @pytest.fixture
-def named(weaviate_client: weaviate.WeaviateClient, unique_collection_name: str) -> Iterator[Any]:
+def named(weaviate_client: weaviate.WeaviateClient, collection_name: str) -> Any:
     collection = weaviate_client.collections.create(
-        unique_collection_name,
+        collection_name,
         vector_config=[
             Configure.Vectors.self_provided(name="first"),
             Configure.Vectors.self_provided(name="second"),
         ],
     )
-    yield collection
-    weaviate_client.collections.delete(unique_collection_name)
+    return collection
 
 
 @pytest.mark.real_weaviate
@@ -65,52 +63,46 @@ def test_named_vectors_need_a_target(named: Any) -> None:
 
 @pytest.mark.real_weaviate
 def test_near_object_uses_the_object_vector_with_distance_and_certainty(
-    weaviate_client: weaviate.WeaviateClient, unique_collection_name: str
+    weaviate_client: weaviate.WeaviateClient, collection_name: str
 ) -> None:
     collection = weaviate_client.collections.create(
-        unique_collection_name, vector_config=Configure.Vectors.self_provided()
+        collection_name, vector_config=Configure.Vectors.self_provided()
     )
-    try:
-        a = collection.data.insert({}, vector=[1.0, 0.0])
-        b = collection.data.insert({}, vector=[0.8, 0.6])
-        collection.data.insert({}, vector=[0.0, 1.0])
-        objs = collection.query.near_object(a, return_metadata=MetadataQuery.full()).objects
-        assert [o.uuid for o in objs][:2] == [a, b]
-        assert objs[1].metadata.distance == pytest.approx(0.2, abs=1e-6)
-        assert objs[1].metadata.certainty == pytest.approx(0.9, abs=1e-6)
-        assert len(collection.query.near_object(a, distance=0.25).objects) == 2
-        assert len(collection.query.near_object(a, certainty=0.95).objects) == 1
-    finally:
-        weaviate_client.collections.delete(unique_collection_name)
+    a = collection.data.insert({}, vector=[1.0, 0.0])
+    b = collection.data.insert({}, vector=[0.8, 0.6])
+    collection.data.insert({}, vector=[0.0, 1.0])
+    objs = collection.query.near_object(a, return_metadata=MetadataQuery.full()).objects
+    assert [o.uuid for o in objs][:2] == [a, b]
+    assert objs[1].metadata.distance == pytest.approx(0.2, abs=1e-6)
+    assert objs[1].metadata.certainty == pytest.approx(0.9, abs=1e-6)
+    assert len(collection.query.near_object(a, distance=0.25).objects) == 2
+    assert len(collection.query.near_object(a, certainty=0.95).objects) == 1
 
 
 @pytest.mark.weaviate_test_server_only
 def test_contextionary_stand_in_vectorizes_and_answers_near_text(
-    weaviate_client: weaviate.WeaviateClient, unique_collection_name: str
+    weaviate_client: weaviate.WeaviateClient, collection_name: str
 ) -> None:
     collection = weaviate_client.collections.create(
-        unique_collection_name,
+        collection_name,
         properties=[Property(name="value", data_type=DataType.TEXT)],
         vector_config=Configure.Vectors.text2vec_contextionary(vectorize_collection_name=False),
     )
-    try:
-        ids = collection.data.insert_many(
-            [{"value": "Apple"}, {"value": "apple cake"}, {"value": "cake"}, {"value": "car"}]
-        ).uuids
-        obj = collection.query.fetch_object_by_id(ids[0], include_vector=True)
-        assert len(obj.vector["default"]) == 300
-        hits = collection.query.near_text("apple", return_metadata=MetadataQuery(distance=True))
-        assert hits.objects[0].uuid == ids[0]
-        assert hits.objects[0].metadata.distance == pytest.approx(0.0, abs=1e-5)
-        moved = collection.query.near_text(
-            "cake", move_to=Move(force=1.0, objects=ids[0]), move_away=Move(0.5, concepts="car")
-        ).objects
-        assert moved[0].uuid == ids[1]  # halfway between "cake" and "Apple"
-        collection.data.update(ids[3], properties={"value": "apple"})  # re-vectorized
-        again = collection.query.near_text("apple", distance=1e-4).objects
-        assert {o.uuid for o in again} == {ids[0], ids[3]}
-    finally:
-        weaviate_client.collections.delete(unique_collection_name)
+    ids = collection.data.insert_many(
+        [{"value": "Apple"}, {"value": "apple cake"}, {"value": "cake"}, {"value": "car"}]
+    ).uuids
+    obj = collection.query.fetch_object_by_id(ids[0], include_vector=True)
+    assert len(obj.vector["default"]) == 300
+    hits = collection.query.near_text("apple", return_metadata=MetadataQuery(distance=True))
+    assert hits.objects[0].uuid == ids[0]
+    assert hits.objects[0].metadata.distance == pytest.approx(0.0, abs=1e-5)
+    moved = collection.query.near_text(
+        "cake", move_to=Move(force=1.0, objects=ids[0]), move_away=Move(0.5, concepts="car")
+    ).objects
+    assert moved[0].uuid == ids[1]  # halfway between "cake" and "Apple"
+    collection.data.update(ids[3], properties={"value": "apple"})  # re-vectorized
+    again = collection.query.near_text("apple", distance=1e-4).objects
+    assert {o.uuid for o in again} == {ids[0], ids[3]}
 
 
 @pytest.mark.real_weaviate

@@ -274,3 +274,12 @@ def unique_collection_name(request: pytest.FixtureRequest) -> str:
     """A collection name no other test (or person) uses; safe on a shared real server."""
     base = re.sub(r"[^0-9A-Za-z]", "", request.node.name.title())[:40] or "Test"
     return f"T{base}{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def collection_name(
+    weaviate_client: weaviate.WeaviateClient, unique_collection_name: str
+) -> Iterator[str]:
+    """`unique_collection_name`, its collection deleted at teardown (safe on a real server)."""
+    yield unique_collection_name
+    weaviate_client.collections.delete(unique_collection_name)
