@@ -18,17 +18,19 @@ Measured while the burst drains:
   the sweep of the run records' start/end timestamps; the same for extraction runs
   against the tag limit, and steps in each pool against the pool limit (from the
   steps' start/end events);
-* that every run succeeds, and the wall time from the daemon's first run to the last
-  run's end;
-* memory: every 0.25 s the RSS of every process in the daemon's session (the daemon,
-  its code server, the run workers it spawns and their git children), split into the
-  run workers' trees and the rest.
+* that every run succeeds and, once nothing is queued or running and pending/ is
+  empty, every collection holds its repository's three documents; the wall time from
+  the first run created to the last run's end;
+* memory: every 0.25 s the RSS (and PSS) of every process in the daemon's session (the
+  daemon, its code servers, the run workers it spawns and their git children), split
+  into the run workers' trees and the rest.
 
 Targets (exit status 1 on a miss): never more runs at once than `max_concurrent_runs`,
 never more extraction runs than the tag limit, never more steps of a pool than its
-limit, every run SUCCESS, and peak RSS of the whole session at most
+limit, every run SUCCESS, every collection complete, and peak RSS of the whole session at most
 `max_concurrent_runs` x (largest single run worker tree) + the largest RSS of the rest
-(daemon + code server): queued runs must cost no memory.
+(daemon + code servers): queued runs must cost no memory. 100 repositories take
+15-30 minutes on a shared 2-core machine: the daemon launches one run at a time.
 
     .venv/bin/python benchmarks/burst.py
     .venv/bin/python benchmarks/burst.py --repos 20 --extract-only   # quicker
