@@ -113,7 +113,9 @@ def collection_backup(
             "size": format_size(result.size_bytes),
             "files": dg.MetadataValue.int(len(result.files)),
             "duration_s": round(result.duration_s, 3),
-            "vector_dimension": str(result.vector_dimension),
+            "vector_dimension": (
+                "(no vectors)" if result.vector_dimension is None else str(result.vector_dimension)
+            ),
             "preview": dg.MetadataValue.md(_preview(parquet)),
             **({"dagster/column_schema": _column_schema(parquet)} if parquet else {}),
         }

@@ -77,7 +77,7 @@ def weaviate_collection(
         [
             r.file,
             r.seq,
-            r.from_commit and r.from_commit[:12],
+            r.from_commit[:12] if r.from_commit else "(first sync)",
             (r.to_commit or "")[:12],
             ", ".join(f"{k} {v}" for k, v in sorted(r.counts.items())),
             r.failed,

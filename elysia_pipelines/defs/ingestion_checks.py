@@ -81,8 +81,8 @@ def all_change_sets_applied(
     return dg.AssetCheckResult(
         passed=newest is None or (applied is not None and applied >= newest),
         metadata={
-            "last_applied_seq": str(applied),
-            "newest_pending_seq": str(newest),
+            "last_applied_seq": "(none yet)" if applied is None else str(applied),
+            "newest_pending_seq": "(nothing pending)" if newest is None else str(newest),
         },
     )
 

@@ -14,12 +14,13 @@ CODE_VERSION = "2"
 
 
 def md_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A Markdown table; pipes in cells are escaped so paths cannot break the layout."""
+    """A Markdown table; pipes in cells are escaped so paths cannot break the layout, and a
+    missing value reads as a dash, not Python's "None"."""
     if not rows:
         return "_(empty)_"
 
     def cell(value: object) -> str:
-        return str(value).replace("|", "\\|").replace("\n", " ")
+        return "-" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
 
     lines = [
         "| " + " | ".join(headers) + " |",

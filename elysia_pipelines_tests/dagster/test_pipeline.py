@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -108,6 +109,15 @@ def test_sync_extracts_ingests_and_checks_pass(env: dict, weaviate_client) -> No
     }
     mats = result.asset_materializations_for_node("weaviate_collection")
     assert mats[0].metadata["documents"].value == 2
+    # What the UI shows never reads "None" (a first sync has no "from" commit).
+    shown_values = [
+        str(v.value)
+        for node in ("repo_mirror", "change_set", "weaviate_collection")
+        for m in result.asset_materializations_for_node(node)
+        for v in m.metadata.values()
+    ] + [str(v.value) for e in evaluations for v in e.metadata.values()]
+    assert not [v for v in shown_values if re.search(r"\bNone\b", v)], shown_values
+    assert "(first sync)" in str(mats[0].metadata["applied"].value)
     # The change set's path in the UI is where the file is now that it is applied.
     meta = result.asset_materializations_for_node("change_set")[0].metadata
     shown = Path(str(meta["change_set"].value))
@@ -156,6 +166,11 @@ def test_backup_asset_and_checks(env: dict, weaviate_client) -> None:
         entry = catalog.latest("Demo")
     assert entry is not None and entry.object_count == 2
     meta = result.asset_materializations_for_node("collection_backup")[0].metadata
+    shown = [v.value for v in meta.values()] + [
+        v.value for e in evaluations.values() for v in e.metadata.values()
+    ]
+    shown = [v for v in shown if isinstance(v, str)]  # text, Markdown, paths
+    assert not [v for v in shown if re.search(r"\bNone\b", v)], shown
     schema = meta["dagster/column_schema"].value
     assert isinstance(schema, dg.TableSchema)
     types = {c.name: c.type for c in schema.columns}
