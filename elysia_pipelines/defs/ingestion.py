@@ -9,7 +9,7 @@ from elysia_pipelines.defs.metadata import md_table
 from elysia_pipelines.defs.per_repository import exponential_retry, project_asset
 from elysia_pipelines.defs.resources import ElysiaSettings, WeaviateResource
 from elysia_pipelines.errors import BlockedError
-from elysia_pipelines.ingest.apply import IngestProgress, apply_pending
+from elysia_pipelines.ingest.apply import IngestProgress, Outcome, apply_pending
 from elysia_pipelines.weaviate.session import count_or_zero
 
 PROGRESS_LOG_EVERY_S = 2.0
@@ -60,7 +60,7 @@ def weaviate_collection(
         documents = count_or_zero(client, repo.collection)
     context.log.info(report.summary())
     # Stale and empty files are set aside without blocking anything: not a failure.
-    blocking = [r for r in report.rejected if r.status == "failed"]
+    blocking = [r for r in report.rejected if r.status is Outcome.FAILED]
     if blocking or report.blocked_by:
         what = (
             f"change set {blocking[0].file} could not be applied: {blocking[0].error}"

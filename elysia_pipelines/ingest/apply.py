@@ -26,6 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,15 +88,23 @@ class IngestProgress:
 ProgressCallback = Callable[[IngestProgress], None]
 
 
+class Outcome(StrEnum):
+    """What became of one change set (the value is what reports and JSON show)."""
+
+    APPLIED = "applied"
+    FAILED = "failed"  # moved to failed/; blocks the files after it
+    STALE = "stale"  # moved to failed/; does not block
+    EMPTY = "empty"  # moved to failed/; does not block
+    INTERRUPTED = "interrupted"  # still pending
+
+
 @dataclass
 class ChangeSetResult:
     """One change set's outcome; also what the sync history row records."""
 
     file: str
     seq: int | None
-    # applied | failed (moved to failed/, blocks) | stale / empty (moved to failed/, does
-    # not block) | interrupted (still pending)
-    status: str
+    status: Outcome
     repo: str | None = None
     from_commit: str | None = None
     to_commit: str | None = None
@@ -123,11 +132,11 @@ class IngestReport:
 
     @property
     def applied(self) -> list[ChangeSetResult]:
-        return [r for r in self.results if r.status == "applied"]
+        return [r for r in self.results if r.status is Outcome.APPLIED]
 
     @property
     def rejected(self) -> list[ChangeSetResult]:
-        return [r for r in self.results if r.status != "applied"]
+        return [r for r in self.results if r.status is not Outcome.APPLIED]
 
     def totals(self) -> dict[str, int]:
         total: Counter[str] = Counter()
@@ -177,13 +186,18 @@ class _Rejected(Exception):
     """A change set that cannot be applied at all; it goes to failed/."""
 
     def __init__(
-        self, reason: str, problems: list[str], *, blocking: bool = True, status: str = ""
+        self,
+        reason: str,
+        problems: list[str],
+        *,
+        blocking: bool = True,
+        status: Outcome | None = None,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.problems = problems
         self.blocking = blocking
-        self.status = status or ("failed" if blocking else "stale")
+        self.status = status or (Outcome.FAILED if blocking else Outcome.STALE)
 
 
 @contextmanager
@@ -314,7 +328,7 @@ def _apply_files(
         result = _apply_or_reject(ctx, path, abandoned_reason=_abandoned(status))
         report.results.append(result)
         done += 1
-        if result.status == "failed":
+        if result.status is Outcome.FAILED:
             report.blocked_by = f"failed/{ctx.collection}/{path.name}"
             return
 
@@ -341,7 +355,7 @@ def _apply_or_reject(ctx: _Context, path: Path, *, abandoned_reason: str | None)
     except ElysiaError as exc:
         # Weaviate stayed unreachable (or refused the collection): the change set
         # stays pending with its checkpoint; the history says why this run stopped.
-        failed = ChangeSetResult(file=path.name, seq=seq, status="interrupted", error=str(exc))
+        failed = ChangeSetResult(file=path.name, seq=seq, status=Outcome.INTERRUPTED, error=str(exc))
         failed.duration_s = time.monotonic() - t0
         _record_history(ctx, failed, started_at)
         raise
@@ -366,7 +380,7 @@ def _apply_or_reject(ctx: _Context, path: Path, *, abandoned_reason: str | None)
         log.warning("change set %s rejected: %s", path.name, rejected.reason)
     result.duration_s = time.monotonic() - t0
     _record_history(ctx, result, started_at)
-    if result.status == "applied":
+    if result.status is Outcome.APPLIED:
         ctx.save(ctx.checkpoint.finished())
     return result
 
@@ -375,7 +389,7 @@ def _record_history(ctx: _Context, result: ChangeSetResult, started_at: datetime
     repo = result.repo or ctx.expected_repo
     if ctx.registry is None or repo is None:
         return
-    if result.status == "applied":
+    if result.status is Outcome.APPLIED:
         status = Status.SUCCESS if result.failed == 0 else Status.PARTIAL
     else:
         status = Status.FAILED
@@ -415,7 +429,7 @@ def _validate(ctx: _Context, path: Path, seq: int | None, abandoned_reason: str 
     if report.empty:
         # Nothing to apply means nothing later files could depend on.
         raise _Rejected(
-            "empty change set: the file holds no records", problems, blocking=False, status="empty"
+            "empty change set: the file holds no records", problems, blocking=False, status=Outcome.EMPTY
         )
     if abandoned_reason is not None:
         raise _Rejected(abandoned_reason, problems)
@@ -474,7 +488,7 @@ def _apply_changeset(
     result = ChangeSetResult(
         file=path.name,
         seq=seq,
-        status="applied",
+        status=Outcome.APPLIED,
         repo=repo,
         from_commit=begin.get("from_commit"),
         to_commit=begin.get("to_commit"),
