@@ -43,7 +43,7 @@ class ElysiaError(Exception):
         self.reason = reason or self.default_reason
 
     def __str__(self) -> str:
-        return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
+        return f"{self.message}\n{HINT_PREFIX}{self.hint}" if self.hint else self.message
 
 
 class ConfigError(ElysiaError):
@@ -99,6 +99,26 @@ class BlockedError(PermanentError):
     """A rejected change set in failed/ holds back its collection until an operator acts."""
 
     default_reason = "blocked"
+
+
+HINT_PREFIX = "  hint: "
+
+
+def split_hint(text: str) -> tuple[str, str | None]:
+    """(message, hint) back from `str(ElysiaError)` text, e.g. a failed run's error.
+
+    A failed Dagster step stores the error as text; showing that text whole would put
+    the raiser's `hint:` line inside the message, above a second hint. Several joined
+    errors give their messages (one a line) and their hints joined by '; '.
+    """
+    messages: list[str] = []
+    hints: list[str] = []
+    for line in text.splitlines():
+        if line.startswith(HINT_PREFIX):
+            hints.append(line.removeprefix(HINT_PREFIX).strip())
+        else:
+            messages.append(line)
+    return "\n".join(messages).strip(), "; ".join(dict.fromkeys(h for h in hints if h)) or None
 
 
 def error_kind(error: BaseException) -> ErrorKind | None:

@@ -44,3 +44,12 @@ def test_failure_metadata_carries_the_kind() -> None:
     assert metadata["kind"].value == "transient"
     assert metadata["error"].value == "fetching x timed out after 5 s"
     assert not info.value.allow_retries
+
+
+def test_split_hint_takes_back_what_str_joined() -> None:
+    from elysia_pipelines.errors import ElysiaError, split_hint
+
+    assert split_hint(str(ElysiaError("it broke", "fix it"))) == ("it broke", "fix it")
+    assert split_hint("plain text") == ("plain text", None)
+    joined = "\n".join([str(ElysiaError("a", "h1")), str(ElysiaError("b", "h2")), "c"])
+    assert split_hint(joined) == ("a\nb\nc", "h1; h2")

@@ -49,6 +49,8 @@ def _target(
         cloud=(urlsplit(url).hostname or "").endswith((".weaviate.cloud", ".weaviate.network")),
         timeout_s=settings.weaviate_timeout_s,
         retries=min(settings.weaviate_retries, 2),
+        url_setting="--target-url",
+        grpc_setting="--target-grpc-url",
     )
     parts = urlsplit(url)
     return target, f"{parts.hostname}-{parts.port or ''}"

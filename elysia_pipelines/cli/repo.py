@@ -21,7 +21,7 @@ from rich.text import Text
 
 from elysia_pipelines.cli import repo_render
 from elysia_pipelines.cli.output import console, fail, handle_errors, print_json
-from elysia_pipelines.errors import ElysiaError
+from elysia_pipelines.errors import ElysiaError, ErrorKind, split_hint
 from elysia_pipelines.operations.batch_file import read_batch_file
 from elysia_pipelines.operations.bookkeeping import stored_failure
 from elysia_pipelines.operations.repo_options import (
@@ -635,10 +635,12 @@ def _run_and_report(
             Text.assemble(("ok ", "green"), f"run {outcome.run_id[:8]}: {docs} documents")
         )
     if failure is not None:
-        raise fail(
-            f"sync of {name} failed (run {outcome.run_id[:8]}): {outcome.error}",
-            failure.hint.replace("NAME", name),
-        )
+        message, raised_hint = split_hint(outcome.error or "")
+        hint = failure.hint.replace("NAME", name)
+        if raised_hint:  # what the raiser knew beats the hint of the failure's kind
+            follow_up = f"; then `elysiactl repo retry {name}`"
+            hint = raised_hint + (follow_up if failure.kind is ErrorKind.USER_FIXABLE else "")
+        raise fail(f"sync of {name} failed (run {outcome.run_id[:8]}): {message}", hint)
 
 
 @app.command("sync")

@@ -203,15 +203,15 @@ def _unreachable(target: WeaviateTarget, attempts: int, exc: BaseException) -> E
         return ElysiaError(
             f"{where} answered over HTTP but its gRPC API at {grpc_} did not "
             f"(after {attempts} attempt(s))",
-            "set WEAVIATE_GRPC_URL to the server's gRPC host:port (default: the "
-            f"WEAVIATE_URL host on port {DEFAULT_GRPC_PORT}) and make sure no firewall "
+            f"set {target.grpc_setting} to the server's gRPC host:port (default: the "
+            f"{target.url_setting} host on port {DEFAULT_GRPC_PORT}) and make sure no firewall "
             "or proxy blocks it",
         )
     return ElysiaError(
         f"Cannot reach {where} (gRPC {grpc_}) after {attempts} attempt(s): {short_error(exc)}",
-        "is the Weaviate server running? Check WEAVIATE_URL (and WEAVIATE_GRPC_URL; gRPC "
-        f"defaults to port {DEFAULT_GRPC_PORT} on the same host) and that no firewall blocks "
-        "the HTTP and gRPC ports",
+        f"is the Weaviate server running? Check {target.url_setting} (and "
+        f"{target.grpc_setting}; gRPC defaults to port {DEFAULT_GRPC_PORT} on the same host) "
+        "and that no firewall blocks the HTTP and gRPC ports",
     )
 
 
@@ -221,6 +221,7 @@ def connect(target: Settings | WeaviateTarget) -> weaviate.WeaviateClient:
     The caller owns the client and must close it; prefer `open_client`.
     """
     resolved = _as_target(target)
+    resolved.check_distinct_ports()
     attempts = resolved.retries + 1
     log.info("connecting to %s", resolved.describe())
     try:

@@ -153,8 +153,8 @@ class RestSession:
                         raise WeaviateUnavailableError(
                             f"Cannot reach Weaviate at {self.url} after {attempt} "
                             f"attempt(s): {exc}",
-                            "is the Weaviate server running? Check WEAVIATE_URL and that no "
-                            "firewall blocks its HTTP port",
+                            f"is the Weaviate server running? Check {self.target.url_setting} "
+                            "(the host name, the port) and that no firewall blocks its HTTP port",
                         ) from exc
                     raise _unavailable(self.target.shown_url, what, collection, str(exc)) from exc
                 log.warning("%s in %s failed (%s); retrying in %.1f s", what, collection, exc, wait)

@@ -56,6 +56,10 @@ class WeaviateTarget:
     embedded_version: str = "1.32.0"
     embedded_dir: Path | None = None
     extra_headers: Mapping[str, str] = field(default_factory=dict)
+    # Where the addresses came from, named in hints: the settings, or the options of a
+    # cross-cluster restore (whose user never set WEAVIATE_URL for that cluster).
+    url_setting: str = "WEAVIATE_URL"
+    grpc_setting: str = "WEAVIATE_GRPC_URL"
 
     def __post_init__(self) -> None:
         if self.mode not in WEAVIATE_MODES:
@@ -102,6 +106,8 @@ class WeaviateTarget:
         cloud: bool = False,
         timeout_s: float = 60.0,
         retries: int = 5,
+        url_setting: str = "WEAVIATE_URL",
+        grpc_setting: str = "WEAVIATE_GRPC_URL",
     ) -> WeaviateTarget:
         """An explicit server, e.g. the destination of a cross-cluster restore."""
         return cls(
@@ -111,7 +117,26 @@ class WeaviateTarget:
             api_key_env=api_key_env,
             timeout_s=timeout_s,
             retries=retries,
+            url_setting=url_setting,
+            grpc_setting=grpc_setting,
         )
+
+    def check_distinct_ports(self) -> None:
+        """Refuse a gRPC address equal to the REST one before weaviate-client sees it.
+
+        The client would answer with a pydantic ValidationError about its connection
+        parameters, which names neither setting.
+        """
+        if self.mode == "embedded":
+            return
+        http, grpc = self.http_endpoint, self.grpc_endpoint
+        if (http.host, http.port) == (grpc.host, grpc.port):
+            raise ConfigError(
+                f"{self.grpc_setting} names the REST address {http.host}:{http.port} "
+                f"of {self.url_setting}",
+                f"Weaviate serves gRPC on its own port ({DEFAULT_GRPC_PORT} by default): "
+                f"set {self.grpc_setting} to it",
+            )
 
     @property
     def http_endpoint(self) -> Endpoint:

@@ -196,3 +196,14 @@ def test_damaged_backup_leaves_no_empty_collection_behind(
     assert not collection_exists(weaviate_client, "Broken")
     # weaviate-client's Dep025 (vector_index_config) used to reach the terminal
     assert not [w for w in caught if "vector_index_config" in str(w.message)]
+
+
+def test_unreachable_target_cluster_names_the_option(
+    env: Settings, weaviate_client: weaviate.WeaviateClient
+) -> None:
+    reader = make_backup(weaviate_client, env, source_documents(3))
+    url = f"http://127.0.0.1:{free_port()}"
+    result = run(reader.backup_id, "--target-url", url, "--target-collection", "Far")
+    said = " ".join(result.output.split())
+    assert result.exit_code == 1 and "error:" in said, said
+    assert "Check --target-url" in said and "WEAVIATE_URL" not in said  # it named the env

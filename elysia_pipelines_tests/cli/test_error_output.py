@@ -158,3 +158,26 @@ def test_local_paths_that_are_no_repository(cli: Cli, tmp_path: Path) -> None:
 def test_catalog_show_does_not_promise_paths(elysia_home: Path, tmp_path: Path) -> None:
     said = _refused(_invoke("col", "catalog", "show", str(tmp_path)))
     assert "catalog verify PATH" in said
+
+
+def test_failed_sync_shows_the_raisers_hint_once(cli: Cli, source: GitRepo) -> None:
+    import shutil
+
+    assert cli.run("add", source.url, "--no-sync").exit_code == 0
+    shutil.rmtree(source.path)
+    said = _refused(cli.run("sync", "demo"))  # one hint: it used to print two
+    assert "does not exist" in said and "check the path" in said
+    assert "`elysiactl repo retry demo`" in said
+
+
+def test_grpc_address_equal_to_rest_address_is_named(
+    elysia_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from elysia_pipelines_tests.support import free_port
+
+    port = free_port()
+    monkeypatch.setenv("WEAVIATE_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("WEAVIATE_GRPC_URL", f"127.0.0.1:{port}")
+    said = _refused(_invoke("col", "list"))  # was "ValidationError: ... ConnectionParams"
+    assert f"WEAVIATE_GRPC_URL names the REST address 127.0.0.1:{port}" in said
+    assert "ValidationError" not in said

@@ -74,7 +74,7 @@ def test_missing_weaviate_leaves_nothing_behind(
 ) -> None:
     port = free_port()
     monkeypatch.setenv("WEAVIATE_URL", f"http://127.0.0.1:{port}")
-    monkeypatch.setenv("WEAVIATE_GRPC_URL", f"127.0.0.1:{port}")
+    monkeypatch.setenv("WEAVIATE_GRPC_URL", f"127.0.0.1:{free_port()}")
     monkeypatch.setenv("WEAVIATE_RETRIES", "0")
     result = cli.run("add", source.url, "--watch")
     _assert_clean_error(result, "[3/6]", "Weaviate", "WEAVIATE_URL")
@@ -96,7 +96,7 @@ def test_status_without_weaviate_still_renders(
     assert cli.run("add", source.url, "--no-sync").exit_code == 0
     port = free_port()
     monkeypatch.setenv("WEAVIATE_URL", f"http://127.0.0.1:{port}")
-    monkeypatch.setenv("WEAVIATE_GRPC_URL", f"127.0.0.1:{port}")
+    monkeypatch.setenv("WEAVIATE_GRPC_URL", f"127.0.0.1:{free_port()}")
     monkeypatch.setenv("WEAVIATE_RETRIES", "0")
     result = cli.run("status")
     assert result.exit_code == 0

@@ -90,7 +90,7 @@ def test_unreachable_weaviate_is_a_failed_check(
 ) -> None:  # type: ignore[no-untyped-def]
     port = free_port()
     monkeypatch.setenv("WEAVIATE_URL", f"http://127.0.0.1:{port}")
-    monkeypatch.setenv("WEAVIATE_GRPC_URL", f"127.0.0.1:{port}")
+    monkeypatch.setenv("WEAVIATE_GRPC_URL", f"127.0.0.1:{free_port()}")
     monkeypatch.setenv("WEAVIATE_RETRIES", "0")
     settings = Settings.from_env().ensure_dirs()
     registry = Registry(settings.registry_path)
