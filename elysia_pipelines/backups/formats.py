@@ -194,10 +194,6 @@ def normalize_vectors(vector: Any) -> dict[str, list[float]]:
     return {DEFAULT_VECTOR_NAME: vector}
 
 
-def vector_dimensions(vector: Any) -> dict[str, int]:
-    return {name: len(values) for name, values in normalize_vectors(vector).items()}
-
-
 # ---------------------------------------------------------------- value conversion
 
 
@@ -349,10 +345,6 @@ def object_to_json_bytes(obj: BackupObject) -> bytes:
         return json.dumps(
             record, ensure_ascii=True, separators=(",", ":"), default=json_default
         ).encode("ascii")
-
-
-def object_to_json_line(obj: BackupObject) -> str:
-    return object_to_json_bytes(obj).decode("utf-8")
 
 
 # ---------------------------------------------------------------- compression

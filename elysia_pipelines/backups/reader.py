@@ -107,10 +107,6 @@ class BackupReader:
         return list(self._scanned_tenants)
 
     @property
-    def property_names(self) -> list[str]:
-        return list(property_types(self.description))
-
-    @property
     def data_files(self) -> list[Path] | list[str]:
         return list(self._files)
 

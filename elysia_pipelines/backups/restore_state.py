@@ -118,10 +118,6 @@ class RestoreCheckpoint:
     def is_done(self, batch: int) -> bool:
         return batch in self._done
 
-    @property
-    def done_count(self) -> int:
-        return len(self._done)
-
     def mark_done(self, batch: int) -> None:
         with self._lock:
             self._done.add(batch)

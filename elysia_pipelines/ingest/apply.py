@@ -144,11 +144,6 @@ class IngestReport:
             total.update(result.counts)
         return dict(total)
 
-    @property
-    def last_to_commit(self) -> str | None:
-        applied = self.applied
-        return applied[-1].to_commit if applied else None
-
     def summary(self) -> str:
         parts = [f"{len(self.applied)} change set(s) applied"]
         if self.rejected:
