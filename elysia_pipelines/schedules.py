@@ -68,6 +68,20 @@ class Schedule:
         return "manual"
 
 
+def _check_fires(cron: str) -> None:
+    """Refuse a valid cron that names no real date (`0 0 31 2 *`): croniter raises when
+    asked for its next time, which `repo status` and the sync sensor do at every look."""
+    from croniter import CroniterBadDateError
+
+    try:
+        croniter(cron, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
+    except CroniterBadDateError:
+        raise ConfigError(
+            f"cron expression {cron!r} never fires: no month has that day",
+            "check the day-of-month and month fields (e.g. February has no 30th or 31st)",
+        ) from None
+
+
 def parse_schedule(text: str) -> Schedule:
     """Parse '15m', '30 minutes', '1h', '6h', '1d', 'manual' or a 5-field cron expression."""
     raw = (text or "").strip()
@@ -91,6 +105,7 @@ def parse_schedule(text: str) -> Schedule:
         canonical = f"{amount}{unit}"
         return Schedule(text=canonical, interval=delta)
     if len(raw.split()) == 5 and croniter.is_valid(raw):
+        _check_fires(raw)
         return Schedule(text=raw, cron=raw)
     raise ConfigError(
         f"schedule {raw!r} is neither an interval, 'manual' nor a cron expression",

@@ -9,6 +9,8 @@ from elysia_pipelines.errors import ElysiaError
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+# Far beyond any backup's age, and `now - span` stays a valid datetime.
+_MAX_SPAN = timedelta(days=1000 * 365)
 
 
 def parse_duration(text: str, *, what: str = "duration") -> timedelta:
@@ -20,7 +22,13 @@ def parse_duration(text: str, *, what: str = "duration") -> timedelta:
             "use a number with a unit: s, m, h, d or w (e.g. 30d, 12h)",
         )
     number, unit = match.groups()
-    return timedelta(seconds=float(number) * _UNITS[unit.lower()])
+    seconds = float(number) * _UNITS[unit.lower()]
+    if seconds > _MAX_SPAN.total_seconds():  # timedelta itself overflows near 2.7e6 years
+        raise ElysiaError(
+            f"{what}: {text!r} is longer than {_MAX_SPAN.days // 365} years",
+            "use a shorter span, e.g. 30d or 52w",
+        )
+    return timedelta(seconds=seconds)
 
 
 def parse_since(text: str, *, now: datetime | None = None) -> datetime:

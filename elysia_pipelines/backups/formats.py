@@ -364,10 +364,14 @@ def validate_codec(fmt: str, compression: str, level: int | None) -> None:
             f"--level does not apply to compression {compression!r}",
             "drop --level, or pick zstd, gzip or lz4",
         )
-    low, high = LEVEL_RANGES.get(compression, (1, 22))
-    if compression != "auto" and not low <= level <= high:
+    # auto becomes zstd whenever a level can apply: check it against zstd's range (an
+    # unchecked level reached pyarrow as an OverflowError traceback).
+    codec = "zstd" if compression == "auto" else compression
+    low, high = LEVEL_RANGES.get(codec, (1, 22))
+    if not low <= level <= high:
         raise ElysiaError(
-            f"level {level} is out of range for {compression}",
+            f"level {level} is out of range for {codec}"
+            + (" (what --compression auto uses)" if compression == "auto" else ""),
             f"use a level from {low} to {high}",
         )
 

@@ -181,3 +181,30 @@ def test_grpc_address_equal_to_rest_address_is_named(
     said = _refused(_invoke("col", "list"))  # was "ValidationError: ... ConnectionParams"
     assert f"WEAVIATE_GRPC_URL names the REST address 127.0.0.1:{port}" in said
     assert "ValidationError" not in said
+
+
+def test_cron_that_never_fires_is_refused(cli: Cli, source: GitRepo) -> None:
+    assert cli.run("add", source.url, "--no-sync").exit_code == 0
+    said = _refused(cli.run("update", "demo", "--schedule", "0 0 31 2 *"))
+    assert "never fires" in said
+    assert cli.registry().get("demo").schedule == "manual"
+    assert cli.run("status", "demo").exit_code == 0  # croniter's error used to crash it
+    assert cli.run("update", "demo", "--schedule", "0 0 29 2 *").exit_code == 0  # leap day
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["col", "catalog", "list", "--since", "99999999999d"],
+        ["col", "catalog", "cleanup", "--older-than", "99999999999d", "--dry-run"],
+    ],
+)
+def test_huge_spans_are_refused(elysia_home: Path, args: list[str]) -> None:
+    assert "longer than 1000 years" in _refused(_invoke(*args))  # was an OverflowError
+
+
+def test_compression_level_is_checked_for_auto_too(cli: Cli, source: GitRepo) -> None:
+    assert cli.run("add", source.url, "--no-sync").exit_code == 0
+    said = _refused(_invoke("col", "backup", "Demo", "--level", "99999999999999999999"))
+    assert "out of range for zstd" in said  # reached pyarrow as an OverflowError
+    assert _invoke("col", "backup", "Demo", "--level", "5").exit_code == 0
