@@ -409,7 +409,7 @@ class Catalog:
         sql += " ORDER BY created_at DESC, id DESC"
         if limit is not None:
             sql += " LIMIT ?"
-            params = [*params, limit]
+            params = [*params, min(limit, 2**63 - 1)]  # SQLite's integers are 64-bit
         return [CatalogEntry.from_row(r) for r in self._conn.execute(sql, params).fetchall()]
 
 

@@ -461,6 +461,10 @@ def dashboard(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Live overview: health, active syncs, documents, activity, success rate, storage."""
+    if not 0.5 <= refresh <= 3600:  # also nan and inf, which time.sleep refuses
+        raise fail(
+            f"--refresh {refresh} is out of range", "use 0.5 to 3600 seconds, e.g. --refresh 5"
+        )
     settings, registry = _load()
     instance = _instance(settings)
 

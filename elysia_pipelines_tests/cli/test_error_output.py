@@ -208,3 +208,15 @@ def test_compression_level_is_checked_for_auto_too(cli: Cli, source: GitRepo) ->
     said = _refused(_invoke("col", "backup", "Demo", "--level", "99999999999999999999"))
     assert "out of range for zstd" in said  # reached pyarrow as an OverflowError
     assert _invoke("col", "backup", "Demo", "--level", "5").exit_code == 0
+
+
+def test_catalog_limit_beyond_sqlite_integers(elysia_home: Path) -> None:
+    result = _invoke("col", "catalog", "list", "--limit", "99999999999999999999")
+    assert result.exit_code == 0, result.output  # was an OverflowError traceback
+    assert "No backups match" in result.output
+
+
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_dashboard_refresh_must_be_seconds(elysia_home: Path, value: str) -> None:
+    # click's range lets nan and inf through; time.sleep then raised in live mode
+    assert "out of range" in _refused(_invoke("repo", "dashboard", "--refresh", value))
