@@ -184,6 +184,8 @@ def diagnosis_table(diagnosis: Diagnosis) -> Group:
     if diagnosis.recommendations:
         parts.append(Text("Recommendations", style="bold"))
         parts.extend(Text(f"- {r}") for r in diagnosis.recommendations)
+    elif not diagnosis.ok:  # never "fine" next to a failed check
+        parts.append(Text("No recommendations; see the failed checks above.", style="red"))
     else:
         parts.append(Text("No recommendations: everything looks fine.", style="green"))
     return Group(*parts)

@@ -125,8 +125,12 @@ def _check_weaviate(settings: Settings, repo: Repository, out: _Findings) -> Non
     if not facts.reachable:
         out.check("weaviate", FAIL, f"{facts.target}: {facts.error}")
         out.check("collection", SKIP, "Weaviate is not reachable")
-        if facts.hint:
-            out.recommend(facts.hint)
+        # A server that answers with errors (503, 500) comes without a hint of its own.
+        out.recommend(
+            facts.hint
+            or "Weaviate answered with an error: check the server (its logs, its load) at "
+            "WEAVIATE_URL; syncs retry such failures automatically"
+        )
         return
     out.check("weaviate", OK, f"{facts.target} is reachable")
     collection = facts.collections[repo.collection]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import Result
@@ -220,3 +221,21 @@ def test_catalog_limit_beyond_sqlite_integers(elysia_home: Path) -> None:
 def test_dashboard_refresh_must_be_seconds(elysia_home: Path, value: str) -> None:
     # click's range lets nan and inf through; time.sleep then raised in live mode
     assert "out of range" in _refused(_invoke("repo", "dashboard", "--refresh", value))
+
+
+def test_diagnose_never_says_fine_next_to_a_failed_check(
+    cli: Cli,
+    source: GitRepo,
+    weaviate_server_factory: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert cli.run("add", source.url, "--no-sync").exit_code == 0
+    failing = weaviate_server_factory(fail_rate=1.0)  # every request answers 503
+    monkeypatch.setenv("WEAVIATE_URL", failing.url)
+    monkeypatch.setenv("WEAVIATE_GRPC_URL", f"127.0.0.1:{failing.grpc_port}")
+    monkeypatch.setenv("WEAVIATE_RETRIES", "0")
+    result = cli.run("diagnose", "demo")
+    said = _said(result)
+    assert result.exit_code == 1, said
+    assert "everything looks fine" not in said  # it said so under a failed weaviate check
+    assert "Recommendations" in said and "Weaviate answered with an error" in said
