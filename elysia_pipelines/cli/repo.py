@@ -779,9 +779,10 @@ def fix_auth(
             f"access to {redact_credentials(repo.url)} still fails"
             + (f" with ${candidate}" if candidate else " without a token")
             + f": {report.error}",
-            (report.hint or "")
-            + ("; " if report.hint else "")
-            + "nothing was saved; export a valid token and run "
+            # The access check's hint already says what to export; do not say it twice.
+            f"{report.hint}; nothing was saved"
+            if report.hint
+            else "nothing was saved; export a valid token and run "
             f"`elysiactl repo fix-auth {name} --token-env VAR`",
         )
     changed = candidate != repo.token_env

@@ -141,6 +141,7 @@ def test_failed_sync_retry_and_fix_auth(
     bad = cli.run("fix-auth", "demo", "--token-env", "ELYSIA_TEST_TOKEN")
     assert bad.exit_code == 1
     assert "nothing was saved" in bad.output
+    assert bad.output.count("export") == 1  # the hint used to say it twice
     assert cli.registry().get("demo").token_env is None
     monkeypatch.setenv("ELYSIA_TEST_TOKEN", "s3cr3t-value")
     good = cli.run("fix-auth", "demo", "--token-env", "ELYSIA_TEST_TOKEN")
