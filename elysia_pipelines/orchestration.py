@@ -16,11 +16,14 @@ import os
 import re
 import shutil
 import socket
+import sys
+import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 
@@ -265,20 +268,24 @@ def run_job(
             if settings.run_mode == "in-process"
             else "no Dagster daemon serves the run queue: running in this process"
         )
-    run_tags = {**run_tags, **owner_tags()}
+    invocation = uuid.uuid4().hex
+    run_tags = {**run_tags, **owner_tags(), INVOCATION_TAG: invocation}
     env_home = os.environ.get("ELYSIA_HOME")
     os.environ["ELYSIA_HOME"] = str(settings.home)
     try:
-        result = dg.execute_job(
-            _reconstructable(job_name),
-            instance=instance,
-            tags=run_tags,
-            run_config={
-                # The CLI prints its own progress and RunOutcome.error; Dagster's console
-                # lines (and its stack traces) stay in the event log: `repo logs`, the UI.
-                "loggers": {"console": {"config": {"log_level": log_level}}},
-            },
-            raise_on_error=False,
+        result = interruptible(
+            lambda: dg.execute_job(
+                _reconstructable(job_name),
+                instance=instance,
+                tags=run_tags,
+                run_config={
+                    # The CLI prints its own progress and RunOutcome.error; Dagster's console
+                    # lines (and its stack traces) stay in the event log: `repo logs`, the UI.
+                    "loggers": {"console": {"config": {"log_level": log_level}}},
+                },
+                raise_on_error=False,
+            ),
+            on_interrupt=lambda: _cancel_runs_of(instance, invocation),
         )
     finally:
         if env_home is None:
@@ -288,6 +295,60 @@ def run_job(
     with result:
         run_id = result.dagster_run.run_id
     return outcome_of(instance, run_id, queued=False)
+
+
+INVOCATION_TAG = "elysia/invocation"
+_T = TypeVar("_T")
+
+
+def interruptible(execute: Callable[[], _T], *, on_interrupt: Callable[[], None]) -> _T:
+    """`execute()` on a worker thread, so that Ctrl-C stops the command.
+
+    Dagster's in-process execution defers SIGINT to points the in-process executor never
+    reaches: a Ctrl-C during a sync was swallowed and the run went on to "succeeded". Here
+    the main thread only waits; on KeyboardInterrupt it records what was stopped
+    (`on_interrupt`) and re-raises, and the process ends with the worker in the middle of
+    its step, which is what a killed process leaves: every step resumes from its
+    checkpoint on the next run.
+    """
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = execute()
+        except BaseException as exc:  # handed to the main thread below
+            box["error"] = exc
+
+    # Dagster's compute-log capture points the process's fds 1 and 2 at its own files for
+    # the run (its tail helpers die on the same Ctrl-C): what the CLI prints after an
+    # interruption must reach the terminal again.
+    saved = (os.dup(1), os.dup(2))
+    worker = threading.Thread(target=target, name="elysia-run", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        on_interrupt()
+        raise
+    finally:
+        for fd in saved:
+            os.close(fd)
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
+def _cancel_runs_of(instance: dg.DagsterInstance, invocation: str) -> None:
+    """Mark this command's unfinished run canceled, so the UI does not show it running."""
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={INVOCATION_TAG: invocation}))
+    for run in runs:
+        if not run.is_finished:
+            instance.report_run_canceled(run, message="interrupted (Ctrl-C) in elysiactl")
 
 
 def _use_queue(settings: Settings, instance: dg.DagsterInstance) -> bool:
