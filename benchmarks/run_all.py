@@ -26,7 +26,7 @@ sys.path.insert(0, str(HERE))
 
 from benchtable import RESULTS_ENV, Measure, load_average, read_results  # noqa: E402
 
-NOT_BENCHMARKS = {"benchtable", "run_all"}
+NOT_BENCHMARKS = {"benchtable", "bench_backups", "run_all"}  # helper modules, not scripts
 
 
 def benchmarks() -> list[str]:
