@@ -52,8 +52,18 @@ def _mode_only(before: TreeEntry | None, after: TreeEntry | None) -> bool:
     )
 
 
-def audit_change_set(changeset: Path | str, mirror_path: Path | str) -> AuditReport:
-    """Compare the paths a change set names with the paths git says changed."""
+def audit_change_set(
+    changeset: Path | str,
+    mirror_path: Path | str,
+    *,
+    named_paths: frozenset[str] | None = None,
+) -> AuditReport:
+    """Compare the paths a change set names with the paths git says changed.
+
+    `named_paths`: the paths the file's records name, from a validation of this very
+    file (`ValidationReport.named_paths` of a report without problems); given, the
+    file is not parsed again (a first sync's change set is tens of MB).
+    """
     changeset = Path(changeset)
     header = read_header(changeset)
     if header.kind == KIND_FLAT:
@@ -61,12 +71,15 @@ def audit_change_set(changeset: Path | str, mirror_path: Path | str) -> AuditRep
     if not header.complete or header.to_commit is None:
         return AuditReport(ok=False, note="incomplete change set: no end record")
     named: set[str] = set()
-    for record in iter_change_set(changeset):
-        op = record.get("op")
-        if op in FILE_OPS or op == OP_SKIP:
-            named.add(str(record.get("path")))
-            if record.get("previous_path"):
-                named.add(str(record["previous_path"]))
+    if named_paths is not None:
+        named.update(named_paths)
+    else:
+        for record in iter_change_set(changeset):
+            op = record.get("op")
+            if op in FILE_OPS or op == OP_SKIP:
+                named.add(str(record.get("path")))
+                if record.get("previous_path"):
+                    named.add(str(record["previous_path"]))
     repository = open_repository(mirror_path)
     try:
         to_commit = resolve_commit(repository, header.to_commit)

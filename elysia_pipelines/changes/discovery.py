@@ -267,6 +267,26 @@ def _discover_directory(
     return _report(None, None, items, binary, manifest_texts, ingest_objects_per_s)
 
 
+def _add_parents(path: str, directories: set[str]) -> None:
+    """Add every directory above `path` (git's and the walk's paths are normalized).
+
+    String slicing, not `PurePosixPath.parents`: a 7,000-file survey built ~30,000
+    path objects for this. A directory already known has its parents added already.
+    """
+    if "//" in path or "/./" in path or path.startswith(("/", "./")) or path.endswith(("/", "/.")):
+        for parent in PurePosixPath(path).parents:
+            if str(parent) != ".":
+                directories.add(str(parent))
+        return
+    end = path.rfind("/")
+    while end > 0:
+        parent = path[:end]
+        if parent in directories:
+            return
+        directories.add(parent)
+        end = path.rfind("/", 0, end)
+
+
 def _report(
     commit: str | None,
     branch: str | None,
@@ -281,9 +301,7 @@ def _report(
     files = 0
     total_bytes = 0
     for item in items:
-        for parent in PurePosixPath(item.path).parents:
-            if str(parent) != ".":
-                directories.add(str(parent))
+        _add_parents(item.path, directories)
         state = item.state
         if state is None and binary(item):
             state = SKIP_BINARY

@@ -152,7 +152,9 @@ _FILENAMES: dict[str, str] = {
 
 def detect_language(path: str) -> str | None:
     """Language name for a repository path, or None when the name says nothing."""
-    name = PurePosixPath(path).name
+    tail = path.rpartition("/")[2]
+    # The last component as it stands is the name unless pathlib would normalize it.
+    name = tail if tail not in ("", ".") else PurePosixPath(path).name
     lower = name.lower()
     if lower in _FILENAMES:
         return _FILENAMES[lower]

@@ -77,6 +77,9 @@ class ValidationReport:
     skipped: dict[str, int] = field(default_factory=dict)  # skip records by reason
     begin: dict[str, Any] | None = None
     end: dict[str, Any] | None = None
+    # Every path a file or skip record names (a rename's both sides): what the
+    # completeness audit compares with git, so it need not parse the file again.
+    named_paths: frozenset[str] = frozenset()
 
     @property
     def ok(self) -> bool:
@@ -158,6 +161,7 @@ class _Validator:
         # the one real problem in other words.
         self.framing_unknown = False
         self.skipped_paths: set[str] = set()
+        self.named_paths: set[str] = set()
 
     def problem(self, line: int, reason: str) -> None:
         self.report.problems.append(Problem(line, reason))
@@ -199,6 +203,7 @@ class _Validator:
             self.problem(last_line + 1, "missing end record: the file is incomplete")
         report.counts = dict(self.counts)
         report.skipped = dict(self.skipped)
+        report.named_paths = frozenset(self.named_paths)
         return report
 
     def count_unparsed(self) -> None:
@@ -244,6 +249,9 @@ class _Validator:
             self.problem(line, "begin record that is not the first record")
             return
         self.counts[op] += 1
+        self.named_paths.add(str(record.get("path")))
+        if record.get("previous_path"):
+            self.named_paths.add(str(record["previous_path"]))
         self.check_path_field(line, record, "path", required=True)
         if op == OP_SKIP:
             reason = record.get("reason")

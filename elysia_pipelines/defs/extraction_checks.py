@@ -131,7 +131,12 @@ def change_set_accounts_for_diff(
     settings: Settings, repo: Repository, path: Path | None
 ) -> Verdict:
     assert path is not None
-    report = audit_change_set(path, settings.mirror_path(repo.name))
+    # The is_valid check validates the same file (its report is cached by file
+    # identity): its record paths spare the audit a second parse of the file. An
+    # invalid file is audited from the records as before.
+    validation = validate_change_set(path) if path.exists() else None
+    named = validation.named_paths if validation is not None and validation.ok else None
+    report = audit_change_set(path, settings.mirror_path(repo.name), named_paths=named)
     problems = [f"not in the change set: {m}" for m in report.missing[:50]]
     problems += [f"not in git's diff: {u}" for u in report.unexpected[:50]]
     result = dg.AssetCheckResult(

@@ -18,7 +18,7 @@ from elysia_pipelines.changes.extract import (
 )
 from elysia_pipelines.changes.format import content_hash, is_binary
 from elysia_pipelines.changes.patterns import FileFilter
-from elysia_pipelines.changes.reader import iter_change_set, read_header
+from elysia_pipelines.changes.reader import iter_change_set, read_header, validate_change_set
 from elysia_pipelines.errors import ElysiaError, NotFoundError
 from elysia_pipelines_tests.changes.replay import replay
 from elysia_pipelines_tests.gitrepo import GitRepo, forget_unreachable
@@ -71,6 +71,12 @@ class Syncer:
             audit = audit_change_set(result.path, self.mirror)
             assert audit.ok, audit
             assert audit.covered == audit.diff_paths
+            # The blocking check audits with the validation's record paths instead of
+            # parsing the file again: the same report, on every kind of sync here.
+            validation = validate_change_set(result.path)
+            assert validation.ok and validation.named_paths
+            reused = audit_change_set(result.path, self.mirror, named_paths=validation.named_paths)
+            assert reused == audit
         self.last_commit = result.to_commit
         state = replay(self.written)
         expected = expected_documents(self.repo, self.rules)
