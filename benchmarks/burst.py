@@ -57,6 +57,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.benchtable import Measure, report  # noqa: E402
 from benchmarks.scale_repos import generate_repos, names_for  # noqa: E402
 from elysia_pipelines_tests.daemon import running_daemon  # noqa: E402
+from elysia_pipelines_tests.support import open_instance  # noqa: E402
 from elysia_pipelines_tests.weaviate_server import start_server_process  # noqa: E402
 from elysia_pipelines_tests.webserver import INSTANCE_TEMPLATE  # noqa: E402
 
@@ -186,7 +187,7 @@ class Samples:
 def sample_forever(sid: int, dagster_home: Path, samples: Samples, stop: threading.Event) -> None:
     import dagster as dg
 
-    instance = dg.DagsterInstance.from_config(str(dagster_home))
+    instance = open_instance(dagster_home)
     in_progress = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
     while not stop.wait(SAMPLE_S):
         procs = session_processes(sid)

@@ -50,7 +50,7 @@ from benchmarks.benchtable import Measure, finish  # noqa: E402
 from elysia_pipelines.documents import document_uuid  # noqa: E402
 from elysia_pipelines_tests.daemon import running_daemon  # noqa: E402
 from elysia_pipelines_tests.gitrepo import git_env  # noqa: E402
-from elysia_pipelines_tests.support import ELYSIACTL, elysia_env  # noqa: E402
+from elysia_pipelines_tests.support import ELYSIACTL, elysia_env, open_instance  # noqa: E402
 from elysia_pipelines_tests.weaviate_server import start_server_process  # noqa: E402
 
 ADD_RATIO_TARGET = 2.0
@@ -241,7 +241,7 @@ def daemon_comparison(
     cli_wall, cli_cpu, _ = run_measured([ELYSIACTL, "repo", "sync", "cli1k", "--json"], local)
     dagster_home = Path(env["DAGSTER_HOME"])
     with running_daemon(dagster_home, env):
-        instance = dg.DagsterInstance.from_config(str(dagster_home))
+        instance = open_instance(dagster_home)
         orchestration.register_partition(instance, "ui1k")
         run_id = run_queue.submit(
             instance, orchestration.SYNC_JOB, tags={"dagster/partition": "ui1k"}, run_config={}

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import shutil
 import sqlite3
@@ -88,7 +89,7 @@ def pooled_engine(conn_string: str) -> Engine:
         conn_string,
         poolclass=QueuePool,
         pool_size=2,
-        max_overflow=8,
+        max_overflow=32,  # a webserver serves many requests at once; SQLite connections are cheap
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
     )
     db.event.listen(engine, "connect", _pragmas)
@@ -290,8 +291,18 @@ class PooledSqliteStorage(DagsterSqliteStorage):
         return cls.from_local(inst_data=inst_data, **config_value)
 
 
-def pooled(storage_data: ConfigurableClassData | None) -> ConfigurableClassData | None:
-    """The stock SQLite storage's class data with this class in its place; others unchanged."""
-    if storage_data is None or (storage_data.module_name, storage_data.class_name) != STOCK_STORAGE:
+def pooled(
+    storage_data: ConfigurableClassData | None, home: str
+) -> ConfigurableClassData | None:
+    """SQLite storage (stock, or ours as the shipped dagster.yaml names it) as this class with
+    `base_dir` spelled out; any other storage (Postgres) unchanged.
+
+    The shipped dagster.yaml says `base_dir: {env: DAGSTER_HOME}`; the CLI knows its home
+    without that variable, and the instance's ref (which step or run processes get) must
+    not depend on their environment having it.
+    """
+    if storage_data is None:
+        return None
+    if (storage_data.module_name, storage_data.class_name) not in (STOCK_STORAGE, POOLED_STORAGE):
         return storage_data
-    return ConfigurableClassData(*POOLED_STORAGE, storage_data.config_yaml)
+    return ConfigurableClassData(*POOLED_STORAGE, f"base_dir: {json.dumps(home)}\n")

@@ -137,7 +137,9 @@ def get_instance(settings: Settings) -> dg.DagsterInstance:
         from elysia_pipelines.instance_storage import pooled
 
         ref = InstanceRef.from_dir(str(home))
-        return dg.DagsterInstance.from_ref(ref._replace(storage_data=pooled(ref.storage_data)))
+        return dg.DagsterInstance.from_ref(
+            ref._replace(storage_data=pooled(ref.storage_data, str(home)))
+        )
     except Exception as exc:  # dagster raises several types for a broken instance
         raise ElysiaError(
             f"cannot open the Dagster instance in {home}: {exc}",

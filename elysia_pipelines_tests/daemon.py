@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from elysia_pipelines_tests.support import start_logged, stop_process_group
+from elysia_pipelines_tests.support import open_instance, start_logged, stop_process_group
 from elysia_pipelines_tests.webserver import INSTANCE_TEMPLATE, ROOT
 
 
@@ -28,7 +28,6 @@ def running_daemon(
     dagster_home: Path, env: Mapping[str, str] | None = None, *, timeout_s: float = 180.0
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Start the daemon, wait until its queue heartbeat is on the instance, stop it after."""
-    import dagster as dg
 
     from elysia_pipelines import run_queue
 
@@ -41,7 +40,7 @@ def running_daemon(
     exe = Path(sys.executable).with_name("dagster-daemon")
     proc = start_logged([str(exe), "run", "-w", "workspace.yaml"], log=log, env=full_env, cwd=ROOT)
     try:
-        instance = dg.DagsterInstance.from_config(str(dagster_home))
+        instance = open_instance(dagster_home)
         deadline = time.monotonic() + timeout_s
         while not run_queue.daemon_serves_queue(instance):
             if proc.poll() is not None or time.monotonic() > deadline:

@@ -21,7 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from elysia_pipelines_tests.support import free_port, start_logged, stop_process_group
+from elysia_pipelines_tests.support import (
+    free_port,
+    open_instance,
+    start_logged,
+    stop_process_group,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 # The instance config `./dev.sh ui` copies into DAGSTER_HOME.
@@ -46,9 +51,8 @@ def create_instance_storage(dagster_home: Path) -> None:
     Two processes started at once on a fresh DAGSTER_HOME both run the schema migrations
     and one fails ("table ... already exists"); tests that start several do this first.
     """
-    import dagster as dg
 
-    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+    with open_instance(dagster_home) as instance:
         instance.get_runs(limit=1)
         instance.all_instigator_state()
         instance.get_dynamic_partitions("repositories")

@@ -14,10 +14,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from dagster import DagsterInstance, DagsterRunStatus
+from dagster import DagsterRunStatus
 
 from elysia_pipelines_tests.gitrepo import GitRepo
-from elysia_pipelines_tests.support import ELYSIACTL, elysia_env, strip_ansi
+from elysia_pipelines_tests.support import ELYSIACTL, elysia_env, open_instance, strip_ansi
 from elysia_pipelines_tests.weaviate_server.process import start_server_process
 
 
@@ -25,7 +25,7 @@ def _started_run(dagster_home: Path, timeout_s: float = 60) -> str:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if (dagster_home / "dagster.yaml").exists():
-            with DagsterInstance.from_config(str(dagster_home)) as instance:
+            with open_instance(dagster_home) as instance:
                 for run in instance.get_runs():
                     if run.status is DagsterRunStatus.STARTED:
                         return run.run_id
@@ -34,7 +34,7 @@ def _started_run(dagster_home: Path, timeout_s: float = 60) -> str:
 
 
 def _status(dagster_home: Path, run_id: str) -> DagsterRunStatus:
-    with DagsterInstance.from_config(str(dagster_home)) as instance:
+    with open_instance(dagster_home) as instance:
         run = instance.get_run_by_id(run_id)
         assert run is not None
         return run.status

@@ -11,6 +11,7 @@ import dagster as dg
 import pytest
 
 from elysia_pipelines.definitions import defs
+from elysia_pipelines_tests.support import open_instance
 from elysia_pipelines_tests.webserver import INSTANCE_TEMPLATE, create_instance_storage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +70,7 @@ def test_dagster_and_dg_clis_load_the_project(tmp_path: Path) -> None:
 def test_shipped_dagster_yaml_turns_on_run_monitoring(tmp_path: Path) -> None:
     """Issue 14.12: the daemon runs the MonitoringDaemon; the default launcher never resumes."""
     (tmp_path / "dagster.yaml").write_text(INSTANCE_TEMPLATE.read_text())
-    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+    with open_instance(tmp_path) as instance:
         assert instance.run_monitoring_enabled
         assert "MONITORING" in instance.get_required_daemon_types()
         assert instance.run_monitoring_start_timeout_seconds == 180

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.instance.ref import InstanceRef
+from dagster._serdes import ConfigurableClassData
 
 from elysia_pipelines import orchestration
-from elysia_pipelines.instance_storage import PooledEventLogStorage, PooledSqliteStorage
+from elysia_pipelines.instance_storage import (
+    STOCK_STORAGE,
+    PooledEventLogStorage,
+    PooledSqliteStorage,
+)
 from elysia_pipelines.settings import Settings
 
 
@@ -37,13 +44,21 @@ def _materialize(instance: dg.DagsterInstance) -> str:
 
 
 def test_stock_and_pooled_instances_see_the_same_runs_events_and_checks(
-    settings: Settings,
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pooled = orchestration.get_instance(settings)
     assert isinstance(pooled.get_ref().storage, PooledSqliteStorage)
     first = _materialize(pooled)  # a new shard, created from the template
 
-    stock = dg.DagsterInstance.from_config(str(settings.dagster_home))
+    # Dagster's own SQLite storage on the same files (what stock processes open).
+    monkeypatch.setenv("DAGSTER_HOME", str(settings.dagster_home))
+    stock = dg.DagsterInstance.from_ref(
+        InstanceRef.from_dir(str(settings.dagster_home))._replace(
+            storage_data=ConfigurableClassData(
+                *STOCK_STORAGE, f"base_dir: {json.dumps(str(settings.dagster_home))}\n"
+            )
+        )
+    )
     assert type(stock.get_ref().storage).__name__ == "DagsterSqliteStorage"
     assert stock.get_run_by_id(first).status == dg.DagsterRunStatus.SUCCESS
     events = {e.dagster_event_type for e in stock.all_logs(first) if e.is_dagster_event}

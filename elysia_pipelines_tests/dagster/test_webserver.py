@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from elysia_pipelines_tests.support import free_port, start_logged
+from elysia_pipelines_tests.support import free_port, open_instance, start_logged
 from elysia_pipelines_tests.webserver import (
     INSTANCE_TEMPLATE,
     ROOT,
@@ -205,7 +205,6 @@ def test_checks_only_run_of_one_partition_from_the_checks_tab(
     tmp_path: Path, elysia_home: Path, weaviate_env: object
 ) -> None:
     """What the Checks tab's "Execute all" launches: a checks-only run with a partition tag."""
-    from dagster import DagsterInstance
 
     from elysia_pipelines.registry import Registry, new_repository
     from elysia_pipelines.settings import Settings
@@ -227,7 +226,7 @@ def test_checks_only_run_of_one_partition_from_the_checks_tab(
         "class": "DefaultRunCoordinator",  # takes no config (the queued one's would fail)
     }
     install_instance_config(home, config=yaml.safe_dump(config))
-    with DagsterInstance.from_config(str(home)) as instance:
+    with open_instance(home) as instance:
         instance.add_dynamic_partitions("repositories", ["alpha", "beta"])
     with running_webserver(home) as web:
         port = web.port
