@@ -148,7 +148,7 @@ def sync_success_sensor(context: dg.RunStatusSensorContext, elysia: ElysiaSettin
         repo_name,
         message,
         kind=ErrorKind.USER_FIXABLE,
-        reason="check_failed",
+        reason=bookkeeping.CHECK_FAILED,
         stage=bookkeeping.Stage.CHECK,
         run_id=run.run_id,
     )

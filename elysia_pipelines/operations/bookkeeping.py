@@ -19,6 +19,9 @@ from elysia_pipelines.errors import ErrorKind
 from elysia_pipelines.operations.failures import FailureClass, classify_failure
 from elysia_pipelines.registry import Registry, Repository, Stage, Status, SyncRecord
 
+# The failure reason of a run whose non-blocking checks failed (the run itself succeeded).
+CHECK_FAILED = "check_failed"
+
 # Stage and Status, a history row's enums, live with the rows in registry.py; writers
 # reach them here too, as bookkeeping.Stage / bookkeeping.Status.
 
@@ -137,7 +140,7 @@ def record_checks_passed(registry: Registry, repo: str) -> None:
     """A checks-only run that passed: it clears a failure that was a failed check, and
     nothing else (it says nothing about whether the repository can sync)."""
     found = registry.find(repo)
-    if found is not None and found.last_error_reason == "check_failed":
+    if found is not None and found.last_error_reason == CHECK_FAILED:
         registry.clear_failure(repo)
 
 
