@@ -56,8 +56,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.benchtable import Measure, report  # noqa: E402
 from benchmarks.scale_repos import generate_repos, names_for  # noqa: E402
+from elysia_pipelines.orchestration import open_instance  # noqa: E402
 from elysia_pipelines_tests.daemon import running_daemon  # noqa: E402
-from elysia_pipelines_tests.support import open_instance  # noqa: E402
 from elysia_pipelines_tests.weaviate_server import start_server_process  # noqa: E402
 from elysia_pipelines_tests.webserver import INSTANCE_TEMPLATE  # noqa: E402
 

@@ -48,9 +48,10 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.benchtable import Measure, finish  # noqa: E402
 from elysia_pipelines.documents import document_uuid  # noqa: E402
+from elysia_pipelines.orchestration import open_instance  # noqa: E402
 from elysia_pipelines_tests.daemon import running_daemon  # noqa: E402
 from elysia_pipelines_tests.gitrepo import git_env  # noqa: E402
-from elysia_pipelines_tests.support import ELYSIACTL, elysia_env, open_instance  # noqa: E402
+from elysia_pipelines_tests.support import ELYSIACTL, elysia_env  # noqa: E402
 from elysia_pipelines_tests.weaviate_server import start_server_process  # noqa: E402
 
 ADD_RATIO_TARGET = 2.0

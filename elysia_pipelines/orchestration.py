@@ -127,11 +127,21 @@ def get_instance(settings: Settings) -> dg.DagsterInstance:
     template = _instance_template()
     if not config.exists() and template.exists():
         shutil.copyfile(template, config)
+    return open_instance(home)
+
+
+def open_instance(home: Path) -> dg.DagsterInstance:
+    """The instance whose dagster.yaml is in `home`, on the pooled SQLite storage.
+
+    What `DagsterInstance.get()` builds for DAGSTER_HOME=home: the shipped dagster.yaml
+    names its storage directory as `{env: DAGSTER_HOME}`, so that variable is set while
+    the config is read, and the storage's directory is then spelled out (stock SQLite
+    storage becomes the pooled one; same files, instance_storage says why) so that
+    processes handed this instance's ref need no DAGSTER_HOME of their own.
+    """
     previous = os.environ.get("DAGSTER_HOME")
     os.environ["DAGSTER_HOME"] = str(home)
     try:
-        # What `DagsterInstance.get()` builds, with the stock SQLite storage swapped for
-        # the pooled one (same files; instance_storage says why).
         from dagster._core.instance.ref import InstanceRef
 
         from elysia_pipelines.instance_storage import pooled

@@ -15,7 +15,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from elysia_pipelines_tests.support import open_instance, start_logged, stop_process_group
+from elysia_pipelines.orchestration import open_instance
+from elysia_pipelines_tests.support import start_logged, stop_process_group
 from elysia_pipelines_tests.webserver import INSTANCE_TEMPLATE, ROOT
 
 

@@ -113,22 +113,3 @@ def run_cli(*args: str, input: str | None = None) -> Result:
 
     return CliRunner().invoke(app, list(args), input=input, catch_exceptions=False)
 
-
-def open_instance(dagster_home: Path) -> Any:
-    """The Dagster instance of `dagster_home`, opened as Dagster's own processes open it.
-
-    The shipped dagster.yaml names its storage directory as `{env: DAGSTER_HOME}`, which
-    `dagster`, `dagster-daemon` and `dg dev` always have; a test opening another home
-    in-process sets it for the construction only (the storage keeps the resolved path).
-    """
-    import dagster as dg
-
-    previous = os.environ.get("DAGSTER_HOME")
-    os.environ["DAGSTER_HOME"] = str(dagster_home)
-    try:
-        return dg.DagsterInstance.from_config(str(dagster_home))
-    finally:
-        if previous is None:
-            os.environ.pop("DAGSTER_HOME", None)
-        else:
-            os.environ["DAGSTER_HOME"] = previous

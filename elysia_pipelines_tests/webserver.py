@@ -23,7 +23,6 @@ from typing import Any
 
 from elysia_pipelines_tests.support import (
     free_port,
-    open_instance,
     start_logged,
     stop_process_group,
 )
@@ -51,6 +50,7 @@ def create_instance_storage(dagster_home: Path) -> None:
     Two processes started at once on a fresh DAGSTER_HOME both run the schema migrations
     and one fails ("table ... already exists"); tests that start several do this first.
     """
+    from elysia_pipelines.orchestration import open_instance
 
     with open_instance(dagster_home) as instance:
         instance.get_runs(limit=1)

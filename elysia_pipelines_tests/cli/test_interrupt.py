@@ -16,8 +16,9 @@ from pathlib import Path
 
 from dagster import DagsterRunStatus
 
+from elysia_pipelines.orchestration import open_instance
 from elysia_pipelines_tests.gitrepo import GitRepo
-from elysia_pipelines_tests.support import ELYSIACTL, elysia_env, open_instance, strip_ansi
+from elysia_pipelines_tests.support import ELYSIACTL, elysia_env, strip_ansi
 from elysia_pipelines_tests.weaviate_server.process import start_server_process
 
 

@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 
 from elysia_pipelines.definitions import defs
-from elysia_pipelines_tests.support import open_instance
+from elysia_pipelines.orchestration import open_instance
 from elysia_pipelines_tests.webserver import INSTANCE_TEMPLATE, create_instance_storage
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from elysia_pipelines_tests.support import free_port, open_instance, start_logged
+from elysia_pipelines.orchestration import open_instance
+from elysia_pipelines_tests.support import free_port, start_logged
 from elysia_pipelines_tests.webserver import (
     INSTANCE_TEMPLATE,
     ROOT,
