@@ -21,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+import orjson
+
 from elysia_pipelines_tests.weaviate_server import filters as flt
 from elysia_pipelines_tests.weaviate_server.references import (
     BEACON_PREFIX,
@@ -219,7 +221,7 @@ class RestApi:
             payload: Any = None
             if body:
                 try:
-                    payload = json.loads(body)
+                    payload = decode_json(body)
                 except ValueError:
                     raise StoreError(400, "request body is not valid JSON") from None
             return func(query=query, body=payload, **match.groupdict())
@@ -843,7 +845,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(500, _error(message), {}, method)
 
     def _send(self, status: int, payload: Any, headers: dict[str, str], method: str) -> None:
-        data = b"" if payload is None else json.dumps(payload).encode("utf-8")
+        data = b"" if payload is None else encode_json(payload)
         self.send_response(status)
         if data:
             self.send_header("Content-Type", "application/json")
@@ -853,6 +855,32 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if data and method != "HEAD":
             self.wfile.write(data)
+
+
+def encode_json(payload: Any) -> bytes:
+    """An answer's body: orjson, or the standard library for what orjson refuses.
+
+    orjson is ~8x faster on text-heavy objects (a page of source files is mostly string
+    escaping), which on a Python stand-in for a Go server is most of the cost of every
+    object read and every batch echoed back. Its output is compact and UTF-8, as real
+    Weaviate answers; integers beyond 64 bits and non-string keys take the old path.
+    """
+    try:
+        return orjson.dumps(payload)
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(payload).encode("utf-8")
+
+
+def decode_json(body: bytes) -> Any:
+    """A request's body: orjson, or the standard library for what orjson refuses.
+
+    The fallback keeps everything the server accepted before (NaN, UTF-16 bodies, lone
+    surrogates); orjson reads an integer beyond 64 bits as a float, as Go's decoder does.
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
 
 
 def _int_param(query: dict[str, list[str]], name: str, default: int | None) -> int | None:

@@ -167,12 +167,21 @@ class Collection:
         return str(cfg.get("distance", "cosine"))
 
 
+# Data types whose values of exactly this Python type are stored as they come.
+_AS_IS: dict[str, type] = {"text": str, "int": int, "number": float, "boolean": bool}
+
+
 def normalize_class_name(name: str) -> str:
     return name[:1].upper() + name[1:] if name else name
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def normalize_uuid(value: str | bytes) -> str:
     """Canonical lowercase form; raises StoreError(422) for anything else."""
+    if isinstance(value, str) and _CANONICAL_UUID.fullmatch(value):
+        return value  # already what str(UUID(value)) gives, without building one
     try:
         if isinstance(value, bytes):
             return str(uuid_lib.UUID(bytes=value))
@@ -518,13 +527,18 @@ class Store:
         `nestedProperties`); they are applied only when the whole object is valid.
         """
         known = coll.props
-        lowered = {k.lower(): v for k, v in known.items()}
+        # Case-insensitive lookup, built on the first name the exact lookups miss.
+        lowered: dict[str, dict[str, Any]] = {}
+        lowered_built = False
         out: dict[str, Any] = {}
         added: list[dict[str, Any]] = []
         for name, value in incoming.properties.items():
             # Properties are stored with a lowercase first letter (LowercaseFirstLetter).
             prop = known.get(name) or known.get(name[:1].lower() + name[1:])
-            prop = prop or lowered.get(name.lower())
+            if prop is None:
+                if not lowered_built:
+                    lowered, lowered_built = {k.lower(): v for k, v in known.items()}, True
+                prop = lowered.get(name.lower())
             if prop is None:
                 if not self.auto_schema:
                     raise SchemaError(
@@ -548,6 +562,11 @@ class Store:
                     added.append(extended)
                     prop = extended
             if value is None:
+                continue
+            # What coerce_value returns for these, without its checks' calls (most of
+            # a batch's values are text).
+            if _AS_IS.get(prop["dataType"][0]) is type(value):
+                out[prop["name"]] = value
                 continue
             if is_reference(prop):
                 out[prop["name"]] = coerce_references(
