@@ -17,7 +17,6 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from elysia_pipelines.backups.catalog import Catalog
@@ -207,6 +206,8 @@ class BackupReader:
         self, path: Path | str, wanted: list[str], uuids: set[str], include_vectors: bool
     ) -> Iterator[pa.RecordBatch]:
         """Only the rows of `uuids`; the dataset scanner skips row groups by statistics."""
+        # Imported here: pyarrow.compute costs a full restore ~0.04 s and 9 MB.
+        import pyarrow.compute as pc
         import pyarrow.dataset as ds
 
         dataset = ds.dataset(str(path), format="parquet", filesystem=self.filesystem)

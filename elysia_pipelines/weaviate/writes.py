@@ -9,6 +9,7 @@ weaviate-client: `objects.upsert` passes the client's batch insert,
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid as uuid_lib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -51,7 +52,12 @@ class UpsertResult:
         return len(self.failures)
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _uuid_str(value: str | uuid_lib.UUID) -> str:
+    if isinstance(value, str) and _CANONICAL_UUID.fullmatch(value):
+        return value  # what str(UUID(value)) gives; a backup's ids all look like this
     try:
         return str(uuid_lib.UUID(str(value)))
     except ValueError:
