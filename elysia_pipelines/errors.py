@@ -45,6 +45,20 @@ class ElysiaError(Exception):
     def __str__(self) -> str:
         return f"{self.message}\n{HINT_PREFIX}{self.hint}" if self.hint else self.message
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Exception's own pickling calls type(self)(*self.args), which drops the hint and
+        # reason; errors cross process boundaries whole (the warm worker's children).
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(
+    cls: type[ElysiaError], args: tuple[object, ...], state: dict[str, object]
+) -> ElysiaError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class ConfigError(ElysiaError):
     """A setting (environment variable or option) has a value we cannot use."""

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import dagster as dg
 
 from elysia_pipelines.errors import ElysiaError, ErrorKind
+from elysia_pipelines.run_outcome import RunOutcome
 from elysia_pipelines.settings import Settings
 
 PARTITIONS_NAME = "repositories"
@@ -35,7 +36,6 @@ SYNC_JOB = "sync_repository"
 EXTRACT_JOB = "extract_repository"
 INGEST_JOB = "ingest_pending"
 BACKUP_JOB = "backup_collection"
-
 
 
 def _instance_template() -> Path:
@@ -56,22 +56,6 @@ class RunSummary:
     partition: str | None
     started_at: datetime | None
     ended_at: datetime | None
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    run_id: str
-    success: bool
-    status: str
-    error: str | None
-    documents: int | None = None
-    # Went through the daemon's run queue (False: executed in the CLI's process).
-    queued: bool = False
-    # False only for `--no-wait` submissions: the run is still queued or running.
-    finished: bool = True
-    # What the raiser of the failing step's error said it was (errors.ElysiaError).
-    error_kind: ErrorKind | None = None
-    error_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +151,12 @@ def register_partition(instance: dg.DagsterInstance, name: str) -> None:
         instance.add_dynamic_partitions(PARTITIONS_NAME, [name])
 
 
+def register_partition_for(settings: Settings, name: str) -> None:
+    """`register_partition` on the instance of `settings` (a warm worker's call)."""
+    with get_instance(settings) as instance:
+        register_partition(instance, name)
+
+
 def remove_partition(instance: dg.DagsterInstance, name: str) -> None:
     if instance.has_dynamic_partition(PARTITIONS_NAME, name):
         instance.delete_dynamic_partition(PARTITIONS_NAME, name)
@@ -216,6 +206,12 @@ def _job_for(name: str, load_env: tuple[str | None, ...]) -> dg.JobDefinition:
     return defs().resolve_job_def(name)
 
 
+def preload_jobs() -> None:
+    """Load the code location and every job now (the warm worker, before it forks)."""
+    for name in _JOB_FACTORIES:
+        _job(name)
+
+
 def sync_job() -> dg.JobDefinition:
     return _job(SYNC_JOB)
 
@@ -258,7 +254,7 @@ def run_job(
     executes in this process. Either way it is recorded on the instance and the outcome
     is read back from the event log, so both give the same result and error text.
     """
-    from elysia_pipelines import run_queue
+    from elysia_pipelines import run_queue, warm_worker
 
     instance = instance or get_instance(settings)
     register_partition(instance, partition)
@@ -275,10 +271,15 @@ def run_job(
         run_queue.follow(instance, run_id, on_progress)
         return outcome_of(instance, run_id, queued=True)
     if on_progress is not None:
+        where = (
+            f"in elysiactl's warm worker (process {os.getpid()})"
+            if warm_worker.in_child()
+            else "in this process"
+        )
         on_progress(
-            "running in this process (ELYSIA_RUN_MODE=in-process)"
+            f"running {where} (ELYSIA_RUN_MODE=in-process)"
             if settings.run_mode == "in-process"
-            else "no Dagster daemon serves the run queue: running in this process"
+            else f"no Dagster daemon serves the run queue: running {where}"
         )
     invocation = uuid.uuid4().hex
     run_tags = {**run_tags, **owner_tags(), INVOCATION_TAG: invocation}

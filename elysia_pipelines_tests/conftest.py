@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from elysia_pipelines.settings import Settings
+
+# Every `elysiactl` a test starts runs its Dagster work in its own process, as before the
+# warm worker existed: a test's commands then depend on nothing a previous test left
+# running, and no background server outlives its test's temporary ELYSIA_HOME.
+# cli/test_warm_worker.py turns it on where it is the subject.
+os.environ.setdefault("ELYSIA_WARM", "off")
 
 pytest_plugins: list[str] = [
     "elysia_pipelines_tests.weaviate_fixtures",

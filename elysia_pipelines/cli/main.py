@@ -14,13 +14,14 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 import typer
 from typer.core import TyperGroup
 
 from elysia_pipelines import __version__
+from elysia_pipelines.process_exit import leave
 
 # name -> (module with a Typer `app`, one-line help shown by `elysiactl --help`)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -69,8 +70,8 @@ class _Root(TyperGroup):
         try:
             self._main(args, prog_name, complete_var, standalone_mode, **extra)
         except SystemExit as exc:
-            _leave(exc.code)
-        _leave(0)
+            leave(exc.code)
+        leave(0)
 
     def _main(
         self,
@@ -120,46 +121,6 @@ def _console_script() -> bool:
     """Whether this process is the `elysiactl` console script (not a test's CliRunner)."""
     main = sys.modules.get("__main__")
     return os.path.basename(str(getattr(main, "__file__", "") or "")) == "elysiactl"
-
-
-def _leave(code: Any) -> NoReturn:
-    """End the process as `sys.exit(code)` would, without the interpreter's teardown.
-
-    Once a command has returned there is nothing left to compute, but finalizing the
-    interpreter (clearing ~2,000 modules a sync loads, Dagster and SQLAlchemy among
-    them, with their garbage collections) took 0.7 CPU-s and 0.8 s wall of a 4.6 CPU-s
-    `repo add`. What of the teardown anyone can observe is done here, in the
-    interpreter's order: non-daemon threads are joined, the atexit handlers run
-    (storages disposed, logging flushed, temporary files removed), every file still
-    open for writing is flushed; then `os._exit` with the same status. Should a flush
-    fail (a closed pipe), the ordinary exit takes over and reports it as before.
-    """
-    import atexit
-    import contextlib
-    import gc
-    import io
-    import threading
-
-    if code is None:
-        status = 0
-    elif isinstance(code, int):
-        status = code
-    else:
-        print(code, file=sys.stderr)
-        status = 1
-    threading._shutdown()  # type: ignore[attr-defined]  # what Py_Finalize does first
-    atexit._run_exitfuncs()
-    for obj in gc.get_objects():
-        if isinstance(obj, io.BufferedWriter | io.BufferedRandom | io.TextIOWrapper):
-            with contextlib.suppress(Exception):  # finalization ignores these errors too
-                if not obj.closed and obj.writable() and obj not in (sys.stdout, sys.stderr):
-                    obj.flush()
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except BaseException:
-        raise SystemExit(status) from None
-    os._exit(status)
 
 
 def _usage_error(exc: click.UsageError) -> None:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from elysia_pipelines import warm_worker
 from elysia_pipelines.changes import discovery, git_source
 from elysia_pipelines.errors import ElysiaError, Interrupted
 from elysia_pipelines.operations.repo_options import (
@@ -35,10 +36,8 @@ from elysia_pipelines.schedules import parse_schedule
 from elysia_pipelines.settings import Settings
 
 if TYPE_CHECKING:
-    from dagster import DagsterInstance
-
     from elysia_pipelines.operations.failures import FailureClass
-    from elysia_pipelines.orchestration import RunOutcome
+    from elysia_pipelines.run_outcome import RunOutcome
 
 TOTAL_STEPS = 6
 
@@ -243,26 +242,50 @@ def provision_step(
 
 def register_step(
     steps: AddProgress, settings: Settings, registry: Registry, repo: Repository
-) -> DagsterInstance:
-    from elysia_pipelines import orchestration
+) -> None:
+    from elysia_pipelines import warm_worker
 
     steps.start(4, f"Registering {repo.name} (schedule {repo.schedule})")
-    instance = orchestration.get_instance(settings)
     registry.add(repo)
     try:
-        orchestration.register_partition(instance, repo.name)
+        warm_worker.call(
+            settings.home,
+            "elysia_pipelines.orchestration:register_partition_for",
+            {"settings": settings, "name": repo.name},
+        )
     except BaseException:
         registry.remove(repo.name)
         raise
     steps.done("registry row and Dagster partition added")
-    return instance
 
 
 def sync_through_dagster(
     settings: Settings,
     name: str,
     *,
-    instance: DagsterInstance | None = None,
+    tags: dict[str, str] | None = None,
+    wait: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> RunOutcome:
+    """The sync job for one repository, in the warm worker when one serves this home.
+
+    The caller then imports no Dagster at all (warm_worker says why); the run, its
+    events and its outcome are the same either way.
+    """
+    from elysia_pipelines import warm_worker
+
+    return warm_worker.call(
+        settings.home,
+        "elysia_pipelines.operations.repo_add:sync_in_this_process",
+        {"settings": settings, "name": name, "tags": tags, "wait": wait},
+        progress=progress,
+    )
+
+
+def sync_in_this_process(
+    settings: Settings,
+    name: str,
+    *,
     tags: dict[str, str] | None = None,
     wait: bool = True,
     progress: Callable[[str], None] | None = None,
@@ -280,7 +303,6 @@ def sync_through_dagster(
         settings,
         orchestration.SYNC_JOB,
         name,
-        instance=instance,
         tags=tags,
         log_level="CRITICAL",
         wait=wait,
@@ -298,7 +320,6 @@ def sync_step(
     registry: Registry,
     repo: Repository,
     outcome: AddOutcome,
-    instance: DagsterInstance,
     *,
     wait: bool = True,
 ) -> None:
@@ -307,7 +328,6 @@ def sync_step(
         result = sync_through_dagster(
             settings,
             repo.name,
-            instance=instance,
             tags={"elysia/trigger": "repo-add"},
             wait=wait,
             progress=steps.note,
@@ -376,6 +396,7 @@ def run_add(
     repo = build_repository(options, settings, name)
     check_free(registry, repo.name, repo.collection)
     steps = progress or Silent()
+    warm_worker.start(settings.home)  # imports Dagster on the other core meanwhile
     check_access_step(steps, options.url, options.token_env)
     mirror_created = not settings.mirror_path(name).exists()
     registered = False
@@ -396,14 +417,14 @@ def run_add(
             steps, settings, repo, choose_replicas=options.replicas is None
         )
         outcome.vectorizer, outcome.replicas = repo.vectorizer, repo.replicas
-        instance = register_step(steps, settings, registry, repo)
+        register_step(steps, settings, registry, repo)
         registered = True
         outcome.registered = True
     finally:
         if not registered and mirror_created:
             shutil.rmtree(settings.mirror_path(name), ignore_errors=True)
     if options.sync:
-        sync_step(steps, settings, registry, repo, outcome, instance, wait=wait)
+        sync_step(steps, settings, registry, repo, outcome, wait=wait)
     else:
         steps.start(5, "Initial sync")
         steps.done("skipped (--no-sync); run `elysiactl repo sync " + repo.name + "` later")

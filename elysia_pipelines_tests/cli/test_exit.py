@@ -16,7 +16,7 @@ import pytest
 SCRIPT = """
 import atexit, sys, threading, time
 from pathlib import Path
-from elysia_pipelines.cli.main import _leave
+from elysia_pipelines.process_exit import leave as _leave
 out = Path(sys.argv[1])
 atexit.register(lambda: (out / "atexit").write_text("ran"))
 left_open = open(out / "buffered", "w")  # never closed or flushed by the script
