@@ -291,7 +291,9 @@ class PooledSqliteStorage(DagsterSqliteStorage):
         return cls.from_local(inst_data=inst_data, **config_value)
 
 
-def pooled(storage_data: ConfigurableClassData | None, home: str) -> ConfigurableClassData | None:
+def pooled(
+    storage_data: ConfigurableClassData | None, home: str
+) -> ConfigurableClassData | None:
     """SQLite storage (stock, or ours as the shipped dagster.yaml names it) as this class with
     `base_dir` spelled out; any other storage (Postgres) unchanged.
 

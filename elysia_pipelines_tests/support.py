@@ -112,3 +112,4 @@ def run_cli(*args: str, input: str | None = None) -> Result:
     from elysia_pipelines.cli.main import app
 
     return CliRunner().invoke(app, list(args), input=input, catch_exceptions=False)
+

@@ -17,7 +17,8 @@ from elysia_pipelines.settings import format_size
 # The columns of a change set's records, from the format's own list (changes/format.py).
 CHANGE_SET_SCHEMA = dg.TableSchema(
     columns=[
-        dg.TableColumn(name, type_, description=meaning) for name, type_, meaning in RECORD_FIELDS
+        dg.TableColumn(name, type_, description=meaning)
+        for name, type_, meaning in RECORD_FIELDS
     ]
 )
 

@@ -70,9 +70,7 @@ def collection_is_fresh(
         f"{ALLOWED_INTERVALS_BEHIND} intervals behind)."
     ),
 )
-def freshness_sensor(
-    context: dg.SensorEvaluationContext, elysia: ElysiaSettings
-) -> dg.SensorResult:
+def freshness_sensor(context: dg.SensorEvaluationContext, elysia: ElysiaSettings) -> dg.SensorResult:
     """Reports only changed verdicts (and first ones): a verdict per repository every five
     minutes would bury each check's history in identical rows."""
     previous: dict[str, bool] = json.loads(context.cursor) if context.cursor else {}

@@ -40,7 +40,9 @@ def project_asset(
     def declare(fn: Callable[..., Any]) -> dg.AssetsDefinition:
         if partitioned:
             asset_args.setdefault("partitions_def", repositories_partitions)
-        return dg.asset(owners=OWNERS, code_version=CODE_VERSION, **asset_args)(user_errors()(fn))
+        return dg.asset(owners=OWNERS, code_version=CODE_VERSION, **asset_args)(
+            user_errors()(fn)
+        )
 
     return declare
 

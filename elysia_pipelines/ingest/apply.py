@@ -350,9 +350,7 @@ def _apply_or_reject(ctx: _Context, path: Path, *, abandoned_reason: str | None)
     except ElysiaError as exc:
         # Weaviate stayed unreachable (or refused the collection): the change set
         # stays pending with its checkpoint; the history says why this run stopped.
-        failed = ChangeSetResult(
-            file=path.name, seq=seq, status=Outcome.INTERRUPTED, error=str(exc)
-        )
+        failed = ChangeSetResult(file=path.name, seq=seq, status=Outcome.INTERRUPTED, error=str(exc))
         failed.duration_s = time.monotonic() - t0
         _record_history(ctx, failed, started_at)
         raise
@@ -426,10 +424,7 @@ def _validate(ctx: _Context, path: Path, seq: int | None, abandoned_reason: str 
     if report.empty:
         # Nothing to apply means nothing later files could depend on.
         raise _Rejected(
-            "empty change set: the file holds no records",
-            problems,
-            blocking=False,
-            status=Outcome.EMPTY,
+            "empty change set: the file holds no records", problems, blocking=False, status=Outcome.EMPTY
         )
     if abandoned_reason is not None:
         raise _Rejected(abandoned_reason, problems)

@@ -381,9 +381,7 @@ def _delete_many(
 ) -> Any:
     """One retried `delete_many`; objects it could not delete fail the call (a rerun is safe)."""
     delete_many = client.collections.get(collection).data.delete_many
-    result = _call(
-        client, "delete objects", collection, attempts, max_wait_s, delete_many, where=where
-    )
+    result = _call(client, "delete objects", collection, attempts, max_wait_s, delete_many, where=where)
     if result.failed:
         raise ElysiaError(
             f"Weaviate failed to delete {result.failed} {what} in {collection!r}",

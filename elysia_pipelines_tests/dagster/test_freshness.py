@@ -40,7 +40,8 @@ def test_sensor_turns_a_repository_red_past_two_of_its_intervals(settings: Setti
         instance.report_runless_asset_event(event)
     key = dg.AssetCheckKey(weaviate_collection.key, FRESH)
     info = {
-        i.partition_key: i for i in instance.event_log_storage.get_asset_check_partition_info([key])
+        i.partition_key: i
+        for i in instance.event_log_storage.get_asset_check_partition_info([key])
     }
     status = {name: i.latest_execution_status.value for name, i in info.items()}
     assert status == {"late": "FAILED", "hourly": "SUCCEEDED", "by-hand": "SUCCEEDED"}, status

@@ -175,10 +175,9 @@ def test_backup_asset_and_checks(env: dict, weaviate_client) -> None:
     assert isinstance(schema, dg.TableSchema)
     types = {c.name: c.type for c in schema.columns}
     assert {"uuid", "path", "content", "size_bytes"} <= set(types), types
-    assert (
-        types["uuid"] == "string"
-        and not next(c for c in schema.columns if c.name == "uuid").constraints.nullable
-    )
+    assert types["uuid"] == "string" and not next(
+        c for c in schema.columns if c.name == "uuid"
+    ).constraints.nullable
 
 
 def test_backup_asset_writes_to_the_default_object_store_uri(
@@ -389,15 +388,13 @@ def test_change_set_failing_a_blocking_check_never_reaches_weaviate_on_the_senso
 def test_checks_only_run_without_a_partition_says_what_to_do(env: dict) -> None:
     """What the Checks tab's "Execute all" launches in Dagster 1.13: the checks of a
     partitioned asset with no partition. Each fails with the way out, not an invariant."""
-    result = _change_set_checks_job(env).execute_in_process(
-        instance=env["instance"], raise_on_error=False
-    )
+    result = _change_set_checks_job(env).execute_in_process(instance=env["instance"], raise_on_error=False)
     assert not result.success
     failures = [e for e in result.all_events if e.is_step_failure]
     assert len(failures) == 3
     for event in failures:
         message = event.step_failure_data.error.message
-        assert "has no partition" in message and "Launch the check_repository job" in (message), (
+        assert "has no partition" in message and "Launch the check_repository job" in (
             message
-        )
+        ), message
         assert "DagsterInvariantViolationError" not in message

@@ -80,9 +80,7 @@ def _wait_for_partition(web: Webserver, name: str, timeout_s: float = 90) -> Non
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    CHROMIUM is None, reason="needs Debian's chromium (`./dev.sh test` installs it)"
-)
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (`./dev.sh test` installs it)")
 def test_materialize_a_partition_and_see_its_checks_in_the_browser(
     tmp_path: Path, elysia_home: Path, weaviate_env: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -168,9 +166,7 @@ def test_materialize_a_partition_and_see_its_checks_in_the_browser(
                 expect(page.get_by_text("Checks (5)")).to_be_visible()
                 page.get_by_text("fresh", exact=True).first.click()
                 expect(page.get_by_text("Passed", exact=True)).to_be_visible()
-                expect(
-                    page.get_by_role("cell", name="intervals_behind", exact=True)
-                ).to_be_visible()
+                expect(page.get_by_role("cell", name="intervals_behind", exact=True)).to_be_visible()
                 shot("check-fresh")
 
                 # The checks alone, for one repository: check_repository's Launchpad.

@@ -207,7 +207,9 @@ def test_named_vectors_round_trip_through_a_description(
     spec = CollectionSpec(named, vector_name="default", properties=(PropertySpec("title", "text"),))
     assert ensure_collection(client, spec).created
     uuid = "8a6e0804-2bd0-4672-b79d-d97027f9071a"
-    upsert(client, named, [ObjectToWrite(uuid, {"title": "a"}, vector={"default": [1.0, 2.0]})])
+    upsert(
+        client, named, [ObjectToWrite(uuid, {"title": "a"}, vector={"default": [1.0, 2.0]})]
+    )
     assert [o.vector for o in iter_objects(client, named, include_vector=True)] == [
         {"default": [1.0, 2.0]}
     ]

@@ -165,14 +165,7 @@ def test_spec_round_trips_through_a_json_description() -> None:
         2,
     )
     assert again.properties == props
-    assert [again.tokenization_of(p) for p in props] == [
-        "lowercase",
-        "word",
-        None,
-        None,
-        None,
-        None,
-    ]
+    assert [again.tokenization_of(p) for p in props] == ["lowercase", "word", None, None, None, None]
     assert (again.vector_index_type, again.distance) == ("hnsw", "cosine")
     assert compare_schema(desc, again) == []
 
