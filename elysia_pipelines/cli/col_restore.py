@@ -131,7 +131,9 @@ def restore_command(
     # pyarrow and weaviate-client load here, not when `elysiactl` starts.
     from elysia_pipelines.backups.restore import RestoreOptions, open_for_restore, restore_backup
     from elysia_pipelines.backups.restore_migration import parse_property_map
+    from elysia_pipelines.process_memory import unmap_large_buffers
 
+    unmap_large_buffers()  # batch bodies freed by writer threads go back to the system
     settings = Settings.from_env().ensure_dirs()  # checkpoints and dead letters go there
     options = RestoreOptions(
         target_collection=target_collection,
