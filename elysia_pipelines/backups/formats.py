@@ -66,6 +66,8 @@ ROW_GROUP_MAX_BYTES = 4 * 1024 * 1024
 JSON_BATCH_MAX_ROWS = 200
 JSON_BATCH_MAX_BYTES = 1024 * 1024
 JSON_CHUNK_BYTES = 1024 * 1024
+# What zstd's worker thread takes at a time (see _Compressor).
+ZSTD_JOB_BYTES = 2 * 1024 * 1024
 
 
 @dataclass
@@ -461,8 +463,13 @@ class _Compressor:
         elif compression == "zstd":
             # threads=1: zstd compresses on a thread of its own while this one encodes
             # the next objects (the frame is standard zstd either way); more threads
-            # were no faster on 2 cores and buffered ~10 MB more.
-            cctx = zstandard.ZstdCompressor(level=3 if level is None else level, threads=1)
+            # were no faster on 2 cores and buffered ~10 MB more. Jobs of 2 MiB instead
+            # of zstd's default (8 MiB at level 3): 7,000 source files peaked at 85
+            # instead of 111 MB for a file 0.8 % larger, at the same speed.
+            params = zstandard.ZstdCompressionParameters.from_level(
+                3 if level is None else level, threads=1, job_size=ZSTD_JOB_BYTES
+            )
+            cctx = zstandard.ZstdCompressor(compression_params=params)
             self._stream = cctx.stream_writer(sink, closefd=False)
         elif compression == "lz4":
             import lz4.frame
