@@ -55,6 +55,8 @@ PRELOAD = (
     "elysia_pipelines.definitions",
     "dagster._core.execution.api",
     "dagster._core.storage.sqlite_storage",
+    "dagster._cli.api",  # and the daemon's launches (run_launcher.execute_run)
+    "elysia_pipelines.run_launcher",
 )
 SERVER_ARGV = (sys.executable, "-P", "-c", "from elysia_pipelines.warm_worker import main; main()")
 _HEADER = struct.Struct("!I")
@@ -182,7 +184,7 @@ def _lock_held(lock: Path) -> bool:
     return False
 
 
-def start(home: Path) -> subprocess.Popen[bytes] | None:
+def start(home: Path, *, idle_s: float | None = None) -> subprocess.Popen[bytes] | None:
     """Start the server for `home` in the background unless one runs or is starting.
 
     Called as early as a command knows it will need Dagster, so the server's imports
@@ -198,8 +200,12 @@ def start(home: Path) -> subprocess.Popen[bytes] | None:
     logs = home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     with open(logs / "warm-worker.log", "ab") as log:
+        env = dict(os.environ)
+        if idle_s is not None:
+            env[IDLE_ENV] = str(idle_s)
         return subprocess.Popen(
             [*SERVER_ARGV, str(home), key],
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -295,6 +301,41 @@ def _recv(conn: socket.socket) -> Any:
     return None if payload is None else pickle.loads(payload)
 
 
+def launch(
+    home: Path, target: str, kwargs: dict[str, Any], *, idle_s: float | None = None
+) -> int | None:
+    """Start `target(**kwargs)` in a warm child and return its pid, without waiting.
+
+    For a long-lived caller (the daemon's run launcher): the child's stdin is
+    /dev/null and its stdout and stderr are the caller's. None when no server is
+    ready; one is started then (with `idle_s`, when given), for the next launch.
+    """
+    if not enabled():
+        return None
+    spawned = start(home, idle_s=idle_s)
+    conn = _connect(home, spawned)
+    if conn is None:
+        return None
+    with conn, open(os.devnull, "rb") as devnull:
+        try:
+            _send(conn, _request(target, kwargs, False), [devnull.fileno(), 1, 2])
+            message = _recv(conn)
+        except OSError:
+            return None
+    return message.get("pid") if isinstance(message, dict) else None
+
+
+def _request(target: str, kwargs: dict[str, Any], progress: bool) -> dict[str, Any]:
+    return {
+        "target": target,
+        "kwargs": kwargs,
+        "progress": progress,
+        "env": dict(os.environ),
+        "cwd": os.getcwd(),
+        "argv": sys.argv,
+    }
+
+
 def _call_over(
     conn: socket.socket,
     target: str,
@@ -304,16 +345,8 @@ def _call_over(
     """(served, result); not served when the server went away before forking a child."""
     for stream in (sys.stdout, sys.stderr):
         stream.flush()  # what this process printed comes before what the child prints
-    request = {
-        "target": target,
-        "kwargs": kwargs,
-        "progress": progress is not None,
-        "env": dict(os.environ),
-        "cwd": os.getcwd(),
-        "argv": sys.argv,
-    }
     try:
-        _send(conn, request, [0, 1, 2])
+        _send(conn, _request(target, kwargs, progress is not None), [0, 1, 2])
     except OSError:
         return False, None
     child: int | None = None
@@ -518,6 +551,9 @@ def _run_child(conn: socket.socket, request: dict[str, Any], fds: list[int]) -> 
         message, status = {"error": exc}, 1
     try:
         _send(conn, message)
+    except OSError:
+        pass  # the caller is gone (a launch does not wait for the result)
     except Exception as exc:  # an unpicklable result or error: its text at least
-        _send(conn, {"error": TransientError(f"{type(exc).__name__}: {message}")})
+        with contextlib.suppress(OSError):
+            _send(conn, {"error": TransientError(f"{type(exc).__name__}: {message}")})
     leave(status)
