@@ -43,20 +43,19 @@ PG_STORAGE = {
 
 
 def test_deploy_config_is_the_repository_config_plus_postgres_storage(tmp_path: Path) -> None:
-    """The deployment file must not drift from dagster.yaml: only storage and launcher differ."""
+    """The deployment file must not drift from dagster.yaml: only the storage differs."""
     from dagster._core.instance.config import dagster_instance_config
 
     base = yaml.safe_load((ROOT / "dagster.yaml").read_text())
     deploy = yaml.safe_load(DEPLOY.read_text())
     assert base["storage"]["custom"]["class"] == "PooledSqliteStorage"  # SQLite, one host
-    assert "run_launcher" not in base
     assert deploy["storage"] == PG_STORAGE
-    assert deploy["run_launcher"] == {
-        "module": "dagster.core.launcher",
-        "class": "DefaultRunLauncher",
+    assert deploy["run_launcher"] == base["run_launcher"] == {
+        "module": "elysia_pipelines.run_launcher",
+        "class": "WarmRunLauncher",
     }
     shared = {k: v for k, v in base.items() if k != "storage"}
-    assert {k: v for k, v in deploy.items() if k not in ("storage", "run_launcher")} == shared
+    assert {k: v for k, v in deploy.items() if k != "storage"} == shared
     # Dagster's own schema accepts it (without connecting anywhere).
     (tmp_path / "dagster.yaml").write_text(DEPLOY.read_text())
     config, _ = dagster_instance_config(str(tmp_path))
