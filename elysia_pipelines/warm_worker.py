@@ -7,7 +7,7 @@ This is a fork server, as `multiprocessing`'s forkserver, nailgun or Gradle's da
 one process that has imported all that once and forks a child per call. The child takes
 over the caller's stdin, stdout and stderr (passed over a Unix socket, so a terminal
 stays a terminal), its environment and working directory, runs the call, and sends back
-its progress lines and its result or exception; Ctrl-C in the caller is forwarded to
+its progress reports and its result or exception; Ctrl-C in the caller is forwarded to
 the child, which stops as an in-process run stops. Nothing is opened before the fork
 (no instance, no connection, no thread), so children share nothing but imported code.
 
@@ -58,6 +58,30 @@ PRELOAD = (
     "dagster._cli.api",  # and the daemon's launches (run_launcher.execute_run)
     "elysia_pipelines.run_launcher",
 )
+# `col backup` and `col restore`'s modules: pyarrow with numpy is ~0.24 of the ~0.36
+# CPU-s a fresh Parquet backup or restore spends before its first request. Imported
+# only if that leaves the server with its one thread (see _preload_arrow).
+PRELOAD_ARROW = (
+    "pyarrow",
+    "pyarrow.parquet",
+    "elysia_pipelines.backups.commands",
+    "elysia_pipelines.backups.export",
+    "elysia_pipelines.backups.formats",
+    "elysia_pipelines.backups.arrow_build",
+    "elysia_pipelines.backups.restore",
+    "elysia_pipelines.backups.restore_workers",
+    "elysia_pipelines.weaviate.rest_session",
+)
+# Importing pyarrow starts two threads, and a process with threads must not fork (a
+# child gets a copy of locks some other thread may hold, and none of the threads):
+# numpy's OpenBLAS pool and the background purging thread of the jemalloc that pyarrow
+# bundles. Both read these variables when their library loads. The children then have
+# no BLAS pool (backups and restores do no linear algebra) and no jemalloc purging
+# thread (Arrow's default memory pool here is mimalloc; jemalloc is only linked in).
+ARROW_THREADS_OFF = {
+    "OPENBLAS_NUM_THREADS": "1",
+    "JE_ARROW_MALLOC_CONF": "background_thread:false",
+}
 SERVER_ARGV = (sys.executable, "-P", "-c", "from elysia_pipelines.warm_worker import main; main()")
 _HEADER = struct.Struct("!I")
 _MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
@@ -220,14 +244,15 @@ def call(
     target: str,
     kwargs: dict[str, Any],
     *,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[..., None] | None = None,
 ) -> Any:
     """`target(**kwargs)` ("module:function") in a warm child, else in this process.
 
     Starts the server when there is none (this call then runs here, the next finds
     it warm).
     `progress`, when given, is passed to the function as its `progress` argument, and
-    lines it hears in the child are handed to it here. Exceptions are raised here as
+    whatever the function calls it with in the child (a line of a sync, the counts of
+    a backup) is passed to it here: `progress(*args)`; arguments must pickle. Exceptions are raised here as
     the child raised them (ElysiaError keeps its hint and kind).
     """
     conn = None
@@ -340,7 +365,7 @@ def _call_over(
     conn: socket.socket,
     target: str,
     kwargs: dict[str, Any],
-    progress: Callable[[str], None] | None,
+    progress: Callable[..., None] | None,
 ) -> tuple[bool, Any]:
     """(served, result); not served when the server went away before forking a child."""
     for stream in (sys.stdout, sys.stderr):
@@ -361,7 +386,7 @@ def _call_over(
                 child = message["pid"]
             elif "progress" in message:
                 if progress is not None:
-                    progress(message["progress"])
+                    progress(*message["progress"])
             elif "exit" in message:  # it ended without sending a result
                 status = message["exit"]
                 break
@@ -409,9 +434,17 @@ def serve(home: Path, key: str, idle_s: float) -> None:
         return  # another server for this home and code is running or starting
     os.ftruncate(lock, 0)
     os.write(lock, f"{os.getpid()}\n".encode())  # whom `stop` signals; mtime: our start
+    for name, value in ARROW_THREADS_OFF.items():
+        os.environ.setdefault(name, value)  # before numpy or pyarrow is loaded
     for module in PRELOAD:
         importlib.import_module(module)
     importlib.import_module("elysia_pipelines.orchestration").preload_jobs()
+    _preload_arrow()
+    if _threads() not in (1, None):
+        # Unreachable unless an import started a thread only sometimes: forking now
+        # could hand children a lock held by that thread. The next call starts anew.
+        print(f"warm worker {os.getpid()}: {_threads()} threads after the imports; not serving")
+        return
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     staging = sock_path.with_name(f".{sock_path.name}.{os.getpid()}")
     staging.unlink(missing_ok=True)
@@ -467,6 +500,42 @@ def serve(home: Path, key: str, idle_s: float) -> None:
         time.sleep(0.05)
         _reap(children)
     print(f"warm worker {os.getpid()} stopped", flush=True)
+
+
+def _threads() -> int | None:
+    """Threads of this process, None where the system does not say (no /proc)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return None
+
+
+def _preload_arrow() -> None:
+    """Import PRELOAD_ARROW if that starts no thread; else children import it themselves.
+
+    Tried first in a forked probe (this process has one thread, so forking is safe):
+    a library that starts a thread at import despite ARROW_THREADS_OFF (another
+    build, an environment that overrides them) costs a call its ~0.3 CPU-s, never
+    an unsafe fork. Where threads cannot be counted nothing is preloaded.
+    """
+    if _threads() != 1:
+        print(f"warm worker {os.getpid()}: cannot count threads; pyarrow not preloaded")
+        return
+    probe = os.fork()
+    if probe == 0:
+        try:
+            for module in PRELOAD_ARROW:
+                importlib.import_module(module)
+            os._exit(0 if _threads() == 1 else 3)
+        finally:
+            os._exit(4)  # an import failed
+    status = os.waitstatus_to_exitcode(os.waitpid(probe, 0)[1])
+    if status != 0:
+        why = "it starts threads" if status == 3 else "it failed"
+        print(f"warm worker {os.getpid()}: pyarrow not preloaded: {why} (probe exit {status})")
+        return
+    for module in PRELOAD_ARROW:
+        importlib.import_module(module)
 
 
 def _reap(children: dict[int, socket.socket]) -> None:
@@ -540,7 +609,15 @@ def _run_child(conn: socket.socket, request: dict[str, Any], fds: list[int]) -> 
     _send(conn, {"pid": os.getpid()})
     kwargs = dict(request["kwargs"])
     if request["progress"]:
-        kwargs["progress"] = lambda line: _send(conn, {"progress": line})
+        import threading
+
+        sending = threading.Lock()  # a restore reports from its writer threads
+
+        def progress(*args: Any) -> None:
+            with sending:
+                _send(conn, {"progress": args})
+
+        kwargs["progress"] = progress
     status = 0
     try:
         module, function = request["target"].split(":")

@@ -108,19 +108,6 @@ def _entries_table(entries: list[CatalogEntry]) -> Table:
 # ------------------------------------------------------------------ backup
 
 
-def _backup_source(settings: Settings) -> Any:
-    """A REST session for a server we can reach by URL (no weaviate-client import);
-    the client for embedded mode, which must start the server first."""
-    if settings.weaviate_mode == "embedded":
-        from elysia_pipelines.weaviate.connection import open_client
-
-        return open_client(settings)
-    from elysia_pipelines.weaviate.rest_session import RestSession
-    from elysia_pipelines.weaviate.target import WeaviateTarget
-
-    return RestSession(WeaviateTarget.from_settings(settings))
-
-
 @app.command("backup")
 @handle_errors
 def backup_command(
@@ -151,7 +138,8 @@ def backup_command(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Back up a collection to Parquet or (compressed) JSON/JSONL and catalog it."""
-    from elysia_pipelines.backups.export import BackupOptions, backup_collection
+    from elysia_pipelines.backups import commands
+    from elysia_pipelines.backups.export import BackupOptions
 
     _choice(format, FORMATS, "--format")
     _choice(partition_by, PARTITION_KEYS, "--partition-by")
@@ -166,25 +154,24 @@ def backup_command(
         partition_by=partition_by,
         tags=tuple(tags or ()),
     )
-    with _backup_source(settings) as client:
-        if as_json or not console.is_terminal:
-            result = backup_collection(client, collection, settings, options)
-        else:
-            columns: Any = (
-                TextColumn(f"backing up {collection}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("objects"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-            )
-            with Progress(*columns, console=err_console, transient=True) as bar:
-                task = bar.add_task("backup", total=None)
+    if as_json or not console.is_terminal:
+        result = commands.backup(settings, collection, options)
+    else:
+        columns: Any = (
+            TextColumn(f"backing up {collection}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("objects"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=err_console, transient=True) as bar:
+            task = bar.add_task("backup", total=None)
 
-                def advance(done: int, total: int | None) -> None:
-                    bar.update(task, completed=done, total=total)
+            def advance(done: int, total: int | None) -> None:
+                bar.update(task, completed=done, total=total)
 
-                result = backup_collection(client, collection, settings, options, progress=advance)
+            result = commands.backup(settings, collection, options, progress=advance)
     if as_json:
         print_json(result.to_dict())
         return

@@ -1,26 +1,23 @@
 """`elysiactl col restore`: put a backup back into Weaviate (this or another cluster).
 
-The command only parses options, opens the backup and the target connection and
-prints the report; every decision lives in `elysia_pipelines.backups.restore`.
+The command only parses options and prints the report; `backups.commands` runs the
+restore (in the warm worker when one serves) and every decision lives in
+`elysia_pipelines.backups.restore`.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from elysia_pipelines.backups.restore_state import STRATEGIES
 from elysia_pipelines.cli.output import console, err_console, handle_errors, print_json
-from elysia_pipelines.errors import ConfigError
 from elysia_pipelines.settings import Settings
-from elysia_pipelines.weaviate.target import WeaviateTarget
 
 if TYPE_CHECKING:
-    from elysia_pipelines.backups.restore import RestoreReport
+    from elysia_pipelines.backups.restore_report import RestoreReport
 
 
 def _split(values: list[str] | None) -> tuple[str, ...] | None:
@@ -29,31 +26,6 @@ def _split(values: list[str] | None) -> tuple[str, ...] | None:
         return None
     items = [item.strip() for value in values for item in value.split(",")]
     return tuple(item for item in items if item)
-
-
-def _target(
-    settings: Settings, url: str | None, grpc_url: str | None, api_key_env: str | None
-) -> tuple[WeaviateTarget, str | None]:
-    """The connection to restore into, and a label naming it in state file names."""
-    if url is None:
-        if grpc_url or api_key_env:
-            raise ConfigError(
-                "--target-grpc-url and --target-api-key-env need --target-url",
-                "give the target cluster's REST address with --target-url http(s)://host:port",
-            )
-        return WeaviateTarget.from_settings(settings), None
-    target = WeaviateTarget.for_url(
-        url,
-        grpc_url,
-        api_key_env=api_key_env,
-        cloud=(urlsplit(url).hostname or "").endswith((".weaviate.cloud", ".weaviate.network")),
-        timeout_s=settings.weaviate_timeout_s,
-        retries=min(settings.weaviate_retries, 2),
-        url_setting="--target-url",
-        grpc_setting="--target-grpc-url",
-    )
-    parts = urlsplit(url)
-    return target, f"{parts.hostname}-{parts.port or ''}"
 
 
 def _print_report(report: RestoreReport, workers: int) -> None:
@@ -128,48 +100,45 @@ def restore_command(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Restore a backup into Weaviate (same or another collection, same or another cluster)."""
-    # pyarrow and weaviate-client load here, not when `elysiactl` starts.
-    from elysia_pipelines.backups.restore import RestoreOptions, open_for_restore, restore_backup
+    # pyarrow and the restore machinery load in the warm worker (or, without one, in
+    # `commands.restore_here`), not when `elysiactl` starts.
+    from elysia_pipelines.backups import commands
     from elysia_pipelines.backups.restore_migration import parse_property_map
-    from elysia_pipelines.process_memory import unmap_large_buffers
 
-    unmap_large_buffers()  # batch bodies freed by writer threads go back to the system
     settings = Settings.from_env().ensure_dirs()  # checkpoints and dead letters go there
-    options = RestoreOptions(
-        target_collection=target_collection,
-        strategy=strategy,  # type: ignore[arg-type]  # validated by RestoreOptions
-        object_ids=_split(objects),
-        properties=_split(properties),
-        incremental=incremental,
-        property_map=parse_property_map(mapping or []),
-        workers=workers,
-        dry_run=dry_run,
-        resume=resume,
-        settings=settings,
-        collect_ids=as_json and dry_run,
-    )
-    reader = open_for_restore(backup, options, settings)
-    target, label = _target(settings, target_url, target_grpc_url, target_api_key_env)
-    if label:
-        options = replace(options, target_label=label)
+    options: dict[str, Any] = {
+        "target_collection": target_collection,
+        "strategy": strategy,  # validated by RestoreOptions
+        "object_ids": _split(objects),
+        "properties": _split(properties),
+        "incremental": incremental,
+        "property_map": parse_property_map(mapping or []),
+        "workers": workers,
+        "dry_run": dry_run,
+        "resume": resume,
+        "collect_ids": as_json and dry_run,
+    }
+    where = {
+        "target_url": target_url,
+        "target_grpc_url": target_grpc_url,
+        "target_api_key_env": target_api_key_env,
+    }
+    if as_json or not console.is_terminal:
+        report = commands.restore(settings, backup, options, **where)
+    else:
+        columns: Any = (
+            TextColumn("restoring"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=err_console, transient=True) as bar:
+            task = bar.add_task("restore", total=None)
 
-    with _open_target(target) as client:
-        if as_json or not console.is_terminal:
-            report = restore_backup(reader, client, options)
-        else:
-            columns: Any = (
-                TextColumn("restoring"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-            )
-            with Progress(*columns, console=err_console, transient=True) as bar:
-                task = bar.add_task("restore", total=reader.object_count)
+            def advance(done: int, total: int | None) -> None:
+                bar.update(task, completed=done, total=total)
 
-                def advance(done: int, total: int) -> None:
-                    bar.update(task, completed=done, total=total)
-
-                report = restore_backup(reader, client, options, progress=advance)
+            report = commands.restore(settings, backup, options, **where, progress=advance)
 
     if as_json:
         print_json(report.to_dict())
@@ -185,19 +154,6 @@ def restore_command(
             "command with --resume"
         )
         raise typer.Exit(1)
-
-
-def _open_target(target: WeaviateTarget) -> Any:
-    """A REST session for a server reached by URL (no weaviate-client import: restore
-    connects a client only if it must create a collection or read existing objects);
-    the client for embedded mode, which must start the server first."""
-    if target.mode == "embedded":
-        from elysia_pipelines.weaviate.connection import open_client
-
-        return open_client(target)
-    from elysia_pipelines.weaviate.rest_session import RestSession
-
-    return RestSession(target)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,5 @@
-"""`elysiactl` runs its Dagster work in a warm worker: same runs, same output, no Dagster start-up.
+"""`elysiactl` runs its Dagster work, backups and restores in a warm worker: same runs, same
+output, no Dagster or pyarrow start-up.
 
 Each test runs the console script as a user does, with ELYSIA_WARM on (the suite turns
 it off elsewhere), against a real test server, and stops its worker at the end.
@@ -12,8 +13,10 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dagster import DagsterRunStatus
@@ -230,3 +233,173 @@ def test_off_runs_in_the_command_and_starts_nothing(tmp_path: Path, env: dict[st
     assert "running in this process" in " ".join(strip_ansi(added.stdout).split())
     time.sleep(0.5)
     assert not _serving(Path(env["ELYSIA_HOME"]))
+
+
+def _rest(url: str, method: str, path: str, body: object = None) -> Any:
+    request = urllib.request.Request(
+        url + path,
+        data=None if body is None else json.dumps(body).encode(),
+        method=method,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        raw = response.read()
+    return json.loads(raw) if raw else None
+
+
+def _collection(url: str, name: str, objects: int = 0) -> None:
+    _rest(url, "POST", "/v1/schema", {"class": name, "vectorizer": "none"})
+    batch = [
+        {
+            "class": name,
+            "properties": {"path": f"pkg/mod_{i}.py", "content": f"VALUE = {i}\n" * (i + 1)},
+            "vector": [i / 10, 1.0, -0.5],
+        }
+        for i in range(objects)
+    ]
+    if batch:
+        _rest(url, "POST", "/v1/batch/objects", {"objects": batch})
+
+
+def _stored(url: str, name: str) -> int:
+    return len(_rest(url, "GET", f"/v1/objects?class={name}&limit=1000")["objects"])
+
+
+def _wrapped(env: dict[str, str], *args: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """The console script's own process, reporting at exit the heavy packages it loaded."""
+    proc = subprocess.run(
+        [sys.executable, "-c", WRAPPER, json.dumps(FORBIDDEN), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc, json.loads(proc.stderr.split("LOADED ")[-1].splitlines()[0])
+
+
+# What a backup's --json says that does not depend on when or where it ran.
+_SAME = (
+    "collection",
+    "format",
+    "compression",
+    "level",
+    "object_count",
+    "include_vectors",
+    "vector_dimension",
+    "partition_by",
+    "filter",
+    "tags",
+    "scanned_count",
+    "tenant_count",
+)
+
+
+def _content(document: dict[str, Any]) -> dict[str, Any]:
+    same = {key: document[key] for key in _SAME}
+    same["rows"] = [f["rows"] for f in document["files"]]
+    return same
+
+
+def test_col_backup_and_restore_run_in_the_warm_worker_without_pyarrow(
+    env: dict[str, str], server: ServerProcess
+) -> None:
+    """The command process of a Parquet backup, a JSON+zstd backup and a restore loads no
+    pyarrow (nor numpy): the worker has; their --json is what an in-process run prints."""
+    _collection(server.url, "Docs", objects=25)
+    home = Path(env["ELYSIA_HOME"])
+    off = {**env, "ELYSIA_WARM": "off"}
+    parquet = ["col", "backup", "Docs", "--json"]
+    zstd = ["col", "backup", "Docs", "--format", "json", "--compression", "zstd", "--json"]
+    commands = {"parquet": parquet, "json": zstd}
+    here = {}
+    for label, args in commands.items():
+        proc = _elysiactl(off, *args)
+        assert proc.returncode == 0, proc.stderr
+        here[label] = json.loads(proc.stdout)
+    assert not _serving(home)  # off started nothing
+    assert _elysiactl(env, *zstd).returncode == 0  # runs here and starts the worker
+    _ready(home)
+
+    warm = {}
+    for label, args in commands.items():
+        proc, loaded = _wrapped(env, *args)
+        assert loaded == [], f"`elysiactl {' '.join(args)}` loaded {loaded}"
+        warm[label] = json.loads(proc.stdout)
+        assert _content(warm[label]) == _content(here[label])
+        assert warm[label]["backup_id"] != here[label]["backup_id"]
+        assert warm[label]["format"] == label and warm[label]["object_count"] == 25
+
+    _collection(server.url, "Copy")
+    restore = ["col", "restore", warm["parquet"]["backup_id"], "--target-collection", "Copy"]
+    proc, loaded = _wrapped(env, *restore, "--workers", "4", "--json")
+    assert loaded == [], f"restore loaded {loaded}"
+    report = json.loads(proc.stdout)
+    assert (report["created"], report["failed"], report["total"]) == (25, 0, 25), report
+    assert _stored(server.url, "Copy") == 25
+
+    # Again, in the command's process: the same report but for its timing.
+    again = _elysiactl(off, *restore, "--json")
+    assert again.returncode == 0, again.stderr
+    in_process = json.loads(again.stdout)
+    assert in_process["updated"] == 25 and in_process["created"] == 0
+    assert set(in_process) == set(report)
+
+
+def test_col_backup_progress_and_errors_cross_the_warm_worker(
+    env: dict[str, str], server: ServerProcess
+) -> None:
+    """On a terminal the bar is driven by the counts the child sends; a backup that is
+    not there fails with error:, hint: and exit 1 as in-process."""
+    _collection(server.url, "Docs", objects=25)
+    home = Path(env["ELYSIA_HOME"])
+    assert _elysiactl(env, "col", "backup", "Docs", "--json").returncode == 0  # starts it
+    _ready(home)
+    terminal = {**env, "ELYSIA_FORCE_TERMINAL": "1"}
+    proc = _elysiactl(terminal, "col", "backup", "Docs", "--format", "jsonl")
+    assert proc.returncode == 0, proc.stderr
+    assert "Backed up 25 objects of Docs as jsonl" in " ".join(strip_ansi(proc.stdout).split())
+    assert "Traceback" not in proc.stderr
+
+    missing = _elysiactl(env, "col", "restore", "no-such-backup", "--json")
+    assert missing.returncode == 1, missing.stdout + missing.stderr
+    err = strip_ansi(missing.stderr)
+    assert "error:" in err and "hint:" in err and "Traceback" not in err, err
+    assert json.loads(missing.stdout)["kind"]
+
+
+def test_ctrl_c_stops_a_warm_restore_which_resume_finishes(
+    env: dict[str, str], server: ServerProcess
+) -> None:
+    _collection(server.url, "Docs", objects=25)
+    home = Path(env["ELYSIA_HOME"])
+    backed_up = _elysiactl(env, "col", "backup", "Docs", "--json")  # starts the worker
+    assert backed_up.returncode == 0, backed_up.stderr
+    backup_id = json.loads(backed_up.stdout)["backup_id"]
+    _collection(server.url, "Copy")
+    _ready(home)
+    server.faults(latency_ms=3000, ops=["batch"])
+    restore = [ELYSIACTL, "col", "restore", backup_id, "--target-collection", "Copy"]
+    running = subprocess.Popen(
+        restore,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        time.sleep(1.5)  # its one batch is waiting for the server
+        os.killpg(running.pid, signal.SIGINT)  # what a terminal does: the CLI's group only
+        _, err = running.communicate(timeout=60)
+    finally:
+        if running.poll() is None:
+            os.killpg(running.pid, signal.SIGKILL)
+    assert running.returncode == 130, err
+    err = " ".join(strip_ansi(err).split())
+    assert "error: restore of" in err and "interrupted" in err, err
+    assert "hint: run the same command with --resume" in err, err
+    server.faults(clear=True)
+    resumed = _elysiactl(env, *restore[1:], "--resume", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert _stored(server.url, "Copy") == 25
