@@ -56,6 +56,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.benchtable import Measure, report  # noqa: E402
 from benchmarks.scale_repos import generate_repos, names_for  # noqa: E402
+from elysia_pipelines import warm_worker  # noqa: E402
 from elysia_pipelines.orchestration import open_instance  # noqa: E402
 from elysia_pipelines_tests.daemon import running_daemon  # noqa: E402
 from elysia_pipelines_tests.weaviate_server import start_server_process  # noqa: E402
@@ -66,6 +67,7 @@ SAMPLE_S = 0.25
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 # A run worker is a child the code server starts with multiprocessing's "spawn".
 WORKER_MARK = b"spawn_main"
+WARM_MARK = b"elysia_pipelines.warm_worker import main"
 FILES_PER_REPO = 3  # scale_repos.make_repo's README.md, src/main.py, src/util.py
 
 
@@ -122,9 +124,33 @@ def session_processes(sid: int) -> dict[int, Proc]:
     return found
 
 
+def deployment_processes(daemon_sid: int, home: Path) -> dict[int, Proc]:
+    """The daemon's session and the warm worker's (WarmRunLauncher forks run workers
+    there, in a session of its own), by pid."""
+    procs = session_processes(daemon_sid)
+    for server in warm_worker.server_pids(home):
+        procs.update(session_processes(server))
+    return procs
+
+
 def _owners(procs: dict[int, Proc]) -> dict[int, int | None]:
-    """pid -> the run worker whose tree it is in (None: the daemon's side)."""
-    workers = {pid for pid, proc in procs.items() if WORKER_MARK in proc.cmdline}
+    """pid -> the run worker whose tree it is in (None: the daemon's side).
+
+    A run worker is either spawned by a code server (DefaultRunLauncher) or a child of
+    a warm worker (WarmRunLauncher); the warm worker itself counts with the daemon.
+    """
+    # Its forks carry its command line too: the server is the one whose parent does not.
+    servers = {
+        pid
+        for pid, proc in procs.items()
+        if WARM_MARK in proc.cmdline
+        and WARM_MARK not in getattr(procs.get(proc.ppid), "cmdline", b"")
+    }
+    workers = {
+        pid
+        for pid, proc in procs.items()
+        if WORKER_MARK in proc.cmdline or (proc.ppid in servers and pid not in servers)
+    }
     owners: dict[int, int | None] = {}
     for pid in procs:
         node, owner = pid, None
@@ -184,13 +210,15 @@ class Samples:
     errors: list[str] = field(default_factory=list)
 
 
-def sample_forever(sid: int, dagster_home: Path, samples: Samples, stop: threading.Event) -> None:
+def sample_forever(
+    sid: int, home: Path, dagster_home: Path, samples: Samples, stop: threading.Event
+) -> None:
     import dagster as dg
 
     instance = open_instance(dagster_home)
     in_progress = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
     while not stop.wait(SAMPLE_S):
-        procs = session_processes(sid)
+        procs = deployment_processes(sid, home)
         rest, trees = split_memory(procs, "rss_kb")
         samples.peak_total_kb = max(samples.peak_total_kb, rest + sum(trees.values()))
         if rest > samples.peak_rest_kb:
@@ -322,10 +350,12 @@ def main() -> int:
         samples = Samples()
         stop = threading.Event()
         with running_daemon(dagster_home, env) as daemon:
-            samples.idle_rest_kb = split_memory(session_processes(daemon.pid), "rss_kb")[0]
+            samples.idle_rest_kb = split_memory(
+                deployment_processes(daemon.pid, settings.home), "rss_kb"
+            )[0]
             sampler = threading.Thread(
                 target=sample_forever,
-                args=(daemon.pid, dagster_home, samples, stop),
+                args=(daemon.pid, settings.home, dagster_home, samples, stop),
                 name="burst-sampler",
                 daemon=True,
             )

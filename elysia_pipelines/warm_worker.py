@@ -124,17 +124,24 @@ def code_key(package: Path | None = None) -> str:
     return digest.hexdigest()[:16]
 
 
+def server_pids(home: Path) -> list[int]:
+    """The pids of the warm workers of `home` that are running (any code key)."""
+    pids = []
+    for lock in sorted((home / "run").glob("warm-*.lock")):
+        if _lock_held(lock):
+            with contextlib.suppress(ValueError, OSError):
+                pids.append(int(lock.read_text().strip()))
+    return pids
+
+
 def stop(home: Path) -> list[int]:
     """Ask every warm worker of `home` to leave (SIGTERM); the pids signalled.
 
     Running calls finish first. Removing the socket files has the same effect.
     """
     stopped = []
-    for lock in sorted((home / "run").glob("warm-*.lock")):
-        if not _lock_held(lock):
-            continue
-        with contextlib.suppress(ValueError, OSError):
-            pid = int(lock.read_text().strip())
+    for pid in server_pids(home):
+        with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGTERM)
             stopped.append(pid)
     return stopped
