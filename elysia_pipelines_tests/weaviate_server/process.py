@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from elysia_pipelines_tests.weaviate_server.addresses import ServerAddresses
 
@@ -171,4 +171,11 @@ def start_server_process(
 def _drain(process: subprocess.Popen[str]) -> None:
     for stream in (process.stdout, process.stderr):
         if stream is not None:
-            threading.Thread(target=lambda s=stream: [None for _ in s], daemon=True).start()
+            threading.Thread(target=_read_to_end, args=(stream,), daemon=True).start()
+
+
+def _read_to_end(stream: IO[str]) -> None:
+    """Read and drop until the server exits, then close the pipe (no ResourceWarning)."""
+    for _ in stream:
+        pass
+    stream.close()
