@@ -24,7 +24,7 @@ from elysia_pipelines.settings import Settings
 from elysia_pipelines.weaviate.target import WeaviateTarget
 
 if TYPE_CHECKING:
-    from elysia_pipelines.backups.export import BackupOptions, BackupResult
+    from elysia_pipelines.backups.backup_spec import BackupOptions, BackupResult
     from elysia_pipelines.backups.restore_report import RestoreReport
 
 Progress = Callable[[int, int | None], None]

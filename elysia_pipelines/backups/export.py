@@ -18,12 +18,13 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from elysia_pipelines.backups import storage
+from elysia_pipelines.backups.backup_spec import BackupOptions, BackupResult
 from elysia_pipelines.backups.catalog import CatalogEntry, open_catalog
 from elysia_pipelines.backups.filters import FilterExpr, compile_filter
 from elysia_pipelines.backups.formats import (
@@ -79,37 +80,6 @@ PROGRESS_EVERY = 200
 # smaller (the REST reader keeps one page ready and one in flight beside the current).
 READ_PAGE_SIZE = 200
 REST_PAGE_SIZE = 100
-
-
-@dataclass
-class BackupResult:
-    backup_id: str
-    collection: str
-    path: Path | str  # a directory, or the redacted URI of a remote backup
-    format: str
-    compression: str
-    level: int | None
-    object_count: int
-    size_bytes: int
-    files: list[FileEntry]
-    manifest_checksum: str
-    started_at: str
-    finished_at: str
-    duration_s: float
-    read_seconds: float  # waiting for the object source (Weaviate)
-    write_seconds: float  # converting, compressing, hashing, writing
-    include_vectors: bool
-    vector_dimension: int | None
-    partition_by: str | None
-    filter: str | None
-    tags: list[str] = field(default_factory=list)
-    scanned_count: int = 0  # objects read from the source (more than written when filtered)
-    tenant_count: int = 0  # tenants of a multi-tenant collection (0: single-tenant)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["path"] = str(self.path)
-        return data
 
 
 def _object_bytes(obj: BackupObject) -> int:
@@ -235,29 +205,6 @@ def _validate_options(
                 f"cannot partition by {partition_by!r}: the collection has no such property",
                 "back it up without --partition-by",
             )
-
-
-@dataclass(frozen=True)
-class BackupOptions:
-    """How to back up: what `col backup`'s flags and the `collection_backup` asset choose.
-
-    Frozen so one value can be built from the inputs, checked once and passed down.
-    `filter_expr` is the user's expression (`backup_collection` compiles it and
-    passes its normalised text on to `write_backup`, which only records it).
-    """
-
-    format: str = "parquet"
-    compression: str = "auto"
-    level: int | None = None
-    filter_expr: str | None = None
-    output: Path | str | None = None  # a directory or an object-store URI
-    include_vectors: bool = True
-    partition_by: str | None = None
-    tags: tuple[str, ...] = ()
-
-    def validate(self, types: dict[str, str]) -> None:
-        """Refuse options that cannot apply to a collection with these property types."""
-        _validate_options(self.format, self.compression, self.level, self.partition_by, types)
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,6 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from elysia_pipelines.backups.catalog import CatalogEntry, open_catalog
@@ -139,7 +131,7 @@ def backup_command(
 ) -> None:
     """Back up a collection to Parquet or (compressed) JSON/JSONL and catalog it."""
     from elysia_pipelines.backups import commands
-    from elysia_pipelines.backups.export import BackupOptions
+    from elysia_pipelines.backups.backup_spec import BackupOptions
 
     _choice(format, FORMATS, "--format")
     _choice(partition_by, PARTITION_KEYS, "--partition-by")
@@ -157,6 +149,15 @@ def backup_command(
     if as_json or not console.is_terminal:
         result = commands.backup(settings, collection, options)
     else:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         columns: Any = (
             TextColumn(f"backing up {collection}"),
             BarColumn(),

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from elysia_pipelines.backups.restore_state import STRATEGIES
 from elysia_pipelines.cli.output import console, err_console, handle_errors, print_json
@@ -126,6 +125,14 @@ def restore_command(
     if as_json or not console.is_terminal:
         report = commands.restore(settings, backup, options, **where)
     else:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
         columns: Any = (
             TextColumn("restoring"),
             BarColumn(),
