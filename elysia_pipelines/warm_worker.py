@@ -226,7 +226,7 @@ def start(home: Path, *, idle_s: float | None = None) -> subprocess.Popen[bytes]
     key = code_key()
     sock, lock = _paths(home, key)
     lock.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if not _usable(sock) or _lock_held(lock):
+    if not _usable(sock) or _lock_held(lock) or _refused(lock).exists():
         return None
     logs = home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -428,6 +428,17 @@ def main() -> None:
     serve(home, key, float(os.environ.get(IDLE_ENV, DEFAULT_IDLE_S)))
 
 
+def _refused(lock: Path) -> Path:
+    return lock.with_suffix(".refused")
+
+
+def _refuse(lock: Path, reason: str) -> None:
+    """Say why this server cannot serve, so commands stop starting it for this code
+    (each start would import for seconds only to give up the same way)."""
+    _refused(lock).write_text(reason + "\n")
+    print(f"warm worker {os.getpid()}: not serving: {reason}", flush=True)
+
+
 def serve(home: Path, key: str, idle_s: float) -> None:
     import fcntl
     import gc
@@ -441,6 +452,16 @@ def serve(home: Path, key: str, idle_s: float) -> None:
         return  # another server for this home and code is running or starting
     os.ftruncate(lock, 0)
     os.write(lock, f"{os.getpid()}\n".encode())  # whom `stop` signals; mtime: our start
+    # Bound before the imports: a filesystem without Unix sockets fails in milliseconds.
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    staging = sock_path.with_name(f".{sock_path.name}.{os.getpid()}")
+    try:
+        staging.unlink(missing_ok=True)
+        listener.bind(str(staging))
+        os.chmod(staging, 0o600)  # calls run code as this user: nobody else may connect
+    except OSError as exc:
+        _refuse(lock_path, f"cannot listen on {staging}: {exc}")
+        return
     for name, value in ARROW_THREADS_OFF.items():
         os.environ.setdefault(name, value)  # before numpy or pyarrow is loaded
     for module in PRELOAD:
@@ -449,14 +470,10 @@ def serve(home: Path, key: str, idle_s: float) -> None:
     _preload_arrow()
     if _threads() not in (1, None):
         # Unreachable unless an import started a thread only sometimes: forking now
-        # could hand children a lock held by that thread. The next call starts anew.
-        print(f"warm worker {os.getpid()}: {_threads()} threads after the imports; not serving")
+        # could hand children a lock held by that thread.
+        staging.unlink(missing_ok=True)
+        _refuse(lock_path, f"{_threads()} threads after the imports")
         return
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    staging = sock_path.with_name(f".{sock_path.name}.{os.getpid()}")
-    staging.unlink(missing_ok=True)
-    listener.bind(str(staging))
-    os.chmod(staging, 0o600)  # calls run code as this user: nobody else may connect
     listener.listen(64)
     os.replace(staging, sock_path)  # callers connect only once the imports are done
     inode = sock_path.stat().st_ino

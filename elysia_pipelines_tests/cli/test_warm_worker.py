@@ -403,3 +403,19 @@ def test_ctrl_c_stops_a_warm_restore_which_resume_finishes(
     resumed = _elysiactl(env, *restore[1:], "--resume", "--json")
     assert resumed.returncode == 0, resumed.stderr
     assert _stored(server.url, "Copy") == 25
+
+
+def test_a_server_that_cannot_serve_is_not_started_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a server found it cannot serve this code (no Unix sockets where the home is,
+    threads after its imports), commands run in their own process without starting
+    another one that would import for seconds only to give up the same way."""
+    monkeypatch.setenv("ELYSIA_WARM", "on")
+    home = tmp_path / "home"
+    sock, lock = warm_worker._paths(home, warm_worker.code_key())
+    lock.parent.mkdir(parents=True)
+    warm_worker._refuse(lock, "cannot listen: test")
+    assert warm_worker.start(home) is None
+    assert warm_worker.call(home, "posixpath:join", {"a": "x"}) == "x"  # in this process
+    assert not warm_worker._lock_held(lock) and not sock.exists()
