@@ -301,6 +301,8 @@ def main() -> int:
                     target = "CliRestore" if label.startswith("col") else "YardstickRestore"
                     empty_collection(server.url, target)
                 warm = label.startswith("col") and not label.endswith("(cold)")
+                if warm and not warm_worker.ready(home):  # a warm row must not run cold
+                    raise SystemExit("the warm worker left (its code changed on disk?)")
                 cpu0 = server_cpu(pid)
                 worker0 = worker_cpu(home) if warm else 0.0
                 wall, cpu, rss, out = run_measured(argv, env if warm else cold_env)
