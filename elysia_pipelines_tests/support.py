@@ -12,11 +12,13 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from click.testing import Result
+
+T = TypeVar("T")
 
 # CSI sequences, OSC titles/links, charset switches and keypad modes: everything rich or a
 # pseudo-terminal may emit around text.
@@ -113,3 +115,55 @@ def run_cli(*args: str, input: str | None = None) -> Result:
 
     return CliRunner().invoke(app, list(args), input=input, catch_exceptions=False)
 
+
+def started_run(dagster_home: Path, timeout_s: float = 60) -> str:
+    """The id of a run of that instance once one is STARTED (a command's sync is underway)."""
+    import time
+
+    from dagster import DagsterRunStatus
+
+    from elysia_pipelines.orchestration import open_instance
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if (dagster_home / "dagster.yaml").exists():
+            with open_instance(dagster_home) as instance:
+                for run in instance.get_runs():
+                    if run.status is DagsterRunStatus.STARTED:
+                        return run.run_id
+        time.sleep(0.2)
+    raise AssertionError(f"no run of {dagster_home} started in {timeout_s:.0f} s")
+
+
+def ctrl_c(
+    argv: Sequence[str], env: Mapping[str, str], *, after: Callable[[], T], settle_s: float = 1.0
+) -> tuple[subprocess.CompletedProcess[str], T, float]:
+    """Run `argv` as a terminal runs a command, and press Ctrl-C once `after()` returned.
+
+    The command gets a session of its own; SIGINT goes to its process group only, as a
+    terminal sends it to its foreground group. Returns the finished process (killed if
+    it does not end within 60 s of the Ctrl-C), `after()`'s value, and the seconds from
+    the Ctrl-C to its exit.
+    """
+    import time
+
+    process = subprocess.Popen(
+        list(argv),
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        value = after()
+        time.sleep(settle_s)
+        pressed = time.monotonic()
+        os.killpg(process.pid, signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+        stopped_in = time.monotonic() - pressed
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+    return subprocess.CompletedProcess(list(argv), process.returncode, out, err), value, stopped_in

@@ -8,30 +8,15 @@ it, in a session of its own that gets the SIGINT a terminal sends to its foregro
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 from dagster import DagsterRunStatus
 
 from elysia_pipelines.orchestration import open_instance
 from elysia_pipelines_tests.gitrepo import GitRepo
-from elysia_pipelines_tests.support import ELYSIACTL, elysia_env, strip_ansi
+from elysia_pipelines_tests.support import ELYSIACTL, ctrl_c, elysia_env, started_run, strip_ansi
 from elysia_pipelines_tests.weaviate_server.process import start_server_process
-
-
-def _started_run(dagster_home: Path, timeout_s: float = 60) -> str:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if (dagster_home / "dagster.yaml").exists():
-            with open_instance(dagster_home) as instance:
-                for run in instance.get_runs():
-                    if run.status is DagsterRunStatus.STARTED:
-                        return run.run_id
-        time.sleep(0.3)
-    raise AssertionError("no run started")
 
 
 def _status(dagster_home: Path, run_id: str) -> DagsterRunStatus:
@@ -57,24 +42,12 @@ def test_ctrl_c_stops_an_in_process_sync_and_the_next_sync_finishes(tmp_path: Pa
         )
         assert added.returncode == 0, added.stderr
         server.faults(latency_ms=1500)  # every request slow: the sync is still running
-        sync = subprocess.Popen(
+        sync, run_id, stopped_in = ctrl_c(
             [ELYSIACTL, "repo", "sync", "demo"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
+            env,
+            after=lambda: started_run(tmp_path / "dagster_home"),
         )
-        try:
-            run_id = _started_run(tmp_path / "dagster_home")
-            time.sleep(1.0)
-            started = time.monotonic()
-            os.killpg(sync.pid, signal.SIGINT)
-            _out, err = sync.communicate(timeout=60)
-            stopped_in = time.monotonic() - started
-        finally:
-            if sync.poll() is None:
-                os.killpg(sync.pid, signal.SIGKILL)
+        err = sync.stderr
         err = strip_ansi(err)
         assert sync.returncode == 130, err
         assert "error: interrupted" in err and "hint:" in err, err

@@ -8,8 +8,6 @@ it off elsewhere), against a real test server, and stops its worker at the end.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,9 +21,9 @@ from dagster import DagsterRunStatus
 
 from elysia_pipelines import warm_worker
 from elysia_pipelines.orchestration import open_instance
-from elysia_pipelines_tests.cli.test_import_set import FORBIDDEN, WRAPPER
+from elysia_pipelines_tests.cli.test_import_set import FORBIDDEN, WRAPPER, run_command
 from elysia_pipelines_tests.gitrepo import GitRepo
-from elysia_pipelines_tests.support import ELYSIACTL, elysia_env, strip_ansi
+from elysia_pipelines_tests.support import ELYSIACTL, ctrl_c, elysia_env, started_run, strip_ansi
 from elysia_pipelines_tests.weaviate_server.process import ServerProcess, start_server_process
 
 
@@ -138,25 +136,16 @@ def test_ctrl_c_is_forwarded_and_the_run_is_canceled(
     assert _elysiactl(env, "repo", "add", source.url, "--name", "demo", "--no-sync").returncode == 0
     _ready(Path(env["ELYSIA_HOME"]))
     server.faults(latency_ms=1500)
-    sync = subprocess.Popen(
+    sync, run_id, _ = ctrl_c(
         [ELYSIACTL, "repo", "sync", "demo"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+        env,
+        after=lambda: started_run(Path(env["DAGSTER_HOME"])),
     )
-    try:
-        run_id = _started_run(Path(env["DAGSTER_HOME"]))
-        time.sleep(1.0)
-        os.killpg(sync.pid, signal.SIGINT)  # what a terminal does: the CLI's group only
-        out, err = sync.communicate(timeout=60)
-    finally:
-        if sync.poll() is None:
-            os.killpg(sync.pid, signal.SIGKILL)
+    out, err = sync.stdout, sync.stderr
     assert "warm worker" in " ".join(out.split()), out
     assert sync.returncode == 130, err
     assert "error: interrupted" in strip_ansi(err), err
+    assert "Traceback" not in err, err  # Dagster's log helpers are not in the terminal's group
     with open_instance(Path(env["DAGSTER_HOME"])) as instance:
         run = instance.get_run_by_id(run_id)
     assert run is not None and run.status is DagsterRunStatus.CANCELED
@@ -164,17 +153,6 @@ def test_ctrl_c_is_forwarded_and_the_run_is_canceled(
     again = _elysiactl(env, "repo", "sync", "demo")
     assert again.returncode == 0, again.stderr
     assert "60 documents" in strip_ansi(again.stdout)
-
-
-def _started_run(dagster_home: Path, timeout_s: float = 60) -> str:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with open_instance(dagster_home) as instance:
-            for run in instance.get_runs():
-                if run.status is DagsterRunStatus.STARTED:
-                    return run.run_id
-        time.sleep(0.3)
-    raise AssertionError("no run started")
 
 
 def test_the_worker_leaves_when_idle_or_when_its_socket_is_removed(
@@ -267,15 +245,9 @@ def _stored(url: str, name: str) -> int:
 
 def _wrapped(env: dict[str, str], *args: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     """The console script's own process, reporting at exit the heavy packages it loaded."""
-    proc = subprocess.run(
-        [sys.executable, "-c", WRAPPER, json.dumps(FORBIDDEN), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    proc, loaded = run_command(list(args), env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc, json.loads(proc.stderr.split("LOADED ")[-1].splitlines()[0])
+    return proc, loaded
 
 
 # What a backup's --json says that does not depend on when or where it ran.
@@ -380,21 +352,9 @@ def test_ctrl_c_stops_a_warm_restore_which_resume_finishes(
     _ready(home)
     server.faults(latency_ms=3000, ops=["batch"])
     restore = [ELYSIACTL, "col", "restore", backup_id, "--target-collection", "Copy"]
-    running = subprocess.Popen(
-        restore,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        time.sleep(1.5)  # its one batch is waiting for the server
-        os.killpg(running.pid, signal.SIGINT)  # what a terminal does: the CLI's group only
-        _, err = running.communicate(timeout=60)
-    finally:
-        if running.poll() is None:
-            os.killpg(running.pid, signal.SIGKILL)
+    # Its one batch is waiting for the server when Ctrl-C is pressed.
+    running, _, _ = ctrl_c(restore, env, after=lambda: None, settle_s=1.5)
+    err = running.stderr
     assert running.returncode == 130, err
     err = " ".join(strip_ansi(err).split())
     assert "error: restore of" in err and "interrupted" in err, err
