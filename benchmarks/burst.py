@@ -29,8 +29,10 @@ Targets (exit status 1 on a miss): never more runs at once than `max_concurrent_
 never more extraction runs than the tag limit, never more steps of a pool than its
 limit, every run SUCCESS, every collection complete, and peak RSS of the whole session at most
 `max_concurrent_runs` x (largest single run worker tree) + the largest RSS of the rest
-(daemon + code servers): queued runs must cost no memory. 100 repositories take
-15-30 minutes on a shared 2-core machine: the daemon launches one run at a time.
+(daemon + code servers + warm worker): queued runs must cost no memory. 100
+repositories take ~85 s of runs on a shared 2-core machine with the shipped
+WarmRunLauncher (15-30 minutes with Dagster's DefaultRunLauncher, which starts an
+interpreter per run).
 
     .venv/bin/python benchmarks/burst.py
     .venv/bin/python benchmarks/burst.py --repos 20 --extract-only   # quicker

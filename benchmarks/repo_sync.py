@@ -11,10 +11,11 @@ and in the same run, every command a child process timed from spawn to exit:
   DAGSTER_HOME, as a user runs it;
 * then 10 files changed and committed, and `elysiactl repo sync NAME`;
 * a second repository of `--daemon-files` (default 1,000) of the same files, registered
-  twice (`repo add --no-sync`): one synced by `elysiactl repo sync` in its own process,
-  the other by a run submitted to the instance's run queue, as the UI's "Materialize"
-  does, and executed by a real `dagster-daemon` (its run launcher starts the run worker);
-  that run is timed from its creation to its end, as the instance records them.
+  four times (`repo add --no-sync`): one synced by `elysiactl repo sync`, the other three
+  one after another by runs submitted to the instance's run queue, as the UI's
+  "Materialize" does, and executed by a real `dagster-daemon` (its run launcher starts
+  the run worker); each run is timed from its creation to its end, as the instance
+  records them, and the fastest counts.
 
 Targets (exit status 1 when one is missed): `repo add` within 2x the yardstick's wall
 time; the incremental `repo sync` under 1.5 s; the daemon-launched sync at most 1.5x
@@ -57,6 +58,7 @@ from elysia_pipelines_tests.weaviate_server import start_server_process  # noqa:
 ADD_RATIO_TARGET = 2.0
 SYNC_TARGET_S = 1.5
 DAEMON_RATIO_TARGET = 1.5
+DAEMON_RUNS = 3  # daemon-launched first syncs of copies of the same repository
 MAX_FILE_SIZE = 1000**2  # elysiactl's default: larger files would be skipped, not indexed
 NAME = "corpus"
 
@@ -240,8 +242,9 @@ def daemon_comparison(
     small = work / "small"
     copy_repo(source, small, paths)
     local = dict(env, ELYSIA_RUN_MODE="in-process")
+    ui_names = [f"ui1k{i}" for i in range(DAEMON_RUNS)]
     collections = {}
-    for name in ("cli1k", "ui1k"):
+    for name in ("cli1k", *ui_names):
         _, _, out = run_measured(
             [ELYSIACTL, "repo", "add", str(small), "--name", name, "--no-sync", "--json"], local
         )
@@ -250,35 +253,43 @@ def daemon_comparison(
     # launched by WarmRunLauncher into a fork of the same worker.
     cli_wall, cli_cpu, _ = run_measured([ELYSIACTL, "repo", "sync", "cli1k", "--json"], local)
     dagster_home = Path(env["DAGSTER_HOME"])
+    records = []
     with running_daemon(dagster_home, env):
         instance = open_instance(dagster_home)
-        orchestration.register_partition(instance, "ui1k")
-        run_id = run_queue.submit(
-            instance, orchestration.SYNC_JOB, tags={"dagster/partition": "ui1k"}, run_config={}
-        )
-        deadline = time.monotonic() + 600
-        while True:
-            record = instance.get_run_records(dg.RunsFilter(run_ids=[run_id]))[0]
-            if record.dagster_run.is_finished:
-                break
-            if time.monotonic() > deadline:
-                raise SystemExit(f"the daemon-launched run {run_id} did not finish in 600 s")
-            time.sleep(0.2)
+        for name in ui_names:  # one at a time: each waits for its dequeue tick alone
+            orchestration.register_partition(instance, name)
+            run_id = run_queue.submit(
+                instance, orchestration.SYNC_JOB, tags={"dagster/partition": name}, run_config={}
+            )
+            deadline = time.monotonic() + 600
+            while True:
+                record = instance.get_run_records(dg.RunsFilter(run_ids=[run_id]))[0]
+                if record.dagster_run.is_finished:
+                    break
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"the daemon-launched run {run_id} did not finish in 600 s")
+                time.sleep(0.2)
+            if record.dagster_run.status != dg.DagsterRunStatus.SUCCESS:
+                outcome = orchestration.outcome_of(instance, run_id, queued=True)
+                raise SystemExit(f"the daemon-launched run failed: {outcome.error}")
+            assert record.start_time is not None and record.end_time is not None
+            records.append(record)
+    # Fastest of the runs, as every other row here: the run coordinator dequeues once a
+    # second (dagster.yaml), so a single run's wait for its tick is 0-1 s of chance.
+    record = min(records, key=lambda r: r.end_time - r.create_timestamp.timestamp())
     if os.environ.get("REPO_SYNC_TIMELINE"):
         created = record.create_timestamp.timestamp()
-        for entry in instance.all_logs(run_id):
+        for entry in instance.all_logs(record.dagster_run.run_id):
             kind = entry.dagster_event.event_type_value if entry.dagster_event else "log"
             print(
                 f"  +{entry.timestamp - created:6.2f} s {kind} {entry.step_key or ''} {entry.message[:90]}"
             )
-    if record.dagster_run.status != dg.DagsterRunStatus.SUCCESS:
-        outcome = orchestration.outcome_of(instance, run_id, queued=True)
-        raise SystemExit(f"the daemon-launched run failed: {outcome.error}")
     for name, collection in collections.items():
         stored = count(url, collection)
         if stored != len(paths):
             raise SystemExit(f"{name}: {stored} objects in {collection}, expected {len(paths)}")
-    assert record.start_time is not None and record.end_time is not None
+    totals = sorted(r.end_time - r.create_timestamp.timestamp() for r in records)
+    print(f"daemon-launched runs, created -> ended: {', '.join(f'{t:.2f}' for t in totals)} s")
     return DaemonFigures(
         files=len(paths),
         cli_wall=cli_wall,
