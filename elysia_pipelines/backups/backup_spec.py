@@ -64,6 +64,15 @@ class BackupOptions:
     partition_by: str | None = None
     tags: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # A blank tag cannot be told apart in `catalog list` and matches no `--tag` filter.
+        if any(not tag.strip() for tag in self.tags):
+            from elysia_pipelines.errors import ElysiaError
+
+            raise ElysiaError(
+                "a backup tag is empty", "give every --tag a name, e.g. --tag nightly"
+            )
+
     def validate(self, types: dict[str, str]) -> None:
         """Refuse options that cannot apply to a collection with these property types."""
         from elysia_pipelines.backups.export import _validate_options

@@ -159,6 +159,7 @@ def test_cleanup_dry_run_confirm_and_yes(env: Settings) -> None:
         (("backup", "Docs", "--compression", "brotli"), "compression 'brotli'"),
         (("backup", "Docs", "--partition-by", "path"), "--partition-by 'path'"),
         (("backup", "Missing"), "Missing"),
+        (("backup", "Docs", "--tag", "ok", "--tag", " "), "a backup tag is empty"),
         (("catalog", "show", "docs-20240101T000000Z-abcd"), "catalog list"),
         (("catalog", "verify", "docs-20240101T000000Z-abcd"), "catalog list"),
         (("catalog", "list", "--since", "someday"), "neither a duration nor a date"),
