@@ -93,7 +93,7 @@ class _Root(TyperGroup):
             if not standalone_mode:
                 raise
             if type(exc).__name__ != "NoArgsIsHelpError":  # help was printed instead
-                _usage_error(exc)
+                _usage_error(exc, sys.argv[1:] if args is None else args)
             sys.exit(exc.exit_code)
         except click.Abort:
             if not standalone_mode:
@@ -123,15 +123,16 @@ def _console_script() -> bool:
     return os.path.basename(str(getattr(main, "__file__", "") or "")) == "elysiactl"
 
 
-def _usage_error(exc: click.UsageError) -> None:
-    from rich.markup import escape
-
-    from elysia_pipelines.cli.output import err_console
+def _usage_error(exc: click.UsageError, args: Sequence[str]) -> None:
+    """Click's refusal as our error/hint pair; under --json also the one JSON document
+    (the command never ran, so it could not set that up itself)."""
+    from elysia_pipelines.cli import output
 
     ctx = exc.ctx
     command = ctx.command_path if ctx is not None else "elysiactl"
-    err_console.print(f"[bold red]error:[/] {escape(exc.format_message())}")
-    err_console.print(f"[yellow]hint:[/] see `{escape(command)} --help` for the usage")
+    if "--json" in args:
+        output.expect_json()
+    output.fail(exc.format_message(), f"see `{command} --help` for the usage", reason="usage")
 
 
 app = typer.Typer(

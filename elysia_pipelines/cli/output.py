@@ -64,6 +64,12 @@ def warn(message: str) -> None:
     err_console.print(f"[yellow]warning:[/] {escape(message)}")
 
 
+def expect_json() -> None:
+    """The command line asked for --json though no command ran to say so (a usage error)."""
+    _json_mode.set(True)
+    _json_printed.set(False)
+
+
 def fail(
     message: str,
     hint: str | None = None,

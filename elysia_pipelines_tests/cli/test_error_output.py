@@ -68,6 +68,16 @@ def test_usage_errors_take_the_same_form(
     assert f"{command} --help" in said
 
 
+def test_usage_errors_under_json_are_one_json_document(elysia_home: Path) -> None:
+    result = _invoke("repo", "sync", "demo", "--json", "--nope")
+    assert result.exit_code == 2
+    data = json.loads(result.stdout)
+    assert data["error"] == "No such option '--nope'."
+    assert data["hint"] == "see `elysiactl repo sync --help` for the usage"
+    assert data["kind"] == "user_fixable" and data["reason"] == "usage"
+    assert "error: No such option" in result.stderr
+
+
 def test_help_without_arguments_still_shows_help() -> None:
     result = _invoke("repo")
     assert result.exit_code == 2
