@@ -215,15 +215,18 @@ def _lock_held(lock: Path) -> bool:
     return False
 
 
-def start(home: Path, *, idle_s: float | None = None) -> subprocess.Popen[bytes] | None:
+def start(
+    home: Path, *, idle_s: float | None = None, key: str | None = None
+) -> subprocess.Popen[bytes] | None:
     """Start the server for `home` in the background unless one runs or is starting.
 
     Called as early as a command knows it will need Dagster, so the server's imports
     run on the other core while the command does its own work (git, discovery).
+    `key`: this process's `code_key()`, when the caller has it already.
     """
     if not enabled():
         return None
-    key = code_key()
+    key = key or code_key()
     sock, lock = _paths(home, key)
     lock.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not _usable(sock) or _lock_held(lock) or _refused(lock).exists():
@@ -264,7 +267,8 @@ def call(
     """
     conn = None
     if enabled():
-        conn = _connect(home, start(home))
+        key = code_key()
+        conn = _connect(home, key, start(home, key=key))
     if conn is not None:
         with conn:
             served, value = _call_over(conn, target, kwargs, progress)
@@ -275,7 +279,7 @@ def call(
     return getattr(importlib.import_module(module), function)(**kwargs, **extra)
 
 
-def _connect(home: Path, spawned: subprocess.Popen[bytes] | None) -> socket.socket | None:
+def _connect(home: Path, key: str, spawned: subprocess.Popen[bytes] | None) -> socket.socket | None:
     """A connection to a ready server, or None: then the caller runs the call itself.
 
     A server that has been starting for a while (started early by the same command, as
@@ -283,7 +287,6 @@ def _connect(home: Path, spawned: subprocess.Popen[bytes] | None) -> socket.sock
     it is closer to ready than this process's own imports would be; one just spawned is
     not, and it serves the next call.
     """
-    key = code_key()
     sock, lock = _paths(home, key)
     if not _usable(sock):
         return None
@@ -344,8 +347,8 @@ def launch(
     """
     if not enabled():
         return None
-    spawned = start(home, idle_s=idle_s)
-    conn = _connect(home, spawned)
+    key = code_key()
+    conn = _connect(home, key, start(home, idle_s=idle_s, key=key))
     if conn is None:
         return None
     with conn, open(os.devnull, "rb") as devnull:
@@ -468,11 +471,12 @@ def serve(home: Path, key: str, idle_s: float) -> None:
         importlib.import_module(module)
     importlib.import_module("elysia_pipelines.orchestration").preload_jobs()
     _preload_arrow()
-    if _threads() not in (1, None):
+    threads = _threads()
+    if threads not in (1, None):
         # Unreachable unless an import started a thread only sometimes: forking now
         # could hand children a lock held by that thread.
         staging.unlink(missing_ok=True)
-        _refuse(lock_path, f"{_threads()} threads after the imports")
+        _refuse(lock_path, f"{threads} threads after the imports")
         return
     listener.listen(64)
     os.replace(staging, sock_path)  # callers connect only once the imports are done

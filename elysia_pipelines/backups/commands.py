@@ -51,20 +51,10 @@ def backup_here(
     *,
     progress: Progress | None = None,
 ) -> BackupResult:
-    """The backup in this process: a REST session for a server reached by URL (no
-    weaviate-client import); the client for embedded mode, which must start the server."""
+    """The backup in this process, reading through `_open_target`."""
     from elysia_pipelines.backups.export import backup_collection
 
-    source: Any
-    if settings.weaviate_mode == "embedded":
-        from elysia_pipelines.weaviate.connection import open_client
-
-        source = open_client(settings)
-    else:
-        from elysia_pipelines.weaviate.rest_session import RestSession
-
-        source = RestSession(WeaviateTarget.from_settings(settings))
-    with source as client:
+    with _open_target(WeaviateTarget.from_settings(settings)) as client:
         return backup_collection(client, collection, settings, options, progress=progress)
 
 

@@ -243,8 +243,6 @@ def provision_step(
 def register_step(
     steps: AddProgress, settings: Settings, registry: Registry, repo: Repository
 ) -> None:
-    from elysia_pipelines import warm_worker
-
     steps.start(4, f"Registering {repo.name} (schedule {repo.schedule})")
     registry.add(repo)
     try:
@@ -272,8 +270,6 @@ def sync_through_dagster(
     The caller then imports no Dagster at all (warm_worker says why); the run, its
     events and its outcome are the same either way.
     """
-    from elysia_pipelines import warm_worker
-
     return warm_worker.call(
         settings.home,
         "elysia_pipelines.operations.repo_add:sync_in_this_process",
